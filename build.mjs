@@ -1,0 +1,41 @@
+// Build the browser code into static/dist/ with hashed names, and write
+// static/dist/manifest.json (file name and Subresource Integrity per asset).
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as esbuild from 'esbuild';
+
+const outdir = 'static/dist';
+rmSync(outdir, { recursive: true, force: true });
+
+// logical name (used by the templates) -> [output base name, source]
+const entries = {
+  'portal.js': ['portal', 'static/src/portal.js'],
+  'crypto-worker.js': ['crypto-worker', 'static/src/crypto-worker.js'],
+  'portal.css': ['style', 'static/css/portal.css'],
+};
+
+const result = await esbuild.build({
+  entryPoints: Object.fromEntries(Object.values(entries)),
+  entryNames: '[name]-[hash]',
+  outdir,
+  bundle: true,
+  minify: true,
+  format: 'iife',
+  platform: 'browser',
+  target: ['es2020'],
+  // libsodium's CommonJS build mentions Node modules only on its Node path.
+  external: ['crypto', 'fs', 'path', 'node:fs', 'node:path', 'node:crypto', 'worker_threads'],
+  legalComments: 'eof',
+  metafile: true,
+  logLevel: 'warning',
+});
+
+const manifest = {};
+for (const [file, info] of Object.entries(result.metafile.outputs)) {
+  if (!info.entryPoint) continue;
+  const name = Object.keys(entries).find((k) => entries[k][1] === info.entryPoint);
+  const digest = createHash('sha384').update(readFileSync(file)).digest('base64');
+  manifest[name] = { file: file.replace(/^static\//, ''), integrity: `sha384-${digest}` };
+}
+writeFileSync(`${outdir}/manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
+console.log(Object.entries(manifest).map(([k, v]) => `${k} -> ${v.file}`).join('\n'));

@@ -1,0 +1,19 @@
+"""gunicorn settings for the portal, read automatically from the working directory.
+
+No access log: gunicorn's would record addresses and user agents (DESIGN §12).
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("PORTAL_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
+timeout = 120  # Argon2 in the no-JavaScript path can queue behind others
+accesslog = None
+disable_redirect_access_to_syslog = True
+errorlog = "-"
+loglevel = "info"
+control_socket_disable = True
+forwarded_allow_ips = ""
+limit_request_line = 4096
+limit_request_fields = 50

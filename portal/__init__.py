@@ -1,0 +1,71 @@
+"""The secure reporting portal: the online Flask app (``create_app``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from .assets import load_assets
+from .blobs import BlobStore
+from .config import Config, load_config
+from .db import Database
+from .logs import install_log_filter
+from .mailboxes import Mailboxes
+from .organization import fingerprint
+from .startup import prepare
+from .web import api, errors, reporter, security
+from .web.services import Services
+
+ROOT = Path(__file__).resolve().parent.parent
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the portal for ``config`` (default: from the environment)."""
+    config = config or load_config()
+    org, secret_key = prepare(config)
+    install_log_filter()
+
+    app = Flask(
+        __name__,
+        static_folder=str(ROOT / "static"),
+        template_folder=str(ROOT / "templates"),
+    )
+    app.config.update(
+        SECRET_KEY=secret_key,
+        SESSION_COOKIE_NAME="portal_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=config.tls,
+        MAX_CONTENT_LENGTH=config.max_request_bytes,
+        WTF_CSRF_TIME_LIMIT=4 * 3600,
+        # Referrer-Policy: no-referrer means browsers send no Referer to check.
+        WTF_CSRF_SSL_STRICT=False,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    db = Database(config.database_url)
+    app.extensions["portal"] = Services(
+        config=config,
+        organization=org,
+        db=db,
+        mailboxes=Mailboxes(db, BlobStore(config.blob_dir)),
+        assets=load_assets(ROOT / "static"),
+    )
+    CSRFProtect(app)
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    app.jinja_env.globals.update(
+        organization=org,
+        fingerprint=fingerprint(org.encrypt[0].kid),
+        quick_exit_url=config.quick_exit_url,
+        assets=app.extensions["portal"].assets,
+    )
+    app.register_blueprint(reporter.bp)
+    app.register_blueprint(api.bp)
+    security.install(app, tls=config.tls, onion_address=config.onion_address)
+    errors.install(app)
+    return app

@@ -1,0 +1,79 @@
+"""Portal configuration: a frozen dataclass read from the environment.
+
+``load_config(environ)`` takes any mapping, so tests build configurations
+without touching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MiB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the portal cannot use."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the portal needs to know about its deployment."""
+
+    data_dir: Path
+    keys_path: Path
+    database_url: str
+    demo: bool = False
+    tls: bool = False
+    onion_address: str | None = None
+    max_envelope_bytes: int = 1 * MiB
+    max_request_bytes: int = 2 * MiB
+    quick_exit_url: str = "https://www.wikipedia.org/"
+    secret_key: bytes | None = field(default=None, repr=False)
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def demo_desk_home(self) -> Path:
+        return self.data_dir / "demo-desk"
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _size(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number of bytes, not {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``PORTAL_*`` variables, with safe defaults for everything."""
+    env = os.environ if environ is None else environ
+    data_dir = Path(env.get("PORTAL_DATA_DIR") or "instance").resolve()
+    keys_path = Path(env.get("PORTAL_KEYS") or "keys/organization.json").resolve()
+    database_url = env.get("PORTAL_DATABASE_URL") or f"sqlite:///{data_dir / 'portal.sqlite'}"
+    max_envelope = _size(env, "PORTAL_MAX_ENVELOPE_BYTES", 1 * MiB)
+    return Config(
+        data_dir=data_dir,
+        keys_path=keys_path,
+        database_url=database_url,
+        demo=_flag(env.get("PORTAL_DEMO")),
+        tls=_flag(env.get("PORTAL_TLS")),
+        onion_address=env.get("PORTAL_ONION_ADDRESS") or None,
+        max_envelope_bytes=max_envelope,
+        max_request_bytes=_size(env, "PORTAL_MAX_REQUEST_BYTES", max_envelope + MiB),
+        quick_exit_url=env.get("PORTAL_QUICK_EXIT_URL") or "https://www.wikipedia.org/",
+    )

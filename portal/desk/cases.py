@@ -1,0 +1,97 @@
+"""Cases on the desk: importing inbox bundles, listing cases, reading one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..bundles import BundleError, open_bundle
+from ..envelopes import open_envelope
+from ..mailboxes import envelope_blob, utc_today
+from .keystore import DeskKeys
+from .store import DeskStore, ReceivedEnvelope
+
+
+class CaseError(LookupError):
+    """No such case, or a case id prefix that names several."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    new: int
+    already: int
+
+
+def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
+    """Check a whole inbox bundle, then store its new envelopes in one transaction."""
+    own = {r.kid for r in keys.organization.encrypt}
+    with open_bundle(path, "inbox") as bundle:
+        if bundle.manifest.org not in own:
+            raise BundleError("this bundle was made by a portal for another organization's keys")
+        fresh = []
+        for item in bundle.manifest.items:
+            if item.kind != "envelope":
+                raise BundleError(f"unknown item kind {item.kind!r}")
+            if store.has_envelope(item.id):
+                continue
+            document = bundle.read(item)
+            doc = json.loads(document)
+            fresh.append((item, document, doc))
+        for item, document, _doc in fresh:
+            store.blobs.put(envelope_blob(item.id), document)
+        today = utc_today()
+        with store.db.transaction() as s:
+            for item, _document, doc in fresh:
+                s.add(ReceivedEnvelope(
+                    id=item.id,
+                    mailbox_id=str(item.meta["mailbox"]),
+                    kind=str(doc["kind"]),
+                    sealed_by=str(doc["sealed_by"]),
+                    size=item.size,
+                    sha256=item.sha256,
+                    received_on=dt.date.fromisoformat(str(item.meta["day"])),
+                    imported_on=today,
+                ))
+        return ImportResult(new=len(fresh), already=len(bundle.manifest.items) - len(fresh))
+
+
+def resolve(store: DeskStore, case: str) -> str:
+    """A full case id from an id or a unique prefix of one."""
+    matches = [c for c in store.case_ids() if c.startswith(case)] if case else []
+    if len(matches) != 1:
+        raise CaseError(f"no case {case!r}" if not matches else f"{case!r} names several cases")
+    return matches[0]
+
+
+def list_cases(store: DeskStore) -> list[dict[str, Any]]:
+    """One summary per case, oldest first; no decryption needed."""
+    out = []
+    for case_id in store.case_ids():
+        rows = store.envelopes(case_id)
+        out.append({
+            "case": case_id,
+            "received": rows[0].received_on.isoformat(),
+            "last": rows[-1].received_on.isoformat(),
+            "envelopes": len(rows),
+            "kinds": sorted({r.kind for r in rows}),
+        })
+    return out
+
+
+def show_case(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, Any]:
+    """Decrypt every envelope of a case, in memory."""
+    case_id = resolve(store, case)
+    items = []
+    for row in store.envelopes(case_id):
+        plaintext = open_envelope(store.blobs.read(envelope_blob(row.id)), keys.encrypt)
+        items.append({
+            "id": row.id,
+            "kind": row.kind,
+            "sealed_by": row.sealed_by,
+            "day": row.received_on.isoformat(),
+            "content": json.loads(plaintext),
+        })
+    return {"case": case_id, "items": items}

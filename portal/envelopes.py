@@ -1,0 +1,176 @@
+"""Envelopes: the sealed form of every report, message and answer (DESIGN §6).
+
+``{"v":1, "kind", "sealed_by", "recipients":[{"kid","key"}], "body"}`` where
+each recipient's ``key`` is ``crypto_box_seal(K, pk)`` and ``body`` is
+``nonce ‖ crypto_secretbox(pad(plaintext), nonce, K)``. The server can check
+the shape and the padded size, nothing more. Only the desk can open one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.bindings as sodium
+import nacl.utils
+from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.secret import SecretBox
+
+from .encoding import EncodingError, b64decode, b64encode
+from .organization import Organization, RecipientKey
+
+KINDS = ("report", "message", "answer")
+SEALERS = ("browser", "server")
+SEALED_KEY_BYTES = 32 + 48  # the file key inside crypto_box_seal
+BODY_OVERHEAD = SecretBox.NONCE_SIZE + SecretBox.MACBYTES
+STEP = 1024
+LINEAR_LIMIT = 16 * 1024
+
+
+class EnvelopeError(ValueError):
+    """An envelope of the wrong shape or size; ``reason`` is a stable short code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SealedEnvelope:
+    """An envelope whose outer shape has been checked (or that we sealed).
+
+    The storage layer takes only this type, so a route cannot store plaintext.
+    """
+
+    kind: str
+    sealed_by: str
+    document: bytes  # canonical JSON, as stored and bundled
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.document).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.document)
+
+
+def bucket_size(length: int) -> int:
+    """The padded size for ``length`` plaintext bytes (one byte of padding at least)."""
+    need = length + 1
+    if need <= LINEAR_LIMIT:
+        return -(-need // STEP) * STEP
+    size = LINEAR_LIMIT
+    while size < need:
+        size *= 2
+    return size
+
+
+def is_bucket(size: int) -> bool:
+    if size <= 0:
+        return False
+    if size <= LINEAR_LIMIT:
+        return size % STEP == 0
+    return size & (size - 1) == 0
+
+
+def pad(plaintext: bytes) -> bytes:
+    """ISO/IEC 7816-4 padding (sodium_pad) to the bucket size."""
+    padded: bytes = sodium.sodium_pad(plaintext, bucket_size(len(plaintext)))
+    return padded
+
+
+def unpad(padded: bytes) -> bytes:
+    result: bytes = sodium.sodium_unpad(padded, len(padded))
+    return result
+
+
+def _canonical(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def seal(
+    kind: str, plaintext: bytes, recipients: Iterable[RecipientKey], sealed_by: str
+) -> SealedEnvelope:
+    """Seal plaintext to every recipient key (used by the no-JS path and the desk tests)."""
+    if kind not in KINDS or sealed_by not in SEALERS:
+        raise EnvelopeError("kind", "unknown envelope kind")
+    file_key = nacl.utils.random(SecretBox.KEY_SIZE)
+    body = bytes(SecretBox(file_key).encrypt(pad(plaintext)))
+    doc = {
+        "v": 1,
+        "kind": kind,
+        "sealed_by": sealed_by,
+        "recipients": [
+            {"kid": r.kid, "key": b64encode(SealedBox(PublicKey(r.pk)).encrypt(file_key))}
+            for r in recipients
+        ],
+        "body": b64encode(body),
+    }
+    return SealedEnvelope(kind=kind, sealed_by=sealed_by, document=_canonical(doc))
+
+
+def check(
+    doc: object,
+    org: Organization,
+    *,
+    kinds: Iterable[str],
+    sealed_by: str,
+    max_bytes: int,
+) -> SealedEnvelope:
+    """Check an envelope's outer shape against the organization's keys.
+
+    Every organization encryption key must be a recipient, and no other;
+    the body must be padded to a bucket and no larger than ``max_bytes``.
+    """
+    if not isinstance(doc, dict) or set(doc) != {"v", "kind", "sealed_by", "recipients", "body"}:
+        raise EnvelopeError("shape", "the envelope does not have the expected fields")
+    if doc["v"] != 1:
+        raise EnvelopeError("version", "unsupported envelope version")
+    if doc["kind"] not in kinds:
+        raise EnvelopeError("kind", "this kind of envelope is not accepted here")
+    if doc["sealed_by"] != sealed_by:
+        raise EnvelopeError("sealed_by", "the envelope names the wrong sealer")
+    recipients = doc["recipients"]
+    if not isinstance(recipients, list) or not recipients:
+        raise EnvelopeError("recipients", "the envelope has no recipients")
+    kids = []
+    for entry in recipients:
+        if not isinstance(entry, dict) or set(entry) != {"kid", "key"}:
+            raise EnvelopeError("recipients", "a recipient entry is malformed")
+        if not isinstance(entry["kid"], str) or org.recipient(entry["kid"]) is None:
+            raise EnvelopeError("unknown_kid", "the envelope names an unknown recipient key")
+        try:
+            b64decode(entry["key"], length=SEALED_KEY_BYTES)
+        except EncodingError as exc:
+            raise EnvelopeError("recipients", "a recipient key is malformed") from exc
+        kids.append(entry["kid"])
+    if sorted(kids) != sorted(r.kid for r in org.encrypt):
+        raise EnvelopeError("recipients", "the envelope must be sealed to every current key")
+    if not isinstance(doc["body"], str) or len(doc["body"]) > max_bytes * 4 // 3 + 4:
+        raise EnvelopeError("too_large", "the envelope is too large")
+    try:
+        body = b64decode(doc["body"])
+    except EncodingError as exc:
+        raise EnvelopeError("body", "the envelope body is malformed") from exc
+    if not is_bucket(len(body) - BODY_OVERHEAD):
+        raise EnvelopeError("padding", "the envelope body is not padded to a size bucket")
+    document = _canonical(doc)
+    if len(document) > max_bytes:
+        raise EnvelopeError("too_large", "the envelope is too large")
+    return SealedEnvelope(kind=doc["kind"], sealed_by=sealed_by, document=document)
+
+
+def open_envelope(document: bytes, keys: dict[str, PrivateKey]) -> bytes:
+    """Open an envelope with whichever of ``keys`` (by kid) it was sealed to."""
+    doc = json.loads(document)
+    for entry in doc["recipients"]:
+        sk = keys.get(entry["kid"])
+        if sk is not None:
+            file_key = SealedBox(sk).decrypt(b64decode(entry["key"]))
+            padded = SecretBox(file_key).decrypt(b64decode(doc["body"]))
+            return unpad(padded)
+    raise EnvelopeError("no_key", "this envelope is not sealed to any key held here")

@@ -1,0 +1,71 @@
+"""The reporter's forms. Their field names are the keys of the sealed plaintext."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import RadioField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+YES_NO = [("yes", "Yes"), ("no", "No")]
+
+
+class ReportForm(FlaskForm):
+    """A new report. Only the description is required."""
+
+    form_id = "report"
+    form_version = 1
+
+    what_happened = TextAreaField(
+        "What happened?",
+        description="In your own words. Write as much or as little as you feel able to.",
+        validators=[DataRequired(message="Please tell us what happened."), Length(max=50_000)],
+    )
+    when = StringField(
+        "When did it happen?",
+        description="A date, a month, or something like “last winter” is fine.",
+        validators=[Optional(), Length(max=300)],
+    )
+    where = StringField(
+        "Where did it happen?",
+        description="A town, a region or a place. Only as precise as feels safe.",
+        validators=[Optional(), Length(max=500)],
+    )
+    who_affected = TextAreaField(
+        "Who was affected?",
+        description="You, or other people. You do not have to give names.",
+        validators=[Optional(), Length(max=10_000)],
+    )
+    who_responsible = TextAreaField(
+        "Who was responsible, if you know?",
+        description="For example a group, a unit, an institution or a person.",
+        validators=[Optional(), Length(max=10_000)],
+    )
+    may_contact = RadioField(
+        "May we write back to you through this portal?",
+        description="You read our replies by opening your case with your code. "
+        "We never contact you any other way.",
+        choices=YES_NO,
+        validators=[Optional()],
+    )
+    may_share = RadioField(
+        "May we share your report with partner legal-aid organizations?",
+        description="Only with organizations we trust, and only to get you help.",
+        choices=YES_NO,
+        validators=[Optional()],
+    )
+    language = StringField(
+        "In which language would you like us to reply?",
+        validators=[Optional(), Length(max=100)],
+    )
+    needs = TextAreaField(
+        "Do you need an interpreter or any accessibility support?",
+        validators=[Optional(), Length(max=5_000)],
+    )
+
+    def sealed_field_names(self) -> list[str]:
+        """Every field that goes into the sealed report, in form order."""
+        return [f.name for f in self if f.name != "csrf_token"]
+
+    def report_fields(self) -> dict[str, str]:
+        """The submitted values, exactly as the browser would collect them."""
+        return {name: str(self[name].data or "") for name in self.sealed_field_names()}

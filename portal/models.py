@@ -1,0 +1,46 @@
+"""Database tables of the online portal. Every column holds ciphertext,
+hashes, sizes, opaque random ids or day dates: never plaintext, never a code."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Mailbox(Base):
+    """One case as the reporter sees it, found by SHA-256(lookup) of its code."""
+
+    __tablename__ = "mailboxes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    index: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(128))
+    pending_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    pending_wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(128))
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    active_on: Mapped[dt.date] = mapped_column(Date)
+
+    envelopes: Mapped[list[Envelope]] = relationship(back_populates="mailbox")
+
+
+class Envelope(Base):
+    """A sealed report, message or answer; the ciphertext lives in the blob store."""
+
+    __tablename__ = "envelopes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mailbox_id: Mapped[str] = mapped_column(ForeignKey("mailboxes.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sealed_by: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    acked_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    mailbox: Mapped[Mailbox] = relationship(back_populates="envelopes")

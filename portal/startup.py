@@ -1,0 +1,66 @@
+"""Things done once per data dir before serving: secret key, demo desk, schema.
+
+Several gunicorn workers start at once, so each step runs under a file lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import db
+from .config import Config
+from .desk import keystore
+from .files import atomic_write
+from .organization import Organization, load
+
+log = logging.getLogger(__name__)
+DEMO_PASSPHRASE = "demo"
+
+
+@contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[None]:
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(data_dir / ".startup.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def secret_key(data_dir: Path) -> bytes:
+    """The session-signing key, generated once into the data dir."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        atomic_write(path, secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def organization(config: Config) -> Organization:
+    """The organization's keys; in demo mode, a demo desk's if none are configured."""
+    if config.demo and not config.keys_path.exists():
+        home = config.demo_desk_home
+        if not (home / keystore.DESK_FILE).exists():
+            log.warning("no keys at %s: creating a DEMO desk in %s (passphrase %r)",
+                        config.keys_path, home, DEMO_PASSPHRASE)
+            keystore.init(home, DEMO_PASSPHRASE, "Demo organization (not for real reports)",
+                          cost="interactive", demo=True)
+        return load(home / keystore.ORG_FILE)
+    return load(config.keys_path)
+
+
+def prepare(config: Config) -> tuple[Organization, bytes]:
+    """Run every once-per-data-dir step; return the organization and secret key."""
+    with data_dir_lock(config.data_dir):
+        org = organization(config)
+        key = config.secret_key or secret_key(config.data_dir)
+        db.upgrade(config.database_url)
+        config.blob_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.umask(0o077)
+    return org, key

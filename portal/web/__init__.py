@@ -1,0 +1,1 @@
+"""HTTP surfaces: reporter pages, the browser's JSON API, security middleware."""

@@ -1,0 +1,47 @@
+"""Reporter pages: welcome and new report. Every page works without JavaScript."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, session
+from flask.typing import ResponseReturnValue
+
+from .. import codes
+from ..forms import ReportForm
+from ..mailboxes import MailboxError
+from ..reports import seal_on_server
+from .services import services
+
+bp = Blueprint("reporter", __name__)
+
+
+def spend_csrf_token() -> None:
+    """A token that sent something is spent: a replayed form is refused."""
+    session.pop("csrf_token", None)
+
+
+@bp.get("/")
+def welcome() -> ResponseReturnValue:
+    return render_template("welcome.html")
+
+
+@bp.get("/report")
+def new_report() -> ResponseReturnValue:
+    return render_template("report.html", form=ReportForm())
+
+
+@bp.post("/report")
+def submit_report() -> ResponseReturnValue:
+    """The no-JavaScript path: seal in memory on arrival, store, show the code once."""
+    form = ReportForm()
+    if not form.validate():
+        return render_template("report.html", form=form), 400
+    svc = services()
+    sealed = seal_on_server(
+        svc.organization, form.form_id, form.form_version, form.report_fields()
+    )
+    try:
+        svc.mailboxes.create(sealed.key, sealed.envelope)
+    except MailboxError:
+        return render_template("error.html", message="conflict"), 409
+    spend_csrf_token()
+    return render_template("code.html", code=codes.format_code(sealed.code))

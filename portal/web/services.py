@@ -1,0 +1,27 @@
+"""The portal's services, attached to the app and reached from a request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from ..assets import Asset
+from ..config import Config
+from ..db import Database
+from ..mailboxes import Mailboxes
+from ..organization import Organization
+
+
+@dataclass(frozen=True)
+class Services:
+    config: Config
+    organization: Organization
+    db: Database
+    mailboxes: Mailboxes
+    assets: dict[str, Asset]
+
+
+def services() -> Services:
+    svc: Services = current_app.extensions["portal"]
+    return svc

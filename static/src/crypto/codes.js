@@ -1,0 +1,49 @@
+// Case codes in the browser: the same rules as portal/codes.py (DESIGN §5).
+export const CODE_DIGITS = 24;
+const GROUP = 4;
+
+const DAMM = [
+  [0, 3, 1, 7, 5, 9, 8, 6, 4, 2],
+  [7, 0, 9, 2, 1, 5, 4, 8, 6, 3],
+  [4, 2, 0, 6, 8, 7, 1, 3, 5, 9],
+  [1, 7, 5, 0, 9, 8, 3, 4, 2, 6],
+  [6, 1, 2, 3, 0, 4, 5, 9, 7, 8],
+  [3, 6, 7, 4, 2, 0, 9, 5, 8, 1],
+  [5, 8, 6, 9, 7, 2, 0, 1, 3, 4],
+  [8, 9, 4, 5, 3, 6, 2, 0, 1, 7],
+  [9, 4, 3, 8, 6, 1, 7, 2, 0, 5],
+  [2, 5, 8, 1, 4, 3, 6, 7, 9, 0],
+];
+
+export function dammDigit(digits) {
+  let interim = 0;
+  for (const ch of digits) interim = DAMM[interim][ch.charCodeAt(0) - 48];
+  return interim;
+}
+
+// 23 uniform digits from libsodium's CSPRNG (randombytes_uniform has no
+// modulo bias) and the Damm check digit.
+export function generateCode(sodium) {
+  let body = '';
+  for (let i = 0; i < CODE_DIGITS - 1; i += 1) body += String(sodium.randombytes_uniform(10));
+  return body + String(dammDigit(body));
+}
+
+export function formatCode(digits) {
+  const groups = [];
+  for (let i = 0; i < digits.length; i += GROUP) groups.push(digits.slice(i, i + GROUP));
+  return groups.join(' ');
+}
+
+// Argon2id13(code, salt) -> lookup ‖ wrap; byte-identical to portal/codes.py derive().
+export function deriveCode(sodium, digits, organization) {
+  const seed = sodium.crypto_pwhash(
+    64,
+    sodium.from_string(digits),
+    sodium.from_base64(organization.code_salt, sodium.base64_variants.URLSAFE_NO_PADDING),
+    organization.kdf.ops,
+    organization.kdf.mem,
+    sodium.crypto_pwhash_ALG_ARGON2ID13,
+  );
+  return { lookup: seed.subarray(0, 32), wrap: seed.subarray(32, 64) };
+}

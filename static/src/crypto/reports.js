@@ -1,0 +1,34 @@
+// Sealing a new report in the browser; the server-side twin is portal/reports.py.
+import { b64 } from './encoding.js';
+import { deriveCode, generateCode } from './codes.js';
+import { sealEnvelope, wrapKey } from './envelopes.js';
+
+export function reportPlaintext(sodium, form, version, fields, replyPk, attachments = []) {
+  const doc = {
+    form,
+    form_version: version,
+    fields,
+    reply_pk: b64(sodium, replyPk),
+    attachments,
+  };
+  return sodium.from_string(JSON.stringify(doc));
+}
+
+// Everything that leaves the browser is in `request`; the code stays here.
+export function sealReport(sodium, { organization, form, version, fields }, progress) {
+  const reporter = sodium.crypto_box_keypair();
+  const code = generateCode(sodium);
+  progress(2);
+  const { lookup, wrap } = deriveCode(sodium, code, organization);
+  const mailbox = {
+    index: b64(sodium, sodium.crypto_hash_sha256(lookup)),
+    wrapped_key: b64(sodium, wrapKey(sodium, reporter.privateKey, wrap)),
+  };
+  sodium.memzero(reporter.privateKey);
+  sodium.memzero(wrap);
+  progress(3);
+  const plaintext = reportPlaintext(sodium, form, version, fields, reporter.publicKey);
+  const envelope = sealEnvelope(sodium, 'report', plaintext, organization.encrypt, 'browser');
+  sodium.memzero(plaintext);
+  return { request: { envelope, mailbox }, code };
+}
