@@ -43,8 +43,14 @@ class Item:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "name": self.name, "size": self.size,
-                "sha256": self.sha256, **self.meta}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "size": self.size,
+            "sha256": self.sha256,
+            **self.meta,
+        }
 
 
 @dataclass(frozen=True)
@@ -55,8 +61,13 @@ class Manifest:
     items: tuple[Item, ...]
 
     def to_bytes(self) -> bytes:
-        doc = {"v": 1, "type": self.type, "org": self.org, "created": self.created,
-               "items": [i.to_json() for i in self.items]}
+        doc = {
+            "v": 1,
+            "type": self.type,
+            "org": self.org,
+            "created": self.created,
+            "items": [i.to_json() for i in self.items],
+        }
         return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
@@ -92,18 +103,31 @@ def _parse_manifest(data: bytes) -> Manifest:
             raise BundleError("unsupported bundle version or type")
         items = []
         for raw in doc["items"]:
-            meta = {k: v for k, v in raw.items()
-                    if k not in {"id", "kind", "name", "size", "sha256"}}
-            item = Item(id=raw["id"], kind=raw["kind"], name=raw["name"], size=raw["size"],
-                        sha256=raw["sha256"], meta=meta)
-            if not (_ITEM_NAME.match(item.name) and isinstance(item.size, int) and item.size >= 0
-                    and isinstance(item.sha256, str) and len(item.sha256) == 64):
+            meta = {
+                k: v for k, v in raw.items() if k not in {"id", "kind", "name", "size", "sha256"}
+            }
+            item = Item(
+                id=raw["id"],
+                kind=raw["kind"],
+                name=raw["name"],
+                size=raw["size"],
+                sha256=raw["sha256"],
+                meta=meta,
+            )
+            if not (
+                _ITEM_NAME.match(item.name)
+                and isinstance(item.size, int)
+                and item.size >= 0
+                and isinstance(item.sha256, str)
+                and len(item.sha256) == 64
+            ):
                 raise BundleError(f"manifest item {item.id!r} is malformed")
             items.append(item)
         if len({i.name for i in items}) != len(items) or len({i.id for i in items}) != len(items):
             raise BundleError("manifest lists an item twice")
-        return Manifest(type=doc["type"], org=str(doc["org"]), created=str(doc["created"]),
-                        items=tuple(items))
+        return Manifest(
+            type=doc["type"], org=str(doc["org"]), created=str(doc["created"]), items=tuple(items)
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         if isinstance(exc, BundleError):
             raise
@@ -113,8 +137,13 @@ def _parse_manifest(data: bytes) -> Manifest:
 class Bundle:
     """A bundle opened for reading after every item was checked against the manifest."""
 
-    def __init__(self, tar: tarfile.TarFile, manifest: Manifest, manifest_bytes: bytes,
-                 signature: bytes | None) -> None:
+    def __init__(
+        self,
+        tar: tarfile.TarFile,
+        manifest: Manifest,
+        manifest_bytes: bytes,
+        signature: bytes | None,
+    ) -> None:
         self._tar = tar
         self.manifest = manifest
         self.manifest_bytes = manifest_bytes
@@ -145,7 +174,7 @@ def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
 def open_bundle(path: Path, expected_type: str) -> Iterator[Bundle]:
     """Open a bundle and check every member against the manifest before yielding it."""
     try:
-        tar = tarfile.open(path, mode="r:")
+        tar = tarfile.open(path, mode="r:")  # noqa: SIM115 - closed by the with below
     except (OSError, tarfile.TarError) as exc:
         raise BundleError(f"not a readable bundle: {exc}") from exc
     with tar:
@@ -168,7 +197,9 @@ def open_bundle(path: Path, expected_type: str) -> Iterator[Bundle]:
         yield Bundle(tar, manifest, manifest_bytes, signature)
 
 
-def _check_members(tar: tarfile.TarFile, items: Iterable[Item], members: list[tarfile.TarInfo]) -> None:
+def _check_members(
+    tar: tarfile.TarFile, items: Iterable[Item], members: list[tarfile.TarInfo]
+) -> None:
     expected = list(items)
     if [m.name for m in members] != [i.name for i in expected]:
         raise BundleError("the bundle's files do not match its manifest")

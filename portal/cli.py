@@ -20,7 +20,7 @@ from .inbox import export_inbox
 from .organization import fingerprint
 from .web.services import services
 
-PASSPHRASE_ENV = "PORTAL_DESK_PASSPHRASE"
+PASSPHRASE_ENV = "PORTAL_DESK_PASSPHRASE"  # noqa: S105 - a variable name
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app())
@@ -41,8 +41,11 @@ def export_inbox_command(file: Path) -> None:
 # --- the air-gapped desk ------------------------------------------------------
 
 home_option = click.option(
-    "--home", type=click.Path(file_okay=False, path_type=Path), envvar="PORTAL_DESK_HOME",
-    required=True, help="The desk's folder (or PORTAL_DESK_HOME).",
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="PORTAL_DESK_HOME",
+    required=True,
+    help="The desk's folder (or PORTAL_DESK_HOME).",
 )
 
 
@@ -50,8 +53,9 @@ def _passphrase(confirm: bool = False) -> str:
     value = os.environ.get(PASSPHRASE_ENV)
     if value is not None:
         return value
-    entered: str = click.prompt("Desk passphrase", hide_input=True,
-                                confirmation_prompt=confirm, err=True)
+    entered: str = click.prompt(
+        "Desk passphrase", hide_input=True, confirmation_prompt=confirm, err=True
+    )
     return entered
 
 
@@ -77,10 +81,19 @@ def desk() -> None:
 
 @desk.command("init")
 @home_option
-@click.option("--name", default="Our organization", show_default=True,
-              help="The organization's name, as reporters will see it.")
-@click.option("--cost", type=click.Choice(sorted(keystore.COSTS)), default="sensitive",
-              show_default=True, help="Argon2id cost of unlocking the keys with the passphrase.")
+@click.option(
+    "--name",
+    default="Our organization",
+    show_default=True,
+    help="The organization's name, as reporters will see it.",
+)
+@click.option(
+    "--cost",
+    type=click.Choice(sorted(keystore.COSTS)),
+    default="sensitive",
+    show_default=True,
+    help="Argon2id cost of unlocking the keys with the passphrase.",
+)
 def desk_init(home: Path, name: str, cost: str) -> None:
     """The key ceremony: make the desk's keys and the public organization.json."""
     try:
@@ -112,9 +125,10 @@ def desk_list(home: Path, as_json: bool) -> None:
     """List the cases on this desk."""
     _unlock(home)
     rows = desk_cases.list_cases(DeskStore(home))
-    text = "\n".join(
-        f"{r['case']}  received {r['received']}  {r['envelopes']} item(s)" for r in rows
-    ) or "no cases yet"
+    text = (
+        "\n".join(f"{r['case']}  received {r['received']}  {r['envelopes']} item(s)" for r in rows)
+        or "no cases yet"
+    )
     _emit(rows, as_json, text)
 
 

@@ -59,7 +59,9 @@ def new_mailbox_key(code: str, org: Organization, reporter: PrivateKey) -> Mailb
     return MailboxKey(index=derived.index, wrapped_key=wrapped)
 
 
-def seal_on_server(org: Organization, form: str, version: int, fields: Mapping[str, str]) -> ServerSealed:
+def seal_on_server(
+    org: Organization, form: str, version: int, fields: Mapping[str, str]
+) -> ServerSealed:
     """Everything the browser would have done, done in memory."""
     reporter = PrivateKey.generate()
     code = codes.generate()

@@ -20,7 +20,7 @@ from .files import atomic_write
 from .organization import Organization, load
 
 log = logging.getLogger(__name__)
-DEMO_PASSPHRASE = "demo"
+DEMO_PASSPHRASE = "demo"  # noqa: S105 - the documented demo passphrase
 
 
 @contextmanager
@@ -47,10 +47,19 @@ def organization(config: Config) -> Organization:
     if config.demo and not config.keys_path.exists():
         home = config.demo_desk_home
         if not (home / keystore.DESK_FILE).exists():
-            log.warning("no keys at %s: creating a DEMO desk in %s (passphrase %r)",
-                        config.keys_path, home, DEMO_PASSPHRASE)
-            keystore.init(home, DEMO_PASSPHRASE, "Demo organization (not for real reports)",
-                          cost="interactive", demo=True)
+            log.warning(
+                "no keys at %s: creating a DEMO desk in %s (passphrase %r)",
+                config.keys_path,
+                home,
+                DEMO_PASSPHRASE,
+            )
+            keystore.init(
+                home,
+                DEMO_PASSPHRASE,
+                "Demo organization (not for real reports)",
+                cost="interactive",
+                demo=True,
+            )
         return load(home / keystore.ORG_FILE)
     return load(config.keys_path)
 

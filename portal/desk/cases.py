@@ -45,16 +45,18 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
         today = utc_today()
         with store.db.transaction() as s:
             for item, _document, doc in fresh:
-                s.add(ReceivedEnvelope(
-                    id=item.id,
-                    mailbox_id=str(item.meta["mailbox"]),
-                    kind=str(doc["kind"]),
-                    sealed_by=str(doc["sealed_by"]),
-                    size=item.size,
-                    sha256=item.sha256,
-                    received_on=dt.date.fromisoformat(str(item.meta["day"])),
-                    imported_on=today,
-                ))
+                s.add(
+                    ReceivedEnvelope(
+                        id=item.id,
+                        mailbox_id=str(item.meta["mailbox"]),
+                        kind=str(doc["kind"]),
+                        sealed_by=str(doc["sealed_by"]),
+                        size=item.size,
+                        sha256=item.sha256,
+                        received_on=dt.date.fromisoformat(str(item.meta["day"])),
+                        imported_on=today,
+                    )
+                )
         return ImportResult(new=len(fresh), already=len(bundle.manifest.items) - len(fresh))
 
 
@@ -71,13 +73,15 @@ def list_cases(store: DeskStore) -> list[dict[str, Any]]:
     out = []
     for case_id in store.case_ids():
         rows = store.envelopes(case_id)
-        out.append({
-            "case": case_id,
-            "received": rows[0].received_on.isoformat(),
-            "last": rows[-1].received_on.isoformat(),
-            "envelopes": len(rows),
-            "kinds": sorted({r.kind for r in rows}),
-        })
+        out.append(
+            {
+                "case": case_id,
+                "received": rows[0].received_on.isoformat(),
+                "last": rows[-1].received_on.isoformat(),
+                "envelopes": len(rows),
+                "kinds": sorted({r.kind for r in rows}),
+            }
+        )
     return out
 
 
@@ -87,11 +91,13 @@ def show_case(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, Any]:
     items = []
     for row in store.envelopes(case_id):
         plaintext = open_envelope(store.blobs.read(envelope_blob(row.id)), keys.encrypt)
-        items.append({
-            "id": row.id,
-            "kind": row.kind,
-            "sealed_by": row.sealed_by,
-            "day": row.received_on.isoformat(),
-            "content": json.loads(plaintext),
-        })
+        items.append(
+            {
+                "id": row.id,
+                "kind": row.kind,
+                "sealed_by": row.sealed_by,
+                "day": row.received_on.isoformat(),
+                "content": json.loads(plaintext),
+            }
+        )
     return {"case": case_id, "items": items}

@@ -56,8 +56,9 @@ def _passphrase_key(passphrase: str, salt: bytes, ops: int, mem: int) -> bytes:
     return key
 
 
-def init(home: Path, passphrase: str, name: str, cost: str = "sensitive",
-         demo: bool = False) -> Organization:
+def init(
+    home: Path, passphrase: str, name: str, cost: str = "sensitive", demo: bool = False
+) -> Organization:
     """The key ceremony: new keys, sealed under the passphrase, and the public file."""
     if not passphrase:
         raise KeystoreError("the passphrase must not be empty")
@@ -77,10 +78,12 @@ def init(home: Path, passphrase: str, name: str, cost: str = "sensitive",
     )
     ops, mem = COSTS[cost]
     salt = nacl.utils.random(pwhash.argon2id.SALTBYTES)
-    secret = json.dumps({
-        "encrypt": [{"kid": org.encrypt[0].kid, "sk": b64encode(bytes(enc))}],
-        "signing": b64encode(bytes(sig)),
-    }).encode()
+    secret = json.dumps(
+        {
+            "encrypt": [{"kid": org.encrypt[0].kid, "sk": b64encode(bytes(enc))}],
+            "signing": b64encode(bytes(sig)),
+        }
+    ).encode()
     sealed = SecretBox(_passphrase_key(passphrase, salt, ops, mem)).encrypt(secret)
     desk = {
         "v": 1,

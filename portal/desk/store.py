@@ -41,6 +41,7 @@ class DeskStore:
 
     def __init__(self, home: Path) -> None:
         self.home = home
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.db = Database(f"sqlite:///{home / DB_FILE}")
         DeskBase.metadata.create_all(self.db.engine)
         self.blobs = BlobStore(home / "blobs")

@@ -43,8 +43,13 @@ def create_report() -> ResponseReturnValue:
         raise ApiError(400, "shape", "The request must hold an envelope and a mailbox key.")
     svc = services()
     try:
-        envelope = check(body["envelope"], svc.organization, kinds=("report",),
-                         sealed_by="browser", max_bytes=svc.config.max_envelope_bytes)
+        envelope = check(
+            body["envelope"],
+            svc.organization,
+            kinds=("report",),
+            sealed_by="browser",
+            max_bytes=svc.config.max_envelope_bytes,
+        )
         key = MailboxKey.from_json(body["mailbox"])
         svc.mailboxes.create(key, envelope)
     except EnvelopeError as exc:

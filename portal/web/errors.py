@@ -9,14 +9,14 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 MESSAGES = {
     "csrf": "This form has expired or was already sent. Nothing was stored. "
-            "Please go back, reload the page and try again.",
+    "Please go back, reload the page and try again.",
     "conflict": "Something went wrong while saving. Nothing was stored. Please try again.",
     "too_large": "What you sent is larger than this portal accepts. Nothing was stored.",
     "not_found": "There is no page at this address.",
     "method": "This page cannot be used that way.",
     "bad_request": "The request could not be understood. Nothing was stored.",
     "server": "Something went wrong on our side. Nothing you sent was stored in readable form. "
-              "Please try again later.",
+    "Please try again later.",
 }
 
 _REASONS = {404: "not_found", 405: "method", 413: "too_large"}
@@ -42,8 +42,12 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> ResponseReturnValue:
-        app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method,
-                         request.url_rule.rule if request.url_rule else "?")
+        app.logger.error(
+            "unhandled %s on %s %s",
+            type(exc).__name__,
+            request.method,
+            request.url_rule.rule if request.url_rule else "?",
+        )
         return _respond("server", InternalServerError.code)
 
     app.jinja_env.globals["error_messages"] = MESSAGES

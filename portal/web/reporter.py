@@ -36,9 +36,7 @@ def submit_report() -> ResponseReturnValue:
     if not form.validate():
         return render_template("report.html", form=form), 400
     svc = services()
-    sealed = seal_on_server(
-        svc.organization, form.form_id, form.form_version, form.report_fields()
-    )
+    sealed = seal_on_server(svc.organization, form.form_id, form.form_version, form.report_fields())
     try:
         svc.mailboxes.create(sealed.key, sealed.envelope)
     except MailboxError:

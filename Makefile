@@ -1,0 +1,58 @@
+# make run   - set everything up and serve the portal on 127.0.0.1:8000
+# make test  - set everything up and run every test (lint, types, unit, browser)
+# make setup - the set-up alone; make bench - the benchmarks
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+ASSETS := static/dist/manifest.json
+JS_SOURCES := $(shell find static/src static/css -type f 2>/dev/null) build.mjs
+
+.PHONY: setup run test lint typecheck pytest bench clean system-node system-browser
+
+setup: $(PY_STAMP) $(ASSETS)
+
+system-node:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing Node.js and npm (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+
+system-browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "installing Chromium and ChromeDriver (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+$(PY_STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json | system-node
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(ASSETS): $(NPM_STAMP) $(JS_SOURCES)
+	node build.mjs
+
+run: setup
+	PORTAL_DEMO=1 $(BIN)/gunicorn 'portal:create_app()'
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(PY_STAMP)
+	$(BIN)/mypy
+
+pytest: setup system-browser
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: setup system-browser
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules static/dist

@@ -1,0 +1,73 @@
+"""Fixtures: a real desk (real keys), and a portal app on a temp data dir."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import create_app
+from portal.config import Config, load_config
+from portal.desk import keystore
+from portal.desk.keystore import DeskKeys
+from portal.organization import Organization
+
+PASSPHRASE = "correct horse battery staple"
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+@pytest.fixture(scope="session")
+def desk_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A desk made by the real key ceremony (at the cheap passphrase cost)."""
+    home = tmp_path_factory.mktemp("desk")
+    keystore.init(home, PASSPHRASE, "Test Rights Network", cost="interactive")
+    return home
+
+
+@pytest.fixture(scope="session")
+def desk_keys(desk_home: Path) -> DeskKeys:
+    return keystore.unlock(desk_home, PASSPHRASE)
+
+
+@pytest.fixture(scope="session")
+def org(desk_keys: DeskKeys) -> Organization:
+    return desk_keys.organization
+
+
+@pytest.fixture
+def config(tmp_path: Path, desk_home: Path) -> Config:
+    base = load_config(
+        {
+            "PORTAL_DATA_DIR": str(tmp_path / "data"),
+            "PORTAL_KEYS": str(desk_home / keystore.ORG_FILE),
+        }
+    )
+    return replace(base, max_envelope_bytes=64 * 1024, max_request_bytes=128 * 1024)
+
+
+@pytest.fixture
+def app(config: Config) -> Flask:
+    return create_app(config)
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    with app.test_client() as c:
+        yield c
+
+
+def csrf_token(client: FlaskClient, path: str = "/report") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = CSRF.search(page)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def files_containing(root: Path, needle: bytes) -> list[Path]:
+    """Every file under root whose bytes contain needle (database and WAL included)."""
+    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]

@@ -1,0 +1,28 @@
+"""Test helpers that do what the browser does, with PyNaCl, to drive the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nacl.public import PrivateKey
+
+from portal import codes
+from portal.encoding import b64encode
+from portal.envelopes import seal
+from portal.organization import Organization
+from portal.reports import new_mailbox_key, plaintext
+
+
+def browser_style_request(org: Organization, text: str) -> tuple[str, dict[str, Any]]:
+    """A code and the JSON body the browser would post for a report of ``text``."""
+    reporter = PrivateKey.generate()
+    code = codes.generate()
+    key = new_mailbox_key(code, org, reporter)
+    body = plaintext("report", 1, {"what_happened": text}, bytes(reporter.public_key))
+    envelope = seal("report", body, org.encrypt, sealed_by="browser")
+    request = {
+        "envelope": json.loads(envelope.document),
+        "mailbox": {"index": b64encode(key.index), "wrapped_key": b64encode(key.wrapped_key)},
+    }
+    return code, request

@@ -1,0 +1,235 @@
+"""Submitting a report through the app: no-JS form and browser JSON API."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from nacl.public import PrivateKey
+from nacl.secret import SecretBox
+from sqlalchemy import func, select
+
+from portal import codes
+from portal.config import Config
+from portal.desk.keystore import DeskKeys
+from portal.encoding import b64decode
+from portal.envelopes import open_envelope
+from portal.mailboxes import envelope_blob
+from portal.models import Envelope, Mailbox
+from portal.organization import Organization
+from portal.web.services import services
+from tests.conftest import csrf_token, files_containing
+from tests.sealing import browser_style_request
+
+CODE_ON_PAGE = re.compile(r"data-code>([0-9 ]{29})<")
+
+
+def _counts(app: Flask) -> tuple[int, int]:
+    with app.app_context(), services().db.reading() as s:
+        return (
+            s.scalar(select(func.count()).select_from(Mailbox)) or 0,
+            s.scalar(select(func.count()).select_from(Envelope)) or 0,
+        )
+
+
+def _post_form(client: FlaskClient, **fields: str) -> Any:
+    data = {"csrf_token": csrf_token(client), **fields}
+    return client.post("/report", data=data)
+
+
+def test_no_js_report_is_sealed_on_arrival_and_shows_a_code(
+    app: Flask, client: FlaskClient, config: Config, org: Organization, desk_keys: DeskKeys
+) -> None:
+    marker = "MARKER-nojs-7781 the militia took my brother"
+    resp = _post_form(
+        client,
+        what_happened=marker,
+        where="Riverside district",
+        may_contact="yes",
+        language="français",
+    )
+    assert resp.status_code == 200
+    page = resp.get_data(as_text=True)
+    match = CODE_ON_PAGE.search(page)
+    assert match, page
+    code = codes.normalise(match.group(1))
+    assert marker not in page
+
+    with app.app_context(), services().db.reading() as s:
+        mailbox = s.scalars(select(Mailbox)).one()
+        envelope = s.scalars(select(Envelope)).one()
+        document = services().mailboxes.blobs.read(envelope_blob(envelope.id))
+    assert envelope.sealed_by == "server" and envelope.kind == "report"
+    # The stored index is SHA-256(lookup) of the code shown; the wrapped key opens with wrap.
+    derived = codes.derive(code, org.code_salt, org.kdf)
+    assert mailbox.index == derived.index
+    reporter_sk = PrivateKey(SecretBox(derived.wrap).decrypt(mailbox.wrapped_key))
+    report = json.loads(open_envelope(document, desk_keys.encrypt))
+    assert report["fields"]["what_happened"] == marker
+    assert report["fields"]["may_contact"] == "yes"
+    assert report["fields"]["language"] == "français"
+    assert b64decode(report["reply_pk"]) == bytes(reporter_sk.public_key)
+    assert files_containing(config.data_dir, b"MARKER-nojs-7781") == []
+    assert files_containing(config.data_dir, code.encode()) == []
+
+
+def test_missing_description_is_refused_and_stores_nothing(app: Flask, client: FlaskClient) -> None:
+    resp = _post_form(client, what_happened="   ", where="somewhere")
+    assert resp.status_code == 400
+    assert "Please tell us what happened." in resp.get_data(as_text=True)
+    assert _counts(app) == (0, 0)
+
+
+def test_missing_csrf_token_is_refused(app: Flask, client: FlaskClient) -> None:
+    client.get("/report")
+    resp = client.post("/report", data={"what_happened": "no token"})
+    assert resp.status_code == 400
+    assert "expired or was already sent" in resp.get_data(as_text=True)
+    assert _counts(app) == (0, 0)
+
+
+def test_replayed_form_is_refused(app: Flask, client: FlaskClient) -> None:
+    token = csrf_token(client)
+    first = client.post("/report", data={"csrf_token": token, "what_happened": "once"})
+    assert first.status_code == 200
+    again = client.post("/report", data={"csrf_token": token, "what_happened": "once"})
+    assert again.status_code == 400
+    assert _counts(app) == (1, 1)
+
+
+def test_oversized_form_is_refused(app: Flask, client: FlaskClient) -> None:
+    resp = _post_form(client, what_happened="x" * (200 * 1024))
+    assert resp.status_code == 413
+    assert _counts(app) == (0, 0)
+
+
+def _api(client: FlaskClient, body: Any, token: str | None = None) -> Any:
+    token = token if token is not None else csrf_token(client)
+    return client.post(
+        "/api/reports",
+        data=json.dumps(body),
+        headers={"Content-Type": "application/json", "X-CSRFToken": token},
+    )
+
+
+def test_browser_sealed_report_is_stored_as_sent(
+    app: Flask, client: FlaskClient, org: Organization, desk_keys: DeskKeys
+) -> None:
+    code, body = browser_style_request(org, "MARKER-api-5512")
+    resp = _api(client, body)
+    assert resp.status_code == 201, resp.get_json()
+    with app.app_context(), services().db.reading() as s:
+        mailbox = s.scalars(select(Mailbox)).one()
+        envelope = s.scalars(select(Envelope)).one()
+        document = services().mailboxes.blobs.read(envelope_blob(envelope.id))
+    assert mailbox.index == codes.derive(code, org.code_salt, org.kdf).index
+    assert envelope.sealed_by == "browser"
+    assert json.loads(open_envelope(document, desk_keys.encrypt))["fields"] == {
+        "what_happened": "MARKER-api-5512"
+    }
+
+
+def _with(body: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
+    copy: dict[str, Any] = json.loads(json.dumps(body))
+    target = copy
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "status", "reason"),
+    [
+        (["envelope", "kind"], "message", 400, "kind"),
+        (["envelope", "sealed_by"], "server", 400, "sealed_by"),
+        (["envelope", "recipients"], [{"kid": "0" * 32, "key": "A" * 107}], 400, "unknown_kid"),
+        (["envelope", "body"], "AAAA", 400, "padding"),
+        (["mailbox", "index"], "short", 400, "mailbox"),
+        (["mailbox", "wrapped_key"], None, 400, "mailbox"),
+        (["extra"], 1, 400, "shape"),
+    ],
+)
+def test_malformed_api_requests_are_refused(
+    app: Flask,
+    client: FlaskClient,
+    org: Organization,
+    path: list[str],
+    value: Any,
+    status: int,
+    reason: str,
+) -> None:
+    _, body = browser_style_request(org, "bad")
+    resp = _api(client, _with(body, path, value))
+    assert resp.status_code == status
+    assert resp.get_json()["error"] == reason
+    assert resp.get_json()["message"]
+    assert _counts(app) == (0, 0)
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[1,2]", b'"text"'])
+def test_non_object_json_is_refused(app: Flask, client: FlaskClient, raw: bytes) -> None:
+    resp = client.post(
+        "/api/reports",
+        data=raw,
+        headers={"Content-Type": "application/json", "X-CSRFToken": csrf_token(client)},
+    )
+    assert resp.status_code == 400
+    assert _counts(app) == (0, 0)
+
+
+def test_api_without_csrf_token_is_refused(
+    app: Flask, client: FlaskClient, org: Organization
+) -> None:
+    client.get("/report")
+    _, body = browser_style_request(org, "x")
+    resp = client.post("/api/reports", json=body)
+    assert resp.status_code == 400
+    assert resp.get_json()["error"] == "csrf"
+    assert _counts(app) == (0, 0)
+
+
+def test_api_token_cannot_be_replayed(app: Flask, client: FlaskClient, org: Organization) -> None:
+    token = csrf_token(client)
+    assert _api(client, browser_style_request(org, "one")[1], token).status_code == 201
+    assert _api(client, browser_style_request(org, "two")[1], token).status_code == 400
+    assert _counts(app) == (1, 1)
+
+
+def test_an_index_already_in_use_is_refused_without_change(
+    app: Flask, client: FlaskClient, org: Organization
+) -> None:
+    _, body = browser_style_request(org, "first")
+    assert _api(client, body).status_code == 201
+    _, second = browser_style_request(org, "second")
+    second["mailbox"] = body["mailbox"]
+    resp = _api(client, second)
+    assert resp.status_code == 409
+    assert _counts(app) == (1, 1)
+
+
+def test_oversized_envelope_is_refused(app: Flask, client: FlaskClient, org: Organization) -> None:
+    _, body = browser_style_request(org, "y" * (70 * 1024))
+    resp = _api(client, body)
+    assert resp.status_code == 413
+    assert _counts(app) == (0, 0)
+
+
+def test_blob_store_holds_only_what_the_database_lists(
+    app: Flask, client: FlaskClient, org: Organization, config: Config
+) -> None:
+    _, good = browser_style_request(org, "kept")
+    _api(client, good)
+    _, dup = browser_style_request(org, "dropped")
+    dup["mailbox"] = good["mailbox"]
+    _api(client, dup)
+    blobs = sorted(p.name for p in (config.blob_dir / "envelopes").iterdir())
+    with app.app_context(), services().db.reading() as s:
+        ids = sorted(s.scalars(select(Envelope.id)))
+    assert blobs == ids
+    assert not list(Path(config.blob_dir).rglob(".tmp-*"))

@@ -1,0 +1,80 @@
+"""Starting the portal: refusing bad keys clearly, demo keys with a banner."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from portal import create_app
+from portal.config import ConfigError, load_config
+from portal.organization import OrganizationError
+
+
+def test_refuses_to_start_without_keys(tmp_path: Path) -> None:
+    config = load_config(
+        {"PORTAL_DATA_DIR": str(tmp_path), "PORTAL_KEYS": str(tmp_path / "none.json")}
+    )
+    with pytest.raises(OrganizationError, match="no organization key file"):
+        create_app(config)
+
+
+def test_refuses_to_start_with_malformed_keys(tmp_path: Path) -> None:
+    keys = tmp_path / "organization.json"
+    keys.write_text('{"v": 1, "name": "x"}')
+    config = load_config({"PORTAL_DATA_DIR": str(tmp_path), "PORTAL_KEYS": str(keys)})
+    with pytest.raises(OrganizationError, match="malformed"):
+        create_app(config)
+
+
+def test_demo_mode_makes_a_demo_desk_and_shows_a_banner(tmp_path: Path) -> None:
+    config = load_config(
+        {
+            "PORTAL_DATA_DIR": str(tmp_path / "data"),
+            "PORTAL_KEYS": str(tmp_path / "none.json"),
+            "PORTAL_DEMO": "1",
+        }
+    )
+    app = create_app(config)
+    assert (config.demo_desk_home / "desk.json").exists()
+    with app.test_client() as c:
+        for path in ("/", "/report"):
+            assert "demo-banner" in c.get(path).get_data(as_text=True)
+    # A second start reuses the same demo desk.
+    first = (config.demo_desk_home / "organization.json").read_bytes()
+    create_app(config)
+    assert (config.demo_desk_home / "organization.json").read_bytes() == first
+
+
+def test_real_keys_win_over_demo_mode(tmp_path: Path, desk_home: Path) -> None:
+    config = load_config(
+        {
+            "PORTAL_DATA_DIR": str(tmp_path),
+            "PORTAL_DEMO": "1",
+            "PORTAL_KEYS": str(desk_home / "organization.json"),
+        }
+    )
+    with create_app(config).test_client() as c:
+        assert "demo-banner" not in c.get("/").get_data(as_text=True)
+    assert not config.demo_desk_home.exists()
+
+
+def test_secret_key_is_generated_once_and_private(tmp_path: Path, desk_home: Path) -> None:
+    config = load_config(
+        {"PORTAL_DATA_DIR": str(tmp_path), "PORTAL_KEYS": str(desk_home / "organization.json")}
+    )
+    first = create_app(config).secret_key
+    assert create_app(config).secret_key == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_config_defaults_and_errors(tmp_path: Path) -> None:
+    config = load_config({})
+    assert config.data_dir.name == "instance"
+    assert config.keys_path.parts[-2:] == ("keys", "organization.json")
+    assert config.database_url.startswith("sqlite:///")
+    assert not config.demo and not config.tls
+    with pytest.raises(ConfigError):
+        load_config({"PORTAL_MAX_ENVELOPE_BYTES": "lots"})
+    assert replace(config, demo=True).demo
