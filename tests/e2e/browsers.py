@@ -1,0 +1,91 @@
+"""Headless Chromium (Debian's chromium and chromium-driver) in the modes Tor Browser has.
+
+- ``js``: JavaScript on (Standard);
+- ``jitless``: no JIT and no WebAssembly (Safer), so libsodium runs its pure-JS build;
+- ``nojs``: JavaScript off (Safest).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+MODES = ("js", "jitless", "nojs")
+
+
+def chromium_paths() -> tuple[str, str]:
+    browser = shutil.which("chromium") or "/usr/bin/chromium"
+    driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    return browser, driver
+
+
+@contextmanager
+def chromium(mode: str, *, width: int = 1000, height: int = 900) -> Iterator[webdriver.Chrome]:
+    """A fresh headless Chromium with an empty profile, closed afterwards."""
+    assert mode in MODES
+    browser, driver_path = chromium_paths()
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--disable-features=Translate,OptimizationHints,MediaRouter",
+        f"--user-data-dir={profile}",
+        f"--window-size={width},{height}",
+    ):
+        options.add_argument(arg)
+    if mode == "jitless":
+        options.add_argument("--js-flags=--jitless")
+    if mode == "nojs":
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    service = Service(executable_path=driver_path, log_output=os.devnull)
+    drv = webdriver.Chrome(options=options, service=service)
+    drv.set_page_load_timeout(60)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def sent_requests(drv: webdriver.Chrome) -> list[dict[str, Any]]:
+    """Every request the page sent since the last call, with its body (from DevTools)."""
+    out = []
+    for entry in drv.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg.get("method") != "Network.requestWillBeSent":
+            continue
+        req = msg["params"]["request"]
+        body = req.get("postData")
+        if body is None and req.get("postDataEntries"):
+            body = b"".join(
+                base64.b64decode(e.get("bytes", "")) for e in req["postDataEntries"]
+            ).decode("utf-8", "replace")
+        if body is None and req.get("hasPostData"):
+            data = drv.execute_cdp_cmd(
+                "Network.getRequestPostData", {"requestId": msg["params"]["requestId"]}
+            )
+            body = data.get("postData")
+        out.append({"url": req["url"], "method": req["method"], "body": body})
+    return out

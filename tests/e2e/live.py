@@ -1,0 +1,110 @@
+"""A real gunicorn serving the portal on 127.0.0.1, for browser and HTTP tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LivePortal:
+    url: str
+    data_dir: Path
+    tmp_dir: Path
+    log_path: Path
+    env: dict[str, str]
+
+    def portal(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the ``portal`` console script against this portal's configuration."""
+        return subprocess.run(
+            [str(BIN / "portal"), *args],
+            env={**self.env, **(env or {})},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], deadline: float = 60) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2) as resp:  # noqa: S310 - loopback
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not come up in time")
+
+
+@contextmanager
+def live_portal(base: Path, keys: Path, workers: int = 2) -> Iterator[LivePortal]:
+    """Start gunicorn exactly as operators do (``gunicorn 'portal:create_app()'``)."""
+    data_dir, tmp_dir = base / "data", base / "tmp"
+    tmp_dir.mkdir(parents=True)
+    port = free_port()
+    env = {
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "HOME": os.environ.get("HOME", str(base)),
+        "PORTAL_DATA_DIR": str(data_dir),
+        "PORTAL_KEYS": str(keys),
+        "PORTAL_BIND": f"127.0.0.1:{port}",
+        "PORTAL_WORKERS": str(workers),
+        "TMPDIR": str(tmp_dir),
+    }
+    log_path = base / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(BIN / "gunicorn"), "portal:create_app()"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(url, proc)
+            yield LivePortal(
+                url=url, data_dir=data_dir, tmp_dir=tmp_dir, log_path=log_path, env=env
+            )
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def fresh_desk_copy(desk_home: Path, target: Path) -> Path:
+    """A new desk home holding the same keys and nothing imported."""
+    target.mkdir(parents=True)
+    for name in ("desk.json", "organization.json"):
+        shutil.copy2(desk_home / name, target / name)
+    return target

@@ -1,0 +1,137 @@
+"""A report from a real browser to the desk, in every Tor Browser security mode.
+
+Submit from headless Chromium against gunicorn, check what the browser sent
+with PyNaCl, export the inbox, import it on a fresh desk, and find the text.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+from nacl.public import PrivateKey
+from nacl.secret import SecretBox
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from portal import codes
+from portal.desk.keystore import DeskKeys
+from portal.encoding import b64decode
+from portal.envelopes import BODY_OVERHEAD, is_bucket, open_envelope
+from portal.organization import Organization
+from tests.conftest import PASSPHRASE, files_containing
+from tests.e2e.browsers import chromium, sent_requests
+from tests.e2e.live import LivePortal, fresh_desk_copy
+
+# Argon2 without JIT or WebAssembly is slow: that is the point of the mode.
+SEAL_TIMEOUT = {"js": 60, "jitless": 420, "nojs": 60}
+
+
+def _fill_report(drv: WebDriver, marker: str) -> None:
+    drv.find_element(By.ID, "what_happened").send_keys(f"{marker}\nThey came at night.")
+    drv.find_element(By.ID, "where").send_keys("Near the river crossing")
+    drv.find_element(By.ID, "who_responsible").send_keys("Men in uniform")
+    drv.find_element(By.CSS_SELECTOR, "input[name=may_contact][value=yes]").click()
+    drv.find_element(By.ID, "language").send_keys("العربية")
+
+
+def _submit_and_read_code(drv: WebDriver, mode: str) -> str:
+    drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+    code_el = WebDriverWait(drv, SEAL_TIMEOUT[mode]).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
+    )
+    WebDriverWait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
+    return codes.normalise(code_el.text)
+
+
+def _check_browser_request(
+    drv: WebDriver, marker: str, code: str, org: Organization, keys: DeskKeys
+) -> None:
+    """What left the browser: ciphertext only, openable by PyNaCl, bound to the code."""
+    requests = sent_requests(drv)
+    for req in requests:
+        assert marker not in (req["body"] or "") and code not in (req["body"] or "")
+    posts = [r for r in requests if r["method"] == "POST"]
+    assert [p["url"].rsplit("/", 2)[-2:] for p in posts] == [["api", "reports"]]
+    body = json.loads(posts[0]["body"])
+    envelope = body["envelope"]
+    assert envelope["sealed_by"] == "browser" and envelope["kind"] == "report"
+    assert is_bucket(len(b64decode(envelope["body"])) - BODY_OVERHEAD)
+    report = json.loads(open_envelope(json.dumps(envelope).encode(), keys.encrypt))
+    assert report["form"] == "report" and report["form_version"] == 1
+    assert report["fields"]["what_happened"].startswith(marker)
+    assert report["fields"]["where"] == "Near the river crossing"
+    assert report["fields"]["may_contact"] == "yes"
+    assert report["fields"]["may_share"] == ""
+    assert report["fields"]["language"] == "العربية"
+    # The code the page showed derives (argon2-cffi) to the index and wrap key it sent.
+    derived = codes.derive(code, org.code_salt, org.kdf)
+    assert b64decode(body["mailbox"]["index"]) == derived.index
+    sk = PrivateKey(SecretBox(derived.wrap).decrypt(b64decode(body["mailbox"]["wrapped_key"])))
+    assert bytes(sk.public_key) == b64decode(report["reply_pk"])
+
+
+def _desk_finds(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> dict[str, object]:
+    bundle = tmp / "inbox.tar"
+    out = live.portal("export-inbox", str(bundle))
+    assert out.returncode == 0, out.stderr
+    home = fresh_desk_copy(desk_home, tmp / "desk")
+    env = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
+    out = live.portal("desk", "import", "--home", str(home), str(bundle), env=env)
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(live.portal("desk", "cases", "--home", str(home), "--json", env=env).stdout)
+    for case in listed:
+        shown = live.portal("desk", "show", case["case"], "--home", str(home), "--json", env=env)
+        assert shown.returncode == 0, shown.stderr
+        item = json.loads(shown.stdout)["items"][0]
+        if item["content"]["fields"]["what_happened"].startswith(marker):
+            return dict(item)
+    raise AssertionError(f"the desk did not find {marker}")
+
+
+@pytest.mark.parametrize("mode", ["js", "jitless", "nojs"])
+def test_report_reaches_the_desk_and_nothing_readable_is_stored(
+    mode: str,
+    live: LivePortal,
+    desk_home: Path,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    marker = f"MARKER-{mode}-{secrets.token_hex(6)}"
+    with chromium(mode) as drv:
+        drv.get(live.url + "/report")
+        browser_notice = drv.find_element(By.ID, "seal-notice-browser")
+        server_notice = drv.find_element(By.ID, "seal-notice-server")
+        if mode == "nojs":
+            # Said plainly before submitting: the portal encrypts on arrival.
+            assert server_notice.is_displayed() and not browser_notice.is_displayed()
+            assert "encrypt your report when it arrives" in server_notice.text
+        else:
+            WebDriverWait(drv, 10).until(lambda d: browser_notice.is_displayed())
+            assert not server_notice.is_displayed()
+            has_wasm = drv.execute_script("return typeof WebAssembly !== 'undefined'")
+            assert has_wasm == (mode == "js")
+        drv.get_log("performance")  # forget the page load
+        _fill_report(drv, marker)
+        code = _submit_and_read_code(drv, mode)
+        heading = drv.find_element(By.ID, "code-heading")
+        assert heading.is_displayed()
+        if mode != "nojs":
+            assert drv.switch_to.active_element == heading
+            _check_browser_request(drv, marker, code, org, desk_keys)
+        assert marker not in drv.page_source
+
+    item = _desk_finds(live, desk_home, tmp_path, marker)
+    assert item["sealed_by"] == ("server" if mode == "nojs" else "browser")
+
+    for root in (live.data_dir, live.tmp_dir):
+        assert files_containing(root, marker.encode()) == []
+        assert files_containing(root, code.encode()) == []
+    log = live.log_path.read_bytes()
+    assert marker.encode() not in log and code.encode() not in log
+    assert b"127.0.0.1" not in log.replace(live.url.encode(), b"")
