@@ -15,7 +15,7 @@ from .logs import install_log_filter
 from .mailboxes import Mailboxes
 from .organization import fingerprint
 from .startup import prepare
-from .web import api, errors, reporter, security
+from .web import api, cases, errors, reporter, security
 from .web.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +65,7 @@ def create_app(config: Config | None = None) -> Flask:
         assets=app.extensions["portal"].assets,
     )
     app.register_blueprint(reporter.bp)
+    app.register_blueprint(cases.bp)
     app.register_blueprint(api.bp)
     security.install(app, tls=config.tls, onion_address=config.onion_address)
     errors.install(app)

@@ -23,7 +23,8 @@ from .files import atomic_writer
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 TYPES = ("inbox", "outbox")
-_ITEM_NAME = re.compile(r"\A[a-z]+/[0-9a-f]{16,64}(\.json)?\Z")
+_ITEM_NAME = re.compile(r"\A[a-z]+/[0-9a-f]{16,64}(\.json|\.bin)?\Z")
+_MANIFEST_KEYS = {"v", "type", "org", "created", "items"}
 CHUNK = 1024 * 1024
 
 
@@ -55,13 +56,17 @@ class Item:
 
 @dataclass(frozen=True)
 class Manifest:
+    """``extra`` holds type-specific fields: an outbox's ``seq``, an inbox's ``outbox_seq``."""
+
     type: str
     org: str
     created: str
     items: tuple[Item, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         doc = {
+            **self.extra,
             "v": 1,
             "type": self.type,
             "org": self.org,
@@ -126,7 +131,11 @@ def _parse_manifest(data: bytes) -> Manifest:
         if len({i.name for i in items}) != len(items) or len({i.id for i in items}) != len(items):
             raise BundleError("manifest lists an item twice")
         return Manifest(
-            type=doc["type"], org=str(doc["org"]), created=str(doc["created"]), items=tuple(items)
+            type=doc["type"],
+            org=str(doc["org"]),
+            created=str(doc["created"]),
+            items=tuple(items),
+            extra={k: v for k, v in doc.items() if k not in _MANIFEST_KEYS},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         if isinstance(exc, BundleError):

@@ -11,13 +11,18 @@ from typing import Any
 import click
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import create_app
+from . import codes, create_app
 from .bundles import BundleError
 from .desk import cases as desk_cases
 from .desk import keystore
+from .desk import replies as desk_replies
+from .desk.outbox import export_outbox
 from .desk.store import DeskStore
 from .inbox import export_inbox
 from .organization import fingerprint
+from .outbox import import_outbox
+from .replies import STATUSES
+from .retention import purge_acknowledged
 from .web.services import services
 
 PASSPHRASE_ENV = "PORTAL_DESK_PASSPHRASE"  # noqa: S105 - a variable name
@@ -36,6 +41,36 @@ def export_inbox_command(file: Path) -> None:
     svc = services()
     manifest = export_inbox(svc.mailboxes, svc.organization, file)
     click.echo(f"wrote {len(manifest.items)} envelope(s) to {file}")
+
+
+@main.command("import-outbox")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@with_appcontext
+def import_outbox_command(file: Path) -> None:
+    """Verify the desk's signature on an outbox bundle and apply all of it, or none."""
+    svc = services()
+    try:
+        result = import_outbox(svc.mailboxes, svc.organization, file)
+    except BundleError as exc:
+        raise click.ClickException(f"outbox refused, nothing changed: {exc}") from exc
+    click.echo(
+        f"applied outbox {result.seq}: {result.replies} reply item(s), "
+        f"{result.invitations} invitation(s), {result.acked} acknowledged envelope(s)"
+    )
+    for note in result.skipped:
+        click.echo(f"not applied: {note}", err=True)
+    removed = purge_acknowledged(svc.mailboxes, svc.config.ack_grace_days)
+    if removed:
+        click.echo(f"deleted {removed} acknowledged envelope(s) past the grace period")
+
+
+@main.command("purge")
+@with_appcontext
+def purge_command() -> None:
+    """Delete ciphertext the desk acknowledged more than the grace period ago (for cron)."""
+    svc = services()
+    removed = purge_acknowledged(svc.mailboxes, svc.config.ack_grace_days)
+    click.echo(f"deleted {removed} acknowledged envelope(s)")
 
 
 # --- the air-gapped desk ------------------------------------------------------
@@ -154,3 +189,68 @@ def desk_show(home: Path, case: str, as_json: bool) -> None:
     except desk_cases.CaseError as exc:
         raise click.ClickException(str(exc)) from exc
     _emit(data, as_json, _render_case(data))
+
+
+def _resolve(store: DeskStore, case: str) -> str:
+    try:
+        return desk_cases.resolve(store, case)
+    except desk_cases.CaseError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@desk.command("reply")
+@home_option
+@click.argument("case")
+@click.option("--status", type=click.Choice(STATUSES), help="Set the case's status.")
+@click.option("--text", default="", help="The reply's text (or --text-file).")
+@click.option(
+    "--text-file", type=click.File("r", encoding="utf-8"), help="Read the text from a file."
+)
+def desk_reply(home: Path, case: str, status: str | None, text: str, text_file: Any) -> None:
+    """Write a signed reply and/or status for a case; it leaves with the next outbox."""
+    keys = _unlock(home)
+    store = DeskStore(home)
+    if text_file is not None:
+        text = text_file.read()
+    try:
+        item = desk_replies.reply(store, keys, _resolve(store, case), status, text)
+    except desk_replies.ReplyRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"reply {item.seq} for case {item.mailbox} is ready for the next outbox")
+
+
+@desk.command("invite")
+@home_option
+@click.option(
+    "--questions",
+    "questions_file",
+    type=click.File("r", encoding="utf-8"),
+    required=True,
+    help="A text file with the questions for the witness.",
+)
+def desk_invite(home: Path, questions_file: Any) -> None:
+    """Make a witness invitation; its code is printed once, to hand over out of band."""
+    keys = _unlock(home)
+    try:
+        invitation = desk_replies.invite(DeskStore(home), keys, questions_file.read())
+    except desk_replies.ReplyRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Witness case {invitation.mailbox_id} created.")
+    click.echo("Hand this code to the witness. It is shown only now and is not stored:")
+    click.echo(f"    {codes.format_code(invitation.code)}")
+    click.echo("The witness can use it once the next outbox has been imported on the portal.")
+
+
+@desk.command("export")
+@home_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def desk_export(home: Path, file: Path) -> None:
+    """Write the signed outbox bundle: replies, invitations and acks of imports."""
+    keys = _unlock(home)
+    manifest = export_outbox(DeskStore(home), keys, file)
+    kinds = [i.kind for i in manifest.items]
+    click.echo(
+        f"wrote outbox {manifest.extra['seq']} to {file}: {kinds.count('reply')} reply "
+        f"item(s), {kinds.count('invitation')} invitation(s), "
+        f"{'an ack' if 'ack' in kinds else 'no ack'}"
+    )

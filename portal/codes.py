@@ -81,6 +81,16 @@ def normalise(text: str) -> str:
 
     Raises CodeError for anything else, a wrong length, or a failed check digit.
     """
+    digits = ascii_digits(text)
+    if len(digits) != CODE_DIGITS:
+        raise CodeError("wrong length")
+    if damm_digit(digits) != 0:
+        raise CodeError("check digit")
+    return digits
+
+
+def ascii_digits(text: str) -> str:
+    """Unicode decimal digits to ASCII, separators dropped; CodeError for anything else."""
     out = []
     for ch in text.strip():
         if ch in _SEPARATORS or unicodedata.category(ch) == "Zs":
@@ -89,12 +99,7 @@ def normalise(text: str) -> str:
         if value is None:
             raise CodeError("unexpected character")
         out.append(str(value))
-    digits = "".join(out)
-    if len(digits) != CODE_DIGITS:
-        raise CodeError("wrong length")
-    if damm_digit(digits) != 0:
-        raise CodeError("check digit")
-    return digits
+    return "".join(out)
 
 
 def format_code(digits: str) -> str:

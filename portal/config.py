@@ -31,6 +31,8 @@ class Config:
     max_envelope_bytes: int = 1 * MiB
     max_request_bytes: int = 2 * MiB
     quick_exit_url: str = "https://www.wikipedia.org/"
+    ack_grace_days: int = 7
+    case_idle_seconds: int = 600
     secret_key: bytes | None = field(default=None, repr=False)
 
     @property
@@ -76,4 +78,6 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         max_envelope_bytes=max_envelope,
         max_request_bytes=_size(env, "PORTAL_MAX_REQUEST_BYTES", max_envelope + MiB),
         quick_exit_url=env.get("PORTAL_QUICK_EXIT_URL") or "https://www.wikipedia.org/",
+        ack_grace_days=_size(env, "PORTAL_ACK_GRACE_DAYS", 7),
+        case_idle_seconds=_size(env, "PORTAL_CASE_IDLE_SECONDS", 600),
     )

@@ -8,6 +8,7 @@ from typing import BinaryIO
 from .bundles import Item, Manifest, write_bundle
 from .mailboxes import Mailboxes, envelope_blob
 from .organization import Organization
+from .outbox import last_applied
 
 
 def export_inbox(mailboxes: Mailboxes, org: Organization, path: Path) -> Manifest:
@@ -19,12 +20,17 @@ def export_inbox(mailboxes: Mailboxes, org: Organization, path: Path) -> Manifes
             name=f"envelopes/{row.id}.json",
             size=row.size,
             sha256=row.sha256,
-            meta={"mailbox": row.mailbox_id, "day": row.received_on.isoformat()},
+            meta={"mailbox": row.mailbox_id, "day": row.received_on.isoformat(), "seq": row.seq},
         )
         for row in mailboxes.unacknowledged()
     )
     manifest = Manifest(
-        type="inbox", org=org.encrypt[0].kid, created=mailboxes.today().isoformat(), items=items
+        type="inbox",
+        org=org.encrypt[0].kid,
+        created=mailboxes.today().isoformat(),
+        items=items,
+        # Tells the desk which of its outboxes arrived, so it stops resending them.
+        extra={"outbox_seq": last_applied(mailboxes)},
     )
 
     def open_item(item: Item) -> BinaryIO:

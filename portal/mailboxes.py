@@ -12,8 +12,9 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .blobs import BlobStore
@@ -54,6 +55,46 @@ class MailboxKey:
             raise MailboxError("mailbox", f"the mailbox key is malformed: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class SentItem:
+    """What the reporter sees of something they sent: kind, day and size only."""
+
+    kind: str
+    day: dt.date
+    size: int
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    id: str
+    seq: int
+    sealed: bytes
+    day: dt.date
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """Everything the server holds of one case: ciphertext, sizes and days."""
+
+    mailbox_id: str
+    kind: str
+    wrapped_key: bytes
+    generation: str | None  # the confirmed rotation the current code came from
+    created_on: dt.date
+    replies: tuple[StoredReply, ...]
+    sent: tuple[SentItem, ...]
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A witness mailbox made on the desk, with its first (questions) item."""
+
+    mailbox_id: str
+    key: MailboxKey
+    first_reply_id: str
+    first_reply: bytes
+
+
 def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
@@ -71,6 +112,117 @@ class Mailboxes:
         self.db = db
         self.blobs = blobs
         self.today = today
+
+    def find(self, index: bytes) -> CaseRecord | None:
+        """The case whose *current* code has this index (a pending one never matches)."""
+        with self.db.reading() as s:
+            box = s.scalars(select(Mailbox).where(Mailbox.index == index)).one_or_none()
+            return None if box is None else self._record(box)
+
+    def record(self, mailbox_id: str) -> CaseRecord | None:
+        with self.db.reading() as s:
+            box = s.get(Mailbox, mailbox_id)
+            return None if box is None else self._record(box)
+
+    def _record(self, box: Mailbox) -> CaseRecord:
+        return CaseRecord(
+            mailbox_id=box.id,
+            kind=box.kind,
+            wrapped_key=box.wrapped_key,
+            generation=box.rotation,
+            created_on=box.created_on,
+            replies=tuple(
+                StoredReply(id=r.id, seq=r.seq, sealed=r.sealed, day=r.received_on)
+                for r in sorted(box.replies, key=lambda r: (r.seq, r.id))
+            ),
+            sent=tuple(
+                SentItem(kind=e.kind, day=e.received_on, size=e.size)
+                for e in sorted(box.envelopes, key=lambda e: (e.received_on, e.seq))
+            ),
+        )
+
+    def begin_rotation(self, mailbox_id: str, key: MailboxKey, generation: str | None) -> str:
+        """Store the next code's index and wrapped key as pending; return its id.
+
+        ``generation`` is the case's rotation when it was opened: if the code that
+        opened it was rotated away since (another tab confirmed), nothing changes.
+        A rotation begun earlier and never confirmed is discarded: the old code
+        still works, and only the newest pending code can be confirmed.
+        """
+        rotation = secrets.token_hex(16)
+        try:
+            with self.db.transaction() as s:
+                changed = s.execute(
+                    update(Mailbox)
+                    .where(Mailbox.id == mailbox_id, _same_generation(generation))
+                    .values(
+                        pending_index=key.index,
+                        pending_wrapped_key=key.wrapped_key,
+                        pending_rotation=rotation,
+                        active_on=self.today(),
+                    )
+                    .execution_options(synchronize_session=False)
+                ).rowcount  # type: ignore[attr-defined]
+        except IntegrityError as exc:
+            raise MailboxError("conflict", "that code cannot be used") from exc
+        if changed != 1:
+            raise MailboxError("superseded", "the code that opened this case was just replaced")
+        return rotation
+
+    def confirm_rotation(self, mailbox_id: str, rotation: str) -> bool:
+        """Make the pending code current and the old one dead, in one statement.
+
+        Returns False if this rotation was already confirmed (a double submit);
+        raises MailboxError("superseded") if another opening replaced it.
+        """
+        with self.db.transaction() as s:
+            result = s.execute(
+                update(Mailbox)
+                .where(Mailbox.id == mailbox_id, Mailbox.pending_rotation == rotation)
+                .values(
+                    index=Mailbox.pending_index,
+                    wrapped_key=Mailbox.pending_wrapped_key,
+                    pending_index=None,
+                    pending_wrapped_key=None,
+                    pending_rotation=None,
+                    rotation=rotation,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return True
+            current = s.scalar(select(Mailbox.rotation).where(Mailbox.id == mailbox_id))
+        if current == rotation:
+            return False
+        raise MailboxError(
+            "superseded",
+            "this new code was replaced by a newer opening of the case; "
+            "your previous code still works",
+        )
+
+    def add_envelope(self, mailbox_id: str, envelope: SealedEnvelope) -> str:
+        """A follow-up message or answer to an existing case."""
+        envelope_id = secrets.token_hex(16)
+        blob = envelope_blob(envelope_id)
+        self.blobs.put(blob, envelope.document)
+        try:
+            with self.db.transaction() as s:
+                box = s.get(Mailbox, mailbox_id)
+                if box is None:
+                    raise MailboxError("no_case", "this case no longer exists")
+                box.active_on = self.today()
+                row = _envelope_row(envelope_id, mailbox_id, envelope, self.today())
+                row.seq = (
+                    s.scalar(
+                        select(func.max(Envelope.seq)).where(Envelope.mailbox_id == mailbox_id)
+                    )
+                    or 0
+                ) + 1
+                s.add(row)
+        except BaseException:
+            self.blobs.delete(blob)
+            raise
+        return envelope_id
 
     def create(self, key: MailboxKey, envelope: SealedEnvelope) -> str:
         """Store a new mailbox with its first envelope, atomically; return its id."""
@@ -107,6 +259,10 @@ class Mailboxes:
                 select(Envelope).where(Envelope.acked_on.is_(None)).order_by(Envelope.received_on)
             )
             return list(rows)
+
+
+def _same_generation(generation: str | None) -> Any:
+    return Mailbox.rotation.is_(None) if generation is None else Mailbox.rotation == generation
 
 
 def _envelope_row(

@@ -23,10 +23,16 @@ class Mailbox(Base):
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(128))
     pending_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     pending_wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(128))
+    # The random id of the pending rotation, and of the last one confirmed, so a
+    # confirmation names exactly the code the reporter wrote down.
+    pending_rotation: Mapped[str | None] = mapped_column(String(32))
+    rotation: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16), default="report")  # or "invitation"
     created_on: Mapped[dt.date] = mapped_column(Date)
     active_on: Mapped[dt.date] = mapped_column(Date)
 
     envelopes: Mapped[list[Envelope]] = relationship(back_populates="mailbox")
+    replies: Mapped[list[Reply]] = relationship(back_populates="mailbox")
 
 
 class Envelope(Base):
@@ -42,5 +48,31 @@ class Envelope(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     received_on: Mapped[dt.date] = mapped_column(Date)
     acked_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Order within the mailbox: days are all we keep of time, so this orders a day.
+    seq: Mapped[int] = mapped_column(Integer, default=1)
 
     mailbox: Mapped[Mailbox] = relationship(back_populates="envelopes")
+
+
+class Reply(Base):
+    """A desk-signed item sealed to the reporter's key: a reply, a status, questions."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mailbox_id: Mapped[str] = mapped_column(ForeignKey("mailboxes.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    received_on: Mapped[dt.date] = mapped_column(Date)
+
+    mailbox: Mapped[Mailbox] = relationship(back_populates="replies")
+
+
+class OutboxImport(Base):
+    """Each outbox bundle applied, by the desk's export number: replays are refused."""
+
+    __tablename__ = "outbox_imports"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    applied_on: Mapped[dt.date] = mapped_column(Date)

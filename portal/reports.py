@@ -29,17 +29,18 @@ def plaintext(
     form: str,
     version: int,
     fields: Mapping[str, str],
-    reply_pk: bytes,
+    reply_pk: bytes | None,
     attachments: list[dict[str, Any]] | None = None,
 ) -> bytes:
-    """The JSON document that goes inside an envelope."""
-    doc = {
+    """The JSON document that goes inside an envelope (follow-ups carry no reply key)."""
+    doc: dict[str, Any] = {
         "form": form,
         "form_version": version,
         "fields": dict(fields),
-        "reply_pk": b64encode(reply_pk),
         "attachments": attachments or [],
     }
+    if reply_pk is not None:
+        doc["reply_pk"] = b64encode(reply_pk)
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

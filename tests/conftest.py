@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from portal.desk.keystore import DeskKeys
 from portal.organization import Organization
 
 PASSPHRASE = "correct horse battery staple"
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CSRF = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 
 
 @pytest.fixture(scope="session")
@@ -56,9 +55,10 @@ def app(config: Config) -> Flask:
 
 
 @pytest.fixture
-def client(app: Flask) -> Iterator[FlaskClient]:
-    with app.test_client() as c:
-        yield c
+def client(app: Flask) -> FlaskClient:
+    # Not `with app.test_client()`: a preserved request context would share `g`
+    # (and flask-wtf's cached token) with every other client in the test.
+    return app.test_client()
 
 
 def csrf_token(client: FlaskClient, path: str = "/report") -> str:

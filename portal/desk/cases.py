@@ -12,6 +12,8 @@ from ..bundles import BundleError, open_bundle
 from ..envelopes import open_envelope
 from ..mailboxes import envelope_blob, utc_today
 from .keystore import DeskKeys
+from .outbox import confirm_applied
+from .replies import read_own_copy
 from .store import DeskStore, ReceivedEnvelope
 
 
@@ -31,6 +33,9 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
     with open_bundle(path, "inbox") as bundle:
         if bundle.manifest.org not in own:
             raise BundleError("this bundle was made by a portal for another organization's keys")
+        outbox_seq = bundle.manifest.extra.get("outbox_seq", 0)
+        if not isinstance(outbox_seq, int) or outbox_seq < 0:
+            raise BundleError("the inbox's outbox number is malformed")
         fresh = []
         for item in bundle.manifest.items:
             if item.kind != "envelope":
@@ -38,7 +43,13 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
             if store.has_envelope(item.id):
                 continue
             document = bundle.read(item)
-            doc = json.loads(document)
+            try:
+                doc = json.loads(document)
+                kids = {r["kid"] for r in doc["recipients"]}
+            except (ValueError, KeyError, TypeError) as exc:
+                raise BundleError(f"envelope {item.id} is malformed") from exc
+            if not own & kids:
+                raise BundleError(f"envelope {item.id} is not sealed to this desk's keys")
             fresh.append((item, document, doc))
         for item, document, _doc in fresh:
             store.blobs.put(envelope_blob(item.id), document)
@@ -55,8 +66,10 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
                         sha256=item.sha256,
                         received_on=dt.date.fromisoformat(str(item.meta["day"])),
                         imported_on=today,
+                        seq=int(item.meta.get("seq", 1)),
                     )
                 )
+        confirm_applied(store, outbox_seq)
         return ImportResult(new=len(fresh), already=len(bundle.manifest.items) - len(fresh))
 
 
@@ -73,12 +86,16 @@ def list_cases(store: DeskStore) -> list[dict[str, Any]]:
     out = []
     for case_id in store.case_ids():
         rows = store.envelopes(case_id)
+        invitation = store.invitation(case_id)
+        days = [r.received_on for r in rows] + ([invitation.created_on] if invitation else [])
         out.append(
             {
                 "case": case_id,
-                "received": rows[0].received_on.isoformat(),
-                "last": rows[-1].received_on.isoformat(),
+                "witness": invitation is not None,
+                "received": min(days).isoformat(),
+                "last": max(days).isoformat(),
                 "envelopes": len(rows),
+                "replies": len(store.replies(case_id)),
                 "kinds": sorted({r.kind for r in rows}),
             }
         )
@@ -100,4 +117,23 @@ def show_case(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, Any]:
                 "content": json.loads(plaintext),
             }
         )
-    return {"case": case_id, "items": items}
+    replies = [
+        {
+            "seq": item.seq,
+            "day": item.date,
+            "type": item.type,
+            "status": item.status,
+            "text": item.text,
+            "delivered": row.confirmed,
+        }
+        for row in store.replies(case_id)
+        for item in [read_own_copy(keys, row.for_desk)]
+    ]
+    statuses = [r["status"] for r in replies if r["status"]]
+    return {
+        "case": case_id,
+        "witness": store.invitation(case_id) is not None,
+        "status": statuses[-1] if statuses else "received",
+        "items": items,
+        "replies": replies,
+    }

@@ -7,8 +7,11 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from .. import codes
+from ..encoding import EncodingError, b64decode, b64encode
 from ..envelopes import EnvelopeError, check
 from ..mailboxes import MailboxError, MailboxKey
+from . import case_session
 from .reporter import spend_csrf_token
 from .services import services
 
@@ -59,3 +62,96 @@ def create_report() -> ResponseReturnValue:
         raise ApiError(409 if exc.reason == "conflict" else 400, exc.reason, str(exc)) from exc
     spend_csrf_token()
     return jsonify(ok=True), 201
+
+
+NO_CASE = "We could not open a case with this code. Please check each digit and try again."
+EXPIRED = (
+    "Your case was closed because nothing happened for a while. Nothing was lost. "
+    "Open it again with your newest code."
+)
+
+
+def _open_case() -> case_session.OpenCase:
+    current = case_session.current()
+    if current is None:
+        raise ApiError(403, "expired", EXPIRED)
+    return current
+
+
+@bp.post("/case/open")
+def open_case() -> ResponseReturnValue:
+    """Present SHA-256's preimage (``lookup``); get back only ciphertext."""
+    body = json_body()
+    try:
+        lookup = b64decode(body.get("lookup"), length=32)
+    except EncodingError as exc:
+        raise ApiError(400, "lookup", "The request must hold a 32-byte lookup.") from exc
+    record = services().mailboxes.find(codes.mailbox_index(lookup))
+    if record is None:
+        raise ApiError(404, "no_case", NO_CASE)
+    case_session.start(record.mailbox_id, record.kind, record.generation)
+    return jsonify(
+        mailbox=record.mailbox_id,
+        kind=record.kind,
+        wrapped_key=b64encode(record.wrapped_key),
+        created=record.created_on.isoformat(),
+        replies=[
+            {"seq": r.seq, "day": r.day.isoformat(), "sealed": b64encode(r.sealed)}
+            for r in record.replies
+        ],
+        sent=[{"kind": e.kind, "day": e.day.isoformat(), "size": e.size} for e in record.sent],
+    )
+
+
+@bp.post("/case/rotate")
+def rotate_code() -> ResponseReturnValue:
+    """The next code's index and wrapped key, pending until confirmed."""
+    current = _open_case()
+    try:
+        key = MailboxKey.from_json(json_body())
+        rotation = services().mailboxes.begin_rotation(current.mailbox_id, key, current.generation)
+    except MailboxError as exc:
+        status = 409 if exc.reason in ("conflict", "superseded") else 400
+        raise ApiError(status, exc.reason, str(exc)) from exc
+    return jsonify(rotation=rotation)
+
+
+@bp.post("/case/confirm")
+def confirm_code() -> ResponseReturnValue:
+    current = _open_case()
+    rotation = json_body().get("rotation")
+    if not isinstance(rotation, str):
+        raise ApiError(400, "rotation", "The request must name the rotation to confirm.")
+    try:
+        changed = services().mailboxes.confirm_rotation(current.mailbox_id, rotation)
+    except MailboxError as exc:
+        raise ApiError(409, exc.reason, str(exc)) from exc
+    return jsonify(ok=True, already=not changed)
+
+
+@bp.post("/case/message")
+def send_message() -> ResponseReturnValue:
+    """A browser-sealed follow-up: a message, or a witness's answer."""
+    current = _open_case()
+    svc = services()
+    kind = "answer" if current.kind == "invitation" else "message"
+    try:
+        envelope = check(
+            json_body().get("envelope"),
+            svc.organization,
+            kinds=(kind,),
+            sealed_by="browser",
+            max_bytes=svc.config.max_envelope_bytes,
+        )
+        svc.mailboxes.add_envelope(current.mailbox_id, envelope)
+    except EnvelopeError as exc:
+        raise ApiError(413 if exc.reason == "too_large" else 400, exc.reason, str(exc)) from exc
+    except MailboxError as exc:
+        raise ApiError(403, "expired", EXPIRED) from exc
+    return jsonify(ok=True), 201
+
+
+@bp.post("/case/leave")
+def leave_case() -> ResponseReturnValue:
+    case_session.leave()
+    return jsonify(ok=True)

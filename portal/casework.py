@@ -1,0 +1,113 @@
+"""Opening a case on the server, in memory, for reporters without JavaScript.
+
+The browser does all of this itself when it can. Here the server derives the
+code with Argon2id, unwraps the reporter's key, opens and verifies the desk's
+replies, makes the next code and stores it as a pending rotation, and forgets.
+Every failure raises the same CaseNotFound after the same work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from dataclasses import dataclass
+
+import nacl.exceptions
+from nacl.public import PrivateKey
+from nacl.secret import SecretBox
+
+from . import codes
+from .envelopes import SealedEnvelope, seal
+from .mailboxes import CaseRecord, MailboxError, Mailboxes
+from .organization import Organization
+from .replies import ReplyError, ReplyItem, open_reply
+from .reports import new_mailbox_key, plaintext
+
+# Derived when the typed code cannot be right, so every failure costs the same.
+_DECOY = "0" * 23 + str(codes.damm_digit("0" * 23))
+
+
+class CaseNotFound(LookupError):
+    """One neutral failure for a typo, an unknown, a dead or a pending code."""
+
+
+@dataclass(frozen=True)
+class ShownItem:
+    """A reply as the reporter sees it; ``item`` is None when it failed verification."""
+
+    seq: int
+    day: dt.date
+    item: ReplyItem | None
+
+
+@dataclass(frozen=True)
+class OpenedCase:
+    record: CaseRecord
+    items: tuple[ShownItem, ...]
+    new_code: str
+    rotation: str
+
+
+def derive_typed(typed: str, org: Organization) -> codes.CodeKeys | None:
+    """Derive a typed code; a malformed one still costs one derivation."""
+    try:
+        digits = codes.normalise(typed)
+    except codes.CodeError:
+        codes.derive(_DECOY, org.code_salt, org.kdf)
+        return None
+    return codes.derive(digits, org.code_salt, org.kdf)
+
+
+def open_with_code(mailboxes: Mailboxes, org: Organization, typed: str) -> OpenedCase:
+    derived = derive_typed(typed, org)
+    record = mailboxes.find(derived.index) if derived else None
+    if derived is None or record is None:
+        raise CaseNotFound
+    try:
+        reporter = PrivateKey(SecretBox(derived.wrap).decrypt(record.wrapped_key))
+    except (nacl.exceptions.CryptoError, ValueError) as exc:
+        raise CaseNotFound from exc
+    items = []
+    for stored in record.replies:
+        try:
+            item: ReplyItem | None = open_reply(
+                stored.sealed, reporter, org.verify_key, record.mailbox_id
+            )
+        except ReplyError:
+            item = None
+        items.append(ShownItem(seq=stored.seq, day=stored.day, item=item))
+    new_code = codes.generate()
+    key = new_mailbox_key(new_code, org, reporter)
+    try:
+        rotation = mailboxes.begin_rotation(record.mailbox_id, key, record.generation)
+    except MailboxError as exc:  # rotated away a moment ago: the code is dead now
+        raise CaseNotFound from exc
+    return OpenedCase(record=record, items=tuple(items), new_code=new_code, rotation=rotation)
+
+
+def status_history(opened: OpenedCase) -> list[tuple[str, str]]:
+    """Received on the day the case was made, then every status the desk set."""
+    history = [("received", opened.record.created_on.isoformat())]
+    for shown in opened.items:
+        if shown.item is not None and shown.item.status:
+            history.append((shown.item.status, shown.item.date))
+    return history
+
+
+def group_matches(new_code: str, typed_group: str) -> bool:
+    """Whether the typed digits are the new code's last group (any Unicode digits)."""
+    try:
+        digits = codes.ascii_digits(typed_group)
+    except codes.CodeError:
+        return False
+    return hmac.compare_digest(digits, codes.last_group(new_code))
+
+
+def follow_up_kind(record: CaseRecord) -> str:
+    """Witnesses answer questions; reporters send messages."""
+    return "answer" if record.kind == "invitation" else "message"
+
+
+def seal_follow_up(org: Organization, kind: str, text: str) -> SealedEnvelope:
+    body = plaintext(kind, 1, {kind: text}, None)
+    return seal(kind, body, org.encrypt, sealed_by="server")

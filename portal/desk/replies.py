@@ -1,0 +1,128 @@
+"""Writing to reporters from the desk: replies, statuses and witness invitations."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+import nacl.exceptions
+from nacl.public import PrivateKey, PublicKey, SealedBox
+from sqlalchemy import func, select
+
+from .. import codes
+from ..encoding import b64decode
+from ..envelopes import open_envelope
+from ..mailboxes import envelope_blob, utc_today
+from ..replies import ReplyItem, parse_item, seal_reply
+from ..reports import new_mailbox_key
+from .keystore import DeskKeys
+from .store import DeskStore, SentReply, WitnessInvitation
+
+MAX_TEXT = 20_000
+
+
+class ReplyRefused(ValueError):
+    """A reply that cannot be written: empty, too long, or for a case without a reply key."""
+
+
+@dataclass(frozen=True)
+class NewInvitation:
+    mailbox_id: str
+    code: str
+
+
+def reporter_key(store: DeskStore, keys: DeskKeys, mailbox_id: str) -> bytes:
+    """The public key replies to this case are sealed to."""
+    invitation = store.invitation(mailbox_id)
+    if invitation is not None:
+        return invitation.reporter_pk
+    for row in store.envelopes(mailbox_id):
+        if row.kind == "report":
+            doc = json.loads(open_envelope(store.blobs.read(envelope_blob(row.id)), keys.encrypt))
+            return b64decode(doc["reply_pk"], length=32)
+    raise ReplyRefused("this case has no report with a reply key")
+
+
+def _own_copy(keys: DeskKeys, item: ReplyItem) -> bytes:
+    return bytes(SealedBox(PublicKey(keys.organization.encrypt[0].pk)).encrypt(item.to_bytes()))
+
+
+def read_own_copy(keys: DeskKeys, sealed: bytes) -> ReplyItem:
+    for sk in keys.encrypt.values():
+        try:
+            return parse_item(json.loads(SealedBox(sk).decrypt(sealed)))
+        except nacl.exceptions.CryptoError:
+            continue
+    raise ReplyRefused("a stored reply cannot be opened with this desk's keys")
+
+
+def _store_item(store: DeskStore, keys: DeskKeys, item: ReplyItem, reporter_pk: bytes) -> str:
+    reply_id = secrets.token_hex(16)
+    with store.db.transaction() as s:
+        s.add(
+            SentReply(
+                id=reply_id,
+                mailbox_id=item.mailbox,
+                seq=item.seq,
+                written_on=utc_today(),
+                for_reporter=seal_reply(item, keys.signing, reporter_pk),
+                for_desk=_own_copy(keys, item),
+            )
+        )
+    return reply_id
+
+
+def reply(
+    store: DeskStore, keys: DeskKeys, case_id: str, status: str | None, text: str
+) -> ReplyItem:
+    """Write a signed reply (text, a new status, or both) for the next outbox."""
+    text = text.strip()
+    if not text and status is None:
+        raise ReplyRefused("a reply needs a text, a status, or both")
+    if len(text) > MAX_TEXT:
+        raise ReplyRefused(f"a reply can be at most {MAX_TEXT} characters")
+    pk = reporter_key(store, keys, case_id)
+    with store.db.reading() as s:
+        seq = (
+            s.scalar(select(func.max(SentReply.seq)).where(SentReply.mailbox_id == case_id)) or 0
+        ) + 1
+    item = ReplyItem(
+        mailbox=case_id, seq=seq, date=utc_today().isoformat(), status=status, text=text
+    )
+    _store_item(store, keys, item, pk)
+    return item
+
+
+def invite(store: DeskStore, keys: DeskKeys, questions: str) -> NewInvitation:
+    """Make a witness mailbox whose first item holds the questions; return its code once."""
+    questions = questions.strip()
+    if not questions:
+        raise ReplyRefused("an invitation needs questions")
+    if len(questions) > MAX_TEXT:
+        raise ReplyRefused(f"questions can be at most {MAX_TEXT} characters")
+    witness = PrivateKey.generate()
+    code = codes.generate()
+    key = new_mailbox_key(code, keys.organization, witness)
+    mailbox_id = secrets.token_hex(10)
+    today = utc_today()
+    with store.db.transaction() as s:
+        s.add(
+            WitnessInvitation(
+                mailbox_id=mailbox_id,
+                index=key.index,
+                wrapped_key=key.wrapped_key,
+                reporter_pk=bytes(witness.public_key),
+                created_on=today,
+            )
+        )
+    item = ReplyItem(
+        mailbox=mailbox_id,
+        seq=1,
+        date=today.isoformat(),
+        status=None,
+        text=questions,
+        type="questions",
+    )
+    _store_item(store, keys, item, bytes(witness.public_key))
+    return NewInvitation(mailbox_id=mailbox_id, code=code)

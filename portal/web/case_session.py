@@ -1,0 +1,50 @@
+"""The open case in the reporter's session: which mailbox, and for how long.
+
+The session cookie is signed, HttpOnly, SameSite=Strict and lives only while
+the browser runs. It holds the mailbox id and the time of the last action;
+after ``case_idle_seconds`` without one, the case is closed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from flask import session
+
+from .services import services
+
+KEY = "case"
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    mailbox_id: str
+    kind: str
+    generation: str | None
+
+
+def start(mailbox_id: str, kind: str, generation: str | None) -> None:
+    session[KEY] = {"id": mailbox_id, "kind": kind, "gen": generation, "seen": int(time.time())}
+
+
+def current() -> OpenCase | None:
+    """The open case, or None if there is none or it went idle (then it is closed)."""
+    data = session.get(KEY)
+    if not isinstance(data, dict):
+        return None
+    if time.time() - float(data.get("seen", 0)) > services().config.case_idle_seconds:
+        session.pop(KEY, None)
+        return None
+    data["seen"] = int(time.time())
+    session[KEY] = data
+    gen = data.get("gen")
+    return OpenCase(
+        mailbox_id=str(data["id"]),
+        kind=str(data["kind"]),
+        generation=gen if isinstance(gen, str) else None,
+    )
+
+
+def leave() -> None:
+    session.pop(KEY, None)

@@ -1,0 +1,104 @@
+"""Reporter case pages at /case. Without JavaScript the server opens the case in
+memory; with it, the same page is enhanced to do everything in the browser."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from .. import casework, codes
+from ..mailboxes import MailboxError
+from . import case_session
+from .services import services
+
+bp = Blueprint("cases", __name__)
+
+STATUS_LABELS = {
+    "received": "Received",
+    "in_review": "In review",
+    "more_info": "More information needed",
+    "legal_aid": "Referred to legal aid",
+    "closed": "Closed",
+}
+MAX_MESSAGE = 50_000
+
+
+@bp.app_context_processor
+def _labels() -> dict[str, object]:
+    return {"status_labels": STATUS_LABELS, "idle_seconds": services().config.case_idle_seconds}
+
+
+@bp.get("/case")
+def enter_code() -> ResponseReturnValue:
+    return render_template("case.html", opened=None)
+
+
+@bp.post("/case")
+def open_case() -> ResponseReturnValue:
+    """The no-JavaScript opening: derive, unwrap, verify and rotate in memory."""
+    svc = services()
+    typed = request.form.get("code", "")
+    try:
+        opened = casework.open_with_code(svc.mailboxes, svc.organization, typed[:200])
+    except casework.CaseNotFound:
+        return render_template("case.html", opened=None, not_found=True), 404
+    case_session.start(opened.record.mailbox_id, opened.record.kind, opened.record.generation)
+    return render_template(
+        "case.html",
+        opened=opened,
+        new_code=codes.format_code(opened.new_code),
+        status_history=casework.status_history(opened),
+        follow_up=casework.follow_up_kind(opened.record),
+    )
+
+
+@bp.post("/case/confirm")
+def confirm_code() -> ResponseReturnValue:
+    """Make the new code current once the reporter typed back its last group."""
+    current = case_session.current()
+    new_code = request.form.get("new_code", "")
+    rotation = request.form.get("rotation", "")
+    if current is None:
+        return render_template("case_done.html", outcome="expired"), 403
+    try:
+        digits = codes.normalise(new_code)
+    except codes.CodeError:
+        return render_template("case_done.html", outcome="bad_request"), 400
+    if not casework.group_matches(digits, request.form.get("last_group", "")):
+        return render_template(
+            "case_confirm_again.html",
+            new_code=codes.format_code(digits),
+            rotation=rotation,
+            mismatch=True,
+        ), 400
+    try:
+        svc = services()
+        svc.mailboxes.confirm_rotation(current.mailbox_id, rotation)
+    except MailboxError:
+        return render_template("case_done.html", outcome="superseded"), 409
+    return render_template("case_done.html", outcome="confirmed")
+
+
+@bp.post("/case/message")
+def send_message() -> ResponseReturnValue:
+    """A follow-up message (or a witness's answer), sealed on arrival."""
+    text = request.form.get("message", "")
+    current = case_session.current()
+    if current is None:
+        return render_template("case_done.html", outcome="expired", unsent=text), 403
+    if not text.strip() or len(text) > MAX_MESSAGE:
+        return render_template("case_done.html", outcome="empty_message", unsent=text), 400
+    svc = services()
+    kind = "answer" if current.kind == "invitation" else "message"
+    envelope = casework.seal_follow_up(svc.organization, kind, text)
+    try:
+        svc.mailboxes.add_envelope(current.mailbox_id, envelope)
+    except MailboxError:
+        return render_template("case_done.html", outcome="expired", unsent=text), 403
+    return render_template("case_done.html", outcome="sent")
+
+
+@bp.post("/case/leave")
+def leave_case() -> ResponseReturnValue:
+    case_session.leave()
+    return redirect(url_for("cases.enter_code", left=1), code=303)

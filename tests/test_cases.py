@@ -1,0 +1,372 @@
+"""The reporter's case loop without JavaScript, and the outbox that feeds it."""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from nacl.signing import SigningKey
+from sqlalchemy import select
+
+from portal import codes
+from portal.bundles import BundleError, Manifest, open_bundle, write_bundle
+from portal.config import Config
+from portal.desk import cases, replies
+from portal.desk.keystore import DeskKeys
+from portal.desk.store import DeskStore
+from portal.models import Envelope, Mailbox
+from portal.web.services import services
+from tests.conftest import CSRF, csrf_token, files_containing
+from tests.loop import (
+    confirm,
+    desk_outbox,
+    new_code_and_rotation,
+    open_case,
+    submit_report,
+    to_desk,
+    to_portal,
+)
+
+CSRF_VALUE = re.compile(CSRF.pattern.replace('([^"]+)', '[^"]+'))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DeskStore:
+    return DeskStore(tmp_path / "desk")
+
+
+def _reply_loop(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    keys: DeskKeys,
+    tmp: Path,
+    text: str,
+    reply_text: str,
+) -> str:
+    code = submit_report(client, text)
+    to_desk(app, store, keys, tmp)
+    (case_id,) = [c["case"] for c in cases.list_cases(store)]
+    replies.reply(store, keys, case_id, "in_review", reply_text)
+    to_portal(app, desk_outbox(store, keys, tmp / "outbox.tar"))
+    return code
+
+
+def test_full_loop_reply_rotation_and_follow_up(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    tmp_path: Path,
+    config: Config,
+) -> None:
+    code = _reply_loop(
+        app,
+        client,
+        store,
+        desk_keys,
+        tmp_path,
+        "MARKER-loop report",
+        "MARKER-reply We have read your report <b>carefully</b>.",
+    )
+    status, page = open_case(client, code)
+    assert status == 200
+    assert "MARKER-reply We have read your report &lt;b&gt;carefully&lt;/b&gt;." in page
+    assert "In review" in page and "Received" in page
+    new_code, rotation = new_code_and_rotation(page)
+    assert new_code != code
+
+    # A wrong group is refused and the code shown again; nothing changes.
+    assert confirm(client, new_code, rotation, "0000" if new_code[-4:] != "0000" else "1111") == 400
+    assert confirm(client, new_code, rotation, "٠١٢٣") == 400  # Arabic-Indic digits, wrong ones
+    arabic_group = "".join(chr(0x660 + int(d)) for d in new_code[-4:])
+    assert confirm(client, new_code, rotation, arabic_group) == 200
+    assert confirm(client, new_code, rotation, new_code[-4:]) == 200  # double submit is harmless
+
+    assert open_case(client, code)[0] == 404  # rotated away: dead
+    status, page = open_case(client, new_code)
+    assert status == 200
+
+    resp = client.post(
+        "/case/message",
+        data={"csrf_token": csrf_token(client, "/case"), "message": "MARKER-followup more details"},
+    )
+    assert resp.status_code == 200
+    to_desk(app, store, desk_keys, tmp_path)
+    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0]["case"])
+    kinds = [i["kind"] for i in shown["items"]]
+    assert kinds == ["report", "message"]
+    assert shown["items"][1]["content"]["fields"]["message"] == "MARKER-followup more details"
+    assert shown["status"] == "in_review"
+    for marker in (b"MARKER-loop", b"MARKER-reply", b"MARKER-followup"):
+        assert files_containing(config.data_dir, marker) == []
+
+
+def test_leaving_without_confirming_keeps_the_old_code(
+    app: Flask, client: FlaskClient, config: Config
+) -> None:
+    code = submit_report(client, "report")
+    assert open_case(client, code)[0] == 200
+    _, page = open_case(client, code)
+    pending, _ = new_code_and_rotation(page)
+    client.post("/case/leave", data={"csrf_token": csrf_token(client, "/case")})
+    assert open_case(client, pending)[0] == 404  # a pending code never opens a case
+    assert open_case(client, code)[0] == 200  # the old code still works
+
+
+def test_a_superseded_rotation_is_refused_and_nothing_is_lost(
+    app: Flask, client: FlaskClient
+) -> None:
+    code = submit_report(client, "report")
+    other = app.test_client()
+    first_new, first_rot = new_code_and_rotation(open_case(client, code)[1])
+    second_new, second_rot = new_code_and_rotation(open_case(other, code)[1])
+    assert confirm(client, first_new, first_rot, first_new[-4:]) == 409
+    assert open_case(client, first_new)[0] == 404  # never became current
+    assert confirm(other, second_new, second_rot, second_new[-4:]) == 200
+    assert open_case(client, code)[0] == 404
+    assert open_case(client, second_new)[0] == 200
+
+
+def test_two_tabs_rotating_at_once_leave_exactly_one_working_code(app: Flask) -> None:
+    code = submit_report(app.test_client(), "report")
+    outcomes: dict[int, tuple[str | None, int]] = {}
+
+    def tab(i: int) -> None:
+        c = app.test_client()
+        status, page = open_case(c, code)
+        if status != 200:
+            outcomes[i] = (None, status)
+            return
+        new, rot = new_code_and_rotation(page)
+        outcomes[i] = (new, confirm(c, new, rot, new[-4:]))
+
+    threads = [threading.Thread(target=tab, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [new for new, status in outcomes.values() if status == 200]
+    assert len(winners) == 1, outcomes
+    checker = app.test_client()
+    assert open_case(checker, winners[0])[0] == 200
+    assert open_case(checker, code)[0] == 404
+    for new, status in outcomes.values():
+        if new is not None and status != 200:
+            assert status == 409 and open_case(checker, new)[0] == 404
+
+
+def test_every_failing_code_gets_the_same_answer(app: Flask, client: FlaskClient) -> None:
+    code = submit_report(client, "report")
+    _, page = open_case(client, code)
+    pending, _ = new_code_and_rotation(page)
+    typo = code[:5] + str((int(code[5]) + 1) % 10) + code[6:]
+    unknown = codes.generate()
+    answers = {
+        (status, CSRF_VALUE.sub("", page))
+        for status, page in (open_case(client, c) for c in (typo, unknown, pending, "hello"))
+    }
+    assert len(answers) == 1  # the same status and the same page, token aside
+    assert next(iter(answers))[0] == 404
+
+
+def test_follow_up_after_expiry_is_refused_and_echoed_back(app: Flask, client: FlaskClient) -> None:
+    code = submit_report(client, "report")
+    open_case(client, code)
+    with client.session_transaction() as sess:
+        sess["case"] = {**sess["case"], "seen": sess["case"]["seen"] - 3600}
+    resp = client.post(
+        "/case/message",
+        data={"csrf_token": csrf_token(client, "/case"), "message": "my unsent words"},
+    )
+    assert resp.status_code == 403
+    assert "my unsent words" in resp.get_data(as_text=True)
+    with app.app_context(), services().db.reading() as s:
+        assert [e.kind for e in s.scalars(select(Envelope))] == ["report"]
+
+
+def test_witness_invitation_answers(
+    app: Flask, client: FlaskClient, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    invitation = replies.invite(store, desk_keys, "MARKER-q What did you see on 3 May?")
+    result = to_portal(app, desk_outbox(store, desk_keys, tmp_path / "outbox.tar"))
+    assert (result.invitations, result.replies) == (1, 1)
+    status, page = open_case(client, invitation.code)
+    assert status == 200
+    assert "MARKER-q What did you see on 3 May?" in page
+    assert "Answer the questions" in page
+    resp = client.post(
+        "/case/message",
+        data={"csrf_token": csrf_token(client, "/case"), "message": "MARKER-a I saw trucks."},
+    )
+    assert resp.status_code == 200
+    to_desk(app, store, desk_keys, tmp_path)
+    listed = cases.list_cases(store)
+    assert [(c["case"], c["witness"], c["kinds"]) for c in listed] == [
+        (invitation.mailbox_id, True, ["answer"])
+    ]
+    shown = cases.show_case(store, desk_keys, invitation.mailbox_id)
+    assert shown["witness"] is True
+    assert shown["items"][0]["kind"] == "answer"
+    assert shown["items"][0]["content"]["fields"]["answer"] == "MARKER-a I saw trucks."
+
+
+def test_acked_ciphertext_is_deleted_only_after_the_grace_period(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    tmp_path: Path,
+    config: Config,
+) -> None:
+    import datetime as dt
+
+    from portal.retention import purge_acknowledged
+
+    submit_report(client, "report")
+    to_desk(app, store, desk_keys, tmp_path)
+    result = to_portal(app, desk_outbox(store, desk_keys, tmp_path / "outbox.tar"))
+    assert result.acked == 1
+    blobs = list((config.blob_dir / "envelopes").iterdir())
+    assert len(blobs) == 1
+    with app.app_context():
+        mailboxes = services().mailboxes
+        assert purge_acknowledged(mailboxes, 7) == 0
+        assert blobs[0].exists()
+        mailboxes.today = lambda: dt.date.today() + dt.timedelta(days=8)  # type: ignore[method-assign]
+        assert purge_acknowledged(mailboxes, 7) == 1
+    assert not blobs[0].exists()
+    # The next inbox tells the desk its outbox landed: the ack is not sent again.
+    to_desk(app, store, desk_keys, tmp_path)
+    manifest = desk_outbox(store, desk_keys, tmp_path / "outbox2.tar")
+    with open_bundle(manifest, "outbox") as bundle:
+        assert [i.kind for i in bundle.manifest.items] == []
+
+
+# --- outbox bundles that must be refused whole ---------------------------------
+
+
+def _state(app: Flask) -> tuple[int, int]:
+    with app.app_context(), services().db.reading() as s:
+        from portal.models import OutboxImport, Reply
+
+        return (len(list(s.scalars(select(Reply)))), len(list(s.scalars(select(OutboxImport)))))
+
+
+@pytest.fixture
+def good_outbox(
+    app: Flask, client: FlaskClient, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> Path:
+    submit_report(client, "report one")
+    submit_report(client, "report two")
+    to_desk(app, store, desk_keys, tmp_path)
+    for case in cases.list_cases(store):
+        replies.reply(store, desk_keys, case["case"], "in_review", "thank you")
+    return desk_outbox(store, desk_keys, tmp_path / "outbox.tar")
+
+
+def _members(path: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
+    with tarfile.open(path) as tar:
+        return [(m, tar.extractfile(m).read()) for m in tar.getmembers()]  # type: ignore[union-attr]
+
+
+def _write(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for m, data in members:
+            m.size = len(data)
+            tar.addfile(m, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "damage", ["flip-item", "flip-manifest", "drop-sig", "reorder", "truncate", "drop-item"]
+)
+def test_damaged_outbox_is_refused_and_changes_nothing(
+    app: Flask, good_outbox: Path, tmp_path: Path, damage: str
+) -> None:
+    members = _members(good_outbox)
+    bad = tmp_path / "bad.tar"
+    if damage == "flip-item":
+        m, data = members[-1]
+        members[-1] = (m, data[:-1] + bytes([data[-1] ^ 1]))
+        _write(bad, members)
+    elif damage == "flip-manifest":
+        m, data = members[0]
+        members[0] = (m, data.replace(b'"in_review"', b'"closed"').replace(b'"seq":1', b'"seq":2'))
+        _write(bad, members)
+    elif damage == "drop-sig":
+        _write(bad, [members[0], *members[2:]])
+    elif damage == "reorder":
+        _write(bad, [members[0], members[1], *reversed(members[2:])])
+    elif damage == "drop-item":
+        _write(bad, members[:-1])
+    else:
+        bad.write_bytes(good_outbox.read_bytes()[: good_outbox.stat().st_size // 2])
+    with pytest.raises(BundleError):
+        to_portal(app, bad)
+    assert _state(app) == (0, 0)
+    assert to_portal(app, good_outbox).replies == 2  # the good one still applies
+
+
+def test_outbox_signed_by_another_key_is_refused(
+    app: Flask, good_outbox: Path, tmp_path: Path
+) -> None:
+    with open_bundle(good_outbox, "outbox") as bundle:
+        manifest: Manifest = bundle.manifest
+        contents = {i.name: bundle.read(i) for i in manifest.items}
+    forged = tmp_path / "forged.tar"
+    signature = SigningKey.generate().sign(manifest.to_bytes()).signature
+    write_bundle(forged, manifest, lambda i: io.BytesIO(contents[i.name]), signature=signature)
+    with pytest.raises(BundleError, match="signature"):
+        to_portal(app, forged)
+    assert _state(app) == (0, 0)
+
+
+def test_replayed_and_older_outboxes_are_refused(
+    app: Flask, good_outbox: Path, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    assert to_portal(app, good_outbox).replies == 2
+    with pytest.raises(BundleError, match="already imported"):
+        to_portal(app, good_outbox)
+    newer = desk_outbox(store, desk_keys, tmp_path / "newer.tar")
+    newest = desk_outbox(store, desk_keys, tmp_path / "newest.tar")
+    to_portal(app, newest)
+    with pytest.raises(BundleError, match="replay or out of order"):
+        to_portal(app, newer)
+    assert _state(app) == (2, 2)
+
+
+def test_reply_for_an_unknown_mailbox_is_reported_not_applied(
+    app: Flask, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    invitation = replies.invite(store, desk_keys, "questions")
+    replies.reply(store, desk_keys, invitation.mailbox_id, None, "follow-up")
+    path = desk_outbox(store, desk_keys, tmp_path / "o.tar")
+    # Drop the invitation item but keep a valid signature: re-sign with the desk's key.
+    with open_bundle(path, "outbox") as bundle:
+        items = tuple(i for i in bundle.manifest.items if i.kind != "invitation")
+        contents = {i.name: bundle.read(i) for i in items}
+        manifest = Manifest(
+            type="outbox",
+            org=bundle.manifest.org,
+            created="2026-01-01",
+            items=items,
+            extra={"seq": 9},
+        )
+    write_bundle(
+        path,
+        manifest,
+        lambda i: io.BytesIO(contents[i.name]),
+        signature=desk_keys.signing.sign(manifest.to_bytes()).signature,
+    )
+    result = to_portal(app, path)
+    assert result.replies == 0 and len(result.skipped) == 2
+    assert "not on this portal" in result.skipped[0]
+    with app.app_context(), services().db.reading() as s:
+        assert list(s.scalars(select(Mailbox))) == []
