@@ -370,3 +370,17 @@ def test_reply_for_an_unknown_mailbox_is_reported_not_applied(
     assert "not on this portal" in result.skipped[0]
     with app.app_context(), services().db.reading() as s:
         assert list(s.scalars(select(Mailbox))) == []
+
+
+def test_a_desk_restored_from_backup_catches_up_its_outbox_number(
+    app: Flask, client: FlaskClient, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    first = DeskStore(tmp_path / "first")
+    submit_report(client, "report")
+    to_desk(app, first, desk_keys, tmp_path)
+    to_portal(app, desk_outbox(first, desk_keys, tmp_path / "o1.tar"))
+    restored = DeskStore(tmp_path / "restored")  # its counter starts again at 0
+    to_desk(app, restored, desk_keys, tmp_path)
+    assert cases.list_cases(restored) == []  # acked by the first desk: not resent
+    replies.invite(restored, desk_keys, "questions for a witness")
+    assert to_portal(app, desk_outbox(restored, desk_keys, tmp_path / "o2.tar")).seq == 2

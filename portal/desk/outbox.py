@@ -111,6 +111,9 @@ def confirm_applied(store: DeskStore, outbox_seq: int) -> None:
     with store.db.transaction() as s:
         state = s.get(DeskState, 1)
         assert state is not None
+        # A desk restored from a backup catches up: its next outbox must be newer
+        # than anything the portal has applied, or the portal would refuse it.
+        state.export_seq = max(state.export_seq, outbox_seq)
         if outbox_seq <= state.confirmed_seq:
             return
         state.confirmed_seq = outbox_seq

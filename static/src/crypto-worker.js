@@ -1,26 +1,29 @@
 // The crypto worker: libsodium runs here so the page stays responsive (and can
 // show progress) even when Argon2 takes a minute without JIT or WebAssembly.
+import { deriveForOpening, openCase, sealFollowUp } from './crypto/cases.js';
 import { sealReport } from './crypto/reports.js';
 
 // require(), not import: it resolves libsodium's CommonJS build, which keeps the
 // pure-JavaScript fallback used when WebAssembly is off (the ESM build lacks it).
-// eslint-disable-next-line global-require
 const sodium = require('libsodium-wrappers-sumo');
 
 const OPERATIONS = {
   'seal-report': sealReport,
+  'derive-code': deriveForOpening,
+  'open-case': openCase,
+  'seal-follow-up': sealFollowUp,
 };
 
 self.addEventListener('message', async (event) => {
-  const { op, args } = event.data;
-  const progress = (step) => self.postMessage({ type: 'progress', step });
+  const { id, op, args } = event.data;
+  const progress = (step) => self.postMessage({ id, type: 'progress', step });
   try {
     progress(1);
     await sodium.ready;
     const operation = OPERATIONS[op];
     if (!operation) throw new Error(`unknown operation ${op}`);
-    self.postMessage({ type: 'done', result: operation(sodium, args, progress) });
+    self.postMessage({ id, type: 'done', result: operation(sodium, args, progress) });
   } catch (error) {
-    self.postMessage({ type: 'error', message: String((error && error.message) || error) });
+    self.postMessage({ id, type: 'error', message: String((error && error.message) || error) });
   }
 });

@@ -1,12 +1,14 @@
 // The one script of every reporter page. Everything here is an enhancement:
 // each page works the same with JavaScript off.
 import { installQuickExit } from './page/quick-exit.js';
+import { enhanceCasePage } from './page/case-page.js';
 import { enhanceReportForm } from './page/report-form.js';
 
 function start() {
   for (const el of document.querySelectorAll('[data-js-only]')) el.hidden = false;
   installQuickExit(document);
   enhanceReportForm(document);
+  enhanceCasePage(document);
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

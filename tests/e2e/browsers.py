@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
 
 MODES = ("js", "jitless", "nojs")
 
@@ -89,3 +91,10 @@ def sent_requests(drv: webdriver.Chrome) -> list[dict[str, Any]]:
             body = data.get("postData")
         out.append({"url": req["url"], "method": req["method"], "body": body})
     return out
+
+
+def wait(drv: webdriver.Chrome, seconds: float) -> WebDriverWait[webdriver.Chrome]:
+    """A wait that rides over pages being replaced under it (no-JS form posts)."""
+    return WebDriverWait(
+        drv, seconds, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+    )

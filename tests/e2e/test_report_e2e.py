@@ -16,7 +16,6 @@ from nacl.secret import SecretBox
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
 from portal import codes
 from portal.desk.keystore import DeskKeys
@@ -24,7 +23,7 @@ from portal.encoding import b64decode
 from portal.envelopes import BODY_OVERHEAD, is_bucket, open_envelope
 from portal.organization import Organization
 from tests.conftest import PASSPHRASE, files_containing
-from tests.e2e.browsers import chromium, sent_requests
+from tests.e2e.browsers import chromium, sent_requests, wait
 from tests.e2e.live import LivePortal, fresh_desk_copy
 
 # Argon2 without JIT or WebAssembly is slow: that is the point of the mode.
@@ -41,10 +40,10 @@ def _fill_report(drv: WebDriver, marker: str) -> None:
 
 def _submit_and_read_code(drv: WebDriver, mode: str) -> str:
     drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
-    code_el = WebDriverWait(drv, SEAL_TIMEOUT[mode]).until(
+    code_el = wait(drv, SEAL_TIMEOUT[mode]).until(
         ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
     )
-    WebDriverWait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
+    wait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
     return codes.normalise(code_el.text)
 
 
@@ -112,7 +111,7 @@ def test_report_reaches_the_desk_and_nothing_readable_is_stored(
             assert server_notice.is_displayed() and not browser_notice.is_displayed()
             assert "encrypt your report when it arrives" in server_notice.text
         else:
-            WebDriverWait(drv, 10).until(lambda d: browser_notice.is_displayed())
+            wait(drv, 10).until(lambda d: browser_notice.is_displayed())
             assert not server_notice.is_displayed()
             has_wasm = drv.execute_script("return typeof WebAssembly !== 'undefined'")
             assert has_wasm == (mode == "js")

@@ -29,6 +29,38 @@ export function generateCode(sodium) {
   return body + String(dammDigit(body));
 }
 
+const DECIMAL = /\p{Nd}/u;
+const SEPARATOR = /[\s\u00a0\u202f\u2009\-\u2010-\u2014\u2212._\u00b7]/u;
+
+// Unicode keeps every decimal digit in a run from 0 to 9, so a digit's value is
+// its distance from the start of its run (mod 10 for runs that follow each other).
+function digitValue(ch) {
+  if (!DECIMAL.test(ch)) return -1;
+  const cp = ch.codePointAt(0);
+  let back = 0;
+  while (back < 60 && DECIMAL.test(String.fromCodePoint(cp - back - 1))) back += 1;
+  return back % 10;
+}
+
+// Any Unicode digits to ASCII, separators dropped; null if anything else is there.
+export function asciiDigits(text) {
+  let out = '';
+  for (const ch of text.trim()) {
+    if (SEPARATOR.test(ch)) continue;
+    const value = digitValue(ch);
+    if (value < 0) return null;
+    out += String(value);
+  }
+  return out;
+}
+
+// The same rules as portal/codes.py normalise(): null for a wrong length or a typo.
+export function normaliseCode(text) {
+  const digits = asciiDigits(text);
+  if (digits === null || digits.length !== CODE_DIGITS || dammDigit(digits) !== 0) return null;
+  return digits;
+}
+
 export function formatCode(digits) {
   const groups = [];
   for (let i = 0; i < digits.length; i += GROUP) groups.push(digits.slice(i, i + GROUP));

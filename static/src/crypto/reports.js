@@ -4,13 +4,8 @@ import { deriveCode, generateCode } from './codes.js';
 import { sealEnvelope, wrapKey } from './envelopes.js';
 
 export function reportPlaintext(sodium, form, version, fields, replyPk, attachments = []) {
-  const doc = {
-    form,
-    form_version: version,
-    fields,
-    reply_pk: b64(sodium, replyPk),
-    attachments,
-  };
+  const doc = { form, form_version: version, fields, attachments };
+  if (replyPk) doc.reply_pk = b64(sodium, replyPk);
   return sodium.from_string(JSON.stringify(doc));
 }
 

@@ -1,27 +1,49 @@
-// Run one operation in the crypto worker, reporting progress steps.
-export function runInWorker(workerUrl, op, args, onProgress) {
-  return new Promise((resolve, reject) => {
-    let worker;
-    try {
-      worker = new Worker(workerUrl);
-    } catch (error) {
-      reject(error);
-      return;
-    }
-    worker.addEventListener('message', (event) => {
+// One crypto worker per page, reused for every operation (loading libsodium
+// once matters without JIT), with progress steps per call.
+export class CryptoWorker {
+  constructor(url) {
+    this.url = url;
+    this.worker = null;
+    this.calls = new Map();
+    this.nextId = 1;
+  }
+
+  start() {
+    if (this.worker) return;
+    this.worker = new Worker(this.url);
+    this.worker.addEventListener('message', (event) => {
       const msg = event.data;
+      const call = this.calls.get(msg.id);
+      if (!call) return;
       if (msg.type === 'progress') {
-        onProgress(msg.step);
+        call.onProgress(msg.step);
         return;
       }
-      worker.terminate();
-      if (msg.type === 'done') resolve(msg.result);
-      else reject(new Error(msg.message));
+      this.calls.delete(msg.id);
+      if (msg.type === 'done') call.resolve(msg.result);
+      else call.reject(new Error(msg.message));
     });
-    worker.addEventListener('error', (event) => {
-      worker.terminate();
-      reject(new Error(event.message || 'the encryption worker failed to start'));
+    this.worker.addEventListener('error', (event) => {
+      const error = new Error(event.message || 'the encryption worker failed to start');
+      for (const call of this.calls.values()) call.reject(error);
+      this.calls.clear();
+      this.worker.terminate();
+      this.worker = null;
     });
-    worker.postMessage({ op, args });
-  });
+  }
+
+  run(op, args, onProgress = () => {}) {
+    return new Promise((resolve, reject) => {
+      try {
+        this.start();
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      const id = this.nextId;
+      this.nextId += 1;
+      this.calls.set(id, { resolve, reject, onProgress });
+      this.worker.postMessage({ id, op, args });
+    });
+  }
 }

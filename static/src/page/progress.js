@@ -1,0 +1,46 @@
+// The progress panel: a bar, a polite live status per step, and a quiet timer.
+export function templateTexts(doc, templateId, attribute) {
+  const out = {};
+  const tpl = doc.getElementById(templateId);
+  for (const el of tpl.content.querySelectorAll(`[${attribute}]`)) {
+    out[el.getAttribute(attribute)] = el.textContent;
+  }
+  return out;
+}
+
+export class Progress {
+  constructor(doc, texts, totalSteps) {
+    this.panel = doc.getElementById('progress-panel');
+    this.bar = doc.getElementById('progress-bar');
+    this.status = doc.getElementById('progress-text');
+    this.elapsed = doc.getElementById('progress-elapsed');
+    this.texts = texts;
+    this.total = totalSteps;
+    this.timer = null;
+  }
+
+  start() {
+    this.panel.hidden = false;
+    const started = Date.now();
+    this.timer = window.setInterval(() => {
+      this.elapsed.textContent = `${this.texts.elapsed} ${Math.round((Date.now() - started) / 1000)}`;
+    }, 1000);
+  }
+
+  step(n) {
+    this.bar.value = n;
+    this.status.textContent = `${this.texts[n]} (${n}/${this.total})`;
+  }
+
+  stop() {
+    window.clearInterval(this.timer);
+    this.panel.hidden = true;
+    this.elapsed.textContent = '';
+  }
+}
+
+export function showError(box, text) {
+  box.textContent = text;
+  box.hidden = false;
+  box.focus();
+}

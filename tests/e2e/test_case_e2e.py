@@ -1,0 +1,226 @@
+"""The whole reporter loop in a real browser, with JavaScript on and off:
+
+submit → export → desk reply → outbox → import → open with code → read reply →
+confirm new code → old code refused → new code works → follow-up reaches the desk.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+
+from portal import codes
+from portal.db import Database
+from portal.encoding import b64decode
+from portal.models import Reply
+from portal.replies import ReplyItem, seal_reply
+from tests.conftest import PASSPHRASE, files_containing
+from tests.e2e.browsers import chromium, sent_requests, wait
+from tests.e2e.live import LivePortal, fresh_desk_copy
+
+WAIT = 90
+DESK_ENV = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
+
+
+def submit(drv: WebDriver, live: LivePortal, text: str) -> str:
+    drv.get(live.url + "/report")
+    drv.find_element(By.ID, "what_happened").send_keys(text)
+    drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+    el = wait(drv, WAIT).until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]")))
+    wait(drv, 10).until(lambda d: len(el.text.replace(" ", "")) == 24)
+    return codes.normalise(el.text)
+
+
+def open_case(drv: WebDriver, live: LivePortal, typed: str) -> None:
+    drv.get(live.url + "/case")
+    drv.find_element(By.ID, "code").send_keys(typed)
+    drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
+
+
+def wait_for_case(drv: WebDriver) -> None:
+    wait(drv, WAIT).until(ec.visibility_of_element_located((By.ID, "case-heading")))
+
+
+def wait_for_refusal(drv: WebDriver) -> str:
+    el = wait(drv, WAIT).until(
+        lambda d: next(
+            (
+                e
+                for e in d.find_elements(By.CSS_SELECTOR, "#js-error, #error-summary")
+                if e.is_displayed() and e.text
+            ),
+            None,
+        )
+    )
+    return str(el.text)
+
+
+def wait_for_heading(drv: WebDriver, text: str) -> None:
+    """After a no-JS form post: wait for the next page, not the one being left."""
+    wait(drv, WAIT).until(lambda d: any(h.text == text for h in d.find_elements(By.TAG_NAME, "h1")))
+
+
+def new_code(drv: WebDriver) -> str:
+    el = drv.find_element(By.CSS_SELECTOR, "[data-new-code]")
+    wait(drv, 10).until(lambda d: len(el.text.replace(" ", "")) == 24)
+    return codes.normalise(el.text)
+
+
+def cli(live: LivePortal, *args: str) -> str:
+    out = live.portal(*args, env=DESK_ENV)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def desk_round(live: LivePortal, home: Path, tmp: Path, marker: str, reply: str) -> str:
+    """Carry the inbox to the desk, reply to the case holding ``marker``, carry it back."""
+    cli(live, "export-inbox", str(tmp / "inbox.tar"))
+    cli(live, "desk", "import", "--home", str(home), str(tmp / "inbox.tar"))
+    for case in json.loads(cli(live, "desk", "cases", "--home", str(home), "--json")):
+        shown = json.loads(cli(live, "desk", "show", case["case"], "--home", str(home), "--json"))
+        if shown["items"][0]["content"]["fields"].get("what_happened", "").startswith(marker):
+            cli(
+                live,
+                "desk",
+                "reply",
+                case["case"],
+                "--home",
+                str(home),
+                "--status",
+                "in_review",
+                "--text",
+                reply,
+            )
+            cli(live, "desk", "export", "--home", str(home), str(tmp / "outbox.tar"))
+            cli(live, "import-outbox", str(tmp / "outbox.tar"))
+            return str(case["case"])
+    raise AssertionError("case not found on the desk")
+
+
+@pytest.mark.parametrize("mode", ["js", "nojs"])
+def test_full_case_loop_in_the_browser(
+    mode: str, live: LivePortal, desk_home: Path, tmp_path: Path
+) -> None:
+    marker = f"MARKER-case-{mode}-{secrets.token_hex(4)}"
+    reply = f"REPLY-{secrets.token_hex(4)} We read it. <script>alert(1)</script> <b>not bold</b>"
+    home = fresh_desk_copy(desk_home, tmp_path / "desk")
+    with chromium(mode) as drv:
+        code = submit(drv, live, marker)
+    case_id = desk_round(live, home, tmp_path, marker, reply)
+
+    with chromium(mode) as drv:
+        drv.get_log("performance")
+        # Typed in Arabic-Indic digits with dashes: normalised like any other input.
+        typed = "-".join(
+            "".join(chr(0x660 + int(d)) for d in code[i : i + 4]) for i in range(0, 24, 4)
+        )
+        open_case(drv, live, typed)
+        wait_for_case(drv)
+        replies = drv.find_elements(By.CSS_SELECTOR, "#reply-list .reply-text")
+        assert [r.text for r in replies] == [reply]  # shown as text, markup and all
+        assert drv.find_elements(By.CSS_SELECTOR, "#reply-list script, #reply-list b") == []
+        statuses = [
+            s.text for s in drv.find_elements(By.CSS_SELECTOR, "#status-list .status-label")
+        ]
+        assert statuses == ["Received", "In review"]
+        assert "Your report" in drv.find_element(By.ID, "sent-list").text
+        fresh = new_code(drv)
+        assert fresh != code
+
+        wrong = "0000" if fresh[-4:] != "0000" else "1111"
+        drv.find_element(By.ID, "last_group").send_keys(wrong)
+        drv.find_element(By.CSS_SELECTOR, "#confirm-form button").click()
+        if mode == "js":
+            assert drv.find_element(By.ID, "confirm-error").is_displayed()
+        else:
+            wait_for_heading(drv, "Please check your new code")
+            assert new_code(drv) == fresh  # the code is shown again
+        group = drv.find_element(By.ID, "last_group")
+        group.clear()
+        group.send_keys(fresh[-4:])
+        drv.find_element(By.CSS_SELECTOR, "form[action$='/case/confirm'] button").click()
+        if mode == "js":
+            wait(drv, 10).until(lambda d: d.find_element(By.ID, "confirm-done").is_displayed())
+            follow_up = f"FOLLOWUP-{secrets.token_hex(4)}"
+            drv.find_element(By.ID, "message").send_keys(follow_up)
+            drv.find_element(By.CSS_SELECTOR, "#message-form button").click()
+            wait(drv, 30).until(lambda d: d.find_element(By.ID, "message-done").is_displayed())
+            for req in sent_requests(drv):
+                body = req["body"] or ""
+                for secret in (code, fresh, follow_up, reply):
+                    assert secret not in body
+        else:
+            wait_for_heading(drv, "Your new code is confirmed")
+
+    with chromium(mode) as drv:
+        open_case(drv, live, codes.format_code(code))
+        assert "could not open a case" in wait_for_refusal(drv)
+        open_case(drv, live, codes.format_code(fresh))
+        wait_for_case(drv)
+        if mode == "nojs":
+            follow_up = f"FOLLOWUP-{secrets.token_hex(4)}"
+            drv.find_element(By.ID, "message").send_keys(follow_up)
+            drv.find_element(By.CSS_SELECTOR, "#message-form button").click()
+            wait_for_heading(drv, "Your message was sent")
+
+    cli(live, "export-inbox", str(tmp_path / "inbox2.tar"))
+    cli(live, "desk", "import", "--home", str(home), str(tmp_path / "inbox2.tar"))
+    shown = json.loads(cli(live, "desk", "show", case_id, "--home", str(home), "--json"))
+    assert [i["kind"] for i in shown["items"]] == ["report", "message"]
+    assert shown["items"][1]["content"]["fields"]["message"] == follow_up
+    assert shown["items"][1]["sealed_by"] == ("browser" if mode == "js" else "server")
+    for secret in (marker, reply.split()[0], follow_up, code, fresh):
+        assert files_containing(live.data_dir, secret.encode()) == []
+        assert files_containing(live.tmp_dir, secret.encode()) == []
+
+
+def test_a_reply_signed_by_another_key_is_shown_as_invalid(
+    live: LivePortal, desk_home: Path, tmp_path: Path
+) -> None:
+    marker = f"MARKER-forge-{secrets.token_hex(4)}"
+    home = fresh_desk_copy(desk_home, tmp_path / "desk")
+    with chromium("js") as drv:
+        code = submit(drv, live, marker)
+    case_id = desk_round(live, home, tmp_path, marker, "the genuine reply")
+    shown = json.loads(cli(live, "desk", "show", case_id, "--home", str(home), "--json"))
+    reporter_pk = b64decode(shown["items"][0]["content"]["reply_pk"])
+    # A compromised server plants a reply signed with a key that is not the desk's.
+    forged = ReplyItem(
+        mailbox=case_id,
+        seq=2,
+        date="2026-01-01",
+        status="closed",
+        text="FORGED come to this address",
+    )
+    db = Database(f"sqlite:///{live.data_dir / 'portal.sqlite'}")
+    with db.transaction() as s:
+        s.add(
+            Reply(
+                id=secrets.token_hex(16),
+                mailbox_id=case_id,
+                seq=2,
+                sealed=seal_reply(forged, SigningKey.generate(), reporter_pk),
+                received_on=__import__("datetime").date.today(),
+            )
+        )
+    db.engine.dispose()
+    with chromium("js") as drv:
+        open_case(drv, live, code)
+        wait_for_case(drv)
+        items = drv.find_elements(By.CSS_SELECTOR, "#reply-list .reply")
+        assert len(items) == 2
+        assert items[0].find_element(By.CSS_SELECTOR, ".reply-text").text == "the genuine reply"
+        assert "reply-invalid" in items[1].get_attribute("class")
+        assert items[1].find_element(By.CSS_SELECTOR, ".reply-invalid-text").is_displayed()
+        assert "FORGED" not in drv.page_source
+        statuses = [
+            s.text for s in drv.find_elements(By.CSS_SELECTOR, "#status-list .status-label")
+        ]
+        assert statuses == ["Received", "In review"]  # the forged "closed" is not believed
