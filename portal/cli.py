@@ -168,12 +168,19 @@ def desk_list(home: Path, as_json: bool) -> None:
 
 
 def _render_case(case: dict[str, Any]) -> str:
-    lines = [f"Case {case['case']}"]
+    kind = "witness case" if case["witness"] else "case"
+    lines = [f"{kind.capitalize()} {case['case']} · status: {case['status']}"]
     for item in case["items"]:
         lines.append(f"\n== {item['kind']} received {item['day']} (sealed by {item['sealed_by']})")
         for name, value in item["content"].get("fields", {}).items():
             if value:
                 lines.append(f"{name.replace('_', ' ').capitalize()}:\n  {value}")
+    for reply in case["replies"]:
+        state = "delivered" if reply["delivered"] else "waiting for the next outbox"
+        status = f" · status set to {reply['status']}" if reply["status"] else ""
+        lines.append(f"\n-- our {reply['type']} {reply['seq']} of {reply['day']}{status} ({state})")
+        if reply["text"]:
+            lines.append(f"  {reply['text']}")
     return "\n".join(lines)
 
 

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from .blobs import BlobStore
 from .db import Database
@@ -152,6 +153,7 @@ class Mailboxes:
         rotation = secrets.token_hex(16)
         try:
             with self.db.transaction() as s:
+                _refuse_index_in_use(s, key.index, mailbox_id)
                 changed = s.execute(
                     update(Mailbox)
                     .where(Mailbox.id == mailbox_id, _same_generation(generation))
@@ -175,6 +177,23 @@ class Mailboxes:
         Returns False if this rotation was already confirmed (a double submit);
         raises MailboxError("superseded") if another opening replaced it.
         """
+        try:
+            changed = self._promote(mailbox_id, rotation)
+        except IntegrityError as exc:
+            raise MailboxError("conflict", "that code cannot be used") from exc
+        if changed:
+            return True
+        with self.db.reading() as s:
+            current = s.scalar(select(Mailbox.rotation).where(Mailbox.id == mailbox_id))
+        if current == rotation:
+            return False
+        raise MailboxError(
+            "superseded",
+            "this new code was replaced by a newer opening of the case; "
+            "your previous code still works",
+        )
+
+    def _promote(self, mailbox_id: str, rotation: str) -> bool:
         with self.db.transaction() as s:
             result = s.execute(
                 update(Mailbox)
@@ -189,16 +208,7 @@ class Mailboxes:
                 )
                 .execution_options(synchronize_session=False)
             )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                return True
-            current = s.scalar(select(Mailbox.rotation).where(Mailbox.id == mailbox_id))
-        if current == rotation:
-            return False
-        raise MailboxError(
-            "superseded",
-            "this new code was replaced by a newer opening of the case; "
-            "your previous code still works",
-        )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def add_envelope(self, mailbox_id: str, envelope: SealedEnvelope) -> str:
         """A follow-up message or answer to an existing case."""
@@ -233,6 +243,7 @@ class Mailboxes:
         day = self.today()
         try:
             with self.db.transaction() as s:
+                _refuse_index_in_use(s, key.index, None)
                 s.add(
                     Mailbox(
                         id=mailbox_id,
@@ -259,6 +270,18 @@ class Mailboxes:
                 select(Envelope).where(Envelope.acked_on.is_(None)).order_by(Envelope.received_on)
             )
             return list(rows)
+
+
+def _refuse_index_in_use(s: Session, index: bytes, own_mailbox: str | None) -> None:
+    """An index may belong to one code of one mailbox, current or pending."""
+    clash = s.scalar(
+        select(Mailbox.id).where(
+            or_(Mailbox.index == index, Mailbox.pending_index == index),
+            Mailbox.id != (own_mailbox or ""),
+        )
+    )
+    if clash is not None:
+        raise MailboxError("conflict", "that code cannot be used")
 
 
 def _same_generation(generation: str | None) -> Any:
