@@ -14,8 +14,9 @@ from .db import Database
 from .logs import install_log_filter
 from .mailboxes import Mailboxes
 from .organization import fingerprint
+from .staff import StaffAccounts
 from .startup import prepare
-from .web import api, cases, errors, reporter, security
+from .web import api, cases, errors, relay, reporter, security
 from .web.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,7 @@ def create_app(config: Config | None = None) -> Flask:
         db=db,
         mailboxes=Mailboxes(db, BlobStore(config.blob_dir)),
         assets=load_assets(ROOT / "static"),
+        staff=StaffAccounts(db, secret_key),
     )
     CSRFProtect(app)
     app.jinja_env.add_extension("jinja2.ext.i18n")
@@ -67,6 +69,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(reporter.bp)
     app.register_blueprint(cases.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(relay.bp)
+    relay.restrict_hosts(app, config.staff_host)
     security.install(app, tls=config.tls, onion_address=config.onion_address)
     errors.install(app)
     return app

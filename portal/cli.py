@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import qrcode
 from flask.cli import FlaskGroup, with_appcontext
 
 from . import codes, create_app
@@ -23,6 +25,7 @@ from .organization import fingerprint
 from .outbox import import_outbox
 from .replies import STATUSES
 from .retention import purge_acknowledged
+from .staff import StaffError
 from .web.services import services
 
 PASSPHRASE_ENV = "PORTAL_DESK_PASSPHRASE"  # noqa: S105 - a variable name
@@ -71,6 +74,67 @@ def purge_command() -> None:
     svc = services()
     removed = purge_acknowledged(svc.mailboxes, svc.config.ack_grace_days)
     click.echo(f"deleted {removed} acknowledged envelope(s)")
+
+
+@main.group()
+def staff() -> None:
+    """Relay staff accounts (they carry bundles; they never see plaintext)."""
+
+
+@staff.command("add")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for automation).")
+@with_appcontext
+def staff_add(name: str, as_json: bool) -> None:
+    """Create an account; its passphrase and TOTP secret are printed once."""
+    try:
+        account = services().staff.add(name)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    data = {
+        "name": account.name,
+        "passphrase": account.passphrase,
+        "totp_secret": account.totp_secret,
+        "otpauth_uri": account.otpauth_uri,
+    }
+    if as_json:
+        _emit(data, True, "")
+        return
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(account.otpauth_uri)
+    out = io.StringIO()
+    qr.print_ascii(out=out)
+    click.echo(f"Account {account.name} created. This is shown only once.\n")
+    click.echo(f"Passphrase:   {account.passphrase}")
+    click.echo(f"TOTP secret:  {account.totp_secret}")
+    click.echo(f"TOTP URI:     {account.otpauth_uri}\n")
+    click.echo("Scan with an authenticator app:")
+    click.echo(out.getvalue())
+
+
+@staff.command("remove")
+@click.argument("name")
+@with_appcontext
+def staff_remove(name: str) -> None:
+    """Delete an account; its open sessions end at their next request."""
+    try:
+        services().staff.remove(name)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"removed {name}")
+
+
+@staff.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def staff_list(as_json: bool) -> None:
+    """List accounts (names and creation days only)."""
+    rows = [{"name": n, "created": d.isoformat()} for n, d in services().staff.names()]
+    _emit(
+        rows,
+        as_json,
+        "\n".join(f"{r['name']}  created {r['created']}" for r in rows) or "no accounts",
+    )
 
 
 # --- the air-gapped desk ------------------------------------------------------

@@ -33,6 +33,9 @@ class Config:
     quick_exit_url: str = "https://www.wikipedia.org/"
     ack_grace_days: int = 7
     case_idle_seconds: int = 600
+    staff_idle_seconds: int = 1800
+    staff_host: str | None = None
+    max_outbox_bytes: int = 256 * MiB
     secret_key: bytes | None = field(default=None, repr=False)
 
     @property
@@ -80,4 +83,6 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         quick_exit_url=env.get("PORTAL_QUICK_EXIT_URL") or "https://www.wikipedia.org/",
         ack_grace_days=_size(env, "PORTAL_ACK_GRACE_DAYS", 7),
         case_idle_seconds=_size(env, "PORTAL_CASE_IDLE_SECONDS", 600),
+        staff_host=env.get("PORTAL_STAFF_HOST") or None,
+        max_outbox_bytes=_size(env, "PORTAL_MAX_OUTBOX_BYTES", 256 * MiB),
     )

@@ -76,3 +76,18 @@ class OutboxImport(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64))
     applied_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class StaffAccount(Base):
+    """A relay account: carries bundles, never sees plaintext."""
+
+    __tablename__ = "staff_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    totp_sealed: Mapped[bytes] = mapped_column(LargeBinary)  # sealed with the data dir's key
+    last_totp_counter: Mapped[int] = mapped_column(Integer, default=0)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[int] = mapped_column(Integer, default=0)  # epoch seconds
+    created_on: Mapped[dt.date] = mapped_column(Date)

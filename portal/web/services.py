@@ -11,6 +11,7 @@ from ..config import Config
 from ..db import Database
 from ..mailboxes import Mailboxes
 from ..organization import Organization
+from ..staff import StaffAccounts
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Services:
     db: Database
     mailboxes: Mailboxes
     assets: dict[str, Asset]
+    staff: StaffAccounts
 
 
 def services() -> Services:

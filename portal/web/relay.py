@@ -1,0 +1,167 @@
+"""Relay staff pages at /staff/: carry the inbox out and the outbox in.
+
+They show counts only and never plaintext. With PORTAL_STAFF_HOST set, the
+relay answers only on that host, and the reporter pages do not answer there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    after_this_request,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from ..bundles import BundleError
+from ..inbox import export_inbox
+from ..models import Envelope, OutboxImport
+from ..outbox import import_outbox
+from ..retention import purge_acknowledged
+from ..staff import LoginRefused
+from .services import services
+
+bp = Blueprint("relay", __name__, url_prefix="/staff")
+KEY = "staff"
+
+
+def restrict_hosts(app: Flask, staff_host: str | None) -> None:
+    """Serve the relay only on its own host, and nothing else there."""
+    if not staff_host:
+        return
+
+    @app.before_request
+    def _split_by_host() -> None:
+        on_staff_host = request.host == staff_host
+        is_relay = request.path == "/staff" or request.path.startswith("/staff/")
+        if on_staff_host != is_relay and not request.path.startswith("/static/"):
+            abort(404)
+
+
+@bp.before_request
+def _relay_limits() -> None:
+    if request.endpoint == "relay.upload_outbox":
+        request.max_content_length = services().config.max_outbox_bytes
+
+
+def _current_staff() -> int | None:
+    data = session.get(KEY)
+    if not isinstance(data, dict):
+        return None
+    if time.time() - float(data.get("seen", 0)) > services().config.staff_idle_seconds:
+        session.pop(KEY, None)
+        return None
+    if not services().staff.exists(int(data["id"])):
+        session.pop(KEY, None)
+        return None
+    session[KEY] = {**data, "seen": int(time.time())}
+    return int(data["id"])
+
+
+def _counts() -> dict[str, object]:
+    with services().db.reading() as s:
+        waiting = s.execute(
+            select(func.count(), func.coalesce(func.sum(Envelope.size), 0)).where(
+                Envelope.acked_on.is_(None)
+            )
+        ).one()
+        last = s.scalars(select(OutboxImport).order_by(OutboxImport.seq.desc())).first()
+    return {
+        "envelopes": waiting[0],
+        "bytes": waiting[1],
+        "last_import": last.applied_on.isoformat() if last else None,
+        "last_seq": last.seq if last else None,
+    }
+
+
+@bp.get("/")
+def dashboard() -> ResponseReturnValue:
+    if _current_staff() is None:
+        return render_template("relay/login.html")
+    return render_template("relay/dashboard.html", counts=_counts())
+
+
+@bp.post("/login")
+def login() -> ResponseReturnValue:
+    form = request.form
+    try:
+        account_id = services().staff.login(
+            form.get("name", "")[:64], form.get("passphrase", "")[:256], form.get("totp", "")[:12]
+        )
+    except LoginRefused as exc:
+        message = "locked" if exc.locked else "refused"
+        return render_template("relay/login.html", error=message), 403
+    session.clear()
+    session[KEY] = {"id": account_id, "seen": int(time.time())}
+    return redirect(url_for("relay.dashboard"), code=303)
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    session.clear()
+    return redirect(url_for("relay.dashboard"), code=303)
+
+
+def _work_path(suffix: str) -> Path:
+    work = services().config.data_dir / "relay"
+    work.mkdir(mode=0o700, exist_ok=True)
+    return work / f"{secrets.token_hex(8)}{suffix}"
+
+
+@bp.get("/inbox.tar")
+def download_inbox() -> ResponseReturnValue:
+    if _current_staff() is None:
+        abort(403)
+    svc = services()
+    path = _work_path(".tar")
+    manifest = export_inbox(svc.mailboxes, svc.organization, path)
+
+    @after_this_request
+    def _remove(response: Response) -> Response:
+        # The open file handle keeps the bytes readable while they are sent.
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return response
+
+    return send_file(
+        path,
+        mimetype="application/x-tar",
+        as_attachment=True,
+        download_name=f"inbox-{manifest.created}.tar",
+        max_age=0,
+    )
+
+
+@bp.post("/outbox")
+def upload_outbox() -> ResponseReturnValue:
+    if _current_staff() is None:
+        abort(403)
+    upload = request.files.get("outbox")
+    if upload is None or not upload.filename:
+        return render_template("relay/result.html", refused="Choose an outbox file first."), 400
+    svc = services()
+    path = _work_path(".tar")
+    try:
+        upload.save(path)
+        result = import_outbox(svc.mailboxes, svc.organization, path)
+    except BundleError as exc:
+        return render_template("relay/result.html", refused=str(exc)), 400
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    purged = purge_acknowledged(svc.mailboxes, svc.config.ack_grace_days)
+    return render_template("relay/result.html", result=result, purged=purged)
