@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from .bundles import BundleError
 from .desk import cases as desk_cases
 from .desk import keystore
 from .desk import replies as desk_replies
+from .desk.custody import CustodyLog
+from .desk.lock import DeskBusy, desk_lock
 from .desk.outbox import export_outbox
 from .desk.store import DeskStore
 from .inbox import export_inbox
@@ -165,6 +169,16 @@ def _unlock(home: Path) -> keystore.DeskKeys:
         raise click.ClickException(str(exc)) from exc
 
 
+@contextlib.contextmanager
+def _desk_home(home: Path) -> Iterator[None]:
+    """Hold the desk home for one command; refuse if `desk serve` holds it."""
+    try:
+        with desk_lock(home):
+            yield
+    except DeskBusy as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _emit(data: Any, as_json: bool, text: str) -> None:
     if as_json:
         json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
@@ -173,7 +187,7 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
         click.echo(text)
 
 
-@main.group()
+@main.group(cls=click.Group)  # not Flask's AppGroup: the desk has no portal to load
 def desk() -> None:
     """Commands for the air-gapped desk that holds the private keys."""
 
@@ -209,12 +223,13 @@ def desk_init(home: Path, name: str, cost: str) -> None:
 @click.argument("bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def desk_import(home: Path, bundle: Path) -> None:
     """Check an inbox bundle whole, then keep its new envelopes (still encrypted)."""
-    keys = _unlock(home)
-    try:
-        result = desk_cases.import_inbox(DeskStore(home), keys, bundle)
-    except BundleError as exc:
-        raise click.ClickException(f"bundle refused, nothing imported: {exc}") from exc
-    click.echo(f"imported {result.new} new envelope(s); {result.already} already here")
+    with _desk_home(home):
+        keys = _unlock(home)
+        try:
+            result = desk_cases.import_inbox(DeskStore(home), keys, bundle)
+        except BundleError as exc:
+            raise click.ClickException(f"bundle refused, nothing imported: {exc}") from exc
+        click.echo(f"imported {result.new} new envelope(s); {result.already} already here")
 
 
 @desk.command("cases")
@@ -222,13 +237,16 @@ def desk_import(home: Path, bundle: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def desk_list(home: Path, as_json: bool) -> None:
     """List the cases on this desk."""
-    _unlock(home)
-    rows = desk_cases.list_cases(DeskStore(home))
-    text = (
-        "\n".join(f"{r['case']}  received {r['received']}  {r['envelopes']} item(s)" for r in rows)
-        or "no cases yet"
-    )
-    _emit(rows, as_json, text)
+    with _desk_home(home):
+        _unlock(home)
+        rows = desk_cases.list_cases(DeskStore(home))
+        text = (
+            "\n".join(
+                f"{r['case']}  received {r['received']}  {r['envelopes']} item(s)" for r in rows
+            )
+            or "no cases yet"
+        )
+        _emit(rows, as_json, text)
 
 
 def _render_case(case: dict[str, Any]) -> str:
@@ -253,13 +271,14 @@ def _render_case(case: dict[str, Any]) -> str:
 @click.argument("case")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def desk_show(home: Path, case: str, as_json: bool) -> None:
-    """Decrypt and print one case (in memory; nothing is written)."""
-    keys = _unlock(home)
-    try:
-        data = desk_cases.show_case(DeskStore(home), keys, case)
-    except desk_cases.CaseError as exc:
-        raise click.ClickException(str(exc)) from exc
-    _emit(data, as_json, _render_case(data))
+    """Decrypt and print one case, in memory (the custody log records the view)."""
+    with _desk_home(home):
+        keys = _unlock(home)
+        try:
+            data = desk_cases.show_case(DeskStore(home), keys, case)
+        except desk_cases.CaseError as exc:
+            raise click.ClickException(str(exc)) from exc
+        _emit(data, as_json, _render_case(data))
 
 
 def _resolve(store: DeskStore, case: str) -> str:
@@ -279,15 +298,16 @@ def _resolve(store: DeskStore, case: str) -> str:
 )
 def desk_reply(home: Path, case: str, status: str | None, text: str, text_file: Any) -> None:
     """Write a signed reply and/or status for a case; it leaves with the next outbox."""
-    keys = _unlock(home)
-    store = DeskStore(home)
-    if text_file is not None:
-        text = text_file.read()
-    try:
-        item = desk_replies.reply(store, keys, _resolve(store, case), status, text)
-    except desk_replies.ReplyRefused as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"reply {item.seq} for case {item.mailbox} is ready for the next outbox")
+    with _desk_home(home):
+        keys = _unlock(home)
+        store = DeskStore(home)
+        if text_file is not None:
+            text = text_file.read()
+        try:
+            item = desk_replies.reply(store, keys, _resolve(store, case), status, text)
+        except desk_replies.ReplyRefused as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"reply {item.seq} for case {item.mailbox} is ready for the next outbox")
 
 
 @desk.command("invite")
@@ -301,15 +321,16 @@ def desk_reply(home: Path, case: str, status: str | None, text: str, text_file: 
 )
 def desk_invite(home: Path, questions_file: Any) -> None:
     """Make a witness invitation; its code is printed once, to hand over out of band."""
-    keys = _unlock(home)
-    try:
-        invitation = desk_replies.invite(DeskStore(home), keys, questions_file.read())
-    except desk_replies.ReplyRefused as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"Witness case {invitation.mailbox_id} created.")
-    click.echo("Hand this code to the witness. It is shown only now and is not stored:")
-    click.echo(f"    {codes.format_code(invitation.code)}")
-    click.echo("The witness can use it once the next outbox has been imported on the portal.")
+    with _desk_home(home):
+        keys = _unlock(home)
+        try:
+            invitation = desk_replies.invite(DeskStore(home), keys, questions_file.read())
+        except desk_replies.ReplyRefused as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"Witness case {invitation.mailbox_id} created.")
+        click.echo("Hand this code to the witness. It is shown only now and is not stored:")
+        click.echo(f"    {codes.format_code(invitation.code)}")
+        click.echo("The witness can use it once the next outbox has been imported on the portal.")
 
 
 @desk.command("export")
@@ -317,11 +338,49 @@ def desk_invite(home: Path, questions_file: Any) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def desk_export(home: Path, file: Path) -> None:
     """Write the signed outbox bundle: replies, invitations and acks of imports."""
-    keys = _unlock(home)
-    manifest = export_outbox(DeskStore(home), keys, file)
-    kinds = [i.kind for i in manifest.items]
-    click.echo(
-        f"wrote outbox {manifest.extra['seq']} to {file}: {kinds.count('reply')} reply "
-        f"item(s), {kinds.count('invitation')} invitation(s), "
-        f"{'an ack' if 'ack' in kinds else 'no ack'}"
-    )
+    with _desk_home(home):
+        keys = _unlock(home)
+        manifest = export_outbox(DeskStore(home), keys, file)
+        kinds = [i.kind for i in manifest.items]
+        click.echo(
+            f"wrote outbox {manifest.extra['seq']} to {file}: {kinds.count('reply')} reply "
+            f"item(s), {kinds.count('invitation')} invitation(s), "
+            f"{'an ack' if 'ack' in kinds else 'no ack'}"
+        )
+
+
+@desk.command("serve")
+@home_option
+@click.option("--port", default=0, show_default=True, help="Port on 127.0.0.1 (0: any free one).")
+@click.option("--idle-minutes", default=15, show_default=True, help="Lock the keys after this.")
+def desk_serve(home: Path, port: int, idle_minutes: int) -> None:
+    """Serve the desk's web interface on 127.0.0.1, behind a per-launch token."""
+    from werkzeug.serving import make_server
+
+    from .desk.web import create_desk_app
+
+    with _desk_home(home):
+        try:
+            app = create_desk_app(home, idle_seconds=idle_minutes * 60)
+        except keystore.KeystoreError as exc:
+            raise click.ClickException(str(exc)) from exc
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        token = app.extensions["desk"].token
+        click.echo(f"Desk open at http://127.0.0.1:{server.server_port}/?token={token}")
+        click.echo("Open that address in a browser on this machine. Stop with Ctrl+C.")
+        sys.stdout.flush()
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+
+
+@desk.command("verify-log")
+@home_option
+def desk_verify_log(home: Path) -> None:
+    """Check the custody log's hash chain; name the first entry that is broken."""
+    result = CustodyLog(home / "custody.log").verify()
+    if not result.ok:
+        raise click.ClickException(
+            f"custody log broken at entry {result.first_broken}: {result.reason} "
+            f"({result.entries} entries before it check)"
+        )
+    click.echo(f"custody log intact: {result.entries} entries")

@@ -18,7 +18,14 @@ from nacl.signing import SigningKey, VerifyKey
 
 from .envelopes import pad, unpad
 
-STATUSES = ("received", "in_review", "more_info", "legal_aid", "closed")
+STATUS_LABELS = {
+    "received": "Received",
+    "in_review": "In review",
+    "more_info": "More information needed",
+    "legal_aid": "Referred to legal aid",
+    "closed": "Closed",
+}
+STATUSES = tuple(STATUS_LABELS)
 TYPES = ("reply", "questions")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,21 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
                     )
                 )
         confirm_applied(store, outbox_seq)
+        store.custody.append(
+            "import",
+            bundle_sha256=_file_sha256(path),
+            new=[{"id": i.id, "sha256": i.sha256} for i, _d, _doc in fresh],
+            already=len(bundle.manifest.items) - len(fresh),
+        )
         return ImportResult(new=len(fresh), already=len(bundle.manifest.items) - len(fresh))
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def resolve(store: DeskStore, case: str) -> str:
@@ -102,6 +117,17 @@ def list_cases(store: DeskStore) -> list[dict[str, Any]]:
     return out
 
 
+def current_statuses(store: DeskStore, keys: DeskKeys) -> dict[str, str]:
+    """Each case's latest status, read from the desk's own reply copies."""
+    out: dict[str, str] = {}
+    for case_id in store.case_ids():
+        for row in store.replies(case_id):
+            item = read_own_copy(keys, row.for_desk)
+            if item.status:
+                out[case_id] = item.status
+    return out
+
+
 def show_case(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, Any]:
     """Decrypt every envelope of a case, in memory."""
     case_id = resolve(store, case)
@@ -129,6 +155,11 @@ def show_case(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, Any]:
         for row in store.replies(case_id)
         for item in [read_own_copy(keys, row.for_desk)]
     ]
+    store.custody.append(
+        "view",
+        case=case_id,
+        envelopes=[{"id": row.id, "sha256": row.sha256} for row in store.envelopes(case_id)],
+    )
     statuses = [r["status"] for r in replies if r["status"]]
     return {
         "case": case_id,

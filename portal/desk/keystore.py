@@ -96,6 +96,15 @@ def init(
     return org
 
 
+def public_organization(home: Path) -> Organization:
+    """The desk's public organization file, readable without the passphrase."""
+    try:
+        desk = json.loads((home / DESK_FILE).read_text())
+    except FileNotFoundError as exc:
+        raise KeystoreError(f"no desk at {home}: run `portal desk init --home {home}`") from exc
+    return parse(desk["organization"])
+
+
 def unlock(home: Path, passphrase: str) -> DeskKeys:
     """Open the desk's private keys; a wrong passphrase raises KeystoreError."""
     try:

@@ -103,6 +103,12 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
         return io.BytesIO(data[item.name])
 
     write_bundle(path, manifest, open_item, signature=bytes(signature))
+    store.custody.append(
+        "export",
+        seq=seq,
+        bundle_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        items=[{"id": i.id, "kind": i.kind, "sha256": i.sha256} for i in manifest.items],
+    )
     return manifest
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ def read_own_copy(keys: DeskKeys, sealed: bytes) -> ReplyItem:
 
 def _store_item(store: DeskStore, keys: DeskKeys, item: ReplyItem, reporter_pk: bytes) -> str:
     reply_id = secrets.token_hex(16)
+    sealed = seal_reply(item, keys.signing, reporter_pk)
     with store.db.transaction() as s:
         s.add(
             SentReply(
@@ -66,10 +68,18 @@ def _store_item(store: DeskStore, keys: DeskKeys, item: ReplyItem, reporter_pk: 
                 mailbox_id=item.mailbox,
                 seq=item.seq,
                 written_on=utc_today(),
-                for_reporter=seal_reply(item, keys.signing, reporter_pk),
+                for_reporter=sealed,
                 for_desk=_own_copy(keys, item),
             )
         )
+    store.custody.append(
+        "invite" if item.type == "questions" else "reply",
+        case=item.mailbox,
+        seq=item.seq,
+        status=item.status,
+        id=reply_id,
+        sha256=hashlib.sha256(sealed).hexdigest(),
+    )
     return reply_id
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ..blobs import BlobStore
 from ..db import Database
+from .custody import CustodyLog
 
 DB_FILE = "desk.sqlite"
 
@@ -93,6 +94,7 @@ class DeskStore:
             if s.get(DeskState, 1) is None:
                 s.add(DeskState(id=1, export_seq=0, confirmed_seq=0))
         self.blobs = BlobStore(home / "blobs")
+        self.custody = CustodyLog(home / "custody.log")
 
     def has_envelope(self, envelope_id: str) -> bool:
         with self.db.reading() as s:

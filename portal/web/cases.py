@@ -8,18 +8,12 @@ from flask.typing import ResponseReturnValue
 
 from .. import casework, codes
 from ..mailboxes import MailboxError
+from ..replies import STATUS_LABELS
 from . import case_session
 from .services import services
 
 bp = Blueprint("cases", __name__)
 
-STATUS_LABELS = {
-    "received": "Received",
-    "in_review": "In review",
-    "more_info": "More information needed",
-    "legal_aid": "Referred to legal aid",
-    "closed": "Closed",
-}
 MAX_MESSAGE = 50_000
 
 

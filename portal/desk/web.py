@@ -1,0 +1,264 @@
+"""The desk's web interface (``portal desk serve``): local, offline, token-gated.
+
+It listens on 127.0.0.1 only. Every request must carry the random token printed
+at launch (first in the URL, then in an HttpOnly cookie). The keys are unlocked
+into this process's memory with the passphrase and dropped again after
+``idle_seconds`` without a request, or on "Lock".
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import secrets
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFProtect
+
+from .. import codes
+from ..assets import load_assets
+from ..bundles import BundleError
+from ..forms import field_labels
+from ..organization import fingerprint
+from ..replies import STATUS_LABELS, STATUSES
+from ..web import security
+from . import cases as desk_cases
+from . import keystore
+from . import replies as desk_replies
+from .outbox import export_outbox
+from .store import DeskStore
+
+TOKEN_COOKIE = "desk_token"  # noqa: S105 - a cookie name
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class DeskState:
+    """The unlocked keys, held in memory only while in use."""
+
+    home: Path
+    token: str
+    idle_seconds: int
+    keys: keystore.DeskKeys | None = None
+    last_seen: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def current_keys(self) -> keystore.DeskKeys | None:
+        with self.lock:
+            if self.keys is not None and time.monotonic() - self.last_seen > self.idle_seconds:
+                self.keys = None
+            if self.keys is not None:
+                self.last_seen = time.monotonic()
+            return self.keys
+
+    def unlock(self, passphrase: str) -> None:
+        keys = keystore.unlock(self.home, passphrase)
+        with self.lock:
+            self.keys, self.last_seen = keys, time.monotonic()
+
+    def lock_now(self) -> None:
+        with self.lock:
+            self.keys = None
+
+
+bp = Blueprint("desk", __name__)
+
+
+def state() -> DeskState:
+    s: DeskState = current_app.extensions["desk"]
+    return s
+
+
+def store() -> DeskStore:
+    st: DeskStore = current_app.extensions["desk_store"]
+    return st
+
+
+def keys() -> keystore.DeskKeys:
+    k = state().current_keys()
+    if k is None:
+        abort(redirect(url_for("desk.home")))
+    return k
+
+
+@bp.before_app_request
+def _require_launch_token() -> ResponseReturnValue | None:
+    expected = state().token
+    given = request.args.get("token")
+    if given is not None and hmac.compare_digest(given, expected):
+        response = redirect(request.path)
+        response.set_cookie(TOKEN_COOKIE, expected, httponly=True, samesite="Strict")
+        return response
+    if request.path.startswith("/static/"):
+        return None
+    cookie = request.cookies.get(TOKEN_COOKIE, "")
+    if not hmac.compare_digest(cookie, expected):
+        return render_template("desk/forbidden.html"), 403
+    return None
+
+
+@bp.get("/")
+def home() -> ResponseReturnValue:
+    if state().current_keys() is None:
+        return render_template("desk/unlock.html")
+    return redirect(url_for("desk.case_list"))
+
+
+@bp.post("/unlock")
+def unlock() -> ResponseReturnValue:
+    try:
+        state().unlock(request.form.get("passphrase", ""))
+    except keystore.KeystoreError:
+        return render_template("desk/unlock.html", error=True), 403
+    return redirect(url_for("desk.case_list"), code=303)
+
+
+@bp.post("/lock")
+def lock() -> ResponseReturnValue:
+    state().lock_now()
+    return redirect(url_for("desk.home"), code=303)
+
+
+@bp.get("/cases")
+def case_list() -> ResponseReturnValue:
+    k = keys()
+    rows = desk_cases.list_cases(store())
+    statuses = desk_cases.current_statuses(store(), k)
+    show = request.args.get("show", "all")
+    for row in rows:
+        row["status"] = statuses.get(row["case"], "received")
+    if show == "new":
+        rows = [r for r in rows if r["replies"] == 0]
+    elif show == "witness":
+        rows = [r for r in rows if r["witness"]]
+    elif show in STATUSES:
+        rows = [r for r in rows if r["status"] == show]
+    return render_template("desk/cases.html", rows=rows, show=show)
+
+
+@bp.get("/cases/<case_id>")
+def case_view(case_id: str) -> ResponseReturnValue:
+    try:
+        case = desk_cases.show_case(store(), keys(), case_id)
+    except desk_cases.CaseError:
+        abort(404)
+    return render_template("desk/case.html", case=case, statuses=STATUSES, labels=field_labels())
+
+
+@bp.post("/cases/<case_id>/reply")
+def case_reply(case_id: str) -> ResponseReturnValue:
+    status = request.form.get("status") or None
+    if status is not None and status not in STATUSES:
+        abort(400)
+    try:
+        desk_replies.reply(
+            store(),
+            keys(),
+            desk_cases.resolve(store(), case_id),
+            status,
+            request.form.get("text", ""),
+        )
+    except desk_cases.CaseError:
+        abort(404)
+    except desk_replies.ReplyRefused as exc:
+        return render_template("desk/message.html", title="Reply not saved", text=str(exc)), 400
+    return redirect(url_for("desk.case_view", case_id=case_id, saved=1), code=303)
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_inbox() -> ResponseReturnValue:
+    k = keys()
+    if request.method == "GET":
+        return render_template("desk/import.html")
+    upload = request.files.get("inbox")
+    if upload is None or not upload.filename:
+        return render_template("desk/import.html", error="Choose an inbox file first."), 400
+    with tempfile.TemporaryDirectory(dir=store().home) as work:
+        path = Path(work) / "inbox.tar"
+        upload.save(path)
+        try:
+            result = desk_cases.import_inbox(store(), k, path)
+        except BundleError as exc:
+            return render_template(
+                "desk/import.html", error=f"Bundle refused, nothing imported: {exc}"
+            ), 400
+    return render_template("desk/import.html", result=result)
+
+
+@bp.route("/invite", methods=["GET", "POST"])
+def invite() -> ResponseReturnValue:
+    k = keys()
+    if request.method == "GET":
+        return render_template("desk/invite.html")
+    try:
+        made = desk_replies.invite(store(), k, request.form.get("questions", ""))
+    except desk_replies.ReplyRefused as exc:
+        return render_template("desk/invite.html", error=str(exc)), 400
+    return render_template("desk/invite.html", made=made, code=codes.format_code(made.code))
+
+
+@bp.route("/export", methods=["GET", "POST"])
+def export() -> ResponseReturnValue:
+    k = keys()
+    if request.method == "GET":
+        return render_template("desk/export.html")
+    with tempfile.TemporaryDirectory(dir=store().home) as work:
+        path = Path(work) / "outbox.tar"
+        manifest = export_outbox(store(), k, path)
+        data = path.read_bytes()
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/x-tar",
+        as_attachment=True,
+        download_name=f"outbox-{manifest.extra['seq']}.tar",
+        max_age=0,
+    )
+
+
+def create_desk_app(home: Path, token: str | None = None, idle_seconds: int = 900) -> Flask:
+    """The desk app for one home; keys are unlocked per process, in memory."""
+    app = Flask(
+        __name__, static_folder=str(ROOT / "static"), template_folder=str(ROOT / "templates")
+    )
+    app.config.update(
+        SECRET_KEY=secrets.token_bytes(32),
+        SESSION_COOKIE_NAME="desk_session",
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_HTTPONLY=True,
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,
+    )
+    desk_store = DeskStore(home)
+    org = keystore.public_organization(home)
+    app.extensions["desk"] = DeskState(
+        home=home, token=token or secrets.token_urlsafe(24), idle_seconds=idle_seconds
+    )
+    app.extensions["desk_store"] = desk_store
+    CSRFProtect(app)
+    assets = load_assets(ROOT / "static")
+    app.jinja_env.globals.update(
+        organization=org,
+        fingerprint=fingerprint(org.encrypt[0].kid),
+        assets=assets,
+        status_labels=STATUS_LABELS,
+    )
+    app.register_blueprint(bp)
+    security.install(app, tls=False, onion_address=None)
+    return app
