@@ -31,7 +31,9 @@ def chromium_paths() -> tuple[str, str]:
 
 
 @contextmanager
-def chromium(mode: str, *, width: int = 1000, height: int = 900) -> Iterator[webdriver.Chrome]:
+def chromium(
+    mode: str, *, width: int = 1000, height: int = 900, downloads: str | None = None
+) -> Iterator[webdriver.Chrome]:
     """A fresh headless Chromium with an empty profile, closed afterwards."""
     assert mode in MODES
     browser, driver_path = chromium_paths()
@@ -64,6 +66,10 @@ def chromium(mode: str, *, width: int = 1000, height: int = 900) -> Iterator[web
     service = Service(executable_path=driver_path, log_output=os.devnull)
     drv = webdriver.Chrome(options=options, service=service)
     drv.set_page_load_timeout(60)
+    if downloads:
+        drv.execute_cdp_cmd(
+            "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads}
+        )
     try:
         yield drv
     finally:
@@ -98,3 +104,17 @@ def wait(drv: webdriver.Chrome, seconds: float) -> WebDriverWait[webdriver.Chrom
     return WebDriverWait(
         drv, seconds, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
     )
+
+
+def wait_for_download(folder: str, suffix: str, seconds: float = 30) -> str:
+    """The path of the first finished download ending in ``suffix``."""
+    import time
+    from pathlib import Path
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        done = [p for p in Path(folder).glob(f"*{suffix}") if p.stat().st_size > 0]
+        if done:
+            return str(done[0])
+        time.sleep(0.2)
+    raise AssertionError(f"no {suffix} download in {folder}")
