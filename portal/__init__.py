@@ -16,7 +16,9 @@ from .mailboxes import Mailboxes
 from .organization import fingerprint
 from .staff import StaffAccounts
 from .startup import prepare
+from .uploads import UploadLimits, Uploads
 from .web import api, cases, errors, relay, reporter, security
+from .web.requests import PortalRequest
 from .web.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +37,7 @@ def create_app(config: Config | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),
     )
+    app.request_class = PortalRequest
     app.config.update(
         SECRET_KEY=secret_key,
         SESSION_COOKIE_NAME="portal_session",
@@ -42,19 +45,29 @@ def create_app(config: Config | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=config.tls,
         MAX_CONTENT_LENGTH=config.max_request_bytes,
+        # Text fields of a multipart form; file parts are limited per endpoint.
+        MAX_FORM_MEMORY_SIZE=config.max_request_bytes,
         WTF_CSRF_TIME_LIMIT=4 * 3600,
         # Referrer-Policy: no-referrer means browsers send no Referer to check.
         WTF_CSRF_SSL_STRICT=False,
         TEMPLATES_AUTO_RELOAD=False,
     )
     db = Database(config.database_url)
+    mailboxes = Mailboxes(db, BlobStore(config.blob_dir))
+    limits = UploadLimits(
+        max_file_bytes=config.max_file_bytes,
+        max_files=config.max_files,
+        max_total_bytes=config.max_report_bytes,
+        quota_bytes=config.upload_quota_bytes,
+    )
     app.extensions["portal"] = Services(
         config=config,
         organization=org,
         db=db,
-        mailboxes=Mailboxes(db, BlobStore(config.blob_dir)),
+        mailboxes=mailboxes,
         assets=load_assets(ROOT / "static"),
         staff=StaffAccounts(db, secret_key),
+        uploads=Uploads(db, mailboxes.blobs, limits, mailboxes.today),
     )
     CSRFProtect(app)
     app.jinja_env.add_extension("jinja2.ext.i18n")
@@ -65,6 +78,7 @@ def create_app(config: Config | None = None) -> Flask:
         fingerprint=fingerprint(org.encrypt[0].kid),
         quick_exit_url=config.quick_exit_url,
         assets=app.extensions["portal"].assets,
+        limits=config,
     )
     app.register_blueprint(reporter.bp)
     app.register_blueprint(cases.bp)
@@ -73,4 +87,12 @@ def create_app(config: Config | None = None) -> Flask:
     relay.restrict_hosts(app, config.staff_host)
     security.install(app, tls=config.tls, onion_address=config.onion_address)
     errors.install(app)
+
+    @app.teardown_request
+    def _discard_unkept_uploads(_exc: BaseException | None) -> None:
+        from flask import request
+
+        if isinstance(request, PortalRequest):
+            request.discard_unkept_uploads()
+
     return app

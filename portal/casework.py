@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
 import nacl.exceptions
 from nacl.public import PrivateKey
@@ -108,6 +109,8 @@ def follow_up_kind(record: CaseRecord) -> str:
     return "answer" if record.kind == "invitation" else "message"
 
 
-def seal_follow_up(org: Organization, kind: str, text: str) -> SealedEnvelope:
-    body = plaintext(kind, 1, {kind: text}, None)
+def seal_follow_up(
+    org: Organization, kind: str, text: str, attachments: list[dict[str, Any]] | None = None
+) -> SealedEnvelope:
+    body = plaintext(kind, 1, {kind: text}, None, attachments)
     return seal(kind, body, org.encrypt, sealed_by="server")

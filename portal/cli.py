@@ -18,6 +18,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from . import codes, create_app
 from .bundles import BundleError
 from .desk import cases as desk_cases
+from .desk import files as desk_files
 from .desk import keystore
 from .desk import replies as desk_replies
 from .desk.custody import CustodyLog
@@ -384,3 +385,34 @@ def desk_verify_log(home: Path) -> None:
             f"({result.entries} entries before it check)"
         )
     click.echo(f"custody log intact: {result.entries} entries")
+
+
+@desk.command("save")
+@home_option
+@click.argument("case")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write the original files and SHA256SUMS into.",
+)
+def desk_save(home: Path, case: str, out: Path) -> None:
+    """Write a case's evidence files, checked against their sealed hashes."""
+    with _desk_home(home):
+        keys = _unlock(home)
+        store = DeskStore(home)
+        try:
+            shown = desk_cases.show_case(store, keys, case)
+        except desk_cases.CaseError as exc:
+            raise click.ClickException(str(exc)) from exc
+        case_files = [f for item in shown["items"] for f in desk_files.files_of(item["content"])]
+        result = desk_files.save_files(store, shown["case"], case_files, out)
+        for name, sha in result.saved:
+            click.echo(f"verified  {sha}  {name}")
+        for name in result.damaged:
+            click.echo(f"DAMAGED   {name}: not written", err=True)
+        for name in result.missing:
+            click.echo(f"missing   {name}: not imported yet", err=True)
+        if result.damaged:
+            raise click.ClickException(f"{len(result.damaged)} file(s) are damaged")

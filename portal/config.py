@@ -36,6 +36,11 @@ class Config:
     staff_idle_seconds: int = 1800
     staff_host: str | None = None
     max_outbox_bytes: int = 256 * MiB
+    max_file_bytes: int = 2048 * MiB
+    max_files: int = 20
+    max_report_bytes: int = 4096 * MiB
+    upload_quota_bytes: int = 100 * 1024 * MiB
+    upload_expiry_days: int = 1
     secret_key: bytes | None = field(default=None, repr=False)
 
     @property
@@ -85,4 +90,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         case_idle_seconds=_size(env, "PORTAL_CASE_IDLE_SECONDS", 600),
         staff_host=env.get("PORTAL_STAFF_HOST") or None,
         max_outbox_bytes=_size(env, "PORTAL_MAX_OUTBOX_BYTES", 256 * MiB),
+        max_file_bytes=_size(env, "PORTAL_MAX_FILE_BYTES", 2048 * MiB),
+        max_files=_size(env, "PORTAL_MAX_FILES", 20),
+        max_report_bytes=_size(env, "PORTAL_MAX_REPORT_BYTES", 4096 * MiB),
+        upload_quota_bytes=_size(env, "PORTAL_UPLOAD_QUOTA_BYTES", 100 * 1024 * MiB),
+        upload_expiry_days=_size(env, "PORTAL_UPLOAD_EXPIRY_DAYS", 1),
     )

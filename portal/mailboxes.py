@@ -96,6 +96,11 @@ class Invitation:
     first_reply: bytes
 
 
+# Called inside the storing transaction to link uploaded files to the mailbox;
+# raising there stores nothing.
+Attach = Callable[[Session, str], None]
+
+
 def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
@@ -210,7 +215,9 @@ class Mailboxes:
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    def add_envelope(self, mailbox_id: str, envelope: SealedEnvelope) -> str:
+    def add_envelope(
+        self, mailbox_id: str, envelope: SealedEnvelope, attach: Attach | None = None
+    ) -> str:
         """A follow-up message or answer to an existing case."""
         envelope_id = secrets.token_hex(16)
         blob = envelope_blob(envelope_id)
@@ -222,6 +229,8 @@ class Mailboxes:
                     raise MailboxError("no_case", "this case no longer exists")
                 box.active_on = self.today()
                 row = _envelope_row(envelope_id, mailbox_id, envelope, self.today())
+                if attach is not None:
+                    attach(s, mailbox_id)
                 row.seq = (
                     s.scalar(
                         select(func.max(Envelope.seq)).where(Envelope.mailbox_id == mailbox_id)
@@ -234,7 +243,9 @@ class Mailboxes:
             raise
         return envelope_id
 
-    def create(self, key: MailboxKey, envelope: SealedEnvelope) -> str:
+    def create(
+        self, key: MailboxKey, envelope: SealedEnvelope, attach: Attach | None = None
+    ) -> str:
         """Store a new mailbox with its first envelope, atomically; return its id."""
         mailbox_id = secrets.token_hex(10)
         envelope_id = secrets.token_hex(16)
@@ -255,6 +266,8 @@ class Mailboxes:
                 )
                 s.flush()
                 s.add(_envelope_row(envelope_id, mailbox_id, envelope, day))
+                if attach is not None:
+                    attach(s, mailbox_id)
         except IntegrityError as exc:
             self.blobs.delete(blob)
             raise MailboxError("conflict", "that mailbox cannot be created") from exc

@@ -91,3 +91,24 @@ class StaffAccount(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[int] = mapped_column(Integer, default=0)  # epoch seconds
     created_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class Attachment(Base):
+    """An evidence file's ciphertext: uploaded in parts, then attached to a mailbox.
+
+    ``owner`` is a random token from the uploading session (never an address);
+    it is cleared once the file is attached.
+    """
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    part_size: Mapped[int] = mapped_column(Integer)
+    parts: Mapped[int] = mapped_column(Integer)
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    mailbox_id: Mapped[str | None] = mapped_column(ForeignKey("mailboxes.id"), index=True)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    acked_on: Mapped[dt.date | None] = mapped_column(Date)

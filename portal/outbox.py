@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from .bundles import Bundle, BundleError, Item, open_bundle
 from .encoding import EncodingError, b64decode
 from .mailboxes import INDEX_BYTES, WRAPPED_KEY_BYTES, Mailboxes
-from .models import Envelope, Mailbox, OutboxImport, Reply
+from .models import Attachment, Envelope, Mailbox, OutboxImport, Reply
 from .organization import Organization
 
 _HEX_ID = re.compile(r"\A[0-9a-f]{16,64}\Z")
@@ -158,11 +158,12 @@ def _apply(s: Any, plan: _Plan, today: dt.date) -> dict[str, Any]:
         replies += 1
     acked = 0
     if plan.acks:
-        acked = s.execute(
-            update(Envelope)
-            .where(Envelope.id.in_(plan.acks), Envelope.acked_on.is_(None))
-            .values(acked_on=today)
-        ).rowcount
+        for table in (Envelope, Attachment):
+            acked += s.execute(
+                update(table)
+                .where(table.id.in_(plan.acks), table.acked_on.is_(None))
+                .values(acked_on=today)
+            ).rowcount
     return {
         "replies": replies,
         "invitations": invitations,

@@ -61,12 +61,16 @@ def new_mailbox_key(code: str, org: Organization, reporter: PrivateKey) -> Mailb
 
 
 def seal_on_server(
-    org: Organization, form: str, version: int, fields: Mapping[str, str]
+    org: Organization,
+    form: str,
+    version: int,
+    fields: Mapping[str, str],
+    attachments: list[dict[str, Any]] | None = None,
 ) -> ServerSealed:
     """Everything the browser would have done, done in memory."""
     reporter = PrivateKey.generate()
     code = codes.generate()
     key = new_mailbox_key(code, org, reporter)
-    body = plaintext(form, version, fields, bytes(reporter.public_key))
+    body = plaintext(form, version, fields, bytes(reporter.public_key), attachments)
     envelope = seal("report", body, org.encrypt, sealed_by="server")
     return ServerSealed(code=code, key=key, envelope=envelope)

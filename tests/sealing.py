@@ -14,12 +14,14 @@ from portal.organization import Organization
 from portal.reports import new_mailbox_key, plaintext
 
 
-def browser_style_request(org: Organization, text: str) -> tuple[str, dict[str, Any]]:
+def browser_style_request(
+    org: Organization, text: str, attachments: list[dict[str, Any]] | None = None
+) -> tuple[str, dict[str, Any]]:
     """A code and the JSON body the browser would post for a report of ``text``."""
     reporter = PrivateKey.generate()
     code = codes.generate()
     key = new_mailbox_key(code, org, reporter)
-    body = plaintext("report", 1, {"what_happened": text}, bytes(reporter.public_key))
+    body = plaintext("report", 1, {"what_happened": text}, bytes(reporter.public_key), attachments)
     envelope = seal("report", body, org.encrypt, sealed_by="browser")
     request = {
         "envelope": json.loads(envelope.document),

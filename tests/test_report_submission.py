@@ -104,6 +104,13 @@ def test_replayed_form_is_refused(app: Flask, client: FlaskClient) -> None:
 
 def test_oversized_form_is_refused(app: Flask, client: FlaskClient) -> None:
     resp = _post_form(client, what_happened="x" * (200 * 1024))
+    assert resp.status_code == 400 and "longer than" in resp.get_data(as_text=True)
+    assert _counts(app) == (0, 0)
+    resp = client.post(
+        "/report",
+        data={"csrf_token": csrf_token(client), "what_happened": "x" * (3 * 1024 * 1024)},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 413
     assert _counts(app) == (0, 0)
 

@@ -11,11 +11,14 @@ from typing import Any
 
 from ..bundles import BundleError, open_bundle
 from ..envelopes import open_envelope
+from ..files import atomic_writer
 from ..mailboxes import envelope_blob, utc_today
+from ..uploads import attachment_blob
+from . import files
 from .keystore import DeskKeys
 from .outbox import confirm_applied
 from .replies import read_own_copy
-from .store import DeskStore, ReceivedEnvelope
+from .store import DeskStore, ReceivedAttachment, ReceivedEnvelope
 
 
 class CaseError(LookupError):
@@ -26,10 +29,11 @@ class CaseError(LookupError):
 class ImportResult:
     new: int
     already: int
+    files: int = 0
 
 
 def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
-    """Check a whole inbox bundle, then store its new envelopes in one transaction."""
+    """Check a whole inbox bundle, then keep its new envelopes and files (still encrypted)."""
     own = {r.kid for r in keys.organization.encrypt}
     with open_bundle(path, "inbox") as bundle:
         if bundle.manifest.org not in own:
@@ -37,8 +41,12 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
         outbox_seq = bundle.manifest.extra.get("outbox_seq", 0)
         if not isinstance(outbox_seq, int) or outbox_seq < 0:
             raise BundleError("the inbox's outbox number is malformed")
-        fresh = []
+        fresh, files = [], []
         for item in bundle.manifest.items:
+            if item.kind == "blob":
+                if store.attachment(item.id) is None:
+                    files.append(item)
+                continue
             if item.kind != "envelope":
                 raise BundleError(f"unknown item kind {item.kind!r}")
             if store.has_envelope(item.id):
@@ -54,6 +62,10 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
             fresh.append((item, document, doc))
         for item, document, _doc in fresh:
             store.blobs.put(envelope_blob(item.id), document)
+        for item in files:  # streamed: a 1 GiB file never sits in memory
+            with atomic_writer(store.blobs.path(attachment_blob(item.id))) as out:
+                for chunk in bundle.stream(item):
+                    out.write(chunk)
         today = utc_today()
         with store.db.transaction() as s:
             for item, _document, doc in fresh:
@@ -70,14 +82,27 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
                         seq=int(item.meta.get("seq", 1)),
                     )
                 )
+            for item in files:
+                s.add(
+                    ReceivedAttachment(
+                        id=item.id,
+                        mailbox_id=str(item.meta["mailbox"]),
+                        size=item.size,
+                        sha256=item.sha256,
+                        imported_on=today,
+                    )
+                )
         confirm_applied(store, outbox_seq)
+        total = len(bundle.manifest.items)
         store.custody.append(
             "import",
             bundle_sha256=_file_sha256(path),
-            new=[{"id": i.id, "sha256": i.sha256} for i, _d, _doc in fresh],
-            already=len(bundle.manifest.items) - len(fresh),
+            new=[{"id": i.id, "sha256": i.sha256} for i, _d, _doc in fresh]
+            + [{"id": i.id, "sha256": i.sha256} for i in files],
+            already=total - len(fresh) - len(files),
         )
-        return ImportResult(new=len(fresh), already=len(bundle.manifest.items) - len(fresh))
+        envelopes = sum(1 for i in bundle.manifest.items if i.kind == "envelope")
+        return ImportResult(new=len(fresh), already=envelopes - len(fresh), files=len(files))
 
 
 def _file_sha256(path: Path) -> str:
@@ -134,13 +159,15 @@ def show_case(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, Any]:
     items = []
     for row in store.envelopes(case_id):
         plaintext = open_envelope(store.blobs.read(envelope_blob(row.id)), keys.encrypt)
+        content = json.loads(plaintext)
         items.append(
             {
                 "id": row.id,
                 "kind": row.kind,
                 "sealed_by": row.sealed_by,
                 "day": row.received_on.isoformat(),
-                "content": json.loads(plaintext),
+                "content": content,
+                "files": [f.public(files.check(store, f)) for f in files.files_of(content)],
             }
         )
     replies = [
@@ -168,3 +195,13 @@ def show_case(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, Any]:
         "items": items,
         "replies": replies,
     }
+
+
+def case_file(store: DeskStore, keys: DeskKeys, case_id: str, upload: str) -> files.CaseFile:
+    """One file of a case, found in the envelope that describes it."""
+    for row in store.envelopes(resolve(store, case_id)):
+        content = json.loads(open_envelope(store.blobs.read(envelope_blob(row.id)), keys.encrypt))
+        for f in files.files_of(content):
+            if f.upload == upload:
+                return f
+    raise CaseError(f"no file {upload!r} in case {case_id!r}")

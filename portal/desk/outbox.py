@@ -15,7 +15,14 @@ from ..bundles import Item, Manifest, write_bundle
 from ..encoding import b64encode
 from ..mailboxes import utc_today
 from .keystore import DeskKeys
-from .store import DeskState, DeskStore, ReceivedEnvelope, SentReply, WitnessInvitation
+from .store import (
+    DeskState,
+    DeskStore,
+    ReceivedAttachment,
+    ReceivedEnvelope,
+    SentReply,
+    WitnessInvitation,
+)
 
 
 def _item(kind: str, item_id: str, name: str, data: bytes, **meta: object) -> tuple[Item, bytes]:
@@ -52,6 +59,9 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
             )
         )
         acks = list(s.scalars(select(ReceivedEnvelope.id).where(~ReceivedEnvelope.ack_confirmed)))
+        file_acks = list(
+            s.scalars(select(ReceivedAttachment.id).where(~ReceivedAttachment.ack_confirmed))
+        )
         for table, ids, column in (
             (WitnessInvitation, [i.mailbox_id for i in invitations], WitnessInvitation.mailbox_id),
             (SentReply, [r.id for r in replies], SentReply.id),
@@ -64,6 +74,13 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
                 .where(ReceivedEnvelope.id.in_(acks))
                 .values(ack_exported_in=seq)
             )
+        if file_acks:
+            s.execute(
+                update(ReceivedAttachment)
+                .where(ReceivedAttachment.id.in_(file_acks))
+                .values(ack_exported_in=seq)
+            )
+        acks += file_acks
 
     entries = [
         _item(
@@ -128,8 +145,9 @@ def confirm_applied(store: DeskStore, outbox_seq: int) -> None:
             (SentReply, SentReply.exported_in),
         ):
             s.execute(update(table).where(column <= outbox_seq).values(confirmed=True))
-        s.execute(
-            update(ReceivedEnvelope)
-            .where(ReceivedEnvelope.ack_exported_in <= outbox_seq)
-            .values(ack_confirmed=True)
-        )
+        for received in (ReceivedEnvelope, ReceivedAttachment):
+            s.execute(
+                update(received)
+                .where(received.ack_exported_in <= outbox_seq)
+                .values(ack_confirmed=True)
+            )

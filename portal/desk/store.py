@@ -43,6 +43,20 @@ class ReceivedEnvelope(DeskBase):
     ack_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class ReceivedAttachment(DeskBase):
+    """An imported evidence file, still encrypted."""
+
+    __tablename__ = "received_attachments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mailbox_id: Mapped[str] = mapped_column(String(32), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    imported_on: Mapped[dt.date] = mapped_column(Date)
+    ack_exported_in: Mapped[int | None] = mapped_column(Integer)
+    ack_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class SentReply(DeskBase):
     """A reply, status or set of questions written on the desk."""
 
@@ -134,6 +148,10 @@ class DeskStore:
                     .order_by(SentReply.seq)
                 )
             )
+
+    def attachment(self, attachment_id: str) -> ReceivedAttachment | None:
+        with self.db.reading() as s:
+            return s.get(ReceivedAttachment, attachment_id)
 
     def invitation(self, mailbox_id: str) -> WitnessInvitation | None:
         with self.db.reading() as s:

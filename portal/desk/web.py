@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import (
     Blueprint,
@@ -26,6 +27,7 @@ from flask import (
     render_template,
     request,
     send_file,
+    stream_with_context,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -39,6 +41,7 @@ from ..organization import fingerprint
 from ..replies import STATUS_LABELS, STATUSES
 from ..web import security
 from . import cases as desk_cases
+from . import files as desk_files
 from . import keystore
 from . import replies as desk_replies
 from .outbox import export_outbox
@@ -159,6 +162,39 @@ def case_view(case_id: str) -> ResponseReturnValue:
     except desk_cases.CaseError:
         abort(404)
     return render_template("desk/case.html", case=case, statuses=STATUSES, labels=field_labels())
+
+
+INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+
+@bp.get("/cases/<case_id>/files/<upload>")
+def case_file(case_id: str, upload: str) -> ResponseReturnValue:
+    """A verified file, decrypted as it is sent; a damaged one is never served."""
+    try:
+        f = desk_cases.case_file(store(), keys(), case_id, upload)
+    except desk_cases.CaseError:
+        abort(404)
+    state_now = desk_files.check(store(), f)
+    if state_now != "verified":
+        return render_template(
+            "desk/message.html",
+            title=f"File {state_now}",
+            text="This file does not match what the reporter sent, so it is not shown."
+            if state_now == "damaged"
+            else "This file has not been imported yet.",
+        ), 409
+    inline = request.args.get("inline") == "1" and f.type in INLINE_TYPES
+    store().custody.append("view", case=case_id, file=f.upload, sha256=f.sha256)
+    response = current_app.response_class(
+        stream_with_context(desk_files.plaintext(store(), f)),
+        mimetype=f.type if inline else "application/octet-stream",
+    )
+    name = desk_files.safe_name(f.name, set(), "file")
+    response.headers["Content-Disposition"] = (
+        f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(name)}"
+    )
+    response.headers["X-SHA256"] = f.sha256
+    return response
 
 
 @bp.post("/cases/<case_id>/reply")

@@ -10,8 +10,9 @@ from flask.typing import ResponseReturnValue
 from .. import codes
 from ..encoding import EncodingError, b64decode, b64encode
 from ..envelopes import EnvelopeError, check
-from ..mailboxes import MailboxError, MailboxKey
-from . import case_session
+from ..mailboxes import Attach, MailboxError, MailboxKey
+from ..uploads import UploadError
+from . import case_session, uploads_session
 from .reporter import spend_csrf_token
 from .services import services
 
@@ -42,7 +43,7 @@ def json_body() -> dict[str, Any]:
 def create_report() -> ResponseReturnValue:
     """A browser-sealed report and the new mailbox's key, as ciphertext."""
     body = json_body()
-    if set(body) != {"envelope", "mailbox"}:
+    if not {"envelope", "mailbox"} <= set(body) <= {"envelope", "mailbox", "attachments"}:
         raise ApiError(400, "shape", "The request must hold an envelope and a mailbox key.")
     svc = services()
     try:
@@ -54,7 +55,9 @@ def create_report() -> ResponseReturnValue:
             max_bytes=svc.config.max_envelope_bytes,
         )
         key = MailboxKey.from_json(body["mailbox"])
-        svc.mailboxes.create(key, envelope)
+        svc.mailboxes.create(key, envelope, attach=_claimer(body.get("attachments", [])))
+    except UploadError as exc:
+        raise ApiError(exc.status, exc.reason, str(exc)) from exc
     except EnvelopeError as exc:
         status = 413 if exc.reason == "too_large" else 400
         raise ApiError(status, exc.reason, str(exc)) from exc
@@ -62,6 +65,64 @@ def create_report() -> ResponseReturnValue:
         raise ApiError(409 if exc.reason == "conflict" else 400, exc.reason, str(exc)) from exc
     spend_csrf_token()
     return jsonify(ok=True), 201
+
+
+def _claimer(ids: object) -> Attach | None:
+    """Attach this session's finished uploads inside the storing transaction."""
+    if not isinstance(ids, list) or len(ids) > services().config.max_files:
+        raise ApiError(400, "attachments", "The list of files is malformed.")
+    if not ids:
+        return None
+    owner = uploads_session.owner()
+    uploads = services().uploads
+    return lambda s, mailbox_id: uploads.claim(s, owner, ids, mailbox_id)
+
+
+@bp.post("/uploads")
+def start_upload() -> ResponseReturnValue:
+    """Reserve an upload: its ciphertext size and part size; answer with its id."""
+    body = json_body()
+    try:
+        row = services().uploads.start(
+            uploads_session.owner(),
+            body.get("size"),
+            body.get("part_size"),
+        )
+    except UploadError as exc:
+        raise ApiError(exc.status, exc.reason, str(exc)) from exc
+    return jsonify(upload=row.id, parts=row.parts, received=0), 201
+
+
+@bp.get("/uploads/<upload_id>")
+def upload_status(upload_id: str) -> ResponseReturnValue:
+    """How many parts have arrived: where to resume."""
+    try:
+        row = services().uploads.status(upload_id, uploads_session.owner())
+    except UploadError as exc:
+        raise ApiError(exc.status, exc.reason, str(exc)) from exc
+    return jsonify(upload=row.id, parts=row.parts, received=row.received)
+
+
+@bp.put("/uploads/<upload_id>/parts/<int:number>")
+def upload_part(upload_id: str, number: int) -> ResponseReturnValue:
+    """One part of ciphertext, streamed to disk as it arrives."""
+    try:
+        received = services().uploads.write_part(
+            upload_id, uploads_session.owner(), number, request.stream, request.content_length
+        )
+    except UploadError as exc:
+        response = jsonify(error=exc.reason, message=str(exc), **exc.extra)
+        return response, exc.status
+    return jsonify(upload=upload_id, received=received)
+
+
+@bp.delete("/uploads/<upload_id>")
+def cancel_upload(upload_id: str) -> ResponseReturnValue:
+    try:
+        services().uploads.cancel(upload_id, uploads_session.owner())
+    except UploadError as exc:
+        raise ApiError(exc.status, exc.reason, str(exc)) from exc
+    return jsonify(ok=True)
 
 
 NO_CASE = "We could not open a case with this code. Please check each digit and try again."
@@ -135,15 +196,20 @@ def send_message() -> ResponseReturnValue:
     current = _open_case()
     svc = services()
     kind = "answer" if current.kind == "invitation" else "message"
+    body = json_body()
     try:
         envelope = check(
-            json_body().get("envelope"),
+            body.get("envelope"),
             svc.organization,
             kinds=(kind,),
             sealed_by="browser",
             max_bytes=svc.config.max_envelope_bytes,
         )
-        svc.mailboxes.add_envelope(current.mailbox_id, envelope)
+        svc.mailboxes.add_envelope(
+            current.mailbox_id, envelope, attach=_claimer(body.get("attachments", []))
+        )
+    except UploadError as exc:
+        raise ApiError(exc.status, exc.reason, str(exc)) from exc
     except EnvelopeError as exc:
         raise ApiError(413 if exc.reason == "too_large" else 400, exc.reason, str(exc)) from exc
     except MailboxError as exc:

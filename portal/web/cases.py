@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from .. import casework, codes
 from ..mailboxes import MailboxError
 from ..replies import STATUS_LABELS
-from . import case_session
+from . import case_session, sealed_files
 from .services import services
 
 bp = Blueprint("cases", __name__)
@@ -82,13 +82,23 @@ def send_message() -> ResponseReturnValue:
         return render_template("case_done.html", outcome="expired", unsent=text), 403
     if not text.strip() or len(text) > MAX_MESSAGE:
         return render_template("case_done.html", outcome="empty_message", unsent=text), 400
+    try:
+        files = sealed_files.finished_uploads()
+    except sealed_files.FileProblem as exc:
+        return render_template(
+            "case_done.html", outcome="file_problem", problem=str(exc), unsent=text
+        ), 400
     svc = services()
     kind = "answer" if current.kind == "invitation" else "message"
-    envelope = casework.seal_follow_up(svc.organization, kind, text)
+    entries = [sealed_files.attachment_entry(f) for f in files]
+    envelope = casework.seal_follow_up(svc.organization, kind, text, entries)
     try:
-        svc.mailboxes.add_envelope(current.mailbox_id, envelope)
+        svc.mailboxes.add_envelope(
+            current.mailbox_id, envelope, attach=sealed_files.register(svc.uploads, files)
+        )
     except MailboxError:
         return render_template("case_done.html", outcome="expired", unsent=text), 403
+    sealed_files.keep(files)
     return render_template("case_done.html", outcome="sent")
 
 

@@ -52,12 +52,6 @@ def restrict_hosts(app: Flask, staff_host: str | None) -> None:
             abort(404)
 
 
-@bp.before_request
-def _relay_limits() -> None:
-    if request.endpoint == "relay.upload_outbox":
-        request.max_content_length = services().config.max_outbox_bytes
-
-
 def _current_staff() -> int | None:
     data = session.get(KEY)
     if not isinstance(data, dict):

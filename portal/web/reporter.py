@@ -9,6 +9,7 @@ from .. import codes
 from ..forms import ReportForm
 from ..mailboxes import MailboxError
 from ..reports import seal_on_server
+from . import sealed_files
 from .services import services
 
 bp = Blueprint("reporter", __name__)
@@ -33,13 +34,27 @@ def new_report() -> ResponseReturnValue:
 def submit_report() -> ResponseReturnValue:
     """The no-JavaScript path: seal in memory on arrival, store, show the code once."""
     form = ReportForm()
+    try:
+        files = sealed_files.finished_uploads()
+    except sealed_files.FileProblem as exc:
+        form.validate()
+        return render_template("report.html", form=form, file_problem=str(exc)), 400
     if not form.validate():
         return render_template("report.html", form=form), 400
     svc = services()
-    sealed = seal_on_server(svc.organization, form.form_id, form.form_version, form.report_fields())
+    sealed = seal_on_server(
+        svc.organization,
+        form.form_id,
+        form.form_version,
+        form.report_fields(),
+        [sealed_files.attachment_entry(f) for f in files],
+    )
     try:
-        svc.mailboxes.create(sealed.key, sealed.envelope)
+        svc.mailboxes.create(
+            sealed.key, sealed.envelope, attach=sealed_files.register(svc.uploads, files)
+        )
     except MailboxError:
         return render_template("error.html", message="conflict"), 409
+    sealed_files.keep(files)
     spend_csrf_token()
     return render_template("code.html", code=codes.format_code(sealed.code))

@@ -12,6 +12,7 @@ from ..db import Database
 from ..mailboxes import Mailboxes
 from ..organization import Organization
 from ..staff import StaffAccounts
+from ..uploads import Uploads
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Services:
     mailboxes: Mailboxes
     assets: dict[str, Asset]
     staff: StaffAccounts
+    uploads: Uploads
 
 
 def services() -> Services:

@@ -5,6 +5,7 @@ import { enhanceCasePage } from './page/case-page.js';
 import { enhanceReportForm } from './page/report-form.js';
 
 function start() {
+  document.documentElement.classList.add('js');
   for (const el of document.querySelectorAll('[data-js-only]')) el.hidden = false;
   installQuickExit(document);
   enhanceReportForm(document);

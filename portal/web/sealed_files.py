@@ -1,0 +1,67 @@
+"""Files posted without JavaScript, already encrypted on arrival: check and describe them."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from flask import request
+
+from ..encoding import b64encode
+from ..filecrypt import CHUNK
+from ..uploads import Uploads
+from .requests import PortalRequest, SealedUpload
+from .services import services
+
+
+class FileProblem(ValueError):
+    """A posted file the portal will not keep; the message is for the reporter."""
+
+
+def finished_uploads() -> list[SealedUpload]:
+    """Finish every file of this request; drop the empty part of "no file chosen"."""
+    config = services().config
+    uploads = cast(PortalRequest, request).sealed_uploads
+    kept = []
+    for upload in uploads:
+        upload.writer.finish()
+        upload.handle.close()
+        if not upload.filename and upload.writer.size == 0:
+            continue
+        if upload.writer.size == 0:
+            raise FileProblem(f"The file “{upload.filename}” is empty.")
+        if upload.writer.cipher_bytes > config.max_file_bytes:
+            raise FileProblem(f"The file “{upload.filename}” is larger than the portal accepts.")
+        kept.append(upload)
+    if len(kept) > config.max_files:
+        raise FileProblem(f"One report can hold at most {config.max_files} files.")
+    return kept
+
+
+def attachment_entry(upload: SealedUpload) -> dict[str, Any]:
+    """What the desk needs to decrypt and check the file; sealed inside the envelope."""
+    return {
+        "upload": upload.id,
+        "name": upload.filename,
+        "type": upload.content_type,
+        "size": upload.writer.size,
+        "sha256": upload.writer.finish(),
+        "key": b64encode(upload.writer.key),
+        "header": b64encode(upload.writer.header),
+        "chunk": CHUNK,
+        "metadata_removed": False,
+    }
+
+
+def register(uploads: Uploads, files: list[SealedUpload]) -> Any:
+    """An ``attach`` callback that records the files with the new envelope."""
+
+    def attach(s: Any, mailbox_id: str) -> None:
+        for upload in files:
+            uploads.add_sealed_on_server(s, upload.id, upload.writer.cipher_bytes, mailbox_id)
+
+    return attach
+
+
+def keep(files: list[SealedUpload]) -> None:
+    for upload in files:
+        upload.kept = True

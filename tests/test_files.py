@@ -1,0 +1,331 @@
+"""Evidence files: the no-JS path, the upload API, the desk's checks and saving."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from portal import create_app
+from portal.cli import main
+from portal.config import Config
+from portal.desk import cases
+from portal.desk import files as desk_files
+from portal.desk.keystore import DeskKeys
+from portal.desk.store import DeskStore
+from portal.encoding import b64encode
+from portal.filecrypt import CHUNK, EncryptingWriter
+from portal.models import Attachment
+from portal.organization import Organization
+from portal.uploads import attachment_blob
+from portal.web.services import services
+from tests.conftest import PASSPHRASE, csrf_token, files_containing
+from tests.loop import CODE_ON_PAGE, to_desk
+from tests.sealing import browser_style_request
+
+
+def _evidence(size: int, tag: bytes) -> bytes:
+    return tag + os.urandom(max(0, size - len(tag)))
+
+
+def _no_js_report(
+    client: FlaskClient, files: list[tuple[bytes, str]], text: str = "with files"
+) -> Any:
+    data: dict[str, Any] = {
+        "csrf_token": csrf_token(client),
+        "what_happened": text,
+        "files": [(io.BytesIO(b), name) for b, name in files],
+    }
+    return client.post("/report", data=data, content_type="multipart/form-data")
+
+
+def _attachments(app: Flask) -> list[Attachment]:
+    with app.app_context(), services().db.reading() as s:
+        return list(s.scalars(select(Attachment)))
+
+
+def test_no_js_files_are_encrypted_on_arrival_and_saved_identical_on_the_desk(
+    app: Flask,
+    client: FlaskClient,
+    config: Config,
+    desk_keys: DeskKeys,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(spool))
+    photo = _evidence(3 * CHUNK + 11, b"MARKER-photo")
+    doc = _evidence(700_000, b"MARKER-doc")
+    resp = _no_js_report(client, [(photo, "../../etc/photo.jpg"), (doc, "statement.pdf")])
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+    assert CODE_ON_PAGE.search(resp.get_data(as_text=True))
+    for root in (config.data_dir, spool):
+        assert files_containing(root, b"MARKER-photo") == []
+        assert files_containing(root, b"MARKER-doc") == []
+    assert len(_attachments(app)) == 2
+
+    store = DeskStore(tmp_path / "desk")
+    result = to_desk(app, store, desk_keys, tmp_path)
+    assert result.files == 2
+    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0]["case"])
+    states = {f["name"]: f["state"] for f in shown["items"][0]["files"]}
+    assert states == {"../../etc/photo.jpg": "verified", "statement.pdf": "verified"}
+    out = tmp_path / "saved"
+    saved = desk_files.save_files(
+        store, shown["case"], [f for f in desk_files.files_of(shown["items"][0]["content"])], out
+    )
+    assert sorted(n for n, _ in saved.saved) == ["photo.jpg", "statement.pdf"]
+    assert (out / "photo.jpg").read_bytes() == photo
+    assert (out / "statement.pdf").read_bytes() == doc
+    sums = (out / "SHA256SUMS").read_text().splitlines()
+    assert f"{hashlib.sha256(photo).hexdigest()}  photo.jpg" in sums
+    assert store.custody.entries()[-1]["event"] == "save"
+
+
+def test_a_tampered_blob_is_reported_damaged_and_never_written(
+    app: Flask, client: FlaskClient, desk_keys: DeskKeys, tmp_path: Path, desk_home: Path
+) -> None:
+    good, bad = _evidence(5000, b"good"), _evidence(CHUNK + 5, b"bad")
+    assert _no_js_report(client, [(good, "good.txt"), (bad, "bad.bin")]).status_code == 200
+    home = tmp_path / "desk"
+    home.mkdir()
+    for name in ("desk.json", "organization.json"):
+        (home / name).write_bytes((desk_home / name).read_bytes())
+    store = DeskStore(home)
+    to_desk(app, store, desk_keys, tmp_path)
+    case = cases.list_cases(store)[0]["case"]
+    content = cases.show_case(store, desk_keys, case)["items"][0]["content"]
+    target = next(f for f in desk_files.files_of(content) if f.name == "bad.bin")
+    path = store.blobs.path(attachment_blob(target.upload))
+    blob = bytearray(path.read_bytes())
+    blob[CHUNK // 2] ^= 0x01
+    path.write_bytes(bytes(blob))
+    shown = cases.show_case(store, desk_keys, case)
+    assert {f["name"]: f["state"] for f in shown["items"][0]["files"]} == {
+        "good.txt": "verified",
+        "bad.bin": "damaged",
+    }
+    out = tmp_path / "out"
+    result = CliRunner(env={"PORTAL_DESK_PASSPHRASE": PASSPHRASE}).invoke(
+        main, ["desk", "save", case, "--home", str(home), "--out", str(out)]
+    )
+    assert result.exit_code != 0 and "DAMAGED" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["SHA256SUMS", "good.txt"]
+    assert (out / "good.txt").read_bytes() == good
+
+
+@pytest.mark.parametrize("problem", ["empty", "too_many", "too_large"])
+def test_bad_files_without_js_store_nothing(app: Flask, config: Config, problem: str) -> None:
+    small = create_app(replace(config, max_files=2, max_file_bytes=20_000))
+    client = small.test_client()
+    files = {
+        "empty": [(b"", "empty.txt")],
+        "too_many": [(b"a", "1"), (b"b", "2"), (b"c", "3")],
+        "too_large": [(os.urandom(30_000), "big.bin")],
+    }[problem]
+    resp = _no_js_report(client, files)
+    assert resp.status_code == 400
+    assert 'id="files-error"' in resp.get_data(as_text=True)
+    assert _attachments(small) == []
+    assert not list((config.blob_dir / "attachments").glob("*"))
+
+
+def test_no_file_chosen_is_not_an_error(app: Flask, client: FlaskClient) -> None:
+    resp = _no_js_report(client, [(b"", "")])
+    assert resp.status_code == 200 and _attachments(app) == []
+
+
+# --- the upload API the browser uses -----------------------------------------------
+
+
+def _api(
+    client: FlaskClient, method: str, path: str, body: Any = None, raw: bytes | None = None
+) -> Any:
+    headers = {"X-CSRFToken": csrf_token(client)}
+    if raw is not None:
+        return client.open(
+            path,
+            method=method,
+            data=raw,
+            headers={**headers, "Content-Type": "application/octet-stream"},
+        )
+    return client.open(
+        path,
+        method=method,
+        data=json.dumps(body or {}),
+        headers={**headers, "Content-Type": "application/json"},
+    )
+
+
+def _browser_file(data: bytes) -> tuple[bytes, dict[str, Any]]:
+    out = io.BytesIO()
+    writer = EncryptingWriter(out)
+    writer.write(data)
+    digest = writer.finish()
+    entry = {
+        "name": "evidence.bin",
+        "type": "application/octet-stream",
+        "size": len(data),
+        "sha256": digest,
+        "key": b64encode(writer.key),
+        "header": b64encode(writer.header),
+        "chunk": CHUNK,
+        "metadata_removed": False,
+    }
+    return out.getvalue(), entry
+
+
+def _upload(client: FlaskClient, blob: bytes, part: int = 4096) -> str:
+    resp = _api(client, "POST", "/api/uploads", {"size": len(blob), "part_size": part})
+    assert resp.status_code == 201, resp.get_json()
+    upload = resp.get_json()["upload"]
+    for n in range(resp.get_json()["parts"]):
+        r = _api(
+            client, "PUT", f"/api/uploads/{upload}/parts/{n}", raw=blob[n * part : (n + 1) * part]
+        )
+        assert r.status_code == 200, r.get_json()
+    return str(upload)
+
+
+def test_parts_resume_refuse_disorder_and_accept_retries(app: Flask, client: FlaskClient) -> None:
+    blob = os.urandom(10_000)
+    start = _api(client, "POST", "/api/uploads", {"size": len(blob), "part_size": 4096})
+    upload = start.get_json()["upload"]
+    assert start.get_json()["parts"] == 3
+    part = lambda n: blob[n * 4096 : (n + 1) * 4096]  # noqa: E731
+    assert _api(client, "PUT", f"/api/uploads/{upload}/parts/1", raw=part(1)).status_code == 409
+    r = _api(client, "PUT", f"/api/uploads/{upload}/parts/1", raw=part(1))
+    assert r.get_json() == {"error": "part_order", "message": r.get_json()["message"], "next": 0}
+    assert (
+        _api(client, "PUT", f"/api/uploads/{upload}/parts/0", raw=part(0)[:100]).status_code == 400
+    )
+    assert (
+        _api(client, "PUT", f"/api/uploads/{upload}/parts/0", raw=part(0)).get_json()["received"]
+        == 1
+    )
+    assert (
+        _api(client, "PUT", f"/api/uploads/{upload}/parts/0", raw=part(0)).get_json()["received"]
+        == 1
+    )
+    assert _api(client, "GET", f"/api/uploads/{upload}").get_json()["received"] == 1
+    for n in (1, 2):
+        _api(client, "PUT", f"/api/uploads/{upload}/parts/{n}", raw=part(n))
+    with app.app_context():
+        assert services().uploads.blobs.read(attachment_blob(upload)) == blob
+
+
+def test_a_dropped_connection_mid_part_loses_nothing(app: Flask, client: FlaskClient) -> None:
+    blob = os.urandom(8192)
+    upload = _api(client, "POST", "/api/uploads", {"size": 8192, "part_size": 4096}).get_json()[
+        "upload"
+    ]
+    _api(client, "PUT", f"/api/uploads/{upload}/parts/0", raw=blob[:4096])
+    # The body stops early although Content-Length promised a whole part.
+    env = {
+        "CONTENT_LENGTH": "4096",
+        "CONTENT_TYPE": "application/octet-stream",
+        "wsgi.input": io.BytesIO(blob[4096:6000]),
+    }
+    r = client.put(
+        f"/api/uploads/{upload}/parts/1",
+        environ_base=env,
+        headers={"X-CSRFToken": csrf_token(client)},
+    )
+    assert r.status_code == 400 and r.get_json()["error"] == "incomplete"
+    with app.app_context():
+        assert services().uploads.blobs.read(attachment_blob(upload)) == blob[:4096]
+    assert _api(client, "PUT", f"/api/uploads/{upload}/parts/1", raw=blob[4096:]).status_code == 200
+    with app.app_context():
+        assert services().uploads.blobs.read(attachment_blob(upload)) == blob
+
+
+def test_an_upload_belongs_to_its_session(app: Flask, client: FlaskClient) -> None:
+    upload = _api(client, "POST", "/api/uploads", {"size": 100, "part_size": 4096}).get_json()[
+        "upload"
+    ]
+    other = app.test_client()
+    assert _api(other, "PUT", f"/api/uploads/{upload}/parts/0", raw=b"x" * 100).status_code == 404
+    assert _api(other, "GET", f"/api/uploads/{upload}").status_code == 404
+    assert _api(other, "DELETE", f"/api/uploads/{upload}").status_code == 404
+
+
+def test_a_browser_report_with_files_reaches_the_desk(
+    app: Flask, client: FlaskClient, org: Organization, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    data = _evidence(50_000, b"MARKER-api-file")
+    blob, entry = _browser_file(data)
+    upload = _upload(client, blob)
+    entry["upload"] = upload
+    _, body = browser_style_request(org, "report with a file", attachments=[entry])
+    body["attachments"] = [upload]
+    r = _api(client, "POST", "/api/reports", body)
+    assert r.status_code == 201, r.get_json()
+    store = DeskStore(tmp_path / "desk")
+    to_desk(app, store, desk_keys, tmp_path)
+    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0]["case"])
+    assert [f["state"] for f in shown["items"][0]["files"]] == ["verified"]
+    f = desk_files.files_of(shown["items"][0]["content"])[0]
+    assert b"".join(desk_files.plaintext(store, f)) == data
+
+
+def test_a_report_naming_an_unfinished_upload_stores_nothing(
+    app: Flask, client: FlaskClient, org: Organization
+) -> None:
+    upload = _api(client, "POST", "/api/uploads", {"size": 9000, "part_size": 4096}).get_json()[
+        "upload"
+    ]
+    _api(client, "PUT", f"/api/uploads/{upload}/parts/0", raw=os.urandom(4096))
+    _, body = browser_style_request(org, "report")
+    body["attachments"] = [upload]
+    r = _api(client, "POST", "/api/reports", body)
+    assert r.status_code == 400 and r.get_json()["error"] == "unfinished"
+    assert [a.mailbox_id for a in _attachments(app)] == [None]
+    with app.app_context(), services().db.reading() as s:
+        from portal.models import Mailbox
+
+        assert list(s.scalars(select(Mailbox))) == []
+    # Nothing already sent is lost: the upload can still be finished and used.
+    assert (
+        _api(client, "PUT", f"/api/uploads/{upload}/parts/1", raw=os.urandom(4096)).status_code
+        == 200
+    )
+
+
+def test_limits_and_quota_are_clear(app: Flask, config: Config) -> None:
+    small = create_app(
+        replace(config, max_files=1, max_file_bytes=10_000, upload_quota_bytes=15_000)
+    )
+    c = small.test_client()
+    assert _api(c, "POST", "/api/uploads", {"size": 20_000, "part_size": 4096}).status_code == 413
+    assert _api(c, "POST", "/api/uploads", {"size": 0, "part_size": 4096}).status_code == 400
+    assert _api(c, "POST", "/api/uploads", {"size": 9_000, "part_size": 4096}).status_code == 201
+    r = _api(c, "POST", "/api/uploads", {"size": 9_000, "part_size": 4096})
+    assert r.status_code == 413 and r.get_json()["error"] == "too_many"
+    other = small.test_client()
+    r = _api(other, "POST", "/api/uploads", {"size": 9_000, "part_size": 4096})
+    assert r.status_code == 507 and r.get_json()["error"] == "full"
+
+
+def test_unfinished_uploads_expire(app: Flask, client: FlaskClient) -> None:
+    import datetime as dt
+
+    upload = _api(client, "POST", "/api/uploads", {"size": 100, "part_size": 4096}).get_json()[
+        "upload"
+    ]
+    with app.app_context():
+        uploads = services().uploads
+        assert uploads.expire(1) == 0
+        uploads.today = lambda: dt.date.today() + dt.timedelta(days=3)  # type: ignore[method-assign]
+        assert uploads.expire(1) == 1
+        assert not uploads.blobs.path(attachment_blob(upload)).exists()
