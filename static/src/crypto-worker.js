@@ -1,6 +1,7 @@
 // The crypto worker: libsodium runs here so the page stays responsive (and can
 // show progress) even when Argon2 takes a minute without JIT or WebAssembly.
 import { deriveForOpening, openCase, sealFollowUp } from './crypto/cases.js';
+import { beginFile, cancelFile, endFile, nextPart } from './crypto/files.js';
 import { sealReport } from './crypto/reports.js';
 
 // require(), not import: it resolves libsodium's CommonJS build, which keeps the
@@ -12,6 +13,10 @@ const OPERATIONS = {
   'derive-code': deriveForOpening,
   'open-case': openCase,
   'seal-follow-up': sealFollowUp,
+  'file-begin': beginFile,
+  'file-part': nextPart,
+  'file-end': endFile,
+  'file-cancel': cancelFile,
 };
 
 self.addEventListener('message', async (event) => {
@@ -22,7 +27,13 @@ self.addEventListener('message', async (event) => {
     await sodium.ready;
     const operation = OPERATIONS[op];
     if (!operation) throw new Error(`unknown operation ${op}`);
-    self.postMessage({ id, type: 'done', result: operation(sodium, args, progress) });
+    const result = await operation(sodium, args, progress);
+    // Operations that hand back large buffers say so, and they move instead of copying.
+    if (result && result.transfer) {
+      self.postMessage({ id, type: 'done', result: result.value }, result.transfer);
+    } else {
+      self.postMessage({ id, type: 'done', result });
+    }
   } catch (error) {
     self.postMessage({ id, type: 'error', message: String((error && error.message) || error) });
   }

@@ -47,7 +47,7 @@ export function openCase(sodium, { wrap, record, organization }, progress) {
   return { items, next: { code, mailbox } };
 }
 
-export function sealFollowUp(sodium, { organization, kind, text }) {
-  const plaintext = reportPlaintext(sodium, kind, 1, { [kind]: text }, null);
+export function sealFollowUp(sodium, { organization, kind, text, attachments = [] }) {
+  const plaintext = reportPlaintext(sodium, kind, 1, { [kind]: text }, null, attachments);
   return sealEnvelope(sodium, kind, plaintext, organization.encrypt, 'browser');
 }

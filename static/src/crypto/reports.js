@@ -10,7 +10,7 @@ export function reportPlaintext(sodium, form, version, fields, replyPk, attachme
 }
 
 // Everything that leaves the browser is in `request`; the code stays here.
-export function sealReport(sodium, { organization, form, version, fields }, progress) {
+export function sealReport(sodium, { organization, form, version, fields, attachments = [] }, progress) {
   const reporter = sodium.crypto_box_keypair();
   const code = generateCode(sodium);
   progress(2);
@@ -22,7 +22,7 @@ export function sealReport(sodium, { organization, form, version, fields }, prog
   sodium.memzero(reporter.privateKey);
   sodium.memzero(wrap);
   progress(3);
-  const plaintext = reportPlaintext(sodium, form, version, fields, reporter.publicKey);
+  const plaintext = reportPlaintext(sodium, form, version, fields, reporter.publicKey, attachments);
   const envelope = sealEnvelope(sodium, 'report', plaintext, organization.encrypt, 'browser');
   sodium.memzero(plaintext);
   return { request: { envelope, mailbox }, code };

@@ -4,6 +4,7 @@
 import { asciiDigits, formatCode, normaliseCode } from '../crypto/codes.js';
 import { csrfToken, postJson } from './http.js';
 import { Progress, showError, templateTexts } from './progress.js';
+import { FileUploads } from './uploads.js';
 import { CryptoWorker } from './worker-client.js';
 
 const KB = 1024;
@@ -163,6 +164,7 @@ export function enhanceCasePage(doc) {
   });
 
   const messageForm = doc.getElementById('message-form');
+  const files = new FileUploads(doc, messageForm, worker, token);
   messageForm.addEventListener('submit', async (event) => {
     event.preventDefault();
     if (!state || !messageForm.reportValidity()) return;
@@ -170,10 +172,15 @@ export function enhanceCasePage(doc) {
     const messageError = doc.getElementById('message-error');
     messageError.hidden = true;
     try {
+      const attachments = files.ready();
       const kind = state.kind === 'invitation' ? 'answer' : 'message';
-      const envelope = await worker.run('seal-follow-up', { organization, kind, text: textarea.value });
-      await postJson(form.dataset.endpointMessage, token, { envelope });
+      const envelope = await worker.run('seal-follow-up', {
+        organization, kind, text: textarea.value, attachments,
+      });
+      await postJson(form.dataset.endpointMessage, token,
+        { envelope, attachments: attachments.map((a) => a.upload) });
       textarea.value = '';
+      files.clear();
       const done = doc.getElementById('message-done');
       done.hidden = false;
       done.focus();

@@ -2,6 +2,7 @@
 import { formatCode } from '../crypto/codes.js';
 import { csrfToken, postJson } from './http.js';
 import { Progress, showError, templateTexts } from './progress.js';
+import { FileUploads } from './uploads.js';
 import { CryptoWorker } from './worker-client.js';
 
 function collectFields(form) {
@@ -21,6 +22,7 @@ export function enhanceReportForm(doc) {
   const errorBox = doc.getElementById('js-error');
   const button = form.querySelector('button[type=submit]');
   const worker = new CryptoWorker(form.dataset.worker);
+  const files = new FileUploads(doc, form, worker, csrfToken(form));
 
   doc.getElementById('seal-notice-server').hidden = true;
   doc.getElementById('seal-notice-browser').hidden = false;
@@ -29,19 +31,29 @@ export function enhanceReportForm(doc) {
     event.preventDefault();
     if (!form.reportValidity()) return;
     errorBox.hidden = true;
+    let attachments;
+    try {
+      attachments = files.ready();
+    } catch (error) {
+      showError(errorBox, error.message);
+      return;
+    }
     button.disabled = true;
     progress.start();
     try {
       const result = await worker.run('seal-report', {
+        attachments,
         organization: JSON.parse(form.dataset.organization),
         form: form.dataset.formId,
         version: Number(form.dataset.formVersion),
         fields: collectFields(form),
       }, (n) => progress.step(n));
       progress.step(4);
-      await postJson(form.dataset.endpoint, csrfToken(form), result.request);
+      await postJson(form.dataset.endpoint, csrfToken(form),
+        { ...result.request, attachments: attachments.map((a) => a.upload) });
       progress.stop();
       form.reset();
+      files.clear();
       doc.getElementById('report-page').hidden = true;
       const codePanel = doc.getElementById('code-panel');
       codePanel.querySelector('[data-code]').textContent = formatCode(result.code);

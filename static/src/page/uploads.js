@@ -1,0 +1,201 @@
+// Evidence files on the page: pick, encrypt in the worker part by part, upload
+// with retries and resume, show progress per file and overall, remove/cancel.
+import { ApiError } from './http.js';
+import { templateTexts } from './progress.js';
+
+const RETRIES = 8;
+const MiB = 1024 * 1024;
+
+function human(bytes) {
+  if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MB`;
+  return `${Math.max(1, Math.round(bytes / 1024))} KB`;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => { window.setTimeout(resolve, ms); });
+}
+
+async function request(method, url, token, body, binary) {
+  const response = await fetch(url, {
+    method,
+    credentials: 'same-origin',
+    cache: 'no-store',
+    headers: {
+      'Content-Type': binary ? 'application/octet-stream' : 'application/json',
+      'X-CSRFToken': token,
+    },
+    body: binary ? body : JSON.stringify(body || {}),
+  });
+  let payload = {};
+  try { payload = await response.json(); } catch (_) { payload = {}; }
+  if (!response.ok) {
+    const error = new ApiError(response.status, payload.error || 'http', payload.message || `HTTP ${response.status}`);
+    error.next = payload.next;
+    throw error;
+  }
+  return payload;
+}
+
+export class FileUploads {
+  constructor(doc, form, worker, token) {
+    this.doc = doc;
+    this.form = form;
+    this.worker = worker;
+    this.token = token;
+    this.field = form.querySelector('#files-field');
+    this.input = form.querySelector('#files');
+    this.list = form.querySelector('#file-list');
+    this.strip = form.querySelector('#strip-metadata');
+    this.overall = form.querySelector('#files-overall');
+    this.overallBar = form.querySelector('#files-overall-bar');
+    this.overallText = form.querySelector('#files-overall-text');
+    this.endpoint = form.dataset.endpointUploads;
+    this.texts = templateTexts(doc, 'file-texts', 'data-text');
+    this.template = doc.getElementById('file-item-template').content.querySelector('li');
+    this.limits = {
+      fileBytes: Number(this.field.dataset.maxFileBytes),
+      files: Number(this.field.dataset.maxFiles),
+    };
+    this.entries = [];
+    this.queue = Promise.resolve();
+    this.nextId = 1;
+    this.input.removeAttribute('name'); // files travel as ciphertext parts, never in the form post
+    this.input.addEventListener('change', () => this.pick());
+  }
+
+  pick() {
+    for (const file of Array.from(this.input.files)) this.add(file);
+    this.input.value = '';
+  }
+
+  add(file) {
+    const li = this.template.cloneNode(true);
+    const entry = {
+      id: `f${this.nextId}`, file, li, state: 'waiting', sent: 0, total: file.size,
+      upload: null, meta: null, cancelled: false,
+    };
+    this.nextId += 1;
+    li.querySelector('[data-field="name"]').textContent = file.name;
+    li.querySelector('[data-field="size"]').textContent = human(file.size);
+    li.querySelector('[data-action="remove"]').addEventListener('click', () => this.remove(entry));
+    this.list.append(li);
+    this.entries.push(entry);
+    if (file.size === 0) return this.fail(entry, 'empty');
+    if (this.entries.filter((e) => e.state !== 'failed').length > this.limits.files) {
+      return this.fail(entry, 'too_many');
+    }
+    if (file.size > this.limits.fileBytes) return this.fail(entry, 'too_large');
+    this.setState(entry, 'waiting');
+    this.queue = this.queue.then(() => this.send(entry));
+    return undefined;
+  }
+
+  setState(entry, state, extra = '') {
+    entry.state = state;
+    entry.li.querySelector('[data-field="state"]').textContent =
+      `${this.texts[state] || state}${extra ? ` · ${extra}` : ''}`;
+    this.refresh();
+  }
+
+  fail(entry, reason, message = '') {
+    entry.state = 'failed';
+    entry.li.classList.add('file-failed');
+    entry.li.querySelector('[data-field="state"]').textContent =
+      `${this.texts[reason] || this.texts.failed}${message ? ` (${message})` : ''}`;
+    this.refresh();
+  }
+
+  refresh() {
+    const live = this.entries.filter((e) => e.state !== 'failed');
+    const total = live.reduce((n, e) => n + e.total, 0);
+    const sent = live.reduce((n, e) => n + e.sent, 0);
+    this.overall.hidden = live.length === 0;
+    this.overallBar.max = Math.max(total, 1);
+    this.overallBar.value = sent;
+    let left = '';
+    if (this.rate && sent < total) left = ` · ${Math.ceil((total - sent) / this.rate)} s ${this.texts.left}`;
+    this.overallText.textContent = `${human(sent)} / ${human(total)}${left}`;
+    for (const e of this.entries) {
+      const bar = e.li.querySelector('[data-field="bar"]');
+      bar.max = Math.max(e.total, 1);
+      bar.value = e.sent;
+    }
+  }
+
+  async put(entry, number, data) {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await request('PUT', `${this.endpoint}/${entry.upload}/parts/${number}`, this.token, data, true);
+      } catch (error) {
+        if (entry.cancelled) throw error;
+        if (error instanceof ApiError && error.reason === 'part_order') {
+          if (error.next > number) return { received: error.next }; // the server has it already
+          throw error;
+        }
+        const retryable = !(error instanceof ApiError) || error.status >= 500 || error.reason === 'incomplete';
+        if (!retryable || attempt >= RETRIES) throw error;
+        this.setState(entry, 'retrying');
+        await sleep(Math.min(30000, 1000 * 2 ** attempt));
+        // Resume from what the server actually holds.
+        const status = await request('GET', `${this.endpoint}/${entry.upload}`, this.token).catch(() => null);
+        if (status && status.received > number) return status;
+        this.setState(entry, 'encrypting');
+      }
+    }
+  }
+
+  async send(entry) {
+    if (entry.cancelled) return;
+    const started = Date.now();
+    try {
+      this.setState(entry, 'encrypting');
+      const info = await this.worker.run('file-begin', {
+        id: entry.id, file: entry.file, strip: Boolean(this.strip && this.strip.checked),
+      });
+      entry.total = info.size;
+      const made = await request('POST', this.endpoint, this.token,
+        { size: info.cipherSize, part_size: info.partSize });
+      entry.upload = made.upload;
+      for (let n = 0; n < made.parts; n += 1) {
+        if (entry.cancelled) return;
+        const part = await this.worker.run('file-part', { id: entry.id });
+        await this.put(entry, n, part.data);
+        entry.sent = Math.min(entry.total, (n + 1) * (info.partSize - 16 * 17));
+        this.rate = entry.sent / Math.max(0.5, (Date.now() - started) / 1000);
+        this.refresh();
+      }
+      const meta = await this.worker.run('file-end', { id: entry.id });
+      entry.meta = {
+        upload: entry.upload, name: entry.file.name, type: entry.file.type, ...meta,
+      };
+      entry.sent = entry.total;
+      this.setState(entry, 'done', info.removed ? this.texts.stripped : '');
+    } catch (error) {
+      if (!entry.cancelled) this.fail(entry, error.reason || 'failed', error.message);
+    }
+  }
+
+  async remove(entry) {
+    entry.cancelled = true;
+    this.entries = this.entries.filter((e) => e !== entry);
+    entry.li.remove();
+    this.refresh();
+    this.worker.run('file-cancel', { id: entry.id }).catch(() => {});
+    if (entry.upload && !entry.meta) {
+      await request('DELETE', `${this.endpoint}/${entry.upload}`, this.token).catch(() => {});
+    }
+  }
+
+  // The sealed descriptions of every sent file; throws while any is still sending.
+  ready() {
+    const pending = this.entries.filter((e) => e.state !== 'done' && e.state !== 'failed');
+    if (pending.length) throw new Error(this.texts.wait_files);
+    return this.entries.filter((e) => e.state === 'done').map((e) => e.meta);
+  }
+
+  clear() {
+    this.entries = [];
+    this.list.replaceChildren();
+    this.refresh();
+  }
+}

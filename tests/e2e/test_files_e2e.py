@@ -1,0 +1,175 @@
+"""Evidence files from a real browser to the desk, byte for byte.
+
+JS on: several files, one of them a JPEG whose EXIF/GPS segment must be removed
+in the browser, and one large enough to upload in several parts while the
+network drops out for a few seconds (the upload must resume). JIT/WebAssembly
+off: a small file. JS off: the server encrypts the multipart stream on arrival.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import struct
+import time
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.conftest import PASSPHRASE, files_containing
+from tests.e2e.browsers import chromium, sent_requests, wait
+from tests.e2e.live import LivePortal, fresh_desk_copy
+
+DESK_ENV = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def jpeg_with_gps(tag: bytes) -> tuple[bytes, bytes]:
+    """A JPEG-structured file with an EXIF segment, and what it must become."""
+    soi, eoi = b"\xff\xd8", b"\xff\xd9"
+    app0 = _segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+    exif = _segment(0xE1, b"Exif\x00\x00GPS 51.5007N 0.1246W " + tag + b" PhoneModel X")
+    comment = _segment(0xFE, b"taken by " + tag)
+    dqt = _segment(0xDB, bytes(65))
+    sos = _segment(0xDA, bytes(10)) + os.urandom(5000) + eoi
+    original = soi + app0 + exif + dqt + comment + sos
+    return original, soi + app0 + dqt + sos
+
+
+def _write(folder: Path, name: str, data: bytes) -> str:
+    path = folder / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def _wait_files_sent(drv: object, count: int, seconds: float) -> None:
+    def done(d: object) -> bool:
+        states = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#file-list .file-state")]  # type: ignore[attr-defined]
+        assert not any("could not" in s or "too" in s for s in states), states
+        return len(states) == count and all(s.startswith("sent") for s in states)
+
+    wait(drv, seconds).until(done)  # type: ignore[arg-type]
+
+
+def _submit_and_code(drv: object, seconds: float) -> None:
+    drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()  # type: ignore[attr-defined]
+    el = wait(drv, seconds).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-code]"))  # type: ignore[arg-type]
+    wait(drv, seconds).until(lambda d: len(el.text.replace(" ", "")) == 24)  # type: ignore[arg-type]
+
+
+def _desk_saves(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> tuple[Path, dict]:  # type: ignore[type-arg]
+    home = fresh_desk_copy(desk_home, tmp / "desk")
+    assert live.portal("export-inbox", str(tmp / "inbox.tar")).returncode == 0
+    out = live.portal("desk", "import", "--home", str(home), str(tmp / "inbox.tar"), env=DESK_ENV)
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(
+        live.portal("desk", "cases", "--home", str(home), "--json", env=DESK_ENV).stdout
+    )
+    for case in listed:
+        shown = json.loads(
+            live.portal(
+                "desk", "show", case["case"], "--home", str(home), "--json", env=DESK_ENV
+            ).stdout
+        )
+        if shown["items"][0]["content"]["fields"]["what_happened"] == marker:
+            saved = tmp / "saved"
+            out = live.portal(
+                "desk", "save", case["case"], "--home", str(home), "--out", str(saved), env=DESK_ENV
+            )
+            assert out.returncode == 0, out.stderr + out.stdout
+            return saved, shown
+    raise AssertionError("case not found")
+
+
+def test_files_with_javascript_resume_strip_and_arrive_identical(
+    live: LivePortal, desk_home: Path, tmp_path: Path
+) -> None:
+    marker = f"MARKER-files-{secrets.token_hex(4)}"
+    src = tmp_path / "src"
+    src.mkdir()
+    small = os.urandom(10_000)
+    big = b"MARKER-big" + os.urandom(6 * 1024 * 1024)
+    photo, stripped = jpeg_with_gps(marker.encode())
+    paths = [
+        _write(src, "notes.txt", small),
+        _write(src, "video.mp4", big),
+        _write(src, "photo.jpg", photo),
+    ]
+    with chromium("js") as drv:
+        drv.get(live.url + "/report")
+        limits = drv.find_element(By.ID, "files-limits").text
+        assert "20 files" in limits  # shown before picking
+        assert "location" in drv.find_element(By.ID, "metadata-notice").text
+        drv.find_element(By.ID, "what_happened").send_keys(marker)
+        # A slow link (about 1 MB/s up), so the big file is still on its way when
+        # the network drops out; it must resume by itself.
+        drv.execute_cdp_cmd("Network.enable", {})
+        slow = {"latency": 20, "downloadThroughput": -1, "uploadThroughput": 1_000_000}
+        drv.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, **slow})
+        drv.get_log("performance")
+        drv.find_element(By.ID, "files").send_keys("\n".join(paths))
+        wait(drv, 60).until(
+            lambda d: (
+                float(
+                    d.find_elements(By.CSS_SELECTOR, "#file-list progress")[1].get_attribute(
+                        "value"
+                    )
+                )
+                > 0
+            )
+        )
+        drv.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, **slow})
+        time.sleep(3)
+        drv.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        _wait_files_sent(drv, 3, 180)
+        requests = sent_requests(drv)
+        puts = [r["url"] for r in requests if r["method"] == "PUT"]
+        assert len(puts) > len(set(puts)), "no part was retried: the drop did not hit the upload"
+        for body in (r["body"] or "" for r in requests):
+            assert "MARKER-big" not in body
+        assert "details removed" in drv.find_element(By.ID, "file-list").text
+        _submit_and_code(drv, 60)
+
+    for needle in (b"MARKER-big", marker.encode()):
+        assert files_containing(live.data_dir, needle) == []
+    saved, shown = _desk_saves(live, desk_home, tmp_path, marker)
+    assert (saved / "notes.txt").read_bytes() == small
+    assert (saved / "video.mp4").read_bytes() == big
+    assert (saved / "photo.jpg").read_bytes() == stripped  # EXIF and comment gone, image intact
+    files = {f["name"]: f for f in shown["items"][0]["files"]}
+    assert files["photo.jpg"]["metadata_removed"] is True
+    assert files["video.mp4"]["metadata_removed"] is False
+    assert files["photo.jpg"]["sha256"] == hashlib.sha256(stripped).hexdigest()
+    assert all(f["state"] == "verified" for f in files.values())
+    sums = (saved / "SHA256SUMS").read_text()
+    assert f"{hashlib.sha256(big).hexdigest()}  video.mp4" in sums
+
+
+@pytest.mark.parametrize("mode", ["jitless", "nojs"])
+def test_a_file_without_jit_or_without_javascript(
+    mode: str, live: LivePortal, desk_home: Path, tmp_path: Path
+) -> None:
+    marker = f"MARKER-{mode}-{secrets.token_hex(4)}"
+    data = b"MARKER-filebody" + os.urandom(150_000)
+    path = _write(tmp_path, "evidence.bin", data)
+    with chromium(mode) as drv:
+        drv.get(live.url + "/report")
+        drv.find_element(By.ID, "what_happened").send_keys(marker)
+        drv.find_element(By.ID, "files").send_keys(path)
+        if mode == "jitless":
+            _wait_files_sent(drv, 1, 240)
+        _submit_and_code(drv, 300)
+    assert files_containing(live.data_dir, b"MARKER-filebody") == []
+    assert files_containing(live.tmp_dir, b"MARKER-filebody") == []
+    saved, shown = _desk_saves(live, desk_home, tmp_path, marker)
+    assert (saved / "evidence.bin").read_bytes() == data
+    assert shown["items"][0]["sealed_by"] == ("server" if mode == "nojs" else "browser")
