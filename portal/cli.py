@@ -75,10 +75,12 @@ def import_outbox_command(file: Path) -> None:
 @main.command("purge")
 @with_appcontext
 def purge_command() -> None:
-    """Delete ciphertext the desk acknowledged more than the grace period ago (for cron)."""
+    """Run from cron: delete acknowledged ciphertext past the grace period and
+    uploads that were never attached to a report."""
     svc = services()
     removed = purge_acknowledged(svc.mailboxes, svc.config.ack_grace_days)
-    click.echo(f"deleted {removed} acknowledged envelope(s)")
+    expired = svc.uploads.expire(svc.config.upload_expiry_days)
+    click.echo(f"deleted {removed} acknowledged item(s) and {expired} abandoned upload(s)")
 
 
 @main.group()

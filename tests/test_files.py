@@ -329,3 +329,53 @@ def test_unfinished_uploads_expire(app: Flask, client: FlaskClient) -> None:
         uploads.today = lambda: dt.date.today() + dt.timedelta(days=3)  # type: ignore[method-assign]
         assert uploads.expire(1) == 1
         assert not uploads.blobs.path(attachment_blob(upload)).exists()
+
+
+def test_the_desk_serves_verified_files_and_refuses_damaged_ones(
+    app: Flask, client: FlaskClient, desk_keys: DeskKeys, tmp_path: Path, desk_home: Path
+) -> None:
+    from portal.desk.web import create_desk_app
+    from tests.conftest import CSRF
+
+    photo = b"\xff\xd8" + os.urandom(3000)
+    assert _no_js_report(client, [(photo, "photo.jpg")]).status_code == 200
+    home = tmp_path / "desk"
+    home.mkdir()
+    for name in ("desk.json", "organization.json"):
+        (home / name).write_bytes((desk_home / name).read_bytes())
+    store = DeskStore(home)
+    to_desk(app, store, desk_keys, tmp_path)
+    case = cases.list_cases(store)[0]["case"]
+    desk = create_desk_app(home, token="t", idle_seconds=600)
+    c = desk.test_client()
+    c.get("/?token=t")
+    token = CSRF.search(c.get("/").get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    c.post("/unlock", data={"csrf_token": token, "passphrase": PASSPHRASE})
+    page = c.get(f"/cases/{case}").get_data(as_text=True)
+    assert hashlib.sha256(photo).hexdigest() in page and "verified" in page
+    upload = desk_files.files_of(cases.show_case(store, desk_keys, case)["items"][0]["content"])[0]
+    resp = c.get(f"/cases/{case}/files/{upload.upload}")
+    assert resp.status_code == 200 and resp.data == photo
+    assert resp.headers["X-SHA256"] == hashlib.sha256(photo).hexdigest()
+    assert resp.headers["Content-Disposition"].startswith("attachment")
+    inline = c.get(f"/cases/{case}/files/{upload.upload}?inline=1")
+    assert inline.headers["Content-Disposition"].startswith("inline")
+    path = store.blobs.path(attachment_blob(upload.upload))
+    path.write_bytes(path.read_bytes()[:-3])
+    resp = c.get(f"/cases/{case}/files/{upload.upload}")
+    assert resp.status_code == 409 and photo not in resp.data
+
+
+def test_purge_expires_abandoned_uploads(
+    app: Flask,
+    client: FlaskClient,
+    config: Config,
+    desk_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _api(client, "POST", "/api/uploads", {"size": 100, "part_size": 4096})
+    monkeypatch.setenv("PORTAL_DATA_DIR", str(config.data_dir))
+    monkeypatch.setenv("PORTAL_KEYS", str(desk_home / "organization.json"))
+    monkeypatch.setenv("PORTAL_UPLOAD_EXPIRY_DAYS", "1")
+    out = CliRunner().invoke(main, ["purge"])
+    assert out.exit_code == 0 and "0 abandoned upload(s)" in out.output
