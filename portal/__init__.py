@@ -20,6 +20,7 @@ from .uploads import UploadLimits, Uploads
 from .web import api, cases, errors, relay, reporter, security
 from .web.requests import PortalRequest
 from .web.services import Services
+from .web.work_gate import WorkGate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,6 +69,12 @@ def create_app(config: Config | None = None) -> Flask:
         assets=load_assets(ROOT / "static"),
         staff=StaffAccounts(db, secret_key),
         uploads=Uploads(db, mailboxes.blobs, limits, mailboxes.today),
+        work_gate=WorkGate(
+            config.data_dir / "work-slots",
+            slots=config.argon2_slots,
+            rate=config.argon2_rate,
+            burst=config.argon2_rate * 2,
+        ),
     )
     CSRFProtect(app)
     app.jinja_env.add_extension("jinja2.ext.i18n")

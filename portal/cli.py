@@ -29,7 +29,7 @@ from .inbox import export_inbox
 from .organization import fingerprint
 from .outbox import import_outbox
 from .replies import STATUSES
-from .retention import purge_acknowledged
+from .retention import purge_acknowledged, purge_idle_mailboxes, sweep_orphans
 from .staff import StaffError
 from .web.services import services
 
@@ -80,7 +80,12 @@ def purge_command() -> None:
     svc = services()
     removed = purge_acknowledged(svc.mailboxes, svc.config.ack_grace_days)
     expired = svc.uploads.expire(svc.config.upload_expiry_days)
-    click.echo(f"deleted {removed} acknowledged item(s) and {expired} abandoned upload(s)")
+    idle = purge_idle_mailboxes(svc.mailboxes, svc.config.mailbox_retention_days)
+    stray = sweep_orphans(svc.mailboxes)
+    click.echo(
+        f"deleted {removed} acknowledged item(s) and {expired} abandoned upload(s); "
+        f"{idle} idle case(s) past retention; {stray} stray file(s) from interrupted writes"
+    )
 
 
 @main.group()

@@ -41,6 +41,9 @@ class Config:
     max_report_bytes: int = 4096 * MiB
     upload_quota_bytes: int = 100 * 1024 * MiB
     upload_expiry_days: int = 1
+    argon2_slots: int = 2
+    argon2_rate: int = 20  # derivations per second per worker, sustained
+    mailbox_retention_days: int = 365
     secret_key: bytes | None = field(default=None, repr=False)
 
     @property
@@ -95,4 +98,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         max_report_bytes=_size(env, "PORTAL_MAX_REPORT_BYTES", 4096 * MiB),
         upload_quota_bytes=_size(env, "PORTAL_UPLOAD_QUOTA_BYTES", 100 * 1024 * MiB),
         upload_expiry_days=_size(env, "PORTAL_UPLOAD_EXPIRY_DAYS", 1),
+        argon2_slots=_size(env, "PORTAL_ARGON2_SLOTS", os.cpu_count() or 2),
+        argon2_rate=_size(env, "PORTAL_ARGON2_RATE", 20),
+        mailbox_retention_days=_size(env, "PORTAL_MAILBOX_RETENTION_DAYS", 365),
     )

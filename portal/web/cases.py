@@ -11,6 +11,7 @@ from ..mailboxes import MailboxError
 from ..replies import STATUS_LABELS
 from . import case_session, sealed_files
 from .services import services
+from .work_gate import Busy
 
 bp = Blueprint("cases", __name__)
 
@@ -33,7 +34,10 @@ def open_case() -> ResponseReturnValue:
     svc = services()
     typed = request.form.get("code", "")
     try:
-        opened = casework.open_with_code(svc.mailboxes, svc.organization, typed[:200])
+        with svc.work_gate.slot():
+            opened = casework.open_with_code(svc.mailboxes, svc.organization, typed[:200])
+    except Busy:
+        return render_template("case.html", opened=None, busy=True), 503
     except casework.CaseNotFound:
         return render_template("case.html", opened=None, not_found=True), 404
     case_session.start(opened.record.mailbox_id, opened.record.kind, opened.record.generation)

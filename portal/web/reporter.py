@@ -11,6 +11,7 @@ from ..mailboxes import MailboxError
 from ..reports import seal_on_server
 from . import sealed_files
 from .services import services
+from .work_gate import Busy
 
 bp = Blueprint("reporter", __name__)
 
@@ -42,13 +43,18 @@ def submit_report() -> ResponseReturnValue:
     if not form.validate():
         return render_template("report.html", form=form), 400
     svc = services()
-    sealed = seal_on_server(
-        svc.organization,
-        form.form_id,
-        form.form_version,
-        form.report_fields(),
-        [sealed_files.attachment_entry(f) for f in files],
-    )
+    try:
+        with svc.work_gate.slot():
+            sealed = seal_on_server(
+                svc.organization,
+                form.form_id,
+                form.form_version,
+                form.report_fields(),
+                [sealed_files.attachment_entry(f) for f in files],
+            )
+    except Busy:
+        # Nothing is lost: the form comes back filled in, to send again in a moment.
+        return render_template("report.html", form=form, busy=True), 503
     try:
         svc.mailboxes.create(
             sealed.key, sealed.envelope, attach=sealed_files.register(svc.uploads, files)

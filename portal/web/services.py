@@ -13,6 +13,7 @@ from ..mailboxes import Mailboxes
 from ..organization import Organization
 from ..staff import StaffAccounts
 from ..uploads import Uploads
+from .work_gate import WorkGate
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Services:
     assets: dict[str, Asset]
     staff: StaffAccounts
     uploads: Uploads
+    work_gate: WorkGate
 
 
 def services() -> Services:

@@ -1,0 +1,65 @@
+"""Retention: idle cases go once the desk has everything; stray files from crashes go."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from portal.config import Config
+from portal.desk import cases, replies
+from portal.desk.keystore import DeskKeys
+from portal.desk.store import DeskStore
+from portal.models import Mailbox
+from portal.retention import purge_idle_mailboxes, sweep_orphans
+from portal.web.services import services
+from tests.loop import desk_outbox, submit_report, to_desk, to_portal
+
+
+def _later(app: Flask, days: int) -> None:
+    services().mailboxes.today = lambda: dt.date.today() + dt.timedelta(days=days)  # type: ignore[method-assign]
+
+
+def test_idle_cases_are_deleted_only_when_the_desk_has_everything(
+    app: Flask, client: FlaskClient, desk_keys: DeskKeys, tmp_path: Path, config: Config
+) -> None:
+    submit_report(client, "carried to the desk")
+    store = DeskStore(tmp_path / "desk")
+    to_desk(app, store, desk_keys, tmp_path)
+    replies.reply(store, desk_keys, cases.list_cases(store)[0]["case"], "closed", "done")
+    to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o.tar"))
+    submit_report(client, "not yet carried")
+    with app.app_context():
+        _later(app, 100)
+        assert purge_idle_mailboxes(services().mailboxes, 365) == 0
+        _later(app, 400)
+        assert purge_idle_mailboxes(services().mailboxes, 365) == 1
+        with services().db.reading() as s:
+            assert len(list(s.scalars(select(Mailbox)))) == 1  # the unacknowledged one stays
+    remaining = list((config.blob_dir / "envelopes").iterdir())
+    assert len(remaining) == 1
+
+
+def test_stray_files_from_interrupted_writes_are_swept(
+    app: Flask, client: FlaskClient, config: Config
+) -> None:
+    submit_report(client, "kept")
+    folder = config.blob_dir / "envelopes"
+    kept = next(folder.iterdir())
+    stray = folder / ("ab" * 16)
+    tmp = folder / ".tmp-crash.part"
+    fresh = folder / ("cd" * 16)
+    for path in (stray, tmp, fresh):
+        path.write_bytes(b"ciphertext")
+    old = time.time() - 7200
+    for path in (stray, tmp, kept):
+        os.utime(path, (old, old))
+    with app.app_context():
+        assert sweep_orphans(services().mailboxes) == 2
+    assert kept.exists() and fresh.exists()  # a blob mid-transaction is too new to judge
+    assert not stray.exists() and not tmp.exists()

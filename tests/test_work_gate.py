@@ -1,0 +1,50 @@
+"""The Argon2 work gate: a shared slot limit and a rate bucket, and what a busy reporter sees."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from portal import create_app
+from portal.config import Config
+from portal.web.work_gate import Busy, WorkGate
+from tests.conftest import csrf_token
+
+
+def test_slots_are_shared_through_the_data_dir(tmp_path: Path) -> None:
+    # Two gates on one folder stand for two gunicorn workers.
+    first = WorkGate(tmp_path, slots=1, rate=100, burst=100, wait_seconds=0.1)
+    second = WorkGate(tmp_path, slots=1, rate=100, burst=100, wait_seconds=0.1)
+    with first.slot(), pytest.raises(Busy), second.slot():
+        pass
+    with second.slot():
+        pass
+
+
+def test_the_rate_bucket_empties_and_refills(tmp_path: Path) -> None:
+    gate = WorkGate(tmp_path, slots=4, rate=1000, burst=3)
+    for _ in range(3):
+        with gate.slot():
+            pass
+    gate.bucket.tokens = 0
+    gate.bucket.rate = 0.0001
+    with pytest.raises(Busy), gate.slot():
+        pass
+
+
+def test_a_busy_portal_keeps_the_reporters_words(config: Config) -> None:
+    app = create_app(replace(config, argon2_rate=1))
+    gate: WorkGate = app.extensions["portal"].work_gate
+    gate.bucket.tokens = 0
+    gate.bucket.rate = 0.0001
+    client = app.test_client()
+    resp = client.post(
+        "/report", data={"csrf_token": csrf_token(client), "what_happened": "my words, kept"}
+    )
+    assert resp.status_code == 503
+    page = resp.get_data(as_text=True)
+    assert 'id="busy"' in page and "my words, kept" in page
+    resp = client.post("/case", data={"csrf_token": csrf_token(client, "/case"), "code": "1234"})
+    assert resp.status_code == 503 and "your code still works" in resp.get_data(as_text=True)
