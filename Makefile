@@ -10,7 +10,7 @@ NPM_STAMP := node_modules/.installed
 ASSETS := static/dist/manifest.json
 JS_SOURCES := $(shell find static/src static/css -type f 2>/dev/null) build.mjs
 
-.PHONY: setup run test lint typecheck pytest bench clean system-node system-browser
+.PHONY: setup run test lint typecheck pytest bench load audit clean system-node system-browser
 
 setup: $(PY_STAMP) $(ASSETS)
 
@@ -53,6 +53,14 @@ test: lint typecheck pytest
 
 bench: setup system-browser
 	$(BIN)/python -m bench
+
+load: setup
+	$(BIN)/python -m bench.load --seconds $${LOAD_SECONDS:-30} --clients $${CLIENTS:-8}
+
+audit: setup
+	$(BIN)/pip install --quiet --disable-pip-version-check pip-audit
+	$(BIN)/pip-audit --skip-editable
+	npm audit --omit=dev
 
 clean:
 	rm -rf $(VENV) node_modules static/dist

@@ -32,6 +32,19 @@ class LivePortal:
     tmp_dir: Path
     log_path: Path
     env: dict[str, str]
+    pid: int = 0  # gunicorn's master
+
+    def workers(self) -> list[int]:
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.pid)], capture_output=True, text=True, check=False
+        )
+        return [int(p) for p in out.stdout.split()]
+
+    def kill_workers(self) -> None:
+        """SIGKILL every worker; the master starts new ones."""
+        for pid in self.workers():
+            os.kill(pid, signal.SIGKILL)
+        wait_until_up(self.url, None)
 
     def portal(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
@@ -48,10 +61,10 @@ class LivePortal:
         )
 
 
-def wait_until_up(url: str, proc: subprocess.Popen[bytes], deadline: float = 60) -> None:
+def wait_until_up(url: str, proc: subprocess.Popen[bytes] | None, deadline: float = 60) -> None:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(url + "/", timeout=2) as resp:  # noqa: S310 - loopback
@@ -63,7 +76,9 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], deadline: float = 60)
 
 
 @contextmanager
-def live_portal(base: Path, keys: Path, workers: int = 2) -> Iterator[LivePortal]:
+def live_portal(
+    base: Path, keys: Path, workers: int = 2, extra_env: dict[str, str] | None = None
+) -> Iterator[LivePortal]:
     """Start gunicorn exactly as operators do (``gunicorn 'portal:create_app()'``)."""
     data_dir, tmp_dir = base / "data", base / "tmp"
     tmp_dir.mkdir(parents=True)
@@ -76,6 +91,7 @@ def live_portal(base: Path, keys: Path, workers: int = 2) -> Iterator[LivePortal
         "PORTAL_BIND": f"127.0.0.1:{port}",
         "PORTAL_WORKERS": str(workers),
         "TMPDIR": str(tmp_dir),
+        **(extra_env or {}),
     }
     log_path = base / "gunicorn.log"
     with open(log_path, "wb") as log:
@@ -91,7 +107,12 @@ def live_portal(base: Path, keys: Path, workers: int = 2) -> Iterator[LivePortal
         try:
             wait_until_up(url, proc)
             yield LivePortal(
-                url=url, data_dir=data_dir, tmp_dir=tmp_dir, log_path=log_path, env=env
+                url=url,
+                data_dir=data_dir,
+                tmp_dir=tmp_dir,
+                log_path=log_path,
+                env=env,
+                pid=proc.pid,
             )
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
