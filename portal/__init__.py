@@ -18,6 +18,7 @@ from .staff import StaffAccounts
 from .startup import prepare
 from .uploads import UploadLimits, Uploads
 from .web import api, cases, errors, relay, reporter, security
+from .web.json_provider import SafeJSONProvider
 from .web.requests import PortalRequest
 from .web.services import Services
 from .web.work_gate import WorkGate
@@ -39,6 +40,7 @@ def create_app(config: Config | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
     )
     app.request_class = PortalRequest
+    app.json = SafeJSONProvider(app)
     app.config.update(
         SECRET_KEY=secret_key,
         SESSION_COOKIE_NAME="portal_session",

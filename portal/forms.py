@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def without_controls(value: object) -> object:
+    """Drop control characters (tabs and line breaks stay) from submitted text."""
+    return _CONTROLS.sub("", value) if isinstance(value, str) else value
+
+
+TEXT = [without_controls]
 
 YES_NO = [SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
 
@@ -25,26 +37,31 @@ class ReportForm(FlaskForm):
     what_happened = TextAreaField(
         "What happened?",
         description="In your own words. Write as much or as little as you feel able to.",
+        filters=TEXT,
         validators=[DataRequired(message="Please tell us what happened."), Length(max=50_000)],
     )
     when = StringField(
         "When did it happen?",
         description="A date, a month, or something like “last winter” is fine.",
+        filters=TEXT,
         validators=[Optional(), Length(max=300)],
     )
     where = StringField(
         "Where did it happen?",
         description="A town, a region or a place. Only as precise as feels safe.",
+        filters=TEXT,
         validators=[Optional(), Length(max=500)],
     )
     who_affected = TextAreaField(
         "Who was affected?",
         description="You, or other people. You do not have to give names.",
+        filters=TEXT,
         validators=[Optional(), Length(max=10_000)],
     )
     who_responsible = TextAreaField(
         "Who was responsible, if you know?",
         description="For example a group, a unit, an institution or a person.",
+        filters=TEXT,
         validators=[Optional(), Length(max=10_000)],
     )
     may_contact = RadioField(
@@ -52,20 +69,24 @@ class ReportForm(FlaskForm):
         description="You read our replies by opening your case with your code. "
         "We never contact you any other way.",
         choices=YES_NO,
+        filters=TEXT,
         validators=[Optional()],
     )
     may_share = RadioField(
         "May we share your report with partner legal-aid organizations?",
         description="Only with organizations we trust, and only to get you help.",
         choices=YES_NO,
+        filters=TEXT,
         validators=[Optional()],
     )
     language = StringField(
         "In which language would you like us to reply?",
+        filters=TEXT,
         validators=[Optional(), Length(max=100)],
     )
     needs = TextAreaField(
         "Do you need an interpreter or any accessibility support?",
+        filters=TEXT,
         validators=[Optional(), Length(max=5_000)],
     )
 

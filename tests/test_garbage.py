@@ -133,6 +133,18 @@ def test_forms_survive_garbage(
         assert _state(app) == before
 
 
+@pytest.mark.parametrize("route", FORM_ROUTES + API_ROUTES)
+def test_deeply_nested_json_is_bad_json_not_a_crash(client: FlaskClient, route: str) -> None:
+    resp = client.post(
+        route,
+        data="[" * 100_000,
+        headers={"Content-Type": "application/json", "X-CSRFToken": csrf_token(client, "/case")},
+    )
+    assert resp.status_code < 500
+    if not route.endswith("/leave"):  # leaving reads no body, and always works
+        assert resp.status_code >= 400
+
+
 @pytest.mark.parametrize("route", API_ROUTES)
 @SETTINGS
 @given(body=API_BODY, raw=st.binary(max_size=200), as_raw=st.booleans(), headers=HEADERS)

@@ -40,6 +40,7 @@ from ..forms import field_labels
 from ..organization import fingerprint
 from ..replies import STATUS_LABELS, STATUSES
 from ..web import security
+from ..web.json_provider import SafeJSONProvider
 from . import cases as desk_cases
 from . import files as desk_files
 from . import keystore
@@ -281,6 +282,7 @@ def create_desk_app(home: Path, token: str | None = None, idle_seconds: int = 90
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=False,
     )
+    app.json = SafeJSONProvider(app)
     desk_store = DeskStore(home)
     org = keystore.public_organization(home)
     app.extensions["desk"] = DeskState(

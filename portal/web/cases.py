@@ -7,6 +7,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from .. import casework, codes
+from ..forms import without_controls
 from ..mailboxes import MailboxError
 from ..replies import STATUS_LABELS
 from . import case_session, sealed_files
@@ -80,7 +81,7 @@ def confirm_code() -> ResponseReturnValue:
 @bp.post("/case/message")
 def send_message() -> ResponseReturnValue:
     """A follow-up message (or a witness's answer), sealed on arrival."""
-    text = request.form.get("message", "")
+    text = str(without_controls(request.form.get("message", "")))
     current = case_session.current()
     if current is None:
         return render_template("case_done.html", outcome="expired", unsent=text), 403

@@ -328,3 +328,53 @@ def test_the_logs_hold_no_address_agent_code_or_body(hard: LivePortal) -> None:
     for needle in ADDRESS_OR_AGENT:
         assert needle not in log, needle
     assert b"what_happened" not in log and b"MARKER" not in log
+
+
+GARBAGE: list[tuple[str, bytes]] = [
+    ("application/json", b"{"),
+    ("application/json", b'{"envelope": {"v": 1, "body": "%%%"}, "mailbox": 7}'),
+    ("application/json", b"[" * 5000),
+    ("application/x-www-form-urlencoded", b"code=%ff%fe&what_happened=\x00\x01"),
+    (
+        "multipart/form-data; boundary=zz",
+        b'--zz\r\nContent-Disposition: form-data; name="files"; filename="a"\r\n\r\nabc',
+    ),  # cut off before its end
+    ("multipart/form-data", b"no boundary at all"),
+    ("text/plain", random.Random(3).randbytes(5000)),
+    ("application/octet-stream", b""),
+]
+
+
+def test_garbage_through_gunicorn_never_breaks_the_portal(hard: LivePortal) -> None:
+    routes = [
+        "/report",
+        "/case",
+        "/case/confirm",
+        "/case/message",
+        "/case/leave",
+        "/staff/login",
+        "/staff/outbox",
+        "/api/reports",
+        "/api/case/open",
+        "/api/case/rotate",
+        "/api/case/confirm",
+        "/api/case/message",
+        "/api/uploads",
+        "/api/uploads/abc/parts/0",
+    ]
+    before = [_count(hard, t) for t in ("mailboxes", "envelopes", "replies")]
+    s = Session(hard.url)
+    s.get("/case")
+    for path in routes:
+        for content_type, body in GARBAGE:
+            for with_token in (True, False):
+                headers = {"Content-Type": content_type}
+                if with_token:
+                    headers["X-CSRFToken"] = s.token
+                method = "PUT" if path.endswith("/parts/0") else "POST"
+                resp = s.request(method, path, body, headers)
+                assert resp.status < 500, (path, content_type, resp.status)
+                if not path.endswith("/leave"):  # leaving reads no body, and always works
+                    assert resp.status >= 400, (path, content_type, resp.status)
+    assert [_count(hard, t) for t in ("mailboxes", "envelopes", "replies")] == before
+    _consistent(hard)
