@@ -2,6 +2,7 @@
 // static/dist/manifest.json (file name and Subresource Integrity per asset).
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
 
 const outdir = 'static/dist';
@@ -34,7 +35,10 @@ const manifest = {};
 for (const [file, info] of Object.entries(result.metafile.outputs)) {
   if (!info.entryPoint) continue;
   const name = Object.keys(entries).find((k) => entries[k][1] === info.entryPoint);
-  const digest = createHash('sha384').update(readFileSync(file)).digest('base64');
+  const bytes = readFileSync(file);
+  const digest = createHash('sha384').update(bytes).digest('base64');
+  // Pre-compressed copy, served to browsers that accept gzip (static files only).
+  writeFileSync(`${file}.gz`, gzipSync(bytes, { level: 9 }));
   manifest[name] = { file: file.replace(/^static\//, ''), integrity: `sha384-${digest}` };
 }
 writeFileSync(`${outdir}/manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);

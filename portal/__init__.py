@@ -95,6 +95,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(relay.bp)
     relay.restrict_hosts(app, config.staff_host)
     security.install(app, tls=config.tls, onion_address=config.onion_address)
+    security.serve_precompressed(app)
     errors.install(app)
 
     @app.teardown_request

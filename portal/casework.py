@@ -49,20 +49,18 @@ class OpenedCase:
     rotation: str
 
 
-def derive_typed(typed: str, org: Organization) -> codes.CodeKeys | None:
-    """Derive a typed code; a malformed one still costs one derivation."""
+def derive_typed(typed: str, org: Organization) -> tuple[codes.CodeKeys, bool]:
+    """Derive a typed code, or a decoy if it cannot be right: the same work either way."""
     try:
-        digits = codes.normalise(typed)
+        return codes.derive(codes.normalise(typed), org.code_salt, org.kdf), True
     except codes.CodeError:
-        codes.derive(_DECOY, org.code_salt, org.kdf)
-        return None
-    return codes.derive(digits, org.code_salt, org.kdf)
+        return codes.derive(_DECOY, org.code_salt, org.kdf), False
 
 
 def open_with_code(mailboxes: Mailboxes, org: Organization, typed: str) -> OpenedCase:
-    derived = derive_typed(typed, org)
-    record = mailboxes.find(derived.index) if derived else None
-    if derived is None or record is None:
+    derived, well_formed = derive_typed(typed, org)
+    record = mailboxes.find(derived.index)  # looked up even for a decoy: same timing
+    if not well_formed or record is None:
         raise CaseNotFound
     try:
         reporter = PrivateKey(SecretBox(derived.wrap).decrypt(record.wrapped_key))

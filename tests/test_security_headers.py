@@ -98,3 +98,26 @@ def test_errors_show_no_stack_trace(client: FlaskClient) -> None:
     assert "Traceback" not in resp.get_data(as_text=True)
     resp = client.post("/")
     assert resp.status_code in (400, 405)
+
+
+def test_built_assets_are_sent_gzipped_when_accepted_and_keep_their_integrity(
+    app: Flask, client: FlaskClient
+) -> None:
+    import base64
+    import gzip
+    import hashlib
+
+    asset = app.extensions["portal"].assets["crypto-worker.js"]
+    path = "/static/" + asset.url_path
+    plain = client.get(path)
+    packed = client.get(path, headers={"Accept-Encoding": "gzip, deflate"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert "immutable" in packed.headers["Cache-Control"]
+    assert "Content-Security-Policy" in packed.headers
+    assert len(packed.data) < len(plain.data) / 2
+    body = gzip.decompress(packed.data)
+    assert body == plain.data
+    digest = base64.b64encode(hashlib.sha384(body).digest()).decode()
+    assert asset.integrity == f"sha384-{digest}"
+    page = client.get("/report", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in page.headers  # pages reflect input: never compressed

@@ -39,6 +39,12 @@ def json_body() -> dict[str, Any]:
     return body
 
 
+@bp.get("/ping")
+def ping() -> ResponseReturnValue:
+    """A trivial answer, for health checks and as the benchmarks' baseline."""
+    return jsonify(ok=True)
+
+
 @bp.post("/reports")
 def create_report() -> ResponseReturnValue:
     """A browser-sealed report and the new mailbox's key, as ciphertext."""

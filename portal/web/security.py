@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+import mimetypes
+from pathlib import Path
+
+from flask import Flask, Response, request, send_file
 
 CSP = "; ".join(
     [
@@ -77,4 +80,29 @@ def install(app: Flask, *, tls: bool, onion_address: str | None) -> None:
         if tls and not host.endswith(".onion"):
             h["Strict-Transport-Security"] = "max-age=63072000"
         h.pop("Server", None)
+        return response
+
+
+def serve_precompressed(app: Flask) -> None:
+    """Send static/dist/*.gz to browsers that accept gzip.
+
+    Only the immutable build output is compressed: HTML pages are not, since
+    they reflect what a reporter typed next to CSRF tokens (the BREACH shape).
+    """
+    static = Path(str(app.static_folder))
+
+    @app.before_request
+    def _gzip_static() -> Response | None:
+        if not request.path.startswith("/static/dist/") or request.method != "GET":
+            return None
+        if "gzip" not in request.headers.get("Accept-Encoding", ""):
+            return None
+        relative = request.path.removeprefix("/static/")
+        packed = (static / relative).with_name((static / relative).name + ".gz")
+        if ".." in relative or not packed.is_file():
+            return None
+        response = send_file(packed, mimetype=mimetypes.guess_type(relative)[0], max_age=0,
+                             conditional=True)
+        response.headers["Content-Encoding"] = "gzip"
+        response.headers["Vary"] = "Accept-Encoding"
         return response

@@ -105,6 +105,7 @@ export function enhanceCasePage(doc) {
   const errorBox = doc.getElementById('js-error');
   const button = form.querySelector('button[type=submit]');
   const view = new CaseView(doc);
+  worker.start(); // load libsodium now, while the reporter types the code
   let state = null; // { kind, code, rotation } while the case is open
 
   form.addEventListener('submit', async (event) => {

@@ -23,6 +23,7 @@ export function enhanceReportForm(doc) {
   const button = form.querySelector('button[type=submit]');
   const worker = new CryptoWorker(form.dataset.worker);
   const files = new FileUploads(doc, form, worker, csrfToken(form));
+  worker.start(); // load libsodium now, while the reporter writes
 
   doc.getElementById('seal-notice-server').hidden = true;
   doc.getElementById('seal-notice-browser').hidden = false;
