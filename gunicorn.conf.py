@@ -8,7 +8,11 @@ import os
 
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("PORTAL_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
-timeout = 120  # Argon2 in the no-JavaScript path can queue behind others
+# Threads, not sync workers: a reporter on a slow or stalled Tor link holds one
+# thread while their upload trickles in, not a whole worker (slowloris).
+worker_class = "gthread"
+threads = int(os.environ.get("PORTAL_THREADS", "8"))
+timeout = 120
 accesslog = None
 disable_redirect_access_to_syslog = True
 errorlog = "-"

@@ -59,8 +59,13 @@ def _wait_files_sent(drv: object, count: int, seconds: float) -> None:
 
 def _submit_and_code(drv: object, seconds: float) -> None:
     drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()  # type: ignore[attr-defined]
-    el = wait(drv, seconds).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-code]"))  # type: ignore[arg-type]
-    wait(drv, seconds).until(lambda d: len(el.text.replace(" ", "")) == 24)  # type: ignore[arg-type]
+    # Found afresh on every poll: a no-JS post replaces the page under us.
+    wait(drv, seconds).until(  # type: ignore[arg-type]
+        lambda d: any(
+            e.is_displayed() and len(e.text.replace(" ", "")) == 24
+            for e in d.find_elements(By.CSS_SELECTOR, "[data-code]")
+        )
+    )
 
 
 def _desk_saves(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> tuple[Path, dict]:  # type: ignore[type-arg]

@@ -1,0 +1,166 @@
+"""Server throughput at 1, 8 and 32 concurrent clients against gunicorn on
+127.0.0.1: browser-sealed submissions, case openings (JS and no-JS paths),
+each next to a trivial endpoint served by the same gunicorn."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from portal import codes
+from portal.encoding import b64encode
+from portal.envelopes import seal
+from portal.organization import Organization
+
+from .http import Session
+from .reporters import Timings, submit
+
+LEVELS = (1, 8, 32)
+SECONDS = 4.0
+
+
+def _sealed_body(org: Organization) -> bytes:
+    envelope = seal("report", os.urandom(1500), org.encrypt, "browser")
+    return json.dumps(
+        {
+            "envelope": json.loads(envelope.document),
+            "mailbox": {
+                "index": b64encode(os.urandom(32)),
+                "wrapped_key": b64encode(os.urandom(72)),
+            },
+        }
+    ).encode()
+
+
+def _pool(url: str, n: int, path: str) -> list[Session]:
+    sessions = [Session(url) for _ in range(n)]
+    threads = [threading.Thread(target=s.get, args=(path,)) for s in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sessions
+
+
+def _drive(clients: int, work: Callable[[int, int], bool | None]) -> dict[str, float]:
+    """Each client calls work(client, i) until time is up (or work returns None:
+    nothing left to send); returns the rate and latencies."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + SECONDS
+
+    def client(c: int) -> None:
+        nonlocal errors
+        mine, bad, i = [], 0, 0
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            ok = work(c, i)
+            if ok is None:
+                break
+            mine.append(time.perf_counter() - start)
+            bad += 0 if ok else 1
+            i += 1
+        with lock:
+            latencies.extend(mine)
+            errors += bad
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    ordered = sorted(latencies)
+    return {
+        "rate": len(latencies) / elapsed,
+        "p50": statistics.median(ordered) * 1000,
+        "p99": ordered[int(0.99 * (len(ordered) - 1))] * 1000,
+        "errors": errors,
+    }
+
+
+def run(url: str, org: Organization) -> dict[str, dict[int, dict[str, float]]]:
+    # Cases to open: made the way reporters make them, before any timing.
+    made_codes = [submit(Session(url), org, Timings(), f"case {i}") for i in range(64)]
+    lookups = [b64encode(codes.derive(c, org.code_salt, org.kdf).lookup) for c in made_codes]
+    out: dict[str, dict[int, dict[str, float]]] = {}
+    for level in LEVELS:
+        for name, figures in _level(url, org, level, made_codes, lookups).items():
+            out.setdefault(name, {})[level] = figures
+    return out
+
+
+def _level(
+    url: str, org: Organization, level: int, made_codes: list[str], lookups: list[str]
+) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    ping = _pool(url, level, "/report")
+    out["trivial GET /api/ping"] = _drive(
+        level, lambda c, i: ping[c].request("GET", "/api/ping").status == 200
+    )
+    # A submission spends its page's CSRF token: each one comes with a fresh page
+    # fetched beforehand (untimed), as a reporter's browser would have it.
+    budget = max(400, level * 80)
+    sessions = _pool(url, budget, "/report")
+    bodies = [_sealed_body(org) for _ in range(budget)]
+    counter = iter(range(budget))
+    lock = threading.Lock()
+
+    def post(_c: int, _i: int) -> bool | None:
+        with lock:
+            n = next(counter, None)
+        if n is None:
+            return None
+        s = sessions[n]
+        return (
+            s.request(
+                "POST",
+                "/api/reports",
+                bodies[n],
+                {"Content-Type": "application/json", "X-CSRFToken": s.token},
+            ).status
+            == 201
+        )
+
+    out["submit (browser-sealed)"] = _drive(level, post)
+    openers = _pool(url, level, "/case")
+    out["open case, JS path"] = _drive(
+        level,
+        lambda c, i: (
+            openers[c]
+            .api("POST", "/api/case/open", {"lookup": lookups[(c * 7 + i) % len(lookups)]})
+            .status
+            == 200
+        ),
+    )
+    out["open case, no-JS (Argon2)"] = _drive(
+        level,
+        lambda c, i: (
+            openers[c].form("/case", {"code": made_codes[(c * 5 + i) % len(made_codes)]}).status
+            == 200
+        ),
+    )
+    return out
+
+
+def report(r: dict[str, Any]) -> list[str]:
+    lines = [
+        f"{'throughput':<28}{'clients':>8}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'errors':>8}{'vs trivial':>12}"
+    ]
+    trivial = r["trivial GET /api/ping"]
+    for name, levels in r.items():
+        for level, v in levels.items():
+            ratio = v["rate"] / trivial[level]["rate"]
+            lines.append(
+                f"{name:<28}{level:>8}{v['rate']:>9.1f}{v['p50']:>9.1f}{v['p99']:>9.1f}"
+                f"{v['errors']:>8}{ratio:>12.2f}"
+            )
+    return lines
