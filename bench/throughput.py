@@ -10,6 +10,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from portal import codes
@@ -86,6 +87,20 @@ def _drive(clients: int, work: Callable[[int, int], bool | None]) -> dict[str, f
     }
 
 
+def fsync_rate(folder: Path, seconds: float = 2.0) -> float:
+    """The disk's limit for durable writes: small write + fsync, as fast as it goes."""
+    path = folder / "fsync-probe"
+    n, started = 0, time.monotonic()
+    with open(path, "wb") as handle:
+        while time.monotonic() - started < seconds:
+            handle.write(os.urandom(2048))
+            handle.flush()
+            os.fsync(handle.fileno())
+            n += 1
+    path.unlink()
+    return n / (time.monotonic() - started)
+
+
 def run(url: str, org: Organization) -> dict[str, dict[int, dict[str, float]]]:
     # Cases to open: made the way reporters make them, before any timing.
     made_codes = [submit(Session(url), org, Timings(), f"case {i}") for i in range(64)]
@@ -150,7 +165,7 @@ def _level(
     return out
 
 
-def report(r: dict[str, Any]) -> list[str]:
+def report(r: dict[str, Any], fsyncs_per_s: float | None = None) -> list[str]:
     lines = [
         f"{'throughput':<28}{'clients':>8}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'errors':>8}{'vs trivial':>12}"
@@ -163,4 +178,11 @@ def report(r: dict[str, Any]) -> list[str]:
                 f"{name:<28}{level:>8}{v['rate']:>9.1f}{v['p50']:>9.1f}{v['p99']:>9.1f}"
                 f"{v['errors']:>8}{ratio:>12.2f}"
             )
+    if fsyncs_per_s:
+        best = max(v["rate"] for v in r["submit (browser-sealed)"].values())
+        lines.append(
+            f"  disk: {fsyncs_per_s:.0f} fsyncs/s on the data dir; a submission makes two "
+            f"(blob, then database commit): bound {fsyncs_per_s / 2:.0f}/s, best seen "
+            f"{best:.0f}/s (ratio {best / (fsyncs_per_s / 2):.2f})"
+        )
     return lines

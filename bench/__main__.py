@@ -1,0 +1,79 @@
+"""make bench: every figure next to the limit it is measured against, in one run.
+
+python -m bench [--only crypto,pages,throughput,ingest,desk] [--ingest-mib 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from portal.desk import keystore
+from portal.organization import load
+from tests.e2e.live import live_portal
+
+from . import crypto, desk, ingest, pages, throughput
+
+SECTIONS = ("crypto", "pages", "throughput", "ingest", "desk")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default=",".join(SECTIONS))
+    parser.add_argument("--ingest-mib", type=int, default=1024)
+    parser.add_argument("--file-mib", type=int, default=64, help="browser file encryption size")
+    parser.add_argument(
+        "--jitless-file-mib",
+        type=int,
+        default=4,
+        help="file size without JIT (pure JS runs near 0.5 MiB/s)",
+    )
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(
+        dir=Path.cwd() / "instance" if (Path.cwd() / "instance").is_dir() else None
+    ) as tmp:
+        base = Path(tmp)
+        keystore.init(base / "home", "bench", "Bench organization", cost="interactive")
+        org = load(base / "home" / "organization.json")
+        if "crypto" in only:
+            results = {
+                "native": crypto.native(org, args.file_mib),
+                "wasm": crypto.browser(org, "js", args.file_mib, derivations=3),
+            }
+            jitless = crypto.browser(org, "jitless", args.jitless_file_mib, derivations=1)
+            # Without JIT, time a smaller file and scale: the figure is a rate.
+            jitless["file_ms"] *= args.file_mib / args.jitless_file_mib
+            results["jitless"] = jitless
+            _print(crypto.report(results))
+        with live_portal(
+            base / "portal",
+            base / "home" / "organization.json",
+            extra_env={"PORTAL_ARGON2_RATE": "10000"},
+        ) as live:
+            if "pages" in only:
+                _print(pages.report(pages.run(live.url)))
+            if "throughput" in only:
+                figures = throughput.run(live.url, org)
+                _print(throughput.report(figures, throughput.fsync_rate(live.data_dir)))
+            if "ingest" in only:
+                size = args.ingest_mib << 20
+                portal_figures = ingest.portal_upload(live.url, size, live.workers())
+                raw = ingest.raw_copy(live.data_dir, size)
+                _print(ingest.report(portal_figures, raw, size))
+        if "desk" in only:
+            _print(desk.report(desk.run(base / "desk-bench", base / "home", "bench")))
+    print(f"bench finished in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _print(lines: list[str]) -> None:
+    print("\n".join(lines), end="\n\n", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
