@@ -3,7 +3,7 @@ FROM node:20-bookworm-slim AS assets
 WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY build.mjs ./
+COPY build.mjs esbuild.options.mjs ./
 COPY static ./static
 RUN node build.mjs
 

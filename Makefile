@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 ASSETS := static/dist/manifest.json
-JS_SOURCES := $(shell find static/src static/css -type f 2>/dev/null) build.mjs
+JS_SOURCES := $(shell find static/src static/css -type f 2>/dev/null) build.mjs esbuild.options.mjs
 
 .PHONY: setup run test lint typecheck pytest bench load audit clean system-node system-browser
 

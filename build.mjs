@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
+import { bundleOptions } from './esbuild.options.mjs';
 
 const outdir = 'static/dist';
 rmSync(outdir, { recursive: true, force: true });
@@ -19,13 +20,7 @@ const result = await esbuild.build({
   entryPoints: Object.fromEntries(Object.values(entries)),
   entryNames: '[name]-[hash]',
   outdir,
-  bundle: true,
-  minify: true,
-  format: 'iife',
-  platform: 'browser',
-  target: ['es2020'],
-  // libsodium's CommonJS build mentions Node modules only on its Node path.
-  external: ['crypto', 'fs', 'path', 'node:fs', 'node:path', 'node:crypto', 'worker_threads'],
+  ...bundleOptions,
   legalComments: 'eof',
   metafile: true,
   logLevel: 'warning',

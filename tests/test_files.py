@@ -30,6 +30,7 @@ from portal.organization import Organization
 from portal.uploads import attachment_blob
 from portal.web.services import services
 from tests.conftest import PASSPHRASE, csrf_token, files_containing
+from tests.e2e.live import fresh_desk_copy
 from tests.loop import CODE_ON_PAGE, to_desk
 from tests.sealing import browser_style_request
 
@@ -98,10 +99,7 @@ def test_a_tampered_blob_is_reported_damaged_and_never_written(
 ) -> None:
     good, bad = _evidence(5000, b"good"), _evidence(CHUNK + 5, b"bad")
     assert _no_js_report(client, [(good, "good.txt"), (bad, "bad.bin")]).status_code == 200
-    home = tmp_path / "desk"
-    home.mkdir()
-    for name in ("desk.json", "organization.json"):
-        (home / name).write_bytes((desk_home / name).read_bytes())
+    home = fresh_desk_copy(desk_home, tmp_path / "desk")
     store = DeskStore(home)
     to_desk(app, store, desk_keys, tmp_path)
     case = cases.list_cases(store)[0]["case"]
@@ -339,10 +337,7 @@ def test_the_desk_serves_verified_files_and_refuses_damaged_ones(
 
     photo = b"\xff\xd8" + os.urandom(3000)
     assert _no_js_report(client, [(photo, "photo.jpg")]).status_code == 200
-    home = tmp_path / "desk"
-    home.mkdir()
-    for name in ("desk.json", "organization.json"):
-        (home / name).write_bytes((desk_home / name).read_bytes())
+    home = fresh_desk_copy(desk_home, tmp_path / "desk")
     store = DeskStore(home)
     to_desk(app, store, desk_keys, tmp_path)
     case = cases.list_cases(store)[0]["case"]

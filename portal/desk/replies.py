@@ -33,6 +33,15 @@ class NewInvitation:
     code: str
 
 
+def _checked(text: str, what: str, *, required: bool) -> str:
+    text = text.strip()
+    if required and not text:
+        raise ReplyRefused(f"{what} cannot be empty")
+    if len(text) > MAX_TEXT:
+        raise ReplyRefused(f"{what} can be at most {MAX_TEXT} characters")
+    return text
+
+
 def reporter_key(store: DeskStore, keys: DeskKeys, mailbox_id: str) -> bytes:
     """The public key replies to this case are sealed to."""
     invitation = store.invitation(mailbox_id)
@@ -87,11 +96,7 @@ def reply(
     store: DeskStore, keys: DeskKeys, case_id: str, status: str | None, text: str
 ) -> ReplyItem:
     """Write a signed reply (text, a new status, or both) for the next outbox."""
-    text = text.strip()
-    if not text and status is None:
-        raise ReplyRefused("a reply needs a text, a status, or both")
-    if len(text) > MAX_TEXT:
-        raise ReplyRefused(f"a reply can be at most {MAX_TEXT} characters")
+    text = _checked(text, "a reply", required=status is None)
     pk = reporter_key(store, keys, case_id)
     with store.db.reading() as s:
         seq = (
@@ -106,11 +111,7 @@ def reply(
 
 def invite(store: DeskStore, keys: DeskKeys, questions: str) -> NewInvitation:
     """Make a witness mailbox whose first item holds the questions; return its code once."""
-    questions = questions.strip()
-    if not questions:
-        raise ReplyRefused("an invitation needs questions")
-    if len(questions) > MAX_TEXT:
-        raise ReplyRefused(f"questions can be at most {MAX_TEXT} characters")
+    questions = _checked(questions, "an invitation's questions", required=True)
     witness = PrivateKey.generate()
     code = codes.generate()
     key = new_mailbox_key(code, keys.organization, witness)

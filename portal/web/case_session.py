@@ -7,11 +7,11 @@ after ``case_idle_seconds`` without one, the case is closed.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from flask import session
 
+from . import idle_session
 from .services import services
 
 KEY = "case"
@@ -25,19 +25,14 @@ class OpenCase:
 
 
 def start(mailbox_id: str, kind: str, generation: str | None) -> None:
-    session[KEY] = {"id": mailbox_id, "kind": kind, "gen": generation, "seen": int(time.time())}
+    idle_session.begin(KEY, id=mailbox_id, kind=kind, gen=generation)
 
 
 def current() -> OpenCase | None:
     """The open case, or None if there is none or it went idle (then it is closed)."""
-    data = session.get(KEY)
-    if not isinstance(data, dict):
+    data = idle_session.fresh(KEY, services().config.case_idle_seconds)
+    if data is None:
         return None
-    if time.time() - float(data.get("seen", 0)) > services().config.case_idle_seconds:
-        session.pop(KEY, None)
-        return None
-    data["seen"] = int(time.time())
-    session[KEY] = data
     gen = data.get("gen")
     return OpenCase(
         mailbox_id=str(data["id"]),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import time
 from pathlib import Path
 
 from flask import (
@@ -33,6 +32,7 @@ from ..models import Envelope, OutboxImport
 from ..outbox import import_outbox
 from ..retention import purge_acknowledged
 from ..staff import LoginRefused
+from . import idle_session
 from .services import services
 
 bp = Blueprint("relay", __name__, url_prefix="/staff")
@@ -53,16 +53,12 @@ def restrict_hosts(app: Flask, staff_host: str | None) -> None:
 
 
 def _current_staff() -> int | None:
-    data = session.get(KEY)
-    if not isinstance(data, dict):
+    data = idle_session.fresh(KEY, services().config.staff_idle_seconds)
+    if data is None:
         return None
-    if time.time() - float(data.get("seen", 0)) > services().config.staff_idle_seconds:
+    if not services().staff.exists(int(data["id"])):  # removed since: the session ends
         session.pop(KEY, None)
         return None
-    if not services().staff.exists(int(data["id"])):
-        session.pop(KEY, None)
-        return None
-    session[KEY] = {**data, "seen": int(time.time())}
     return int(data["id"])
 
 
@@ -100,7 +96,7 @@ def login() -> ResponseReturnValue:
         message = "locked" if exc.locked else "refused"
         return render_template("relay/login.html", error=message), 403
     session.clear()
-    session[KEY] = {"id": account_id, "seen": int(time.time())}
+    idle_session.begin(KEY, id=account_id)
     return redirect(url_for("relay.dashboard"), code=303)
 
 

@@ -101,8 +101,9 @@ def serve_precompressed(app: Flask) -> None:
         packed = (static / relative).with_name((static / relative).name + ".gz")
         if ".." in relative or not packed.is_file():
             return None
-        response = send_file(packed, mimetype=mimetypes.guess_type(relative)[0], max_age=0,
-                             conditional=True)
+        response = send_file(
+            packed, mimetype=mimetypes.guess_type(relative)[0], max_age=0, conditional=True
+        )
         response.headers["Content-Encoding"] = "gzip"
         response.headers["Vary"] = "Accept-Encoding"
         return response
