@@ -29,6 +29,7 @@ from portal.organization import Organization
 from portal.reports import new_mailbox_key
 from tests.conftest import PASSPHRASE
 from tests.e2e.live import BIN, ROOT, LivePortal, fresh_desk_copy, live_portal
+from tests.test_garbage import API_ROUTES, FORM_ROUTES
 
 ADDRESS_OR_AGENT = (b"127.0.0.1", b"Mozilla", b"python-urllib", b"HeadlessChrome", b"User-Agent")
 
@@ -346,22 +347,7 @@ GARBAGE: list[tuple[str, bytes]] = [
 
 
 def test_garbage_through_gunicorn_never_breaks_the_portal(hard: LivePortal) -> None:
-    routes = [
-        "/report",
-        "/case",
-        "/case/confirm",
-        "/case/message",
-        "/case/leave",
-        "/staff/login",
-        "/staff/outbox",
-        "/api/reports",
-        "/api/case/open",
-        "/api/case/rotate",
-        "/api/case/confirm",
-        "/api/case/message",
-        "/api/uploads",
-        "/api/uploads/abc/parts/0",
-    ]
+    routes = [*FORM_ROUTES, *API_ROUTES, "/api/uploads/abc/parts/0"]
     before = [_count(hard, t) for t in ("mailboxes", "envelopes", "replies")]
     s = Session(hard.url)
     s.get("/case")
