@@ -8,6 +8,7 @@ import re
 import tarfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -179,35 +180,23 @@ def test_inbox_download_and_outbox_upload_through_the_pages(
     cases.import_inbox(store, desk_keys, inbox)
     replies.reply(store, desk_keys, cases.list_cases(store)[0]["case"], "in_review", "ok")
     outbox = desk_outbox(store, desk_keys, tmp_path / "outbox.tar")
-    up = client.post(
-        "/staff/outbox",
-        data={
-            "csrf_token": csrf_token(client, "/staff/"),
-            "outbox": (io.BytesIO(outbox.read_bytes()), "o.tar"),
-        },
-        content_type="multipart/form-data",
-    )
+    up = _upload_outbox(client, outbox.read_bytes())
     assert up.status_code == 200
     assert "1 reply item(s)" in up.get_data(as_text=True)
-    again = client.post(
-        "/staff/outbox",
-        data={
-            "csrf_token": csrf_token(client, "/staff/"),
-            "outbox": (io.BytesIO(outbox.read_bytes()), "o.tar"),
-        },
-        content_type="multipart/form-data",
-    )
+    again = _upload_outbox(client, outbox.read_bytes())
     assert again.status_code == 400 and "already imported" in again.get_data(as_text=True)
-    garbage = client.post(
-        "/staff/outbox",
-        data={
-            "csrf_token": csrf_token(client, "/staff/"),
-            "outbox": (io.BytesIO(b"not a tar"), "x.tar"),
-        },
-        content_type="multipart/form-data",
-    )
+    garbage = _upload_outbox(client, b"not a tar")
     assert garbage.status_code == 400 and "Nothing was changed" in garbage.get_data(as_text=True)
     assert not list((app.extensions["portal"].config.data_dir / "relay").iterdir())
+
+
+def _upload_outbox(client: FlaskClient, data: bytes) -> Any:
+    """Upload an outbox file through the relay page, as staff do."""
+    return client.post(
+        "/staff/outbox",
+        data={"csrf_token": csrf_token(client, "/staff/"), "outbox": (io.BytesIO(data), "o.tar")},
+        content_type="multipart/form-data",
+    )
 
 
 def test_relay_can_live_on_its_own_host(config: Config) -> None:
