@@ -8,6 +8,8 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from .i18n import N_
+
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -18,7 +20,8 @@ def without_controls(value: object) -> object:
 
 TEXT = [without_controls]
 
-YES_NO = [SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
+YES_NO = [SelectChoice("yes", N_("Yes")), SelectChoice("no", N_("No"))]
+TOO_LONG = N_("This answer is longer than the portal accepts. Please shorten it.")
 
 
 def field_labels() -> dict[str, str]:
@@ -35,59 +38,64 @@ class ReportForm(FlaskForm):
     form_version = 1
 
     what_happened = TextAreaField(
-        "What happened?",
-        description="In your own words. Write as much or as little as you feel able to.",
+        N_("What happened?"),
+        description=N_("In your own words. Write as much or as little as you feel able to."),
         filters=TEXT,
-        validators=[DataRequired(message="Please tell us what happened."), Length(max=50_000)],
+        validators=[
+            DataRequired(message=N_("Please tell us what happened.")),
+            Length(max=50_000, message=TOO_LONG),
+        ],
     )
     when = StringField(
-        "When did it happen?",
-        description="A date, a month, or something like “last winter” is fine.",
+        N_("When did it happen?"),
+        description=N_("A date, a month, or something like “last winter” is fine."),
         filters=TEXT,
-        validators=[Optional(), Length(max=300)],
+        validators=[Optional(), Length(max=300, message=TOO_LONG)],
     )
     where = StringField(
-        "Where did it happen?",
-        description="A town, a region or a place. Only as precise as feels safe.",
+        N_("Where did it happen?"),
+        description=N_("A town, a region or a place. Only as precise as feels safe."),
         filters=TEXT,
-        validators=[Optional(), Length(max=500)],
+        validators=[Optional(), Length(max=500, message=TOO_LONG)],
     )
     who_affected = TextAreaField(
-        "Who was affected?",
-        description="You, or other people. You do not have to give names.",
+        N_("Who was affected?"),
+        description=N_("You, or other people. You do not have to give names."),
         filters=TEXT,
-        validators=[Optional(), Length(max=10_000)],
+        validators=[Optional(), Length(max=10_000, message=TOO_LONG)],
     )
     who_responsible = TextAreaField(
-        "Who was responsible, if you know?",
-        description="For example a group, a unit, an institution or a person.",
+        N_("Who was responsible, if you know?"),
+        description=N_("For example a group, a unit, an institution or a person."),
         filters=TEXT,
-        validators=[Optional(), Length(max=10_000)],
+        validators=[Optional(), Length(max=10_000, message=TOO_LONG)],
     )
     may_contact = RadioField(
-        "May we write back to you through this portal?",
-        description="You read our replies by opening your case with your code. "
-        "We never contact you any other way.",
+        N_("May we write back to you through this portal?"),
+        description=N_(
+            "You read our replies by opening your case with your code. "
+            "We never contact you any other way."
+        ),
         choices=YES_NO,
         filters=TEXT,
         validators=[Optional()],
     )
     may_share = RadioField(
-        "May we share your report with partner legal-aid organizations?",
-        description="Only with organizations we trust, and only to get you help.",
+        N_("May we share your report with partner legal-aid organizations?"),
+        description=N_("Only with organizations we trust, and only to get you help."),
         choices=YES_NO,
         filters=TEXT,
         validators=[Optional()],
     )
     language = StringField(
-        "In which language would you like us to reply?",
+        N_("In which language would you like us to reply?"),
         filters=TEXT,
-        validators=[Optional(), Length(max=100)],
+        validators=[Optional(), Length(max=100, message=TOO_LONG)],
     )
     needs = TextAreaField(
-        "Do you need an interpreter or any accessibility support?",
+        N_("Do you need an interpreter or any accessibility support?"),
         filters=TEXT,
-        validators=[Optional(), Length(max=5_000)],
+        validators=[Optional(), Length(max=5_000, message=TOO_LONG)],
     )
 
     def sealed_field_names(self) -> list[str]:

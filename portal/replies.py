@@ -17,13 +17,14 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.signing import SigningKey, VerifyKey
 
 from .envelopes import pad, unpad
+from .i18n import N_
 
 STATUS_LABELS = {
-    "received": "Received",
-    "in_review": "In review",
-    "more_info": "More information needed",
-    "legal_aid": "Referred to legal aid",
-    "closed": "Closed",
+    "received": N_("Received"),
+    "in_review": N_("In review"),
+    "more_info": N_("More information needed"),
+    "legal_aid": N_("Referred to legal aid"),
+    "closed": N_("Closed"),
 }
 STATUSES = tuple(STATUS_LABELS)
 TYPES = ("reply", "questions")

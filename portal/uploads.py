@@ -68,7 +68,7 @@ class Uploads:
         if not (isinstance(size, int) and isinstance(part_size, int)):
             raise UploadError("size", "The upload must give its size and part size.")
         if size <= 0:
-            raise UploadError("size", "An empty file cannot be sent.")
+            raise UploadError("empty", "An empty file cannot be sent.")
         if size > self.limits.max_file_bytes:
             raise UploadError("too_large", "This file is larger than the portal accepts.", 413)
         if not 1024 <= part_size <= MAX_PART:

@@ -13,6 +13,7 @@ from ..envelopes import EnvelopeError, check
 from ..mailboxes import Attach, MailboxError, MailboxKey
 from ..uploads import UploadError
 from . import case_session, uploads_session
+from .errors import public_message
 from .reporter import spend_csrf_token
 from .services import services
 
@@ -20,16 +21,25 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(message)
+    """A refused request: its status, a stable reason, and the internal detail.
+
+    The browser is answered with the reason and the reporter's words for it
+    (translated); the English detail is for the code, never shown.
+    """
+
+    def __init__(self, status: int, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
         self.status = status
         self.reason = reason
-        self.message = message
+
+
+def _answer(status: int, reason: str, **extra: object) -> ResponseReturnValue:
+    return jsonify(error=reason, message=public_message(reason), **extra), status
 
 
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError) -> ResponseReturnValue:
-    return jsonify(error=exc.reason, message=exc.message), exc.status
+    return _answer(exc.status, exc.reason)
 
 
 def json_body() -> dict[str, Any]:
@@ -117,8 +127,7 @@ def upload_part(upload_id: str, number: int) -> ResponseReturnValue:
             upload_id, uploads_session.owner(), number, request.stream, request.content_length
         )
     except UploadError as exc:
-        response = jsonify(error=exc.reason, message=str(exc), **exc.extra)
-        return response, exc.status
+        return _answer(exc.status, exc.reason, **exc.extra)
     return jsonify(upload=upload_id, received=received)
 
 
@@ -131,17 +140,12 @@ def cancel_upload(upload_id: str) -> ResponseReturnValue:
     return jsonify(ok=True)
 
 
-NO_CASE = "We could not open a case with this code. Please check each digit and try again."
-EXPIRED = (
-    "Your case was closed because nothing happened for a while. Nothing was lost. "
-    "Open it again with your newest code."
-)
 
 
 def _open_case() -> case_session.OpenCase:
     current = case_session.current()
     if current is None:
-        raise ApiError(403, "expired", EXPIRED)
+        raise ApiError(403, "expired")
     return current
 
 
@@ -155,7 +159,7 @@ def open_case() -> ResponseReturnValue:
         raise ApiError(400, "lookup", "The request must hold a 32-byte lookup.") from exc
     record = services().mailboxes.find(codes.mailbox_index(lookup))
     if record is None:
-        raise ApiError(404, "no_case", NO_CASE)
+        raise ApiError(404, "no_case")
     case_session.start(record.mailbox_id, record.kind, record.generation)
     return jsonify(
         mailbox=record.mailbox_id,
@@ -219,7 +223,7 @@ def send_message() -> ResponseReturnValue:
     except EnvelopeError as exc:
         raise ApiError(413 if exc.reason == "too_large" else 400, exc.reason, str(exc)) from exc
     except MailboxError as exc:
-        raise ApiError(403, "expired", EXPIRED) from exc
+        raise ApiError(403, "expired") from exc
     return jsonify(ok=True), 201
 
 

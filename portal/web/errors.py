@@ -4,27 +4,66 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from ..i18n import N_
+
+# Every message a reporter can be shown for a failed request, by reason. The
+# reasons are stable (the browser code and tests use them); the words are
+# translated where they are shown. Reasons not listed here are faults a real
+# browser cannot cause and get the plain "bad_request" message.
 MESSAGES = {
-    "csrf": "This form has expired or was already sent. Nothing was stored. "
-    "Please go back, reload the page and try again.",
-    "conflict": "Something went wrong while saving. Nothing was stored. Please try again.",
-    "too_large": "What you sent is larger than this portal accepts. Nothing was stored.",
-    "not_found": "There is no page at this address.",
-    "method": "This page cannot be used that way.",
-    "bad_request": "The request could not be understood. Nothing was stored.",
-    "server": "Something went wrong on our side. Nothing you sent was stored in readable form. "
-    "Please try again later.",
+    "csrf": N_(
+        "This form has expired or was already sent. Nothing was stored. "
+        "Please go back, reload the page and try again."
+    ),
+    "conflict": N_("Something went wrong while saving. Nothing was stored. Please try again."),
+    "too_large": N_("What you sent is larger than this portal accepts. Nothing was stored."),
+    "not_found": N_("There is no page at this address."),
+    "method": N_("This page cannot be used that way."),
+    "bad_request": N_("The request could not be understood. Nothing was stored."),
+    "server": N_(
+        "Something went wrong on our side. Nothing you sent was stored in readable form. "
+        "Please try again later."
+    ),
+    "busy": N_(
+        "The portal is very busy right now. Nothing was lost or changed. "
+        "Please try again in a minute."
+    ),
+    "no_case": N_(
+        "We could not open a case with this code. Please check each digit and try again."
+    ),
+    "expired": N_(
+        "Your case was closed because nothing happened for a while. Nothing was lost. "
+        "Open it again with your newest code."
+    ),
+    "superseded": N_(
+        "Your case was opened again somewhere else, which made a newer code. "
+        "Your previous code still works."
+    ),
+    "empty": N_("An empty file cannot be sent."),
+    "too_many": N_("You have added as many files as one report can hold."),
+    "full": N_(
+        "The portal has no room for this file right now. "
+        "Nothing you sent is lost; please try again later."
+    ),
+    "no_upload": N_("This file was not uploaded from this page. Please add it again."),
+    "incomplete": N_("The connection dropped while sending a file. It will be sent again."),
 }
+
+
+def public_message(reason: str) -> str:
+    """The reporter's words for ``reason``, in the page's language."""
+    return str(gettext(MESSAGES.get(reason, MESSAGES["bad_request"])))
 
 _REASONS = {404: "not_found", 405: "method", 413: "too_large"}
 
 
 def _respond(reason: str, status: int) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
-        return jsonify(error=reason, message=MESSAGES[reason]), status
+        return jsonify(error=reason, message=public_message(reason)), status
     return render_template("error.html", message=reason), status
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from flask import request
+from flask_babel import gettext
 
 from ..encoding import b64encode
 from ..filecrypt import CHUNK
@@ -28,12 +29,15 @@ def finished_uploads() -> list[SealedUpload]:
         if not upload.filename and upload.writer.size == 0:
             continue
         if upload.writer.size == 0:
-            raise FileProblem(f"The file “{upload.filename}” is empty.")
+            raise FileProblem(gettext("The file “%(name)s” is empty.", name=upload.filename))
         if upload.writer.cipher_bytes > config.max_file_bytes:
-            raise FileProblem(f"The file “{upload.filename}” is larger than the portal accepts.")
+            too_large = gettext("The file “%(name)s” is larger than the portal accepts.")
+            raise FileProblem(too_large % {"name": upload.filename})
         kept.append(upload)
     if len(kept) > config.max_files:
-        raise FileProblem(f"One report can hold at most {config.max_files} files.")
+        raise FileProblem(
+            gettext("One report can hold at most %(count)s files.", count=config.max_files)
+        )
     return kept
 
 

@@ -2,9 +2,10 @@
 // desk's replies and make the next code, all in the browser. The server sees
 // only `lookup` and ciphertext. Replies are rendered with textContent, never HTML.
 import { asciiDigits, formatCode, normaliseCode } from '../crypto/codes.js';
-import { csrfToken, postJson } from './http.js';
+import { csrfToken, messageFor, postJson } from './http.js';
 import { Progress, showError, templateTexts } from './progress.js';
 import { FileUploads } from './uploads.js';
+import { Units } from './units.js';
 import { CryptoWorker } from './worker-client.js';
 
 const KB = 1024;
@@ -27,6 +28,7 @@ class CaseView {
       sent: tpl.querySelector('.sent-item'),
     };
     this.kindLabels = templateTexts(doc, 'case-templates', 'data-kind-label');
+    this.units = new Units(doc);
     this.statusLabels = templateTexts(doc, 'case-templates', 'data-status-label');
     this.statusPrefix = tpl.querySelector('[data-status-prefix]').textContent;
   }
@@ -66,7 +68,7 @@ class CaseView {
     }
     d.getElementById('no-replies').hidden = opened.items.length > 0;
     d.getElementById('sent-list').replaceChildren(...record.sent.map((s) => fill(this.clone('sent'), {
-      kind: this.kindLabels[s.kind] || '', day: s.day, size: `${Math.ceil(s.size / KB)} KB`,
+      kind: this.kindLabels[s.kind] || '', day: s.day, size: this.units.text('kb', Math.ceil(s.size / KB)),
     })));
     const followUp = record.kind === 'invitation' ? 'answer' : 'message';
     for (const h of d.querySelectorAll('[data-follow-up]')) h.hidden = h.dataset.followUp !== followUp;
@@ -96,7 +98,7 @@ export function enhanceCasePage(doc) {
   const form = doc.getElementById('case-form');
   if (!form || typeof Worker === 'undefined' || typeof fetch === 'undefined') return;
   const texts = templateTexts(doc, 'case-templates', 'data-step');
-  const progress = new Progress(doc, texts, 4);
+  const progress = new Progress(doc, texts, 4, new Units(doc));
   const worker = new CryptoWorker(form.dataset.worker);
   const organization = JSON.parse(form.dataset.organization);
   const token = csrfToken(form);
@@ -135,7 +137,7 @@ export function enhanceCasePage(doc) {
       leaveAfterIdle(doc, form, Number(form.dataset.idleSeconds));
     } catch (error) {
       progress.stop();
-      showError(errorBox, error.status === 404 ? error.message : `${texts.error} (${error.message})`);
+      showError(errorBox, messageFor(error, texts.error));
       button.disabled = false;
     }
   });
@@ -159,7 +161,7 @@ export function enhanceCasePage(doc) {
       done.hidden = false;
       done.focus();
     } catch (error) {
-      confirmError.textContent = error.message;
+      confirmError.textContent = messageFor(error, texts.error);
       confirmError.hidden = false;
     }
   });
@@ -187,7 +189,7 @@ export function enhanceCasePage(doc) {
       done.focus();
     } catch (error) {
       // The text stays in the box: nothing typed is lost.
-      showError(messageError, error.status === 403 ? texts.expired : `${texts.error} (${error.message})`);
+      showError(messageError, error.status === 403 ? texts.expired : messageFor(error, texts.error));
     }
   });
 

@@ -1,10 +1,18 @@
 // JSON requests to the portal's /api/, with the page's CSRF token.
+// `shown` is the server's message in the reader's language, when it sent one.
 export class ApiError extends Error {
-  constructor(status, reason, message) {
-    super(message);
+  constructor(status, reason, shown) {
+    super(shown || `HTTP ${status}`);
     this.status = status;
     this.reason = reason;
+    this.shown = shown || '';
   }
+}
+
+// The words to show for a failure: the server's own, else the page's fallback
+// (an exception from the worker or the network is never shown raw).
+export function messageFor(error, fallback) {
+  return error instanceof ApiError && error.shown ? error.shown : fallback;
 }
 
 export async function postJson(url, token, body) {
@@ -22,7 +30,7 @@ export async function postJson(url, token, body) {
     payload = {};
   }
   if (!response.ok) {
-    throw new ApiError(response.status, payload.error || 'http', payload.message || `HTTP ${response.status}`);
+    throw new ApiError(response.status, payload.error || 'http', payload.message);
   }
   return payload;
 }

@@ -9,7 +9,7 @@ export function templateTexts(doc, templateId, attribute) {
 }
 
 export class Progress {
-  constructor(doc, texts, totalSteps) {
+  constructor(doc, texts, totalSteps, units) {
     this.panel = doc.getElementById('progress-panel');
     this.bar = doc.getElementById('progress-bar');
     this.status = doc.getElementById('progress-text');
@@ -17,13 +17,14 @@ export class Progress {
     this.texts = texts;
     this.total = totalSteps;
     this.timer = null;
+    this.units = units;
   }
 
   start() {
     this.panel.hidden = false;
     const started = Date.now();
     this.timer = window.setInterval(() => {
-      this.elapsed.textContent = `${this.texts.elapsed} ${Math.round((Date.now() - started) / 1000)}`;
+      this.elapsed.textContent = this.units.text('seconds_so_far', Math.round((Date.now() - started) / 1000));
     }, 1000);
   }
 

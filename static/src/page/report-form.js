@@ -1,8 +1,9 @@
 // Progressive enhancement of /report: seal in the browser, post only ciphertext.
 import { formatCode } from '../crypto/codes.js';
-import { csrfToken, postJson } from './http.js';
+import { csrfToken, messageFor, postJson } from './http.js';
 import { Progress, showError, templateTexts } from './progress.js';
 import { FileUploads } from './uploads.js';
+import { Units } from './units.js';
 import { CryptoWorker } from './worker-client.js';
 
 function collectFields(form) {
@@ -18,7 +19,7 @@ export function enhanceReportForm(doc) {
   const form = doc.getElementById('report-form');
   if (!form || typeof Worker === 'undefined' || typeof fetch === 'undefined') return;
   const texts = templateTexts(doc, 'progress-messages', 'data-step');
-  const progress = new Progress(doc, texts, 4);
+  const progress = new Progress(doc, texts, 4, new Units(doc));
   const errorBox = doc.getElementById('js-error');
   const button = form.querySelector('button[type=submit]');
   const worker = new CryptoWorker(form.dataset.worker);
@@ -62,7 +63,7 @@ export function enhanceReportForm(doc) {
       doc.getElementById('code-heading').focus();
     } catch (error) {
       progress.stop();
-      showError(errorBox, `${texts.error} (${error.message})`);
+      showError(errorBox, messageFor(error, texts.error));
       button.disabled = false;
     }
   });

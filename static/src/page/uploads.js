@@ -2,14 +2,9 @@
 // with retries and resume, show progress per file and overall, remove/cancel.
 import { ApiError } from './http.js';
 import { templateTexts } from './progress.js';
+import { Units } from './units.js';
 
 const RETRIES = 8;
-const MiB = 1024 * 1024;
-
-function human(bytes) {
-  if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MB`;
-  return `${Math.max(1, Math.round(bytes / 1024))} KB`;
-}
 
 function sleep(ms) {
   return new Promise((resolve) => { window.setTimeout(resolve, ms); });
@@ -29,7 +24,7 @@ async function request(method, url, token, body, binary) {
   let payload = {};
   try { payload = await response.json(); } catch (_) { payload = {}; }
   if (!response.ok) {
-    const error = new ApiError(response.status, payload.error || 'http', payload.message || `HTTP ${response.status}`);
+    const error = new ApiError(response.status, payload.error || 'http', payload.message);
     error.next = payload.next;
     throw error;
   }
@@ -51,6 +46,7 @@ export class FileUploads {
     this.overallText = form.querySelector('#files-overall-text');
     this.endpoint = form.dataset.endpointUploads;
     this.texts = templateTexts(doc, 'file-texts', 'data-text');
+    this.units = new Units(doc);
     this.template = doc.getElementById('file-item-template').content.querySelector('li');
     this.limits = {
       fileBytes: Number(this.field.dataset.maxFileBytes),
@@ -76,7 +72,7 @@ export class FileUploads {
     };
     this.nextId += 1;
     li.querySelector('[data-field="name"]').textContent = file.name;
-    li.querySelector('[data-field="size"]').textContent = human(file.size);
+    li.querySelector('[data-field="size"]').textContent = this.units.size(file.size);
     li.querySelector('[data-action="remove"]').addEventListener('click', () => this.remove(entry));
     this.list.append(li);
     this.entries.push(entry);
@@ -113,8 +109,8 @@ export class FileUploads {
     this.overallBar.max = Math.max(total, 1);
     this.overallBar.value = sent;
     let left = '';
-    if (this.rate && sent < total) left = ` · ${Math.ceil((total - sent) / this.rate)} s ${this.texts.left}`;
-    this.overallText.textContent = `${human(sent)} / ${human(total)}${left}`;
+    if (this.rate && sent < total) left = ` · ${this.units.text('seconds_left', Math.ceil((total - sent) / this.rate))}`;
+    this.overallText.textContent = `${this.units.size(sent)} / ${this.units.size(total)}${left}`;
     for (const e of this.entries) {
       const bar = e.li.querySelector('[data-field="bar"]');
       bar.max = Math.max(e.total, 1);

@@ -1,0 +1,115 @@
+"""Languages: which one a page speaks, in which direction, and its catalog.
+
+The catalogs are the ``.po`` files under ``portal/translations``; they are read
+once at start-up and compiled in memory, so no generated ``.mo`` file can go
+stale and nothing is written to disk. The language comes from a session-only
+cookie set by the switcher on every page, else from the browser's
+``Accept-Language``, else English.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+from flask import Flask, request
+from flask_babel import Babel, Domain, get_locale
+
+CATALOG_DIR = Path(__file__).resolve().parent / "translations"
+COOKIE = "portal_lang"
+DEFAULT = "en"
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    name: str  # in the language itself, so a reader finds their own
+    direction: str  # "ltr" or "rtl"
+
+
+LANGUAGES: dict[str, Language] = {
+    lang.code: lang
+    for lang in (
+        Language("en", "English", "ltr"),
+        Language("fr", "Français", "ltr"),
+        Language("es", "Español", "ltr"),
+        Language("ar", "العربية", "rtl"),
+    )
+}
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogs where it is defined; it is translated
+    where it is shown. Shared modules (the desk uses them too) stay free of
+    request-bound lazy strings this way."""
+    return message
+
+
+def catalog_path(code: str) -> Path:
+    return CATALOG_DIR / code / "LC_MESSAGES" / "messages.po"
+
+
+def load_catalog(code: str) -> NullTranslations:
+    """One language's translations, compiled from its ``.po`` in memory."""
+    path = catalog_path(code)
+    if not path.exists():
+        return NullTranslations()
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale=code)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+def select_language() -> str:
+    """The switcher's choice, else the browser's preference, else English."""
+    chosen = request.cookies.get(COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES, default=DEFAULT) or DEFAULT
+
+
+def current() -> Language:
+    locale = get_locale()
+    code = locale.language if locale is not None else DEFAULT
+    return LANGUAGES.get(code, LANGUAGES[DEFAULT])
+
+
+class _CatalogDomain(Domain):  # type: ignore[misc]
+    """Serves the catalogs compiled at start-up instead of reading ``.mo`` files."""
+
+    def __init__(self, catalogs: dict[str, NullTranslations]) -> None:
+        super().__init__()
+        self._catalogs = catalogs
+
+    def get_translations(self) -> NullTranslations:
+        return self._catalogs.get(current().code, self._catalogs[DEFAULT])
+
+
+class _PortalBabel(Babel):  # type: ignore[misc]
+    def __init__(self, catalogs: dict[str, NullTranslations]) -> None:
+        self._catalogs = catalogs
+        super().__init__()
+
+    @cached_property
+    def domain_instance(self) -> Domain:
+        return _CatalogDomain(self._catalogs)
+
+
+def install(app: Flask) -> None:
+    """Translate pages, messages and errors; say each page's language and direction."""
+    catalogs = {code: load_catalog(code) for code in LANGUAGES}
+    _PortalBabel(catalogs).init_app(app, default_locale=DEFAULT, locale_selector=select_language)
+    app.jinja_env.globals.update(languages=LANGUAGES, language=current)
+
+    @app.after_request
+    def _content_language(response):  # type: ignore[no-untyped-def]
+        if request.blueprint != "relay":
+            response.headers["Content-Language"] = current().code
+        return response
