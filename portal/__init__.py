@@ -7,8 +7,10 @@ from pathlib import Path
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
+from . import i18n
 from .assets import load_assets
 from .blobs import BlobStore
+from .branding import load_branding
 from .config import Config, load_config
 from .db import Database
 from .logs import install_log_filter
@@ -17,7 +19,7 @@ from .organization import fingerprint
 from .staff import StaffAccounts
 from .startup import prepare
 from .uploads import UploadLimits, Uploads
-from .web import api, cases, errors, relay, reporter, security
+from .web import api, cases, errors, language, page_context, relay, reporter, security
 from .web.json_provider import SafeJSONProvider
 from .web.requests import PortalRequest
 from .web.services import Services
@@ -77,11 +79,11 @@ def create_app(config: Config | None = None) -> Flask:
             rate=config.argon2_rate,
             burst=config.argon2_rate * 2,
         ),
+        branding=load_branding(config.branding_dir),
     )
     CSRFProtect(app)
-    app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.add_extension("jinja2.ext.do")
-    app.jinja_env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    i18n.install(app)
     app.jinja_env.globals.update(
         organization=org,
         fingerprint=fingerprint(org.encrypt[0].kid),
@@ -92,6 +94,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(reporter.bp)
     app.register_blueprint(cases.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(language.bp)
+    app.register_blueprint(page_context.bp)
     app.register_blueprint(relay.bp)
     relay.restrict_hosts(app, config.staff_host)
     security.install(app, tls=config.tls, onion_address=config.onion_address)

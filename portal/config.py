@@ -28,6 +28,8 @@ class Config:
     demo: bool = False
     tls: bool = False
     onion_address: str | None = None
+    onion_notice: bool = False  # tell readers who did not come through the onion address
+    branding_dir: Path | None = None
     max_envelope_bytes: int = 1 * MiB
     max_request_bytes: int = 2 * MiB
     quick_exit_url: str = "https://www.wikipedia.org/"
@@ -86,6 +88,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         demo=_flag(env.get("PORTAL_DEMO")),
         tls=_flag(env.get("PORTAL_TLS")),
         onion_address=env.get("PORTAL_ONION_ADDRESS") or None,
+        onion_notice=_flag(env.get("PORTAL_ONION_NOTICE")),
+        branding_dir=Path(env.get("PORTAL_BRANDING") or "keys/branding").resolve(),
         max_envelope_bytes=max_envelope,
         max_request_bytes=_size(env, "PORTAL_MAX_REQUEST_BYTES", max_envelope + MiB),
         quick_exit_url=env.get("PORTAL_QUICK_EXIT_URL") or "https://www.wikipedia.org/",

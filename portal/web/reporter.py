@@ -26,6 +26,12 @@ def welcome() -> ResponseReturnValue:
     return render_template("welcome.html")
 
 
+@bp.get("/safety")
+def safety() -> ResponseReturnValue:
+    """Staying safe: Tor Browser, shared devices, the code, what the organization sees."""
+    return render_template("safety.html")
+
+
 @bp.get("/report")
 def new_report() -> ResponseReturnValue:
     return render_template("report.html", form=ReportForm())

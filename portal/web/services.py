@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from ..assets import Asset
+from ..branding import Branding
 from ..config import Config
 from ..db import Database
 from ..mailboxes import Mailboxes
@@ -26,6 +27,7 @@ class Services:
     staff: StaffAccounts
     uploads: Uploads
     work_gate: WorkGate
+    branding: Branding
 
 
 def services() -> Services:
