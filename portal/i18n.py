@@ -18,7 +18,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from flask import Flask, request
-from flask_babel import Babel, Domain, get_locale
+from flask_babel import Babel, Domain, format_decimal, get_locale, gettext
 
 CATALOG_DIR = Path(__file__).resolve().parent / "translations"
 COOKIE = "portal_lang"
@@ -81,6 +81,20 @@ def current() -> Language:
     return LANGUAGES.get(code, LANGUAGES[DEFAULT])
 
 
+def format_size(size: int) -> str:
+    """A byte count in the reader's words and number format ("2,1 Go", "2.1 GB")."""
+    units = ((1 << 30, "gb"), (1 << 20, "mb"), (1, "kb"))
+    scale, unit = next((s, u) for s, u in units if size >= s or s == 1)
+    value = size / scale if unit != "kb" else max(1, -(-size // 1024))
+    number = format_decimal(value, format="#,##0.#")
+    words = {
+        "gb": gettext("%(size)s GB", size=number),
+        "mb": gettext("%(size)s MB", size=number),
+        "kb": gettext("%(size)s KB", size=number),
+    }
+    return str(words[unit])
+
+
 class _CatalogDomain(Domain):  # type: ignore[misc]
     """Serves the catalogs compiled at start-up instead of reading ``.mo`` files."""
 
@@ -107,6 +121,7 @@ def install(app: Flask) -> None:
     catalogs = {code: load_catalog(code) for code in LANGUAGES}
     _PortalBabel(catalogs).init_app(app, default_locale=DEFAULT, locale_selector=select_language)
     app.jinja_env.globals.update(languages=LANGUAGES, language=current)
+    app.jinja_env.filters["size"] = format_size
 
     @app.after_request
     def _content_language(response):  # type: ignore[no-untyped-def]

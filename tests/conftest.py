@@ -46,7 +46,9 @@ def config(tmp_path: Path, desk_home: Path) -> Config:
             "PORTAL_KEYS": str(desk_home / keystore.ORG_FILE),
         }
     )
-    return replace(base, max_envelope_bytes=64 * 1024, max_request_bytes=128 * 1024)
+    return replace(
+        base, max_envelope_bytes=64 * 1024, max_request_bytes=128 * 1024, branding_dir=None
+    )
 
 
 @pytest.fixture

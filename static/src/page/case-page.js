@@ -8,7 +8,6 @@ import { FileUploads } from './uploads.js';
 import { Units } from './units.js';
 import { CryptoWorker } from './worker-client.js';
 
-const KB = 1024;
 
 function fill(node, values) {
   for (const [field, value] of Object.entries(values)) {
@@ -68,7 +67,7 @@ class CaseView {
     }
     d.getElementById('no-replies').hidden = opened.items.length > 0;
     d.getElementById('sent-list').replaceChildren(...record.sent.map((s) => fill(this.clone('sent'), {
-      kind: this.kindLabels[s.kind] || '', day: s.day, size: this.units.text('kb', Math.ceil(s.size / KB)),
+      kind: this.kindLabels[s.kind] || '', day: s.day, size: this.units.size(s.size),
     })));
     const followUp = record.kind === 'invitation' ? 'answer' : 'message';
     for (const h of d.querySelectorAll('[data-follow-up]')) h.hidden = h.dataset.followUp !== followUp;

@@ -4,10 +4,12 @@
 import { templateTexts } from './progress.js';
 
 const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
 
 export class Units {
   constructor(doc) {
     this.texts = templateTexts(doc, 'unit-texts', 'data-unit');
+    this.lang = doc.documentElement.lang || 'en';
   }
 
   text(key, n) {
@@ -15,7 +17,9 @@ export class Units {
   }
 
   size(bytes) {
-    if (bytes >= MiB) return this.text('mb', (bytes / MiB).toFixed(1));
-    return this.text('kb', Math.max(1, Math.ceil(bytes / 1024)));
+    const number = new Intl.NumberFormat(this.lang, { maximumFractionDigits: 1 });
+    if (bytes >= GiB) return this.text('gb', number.format(bytes / GiB));
+    if (bytes >= MiB) return this.text('mb', number.format(bytes / MiB));
+    return this.text('kb', number.format(Math.max(1, Math.ceil(bytes / 1024))));
   }
 }
