@@ -203,9 +203,7 @@ def test_codes_and_fingerprints_stay_left_to_right_in_arabic(client: FlaskClient
         ("ar", "انتهت صلاحية هذا النموذج"),
     ],
 )
-def test_api_errors_speak_the_readers_language(
-    client: FlaskClient, code: str, words: str
-) -> None:
+def test_api_errors_speak_the_readers_language(client: FlaskClient, code: str, words: str) -> None:
     response = client.post(
         "/api/case/open", json={"lookup": "x"}, headers={"Accept-Language": code}
     )

@@ -47,7 +47,9 @@ def test_code_fields_never_autocomplete_and_pages_are_not_stored(client: FlaskCl
     assert page.headers["Cache-Control"] == "no-store"
     code_input = re.search(r'<input type="password" id="code"[^>]*>', page.text)
     assert code_input and 'autocomplete="off"' in code_input.group(0)
-    assert re.search(r'<form method="post" action="/case" id="case-form" autocomplete="off"', page.text)
+    assert re.search(
+        r'<form method="post" action="/case" id="case-form" autocomplete="off"', page.text
+    )
 
 
 def test_language_choice_is_the_only_cookie_and_ends_with_the_session(
