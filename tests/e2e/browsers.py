@@ -3,6 +3,12 @@
 - ``js``: JavaScript on (Standard);
 - ``jitless``: no JIT and no WebAssembly (Safer), so libsodium runs its pure-JS build;
 - ``nojs``: JavaScript off (Safest).
+
+One more mode serves tools, not readers: ``scriptless`` keeps JavaScript on in
+the browser but blocks every script of the portal, so a page renders exactly as
+it does with JavaScript off (the pages use no ``<noscript>``) while a checker
+such as axe-core can still run. Chromium runs no promise or timer callbacks
+while JavaScript is off, so axe cannot run in ``nojs`` itself.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
-MODES = ("js", "jitless", "nojs")
+MODES = ("js", "jitless", "nojs", "scriptless")
 
 
 def chromium_paths() -> tuple[str, str]:
@@ -66,6 +72,9 @@ def chromium(
     service = Service(executable_path=driver_path, log_output=os.devnull)
     drv = webdriver.Chrome(options=options, service=service)
     drv.set_page_load_timeout(60)
+    if mode == "scriptless":
+        drv.execute_cdp_cmd("Network.enable", {})
+        drv.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/static/dist/*.js"]})
     if downloads:
         drv.execute_cdp_cmd(
             "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads}

@@ -33,6 +33,14 @@ export function enhanceReportForm(doc) {
     event.preventDefault();
     if (!form.reportValidity()) return;
     errorBox.hidden = true;
+    // The server would refuse a blank description; say so before sealing it.
+    const description = form.elements.namedItem('what_happened');
+    if (!description.value.trim()) {
+      description.setAttribute('aria-invalid', 'true');
+      showError(errorBox, texts.empty);
+      return;
+    }
+    description.removeAttribute('aria-invalid');
     let attachments;
     try {
       attachments = files.ready();

