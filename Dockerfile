@@ -9,7 +9,8 @@ RUN node build.mjs
 
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    PORTAL_DATA_DIR=/data PORTAL_KEYS=/keys/organization.json PORTAL_BIND=0.0.0.0:8000
+    PORTAL_DATA_DIR=/data PORTAL_KEYS=/keys/organization.json PORTAL_BRANDING=/keys/branding \
+    PORTAL_BIND=0.0.0.0:8000
 RUN useradd --system --create-home --uid 10001 portal
 WORKDIR /app
 COPY pyproject.toml README.md gunicorn.conf.py ./

@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.e2e.browsers import chromium
 
-PAGES = ("/", "/report", "/case")
+PAGES = ("/", "/report", "/case", "/safety")
 
 
 def _transferred(drv: Any, base: str) -> tuple[int, int]:

@@ -169,3 +169,10 @@ def test_portal_without_a_folder_uses_the_key_file_name(client: FlaskClient) -> 
     assert "Test Rights Network" in page
     assert 'class="organization-text"' not in page
     assert "org-logo" not in page
+
+
+def test_the_documented_example_folder_loads() -> None:
+    example = load_branding(Path(__file__).resolve().parent.parent / "docs" / "branding-example")
+    assert example.name.get("ar") == ("شبكة الحقوق النموذجية", "ar")
+    assert example.welcome.get("fr") is not None  # falls back to English
+    assert example.guidance.get("ar") is not None

@@ -1,6 +1,6 @@
 // Evidence files on the page: pick, encrypt in the worker part by part, upload
 // with retries and resume, show progress per file and overall, remove/cancel.
-import { ApiError } from './http.js';
+import { ApiError, messageFor } from './http.js';
 import { templateTexts } from './progress.js';
 import { Units } from './units.js';
 
@@ -167,7 +167,7 @@ export class FileUploads {
       entry.sent = entry.total;
       this.setState(entry, 'done', info.removed ? this.texts.stripped : '');
     } catch (error) {
-      if (!entry.cancelled) this.fail(entry, error.reason || 'failed', error.message);
+      if (!entry.cancelled) this.fail(entry, error.reason || 'failed', messageFor(error, ''));
     }
   }
 
