@@ -18,13 +18,15 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 MODES = ("js", "jitless", "nojs", "scriptless")
@@ -113,6 +115,14 @@ def wait(drv: webdriver.Chrome, seconds: float) -> WebDriverWait[webdriver.Chrom
     return WebDriverWait(
         drv, seconds, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
     )
+
+
+def next_page(drv: webdriver.Chrome, action: Callable[[], object], seconds: float = 90) -> None:
+    """Do ``action`` (a click or key press that posts a form) and wait until the
+    page it leaves is gone, so no check can land on the old page's elements."""
+    old = drv.find_element(By.TAG_NAME, "html")
+    action()
+    WebDriverWait(drv, seconds).until(ec.staleness_of(old))
 
 
 def wait_for_download(folder: str, suffix: str, seconds: float = 30) -> str:

@@ -13,7 +13,7 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from portal import codes
 from tests.e2e.a11y import axe_violations
-from tests.e2e.browsers import chromium, wait
+from tests.e2e.browsers import chromium, next_page, wait
 from tests.e2e.live import LivePortal
 
 WAIT = 90
@@ -98,12 +98,12 @@ def walk_without_javascript(drv: WebDriver, live: LivePortal, audit: Audit) -> N
     drv.get(live.url + "/report")
     audit("report form")
     drv.find_element(By.ID, "what_happened").send_keys("   ")
-    drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+    next_page(drv, drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click)
     wait(drv, WAIT).until(visible(drv, "#error-summary"))
     assert active_id(drv) == "error-summary", "the error summary must receive focus"
     audit("report form, blank description")
     drv.find_element(By.ID, "what_happened").send_keys("Accessibility walk")
-    drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+    next_page(drv, drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click)
     code_el = wait(drv, WAIT).until(
         ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
     )
@@ -113,24 +113,22 @@ def walk_without_javascript(drv: WebDriver, live: LivePortal, audit: Audit) -> N
     drv.get(live.url + "/case")
     audit("case code form")
     drv.find_element(By.ID, "code").send_keys(unknown_code())
-    drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
+    next_page(drv, drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click)
     wait(drv, WAIT).until(visible(drv, "#error-summary"))
     assert active_id(drv) == "error-summary"
     audit("case code form, no such case")
     drv.find_element(By.ID, "code").send_keys(codes.format_code(code))
-    drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
+    next_page(drv, drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click)
     wait(drv, WAIT).until(visible(drv, "#case-heading"))
     audit("case opened")
     drv.find_element(By.ID, "last_group").send_keys("0000")
-    drv.find_element(By.CSS_SELECTOR, "#confirm-form button[type=submit]").click()
+    next_page(drv, drv.find_element(By.CSS_SELECTOR, "#confirm-form button[type=submit]").click)
     wait(drv, WAIT).until(visible(drv, "#error-summary"))
     assert active_id(drv) == "error-summary"
     audit("new code, wrong last digits")
     new_code = codes.normalise(drv.find_element(By.CSS_SELECTOR, "[data-new-code]").text)
     drv.find_element(By.ID, "last_group").send_keys(codes.last_group(new_code))
-    heading = drv.find_element(By.TAG_NAME, "h1")
-    drv.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait(drv, WAIT).until(ec.staleness_of(heading))
+    next_page(drv, drv.find_element(By.CSS_SELECTOR, "form button[type=submit]").click)
     audit("new code confirmed")
 
 
