@@ -23,10 +23,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 MODES = ("js", "jitless", "nojs", "scriptless")
@@ -122,7 +125,20 @@ def next_page(drv: webdriver.Chrome, action: Callable[[], object], seconds: floa
     page it leaves is gone, so no check can land on the old page's elements."""
     old = drv.find_element(By.TAG_NAME, "html")
     action()
-    WebDriverWait(drv, seconds).until(ec.staleness_of(old))
+
+    def left(_drv: webdriver.Chrome) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            # Mid-navigation ChromeDriver says this instead of "stale".
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    WebDriverWait(drv, seconds).until(left)
 
 
 def wait_for_download(folder: str, suffix: str, seconds: float = 30) -> str:

@@ -1,4 +1,4 @@
-"""Keyboard-only flows, visible focus, quick exit, reflow at 320 px and 200% zoom,
+"""Keyboard-only flows, visible focus, quick exit, no traces, reflow at 320 px and 200% zoom,
 reduced motion, announced progress, and a genuinely mirrored Arabic layout."""
 
 from __future__ import annotations
@@ -319,3 +319,45 @@ def test_arabic_mirrors_the_layout_but_not_codes(live: LivePortal) -> None:
         "fingerprint": "ltr",
     }
     assert code_input == "ltr"
+
+
+def test_nothing_is_left_in_the_browser_after_a_whole_case(live: LivePortal) -> None:
+    """Report, open the case, confirm, send: no storage, no code in any address."""
+    with chromium("js") as drv:
+        choose_language(drv, live, "ar")
+        drv.get(live.url + "/report")
+        drv.find_element(By.ID, "what_happened").send_keys("Leave no trace")
+        drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+        code_el = wait(drv, WAIT).until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
+        )
+        wait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
+        code = codes.normalise(code_el.text)
+        drv.get(live.url + "/case")
+        drv.find_element(By.ID, "code").send_keys(codes.format_code(code))
+        drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
+        wait(drv, WAIT).until(ec.visibility_of_element_located((By.ID, "case-heading")))
+        new_code = codes.normalise(drv.find_element(By.CSS_SELECTOR, "[data-new-code]").text)
+        drv.set_script_timeout(20)
+        stored = drv.execute_async_script(
+            """
+            const done = arguments[arguments.length - 1];
+            (async () => ({
+              local: localStorage.length,
+              session: sessionStorage.length,
+              databases: (await indexedDB.databases()).length,
+              caches: self.caches ? (await caches.keys()).length : 0,
+              history: history.length,
+              href: location.href,
+            }))().then(done);
+            """
+        )
+        cookies = drv.get_cookies()
+        visited = drv.execute_cdp_cmd("Page.getNavigationHistory", {})["entries"]
+    assert stored["local"] == stored["session"] == stored["databases"] == stored["caches"] == 0
+    for digits in (code, new_code):
+        assert digits not in stored["href"]
+        assert all(digits not in entry["url"] for entry in visited)
+        assert all(digits not in c["value"] for c in cookies)
+    assert {c["name"] for c in cookies} <= {"portal_session", "portal_lang"}
+    assert all(c["httpOnly"] and c["sameSite"] == "Strict" and "expiry" not in c for c in cookies)
