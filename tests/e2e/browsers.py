@@ -120,6 +120,18 @@ def wait(drv: webdriver.Chrome, seconds: float) -> WebDriverWait[webdriver.Chrom
     )
 
 
+def shown_code(drv: webdriver.Chrome, seconds: float = 90, selector: str = "[data-code]") -> str:
+    """The case code once the page shows all 24 digits of it, as digits."""
+    from portal.codes import normalise
+
+    def digits(d: webdriver.Chrome) -> str | None:
+        found = [e for e in d.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed()]
+        text = found[0].text.replace(" ", "") if found else ""
+        return text if len(text) == 24 else None
+
+    return normalise(str(WebDriverWait(drv, seconds).until(digits)))
+
+
 def next_page(drv: webdriver.Chrome, action: Callable[[], object], seconds: float = 90) -> None:
     """Do ``action`` (a click or key press that posts a form) and wait until the
     page it leaves is gone, so no check can land on the old page's elements."""

@@ -10,11 +10,10 @@ from collections.abc import Callable
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions as ec
 
 from portal import codes
 from tests.e2e.a11y import axe_violations
-from tests.e2e.browsers import chromium, next_page, wait
+from tests.e2e.browsers import chromium, next_page, shown_code, wait
 from tests.e2e.live import LivePortal
 
 WAIT = 90
@@ -70,11 +69,7 @@ def walk_with_javascript(drv: WebDriver, live: LivePortal, audit: Audit) -> None
     audit("report form, blank description")
     drv.find_element(By.ID, "what_happened").send_keys("Accessibility walk")
     drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
-    code_el = wait(drv, WAIT).until(
-        ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
-    )
-    wait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
-    code = codes.normalise(code_el.text)
+    code = shown_code(drv, WAIT)
     assert active_id(drv) == "code-heading"
     audit("report sent, code shown")
 
@@ -105,10 +100,7 @@ def walk_without_javascript(drv: WebDriver, live: LivePortal, audit: Audit) -> N
     audit("report form, blank description")
     drv.find_element(By.ID, "what_happened").send_keys("Accessibility walk")
     next_page(drv, drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click)
-    code_el = wait(drv, WAIT).until(
-        ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
-    )
-    code = codes.normalise(code_el.text)
+    code = shown_code(drv, WAIT)
     audit("report sent, code shown")
 
     drv.get(live.url + "/case")

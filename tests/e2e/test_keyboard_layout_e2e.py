@@ -18,7 +18,7 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from portal import codes
 from tests.e2e.a11y import focus_is_visible, horizontal_overflow
-from tests.e2e.browsers import chromium, next_page, wait
+from tests.e2e.browsers import chromium, next_page, shown_code, wait
 from tests.e2e.live import LivePortal, live_portal
 from tests.e2e.test_accessibility_e2e import PAGES, active_id, choose_language
 
@@ -106,10 +106,7 @@ def test_a_report_by_keyboard_alone(live: LivePortal, mode: str) -> None:
             next_page(drv, lambda: press(drv, Keys.ENTER))
         else:
             press(drv, Keys.ENTER)
-        code_el = wait(drv, WAIT).until(
-            ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
-        )
-        wait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
+        shown_code(drv, WAIT)
         assert drv.find_element(By.CSS_SELECTOR, "[data-code]").get_attribute("dir") == "ltr"
         if mode == "js":
             assert active_id(drv) == "code-heading", "focus must move to the code"
@@ -131,11 +128,7 @@ def test_a_case_by_keyboard_alone(live: LivePortal, mode: str) -> None:
             next_page(drv, submit)
         else:
             submit()
-        code_el = wait(drv, WAIT).until(
-            ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
-        )
-        wait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
-        code = codes.normalise(code_el.text)
+        code = shown_code(drv, WAIT)
 
         drv.get(live.url + "/case")
         walked: list[dict[str, Any]] = []
@@ -328,11 +321,7 @@ def test_nothing_is_left_in_the_browser_after_a_whole_case(live: LivePortal) -> 
         drv.get(live.url + "/report")
         drv.find_element(By.ID, "what_happened").send_keys("Leave no trace")
         drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
-        code_el = wait(drv, WAIT).until(
-            ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
-        )
-        wait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
-        code = codes.normalise(code_el.text)
+        code = shown_code(drv, WAIT)
         drv.get(live.url + "/case")
         drv.find_element(By.ID, "code").send_keys(codes.format_code(code))
         drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
