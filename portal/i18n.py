@@ -83,16 +83,12 @@ def current() -> Language:
 
 def format_size(size: int) -> str:
     """A byte count in the reader's words and number format ("2,1 Go", "2.1 GB")."""
-    units = ((1 << 30, "gb"), (1 << 20, "mb"), (1, "kb"))
-    scale, unit = next((s, u) for s, u in units if size >= s or s == 1)
-    value = size / scale if unit != "kb" else max(1, -(-size // 1024))
-    number = format_decimal(value, format="#,##0.#")
-    words = {
-        "gb": gettext("%(size)s GB", size=number),
-        "mb": gettext("%(size)s MB", size=number),
-        "kb": gettext("%(size)s KB", size=number),
-    }
-    return str(words[unit])
+    one_decimal = "#,##0.#"
+    if size >= 1 << 30:
+        return str(gettext("%(size)s GB", size=format_decimal(size / (1 << 30), one_decimal)))
+    if size >= 1 << 20:
+        return str(gettext("%(size)s MB", size=format_decimal(size / (1 << 20), one_decimal)))
+    return str(gettext("%(size)s KB", size=format_decimal(max(1, -(-size // 1024)))))
 
 
 class _CatalogDomain(Domain):  # type: ignore[misc]

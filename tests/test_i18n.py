@@ -10,9 +10,10 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
+from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.i18n import COOKIE, LANGUAGES, catalog_path
+from portal.i18n import COOKIE, LANGUAGES, catalog_path, format_size
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -226,3 +227,20 @@ def test_api_error_for_a_missing_case_is_translated(client: FlaskClient) -> None
         "error": "no_case",
         "message": "لم نتمكن من فتح قضية بهذا الرمز. يُرجى التحقق من كل رقم والمحاولة مرة أخرى.",
     }
+
+
+@pytest.mark.parametrize(
+    ("code", "size", "shown"),
+    [
+        ("en", 2_254_857_830, "2.1 GB"),
+        ("fr", 2_254_857_830, "2,1 Go"),
+        ("ar", 5 * 1024 * 1024, "5 ميغابايت"),
+        ("es", 1, "1 KB"),
+        ("en", 1500, "2 KB"),
+    ],
+)
+def test_sizes_are_in_the_readers_words_and_number_format(
+    app: Flask, code: str, size: int, shown: str
+) -> None:
+    with app.test_request_context("/", headers={"Accept-Language": code}):
+        assert format_size(size) == shown

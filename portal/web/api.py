@@ -140,8 +140,6 @@ def cancel_upload(upload_id: str) -> ResponseReturnValue:
     return jsonify(ok=True)
 
 
-
-
 def _open_case() -> case_session.OpenCase:
     current = case_session.current()
     if current is None:

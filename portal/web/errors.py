@@ -28,10 +28,6 @@ MESSAGES = {
         "Something went wrong on our side. Nothing you sent was stored in readable form. "
         "Please try again later."
     ),
-    "busy": N_(
-        "The portal is very busy right now. Nothing was lost or changed. "
-        "Please try again in a minute."
-    ),
     "no_case": N_(
         "We could not open a case with this code. Please check each digit and try again."
     ),

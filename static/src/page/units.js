@@ -17,7 +17,8 @@ export class Units {
   }
 
   size(bytes) {
-    const number = new Intl.NumberFormat(this.lang, { maximumFractionDigits: 1 });
+    // Western digits in every language, as the server writes them and as codes are.
+    const number = new Intl.NumberFormat(this.lang, { maximumFractionDigits: 1, numberingSystem: 'latn' });
     if (bytes >= GiB) return this.text('gb', number.format(bytes / GiB));
     if (bytes >= MiB) return this.text('mb', number.format(bytes / MiB));
     return this.text('kb', number.format(Math.max(1, Math.ceil(bytes / 1024))));
