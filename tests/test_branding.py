@@ -56,6 +56,16 @@ def test_sanitiser_keeps_the_small_allow_list() -> None:
     assert str(sanitise(html)) == html
 
 
+def test_links_that_would_start_contact_outside_the_portal_are_removed() -> None:
+    """The portal never asks anyone to make contact outside it: mail or phone
+    links would leave traces in other apps."""
+    cleaned = str(
+        sanitise('<a href="mailto:help@example.org">Mail</a> <a href="tel:+100">Call</a>')
+    )
+    assert "mailto:" not in cleaned and "tel:" not in cleaned
+    assert cleaned == "<a>Mail</a> <a>Call</a>"
+
+
 def png(width: int = 1, height: int = 1) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (
