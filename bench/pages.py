@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from typing import Any
 
 from tests.e2e.browsers import chromium
@@ -13,36 +12,25 @@ from tests.e2e.browsers import chromium
 PAGES = ("/", "/report", "/case", "/safety")
 
 
-def _transferred(drv: Any, base: str) -> tuple[int, int]:
-    """(bytes on the wire, requests) to the portal since the last call."""
+def _transferred(drv: Any, base: str) -> tuple[int, int, int]:
+    """(bytes on the wire, requests, of which the crypto worker's script) to the
+    portal since the last call. The page fetches the worker's script itself, to
+    check its integrity, so it shows in the page's own log."""
     sent: dict[str, str] = {}
-    total = requests = 0
+    total = requests = worker = 0
     for entry in drv.get_log("performance"):
         msg = json.loads(entry["message"])["message"]
         params = msg.get("params", {})
         if msg["method"] == "Network.requestWillBeSent":
             sent[params["requestId"]] = params["request"]["url"]
-        elif msg["method"] == "Network.loadingFinished" and sent.get(
-            params["requestId"], ""
-        ).startswith(base):
-            total += int(params.get("encodedDataLength", 0))
-            requests += 1
-    return total, requests
-
-
-def _worker_bytes(base: str, page_html: str) -> int:
-    """The crypto worker's script as the server sends it (gzip), headers included.
-
-    The page starts it at load; a dedicated worker's requests do not show in the
-    page's network log, so it is fetched once more here, the same way.
-    """
-    marker = 'data-worker="'
-    if marker not in page_html:
-        return 0
-    path = page_html.split(marker)[1].split('"')[0]
-    req = urllib.request.Request(base + path, headers={"Accept-Encoding": "gzip"})  # noqa: S310
-    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback
-        return len(resp.read()) + sum(len(k) + len(v) + 4 for k, v in resp.headers.items())
+        elif msg["method"] == "Network.loadingFinished":
+            url = sent.get(params["requestId"], "")
+            if url.startswith(base):
+                size = int(params.get("encodedDataLength", 0))
+                total += size
+                requests += 1
+                worker += size if "/crypto-worker-" in url else 0
+    return total, requests, worker
 
 
 def run(url: str) -> dict[str, dict[str, Any]]:
@@ -55,13 +43,10 @@ def run(url: str) -> dict[str, dict[str, Any]]:
                 for cache in ("cold", "warm"):
                     drv.get(url + page)
                     time.sleep(1.0)
-                    total, requests = _transferred(drv, url)
-                    worker = 0
-                    if mode == "js" and cache == "cold":
-                        worker = _worker_bytes(url, drv.page_source)
+                    total, requests, worker = _transferred(drv, url)
                     out[f"{page} {mode} {cache}"] = {
-                        "bytes": total + worker,
-                        "requests": requests + (1 if worker else 0),
+                        "bytes": total,
+                        "requests": requests,
                         "worker": worker,
                     }
                 drv.get("about:blank")

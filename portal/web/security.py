@@ -11,7 +11,9 @@ CSP = "; ".join(
     [
         "default-src 'none'",
         "script-src 'self' 'wasm-unsafe-eval'",
-        "worker-src 'self'",
+        # blob: only for the crypto worker, built from bytes checked against
+        # their Subresource Integrity hash (see static/src/page/worker-client.js).
+        "worker-src 'self' blob:",
         "connect-src 'self'",
         "style-src 'self'",
         "img-src 'self'",

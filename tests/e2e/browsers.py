@@ -43,7 +43,12 @@ def chromium_paths() -> tuple[str, str]:
 
 @contextmanager
 def chromium(
-    mode: str, *, width: int = 1000, height: int = 900, downloads: str | None = None
+    mode: str,
+    *,
+    width: int = 1000,
+    height: int = 900,
+    downloads: str | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[webdriver.Chrome]:
     """A fresh headless Chromium with an empty profile, closed afterwards."""
     assert mode in MODES
@@ -65,6 +70,7 @@ def chromium(
         "--disable-features=Translate,OptimizationHints,MediaRouter",
         f"--user-data-dir={profile}",
         f"--window-size={width},{height}",
+        *extra_args,
     ):
         options.add_argument(arg)
     if mode == "jitless":

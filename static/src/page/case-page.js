@@ -98,7 +98,7 @@ export function enhanceCasePage(doc) {
   if (!form || typeof Worker === 'undefined' || typeof fetch === 'undefined') return;
   const texts = templateTexts(doc, 'case-templates', 'data-step');
   const progress = new Progress(doc, texts, 4, new Units(doc));
-  const worker = new CryptoWorker(form.dataset.worker);
+  const worker = new CryptoWorker(form.dataset.worker, form.dataset.workerIntegrity);
   const organization = JSON.parse(form.dataset.organization);
   const token = csrfToken(form);
   const input = doc.getElementById('code');
@@ -106,7 +106,8 @@ export function enhanceCasePage(doc) {
   const errorBox = doc.getElementById('js-error');
   const button = form.querySelector('button[type=submit]');
   const view = new CaseView(doc);
-  worker.start(); // load libsodium now, while the reporter types the code
+  // Load libsodium now, while the reporter types the code; a failure shows on use.
+  worker.start().catch(() => {});
   let state = null; // { kind, code, rotation } while the case is open
 
   form.addEventListener('submit', async (event) => {

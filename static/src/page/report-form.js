@@ -22,9 +22,10 @@ export function enhanceReportForm(doc) {
   const progress = new Progress(doc, texts, 4, new Units(doc));
   const errorBox = doc.getElementById('js-error');
   const button = form.querySelector('button[type=submit]');
-  const worker = new CryptoWorker(form.dataset.worker);
+  const worker = new CryptoWorker(form.dataset.worker, form.dataset.workerIntegrity);
   const files = new FileUploads(doc, form, worker, csrfToken(form));
-  worker.start(); // load libsodium now, while the reporter writes
+  // Load libsodium now, while the reporter writes; a failure shows on use.
+  worker.start().catch(() => {});
 
   doc.getElementById('seal-notice-server').hidden = true;
   doc.getElementById('seal-notice-browser').hidden = false;
