@@ -244,3 +244,13 @@ def test_sizes_are_in_the_readers_words_and_number_format(
 ) -> None:
     with app.test_request_context("/", headers={"Accept-Language": code}):
         assert format_size(size) == shown
+
+
+def test_free_text_follows_the_writers_direction(client: FlaskClient) -> None:
+    """An Arabic report typed on an English page (or the reverse) reads right."""
+    page = client.get("/report", headers={"Accept-Language": "en"}).text
+    for field in ("what_happened", "when", "where", "who_affected", "who_responsible", "needs"):
+        tag = re.search(rf'<(?:textarea|input)[^>]*id="{field}"[^>]*>', page)
+        assert tag and 'dir="auto"' in tag.group(0), field
+    assert 'id="message" name="message"' in client.get("/case").text
+    assert re.search(r'<textarea id="message"[^>]*dir="auto"', client.get("/case").text)
