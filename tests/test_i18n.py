@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.i18n import COOKIE, LANGUAGES, catalog_path, format_size
+from tests.conftest import csrf_token
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -117,9 +118,8 @@ def test_arabic_pages_have_no_english_left(client: FlaskClient, path: str) -> No
 
 def test_arabic_error_pages_have_no_english_left(client: FlaskClient) -> None:
     _arabic(client)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/report").text)
-    assert token
-    refused = client.post("/report", data={"csrf_token": token.group(1), "what_happened": ""})
+    token = csrf_token(client, "/report")
+    refused = client.post("/report", data={"csrf_token": token, "what_happened": ""})
     assert refused.status_code == 400
     assert english_left(refused.text) == []
     opened = client.post("/case", data={"code": "1" * 24})
@@ -215,12 +215,11 @@ def test_api_errors_speak_the_readers_language(client: FlaskClient, code: str, w
 
 
 def test_api_error_for_a_missing_case_is_translated(client: FlaskClient) -> None:
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/case").text)
-    assert token
+    token = csrf_token(client, "/case")
     response = client.post(
         "/api/case/open",
         json={"lookup": "A" * 43},
-        headers={"X-CSRFToken": token.group(1), "Accept-Language": "ar"},
+        headers={"X-CSRFToken": token, "Accept-Language": "ar"},
     )
     assert response.status_code == 404
     assert response.get_json() == {

@@ -23,14 +23,14 @@ class OrganizationText:
 
 
 def _text(kind: str) -> OrganizationText | None:
+    """The branding folder's ``kind`` ("name", "welcome", "guidance") for this reader."""
     found = getattr(services().branding, kind).get(i18n.current().code)
     return OrganizationText(*found) if found else None
 
 
 def organization_name() -> OrganizationText:
-    svc = services()
-    found = svc.branding.name.get(i18n.current().code)
-    return OrganizationText(*found) if found else OrganizationText(svc.organization.name, "")
+    """The folder's name for the organization, else the one in its key file."""
+    return _text("name") or OrganizationText(services().organization.name, "")
 
 
 def logo() -> dict[str, str] | None:

@@ -6,11 +6,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.e2e.browsers import wait
+from tests.e2e.live import LivePortal
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 # WCAG 2.0, 2.1 and 2.2 at levels A and AA, plus axe's best practices.
+# The reporter's pages that need nothing but a GET to reach.
+PAGES = ["/", "/report", "/case", "/safety", "/no-such-page"]
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 
 
@@ -78,3 +84,14 @@ def focus_is_visible(drv: WebDriver) -> dict[str, Any]:
             """
         )
     )
+
+
+def choose_language(drv: WebDriver, live: LivePortal, lang: str) -> None:
+    """The way a reader does it: the switcher's plain link."""
+    drv.get(live.url + "/")
+    drv.find_element(By.CSS_SELECTOR, f'.language-switch a[lang="{lang}"]').click()
+    wait(drv, 10).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang)
+
+
+def active_id(drv: WebDriver) -> str:
+    return str(drv.execute_script("return document.activeElement.id"))

@@ -12,23 +12,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from portal import codes
-from tests.e2e.a11y import axe_violations
+from tests.e2e.a11y import active_id, axe_violations, choose_language
 from tests.e2e.browsers import chromium, next_page, shown_code, wait
 from tests.e2e.live import LivePortal
 
 WAIT = 90
-PAGES = ["/", "/report", "/case", "/safety", "/no-such-page"]
-
-
-def choose_language(drv: WebDriver, live: LivePortal, lang: str) -> None:
-    """The way a reader does it: the switcher's plain link."""
-    drv.get(live.url + "/")
-    drv.find_element(By.CSS_SELECTOR, f'.language-switch a[lang="{lang}"]').click()
-    wait(drv, 10).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang)
-
-
-def active_id(drv: WebDriver) -> str:
-    return str(drv.execute_script("return document.activeElement.id"))
 
 
 def visible(drv: WebDriver, selector: str) -> Callable[[WebDriver], bool]:

@@ -7,18 +7,17 @@ same proxy, untouched, the report goes through, so the proxy is not the cause.
 
 from __future__ import annotations
 
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import pytest
 from selenium.webdriver.common.by import By
 
 from tests.e2e.browsers import chromium, sent_requests, shown_code, wait
-from tests.e2e.live import LivePortal
+from tests.e2e.live import LivePortal, loopback_server
 
 HOP_BY_HOP = {"connection", "proxy-connection", "keep-alive", "transfer-encoding", "host"}
 
@@ -60,10 +59,8 @@ class _Proxy(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def proxy() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with loopback_server(_Proxy) as url:
+        yield url
 
 
 def _report_through(proxy: str, live: LivePortal, tamper: bool) -> tuple[Any, list[Any]]:
@@ -75,8 +72,10 @@ def _report_through(proxy: str, live: LivePortal, tamper: bool) -> tuple[Any, li
         drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
         if tamper:
             error = wait(drv, 60).until(
-                lambda d: d.find_element(By.ID, "js-error").is_displayed()
-                and d.find_element(By.ID, "js-error").text
+                lambda d: (
+                    d.find_element(By.ID, "js-error").is_displayed()
+                    and d.find_element(By.ID, "js-error").text
+                )
             )
             outcome: Any = error
         else:

@@ -3,9 +3,8 @@ reduced motion, announced progress, and a genuinely mirrored Arabic layout."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,15 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 
 from portal import codes
-from tests.e2e.a11y import focus_is_visible, horizontal_overflow
+from tests.e2e.a11y import (
+    PAGES,
+    active_id,
+    choose_language,
+    focus_is_visible,
+    horizontal_overflow,
+)
 from tests.e2e.browsers import chromium, next_page, shown_code, wait
-from tests.e2e.live import LivePortal, live_portal
-from tests.e2e.test_accessibility_e2e import PAGES, active_id, choose_language
+from tests.e2e.live import LivePortal, live_portal, loopback_server
 
 WAIT = 90
 MAX_TABS = 80
@@ -42,11 +46,8 @@ class _Elsewhere(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def elsewhere() -> Iterator[str]:
     """A harmless site on 127.0.0.1, where quick exit leads in these tests."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Elsewhere)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with loopback_server(_Elsewhere) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +77,6 @@ def tab_to(drv: WebDriver, selector: str, walked: list[dict[str, Any]]) -> None:
     raise AssertionError(f"{selector} is not reachable with Tab: {walked[-10:]}")
 
 
-def type_keys(drv: WebDriver, text: str) -> None:
-    press(drv, text)
-
-
 @pytest.mark.parametrize("mode", ["js", "nojs"])
 def test_a_report_by_keyboard_alone(live: LivePortal, mode: str) -> None:
     with chromium(mode) as drv:
@@ -87,11 +84,11 @@ def test_a_report_by_keyboard_alone(live: LivePortal, mode: str) -> None:
         walked: list[dict[str, Any]] = []
         tab_to(drv, "a.skip-link", walked)
         tab_to(drv, "#what_happened", walked)
-        type_keys(drv, "Written with the keyboard only")
+        press(drv, "Written with the keyboard only")
         tab_to(drv, "input[name=may_contact]", walked)
         press(drv, Keys.SPACE)
         tab_to(drv, "#language", walked)
-        type_keys(drv, "Français")
+        press(drv, "Français")
         if mode == "js":
             drv.execute_script(
                 """
@@ -133,7 +130,7 @@ def test_a_case_by_keyboard_alone(live: LivePortal, mode: str) -> None:
         drv.get(live.url + "/case")
         walked: list[dict[str, Any]] = []
         tab_to(drv, "#code", walked)
-        type_keys(drv, codes.format_code(code))
+        press(drv, codes.format_code(code))
         if mode == "nojs":
             next_page(drv, lambda: press(drv, Keys.ENTER))
         else:
@@ -143,13 +140,13 @@ def test_a_case_by_keyboard_alone(live: LivePortal, mode: str) -> None:
             assert active_id(drv) == "case-heading"
         new_code = codes.normalise(drv.find_element(By.CSS_SELECTOR, "[data-new-code]").text)
         tab_to(drv, "#last_group", walked)
-        type_keys(drv, codes.last_group(new_code))
+        press(drv, codes.last_group(new_code))
         if mode == "js":
             press(drv, Keys.ENTER)
             wait(drv, WAIT).until(ec.visibility_of_element_located((By.ID, "confirm-done")))
             assert active_id(drv) == "confirm-done"
             tab_to(drv, "#message", walked)
-            type_keys(drv, "A message typed by keyboard")
+            press(drv, "A message typed by keyboard")
             tab_to(drv, "#message-form button[type=submit]", walked)
             press(drv, Keys.ENTER)
             wait(drv, WAIT).until(ec.visibility_of_element_located((By.ID, "message-done")))
