@@ -9,6 +9,7 @@ every outbox applied before; then it is applied in one transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -20,7 +21,7 @@ import nacl.exceptions
 from nacl.signing import VerifyKey
 from sqlalchemy import func, select, update
 
-from .bundles import Bundle, BundleError, Item, open_bundle
+from .bundles import Bundle, BundleError, Item, Manifest, open_bundle
 from .encoding import EncodingError, b64decode
 from .mailboxes import INDEX_BYTES, WRAPPED_KEY_BYTES, Mailboxes
 from .models import Attachment, Envelope, Mailbox, OutboxImport, Reply
@@ -38,14 +39,17 @@ class OutboxResult:
     skipped: tuple[str, ...] = field(default_factory=tuple)
 
 
-def verify_signature(bundle: Bundle, org: Organization) -> None:
-    if bundle.signature is None:
+def verify_signature(
+    org: Organization, manifest_bytes: bytes, signature: bytes | None, manifest: Manifest
+) -> None:
+    """Raise BundleError unless the desk signed the manifest, for this organization."""
+    if signature is None:
         raise BundleError("the outbox is not signed by the desk")
     try:
-        VerifyKey(org.verify_key).verify(bundle.manifest_bytes, bundle.signature)
+        VerifyKey(org.verify_key).verify(manifest_bytes, signature)
     except (nacl.exceptions.BadSignatureError, ValueError) as exc:
         raise BundleError("the outbox's signature is not the desk's") from exc
-    if bundle.manifest.org not in {r.kid for r in org.encrypt}:
+    if manifest.org not in {r.kid for r in org.encrypt}:
         raise BundleError("the outbox was made for another organization")
 
 
@@ -106,8 +110,8 @@ def _plan(bundle: Bundle) -> _Plan:
 
 def import_outbox(mailboxes: Mailboxes, org: Organization, path: Path) -> OutboxResult:
     """Verify an outbox bundle and apply all of it in one transaction, or none of it."""
-    with open_bundle(path, "outbox") as bundle:
-        verify_signature(bundle, org)
+    # The signature is checked before any item is read or hashed.
+    with open_bundle(path, "outbox", verify=functools.partial(verify_signature, org)) as bundle:
         seq = bundle.manifest.extra.get("seq")
         if not isinstance(seq, int) or seq < 1:
             raise BundleError("the outbox has no export number")
