@@ -37,8 +37,13 @@ $(NPM_STAMP): package.json package-lock.json | system-node
 $(ASSETS): $(NPM_STAMP) $(JS_SOURCES)
 	node build.mjs
 
+# The public portal on 127.0.0.1:8000 and, on a listener of its own, the relay
+# staff's pages on 127.0.0.1:8001 (stopped together with Ctrl+C).
 run: setup
-	PORTAL_DEMO=1 $(BIN)/gunicorn 'portal:create_app()'
+	@PORTAL_DEMO=1 PORTAL_BIND=$${PORTAL_RELAY_BIND:-127.0.0.1:8001} PORTAL_WORKERS=1 \
+	  $(BIN)/gunicorn 'portal:create_relay_app()' & relay=$$!; \
+	  trap 'kill $$relay 2>/dev/null' EXIT INT TERM; \
+	  PORTAL_DEMO=1 $(BIN)/gunicorn 'portal:create_app()'
 
 lint: $(PY_STAMP)
 	$(BIN)/ruff check .

@@ -21,3 +21,18 @@ control_socket_disable = True
 forwarded_allow_ips = ""
 limit_request_line = 4096
 limit_request_fields = 50
+
+
+def _without_server_header() -> None:
+    """gunicorn names itself in a Server header on every response; say nothing."""
+    from gunicorn.http import wsgi
+
+    default_headers = wsgi.Response.default_headers
+
+    def default_headers_without_server(self: wsgi.Response) -> list[str]:
+        return [h for h in default_headers(self) if not h.startswith("Server:")]
+
+    wsgi.Response.default_headers = default_headers_without_server  # type: ignore[method-assign]
+
+
+_without_server_header()

@@ -1,4 +1,5 @@
-"""The secure reporting portal: the online Flask app (``create_app``)."""
+"""The secure reporting portal: the public app (``create_app``) and the relay
+app (``create_relay_app``), each served by its own gunicorn on its own listener."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .organization import fingerprint
 from .staff import StaffAccounts
 from .startup import prepare
 from .uploads import UploadLimits, Uploads
-from .web import api, cases, errors, language, page_context, relay, reporter, security
+from .web import api, cases, errors, language, page_context, relay, reporter, security, sessions
 from .web.json_provider import SafeJSONProvider
 from .web.requests import PortalRequest
 from .web.services import Services
@@ -27,13 +28,12 @@ from .web.work_gate import WorkGate
 
 ROOT = Path(__file__).resolve().parent.parent
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_relay_app"]
 
 
-def create_app(config: Config | None = None) -> Flask:
-    """Build the portal for ``config`` (default: from the environment)."""
-    config = config or load_config()
-    org, secret_key = prepare(config)
+def _base_app(config: Config, cookie_name: str, error_template: str) -> Flask:
+    """What both apps share: configuration, storage, sessions, headers, errors."""
+    org, keys = prepare(config)
     install_log_filter()
 
     app = Flask(
@@ -44,15 +44,11 @@ def create_app(config: Config | None = None) -> Flask:
     app.request_class = PortalRequest
     app.json = SafeJSONProvider(app)
     app.config.update(
-        SECRET_KEY=secret_key,
-        SESSION_COOKIE_NAME="portal_session",
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_SECURE=config.tls,
+        SECRET_KEY=keys.csrf,
         MAX_CONTENT_LENGTH=config.max_request_bytes,
         # Text fields of a multipart form; file parts are limited per endpoint.
         MAX_FORM_MEMORY_SIZE=config.max_request_bytes,
-        WTF_CSRF_TIME_LIMIT=4 * 3600,
+        WTF_CSRF_TIME_LIMIT=config.session_lifetime_seconds,
         # Referrer-Policy: no-referrer means browsers send no Referer to check.
         WTF_CSRF_SSL_STRICT=False,
         TEMPLATES_AUTO_RELOAD=False,
@@ -65,13 +61,20 @@ def create_app(config: Config | None = None) -> Flask:
         max_total_bytes=config.max_report_bytes,
         quota_bytes=config.upload_quota_bytes,
     )
+    sessions.install(
+        app,
+        sessions.SessionStore(db),
+        cookie_name,
+        lifetime=config.session_lifetime_seconds,
+        secure=config.tls,
+    )
     app.extensions["portal"] = Services(
         config=config,
         organization=org,
         db=db,
         mailboxes=mailboxes,
         assets=load_assets(ROOT / "static"),
-        staff=StaffAccounts(db, secret_key),
+        staff=StaffAccounts(db, keys.totp),
         uploads=Uploads(db, mailboxes.blobs, limits, mailboxes.today),
         work_gate=WorkGate(
             config.data_dir / "work-slots",
@@ -81,9 +84,7 @@ def create_app(config: Config | None = None) -> Flask:
         ),
         branding=load_branding(config.branding_dir),
     )
-    CSRFProtect(app)
     app.jinja_env.add_extension("jinja2.ext.do")
-    i18n.install(app)
     app.jinja_env.globals.update(
         organization=org,
         fingerprint=fingerprint(org.encrypt[0].kid),
@@ -91,16 +92,26 @@ def create_app(config: Config | None = None) -> Flask:
         assets=app.extensions["portal"].assets,
         limits=config,
     )
+    security.install(app, tls=config.tls, onion_address=config.onion_address)
+    security.serve_precompressed(app)
+    errors.install(app, error_template)
+    return app
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """The public portal for ``config`` (default: from the environment).
+
+    It serves reporters only: the relay's pages do not exist here, whatever
+    the Host header says (they are ``create_relay_app``'s).
+    """
+    app = _base_app(config or load_config(), "portal_session", "error.html")
+    CSRFProtect(app)
+    i18n.install(app)
     app.register_blueprint(reporter.bp)
     app.register_blueprint(cases.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(language.bp)
     app.register_blueprint(page_context.bp)
-    app.register_blueprint(relay.bp)
-    relay.restrict_hosts(app, config.staff_host)
-    security.install(app, tls=config.tls, onion_address=config.onion_address)
-    security.serve_precompressed(app)
-    errors.install(app)
 
     @app.teardown_request
     def _discard_unkept_uploads(_exc: BaseException | None) -> None:
@@ -109,4 +120,15 @@ def create_app(config: Config | None = None) -> Flask:
         if isinstance(request, PortalRequest):
             request.discard_unkept_uploads()
 
+    return app
+
+
+def create_relay_app(config: Config | None = None) -> Flask:
+    """The relay staff's app, at /staff/, for a listener of its own that only
+    staff can reach (never the public one)."""
+    app = _base_app(config or load_config(), "relay_session", "relay/error.html")
+    relay.install(app)  # its login check runs before CSRF reads any body
+    CSRFProtect(app)
+    i18n.install(app)
+    app.register_blueprint(relay.bp)
     return app

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 MiB = 1024 * 1024
@@ -36,7 +36,6 @@ class Config:
     ack_grace_days: int = 7
     case_idle_seconds: int = 600
     staff_idle_seconds: int = 1800
-    staff_host: str | None = None
     max_outbox_bytes: int = 256 * MiB
     max_file_bytes: int = 2048 * MiB
     max_files: int = 20
@@ -46,7 +45,7 @@ class Config:
     argon2_slots: int = 2
     argon2_rate: int = 20  # derivations per second per worker, sustained
     mailbox_retention_days: int = 365
-    secret_key: bytes | None = field(default=None, repr=False)
+    session_lifetime_seconds: int = 4 * 3600
 
     @property
     def blob_dir(self) -> Path:
@@ -77,6 +76,11 @@ def _size(environ: Mapping[str, str], name: str, default: int) -> int:
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Read ``PORTAL_*`` variables, with safe defaults for everything."""
     env = os.environ if environ is None else environ
+    if env.get("PORTAL_STAFF_HOST"):
+        raise ConfigError(
+            "PORTAL_STAFF_HOST is no longer used: the relay is its own app on its own "
+            "listener (gunicorn 'portal:create_relay_app()'); see docs/deployment.md"
+        )
     data_dir = Path(env.get("PORTAL_DATA_DIR") or "instance").resolve()
     keys_path = Path(env.get("PORTAL_KEYS") or "keys/organization.json").resolve()
     database_url = env.get("PORTAL_DATABASE_URL") or f"sqlite:///{data_dir / 'portal.sqlite'}"
@@ -95,7 +99,6 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         quick_exit_url=env.get("PORTAL_QUICK_EXIT_URL") or "https://www.wikipedia.org/",
         ack_grace_days=_size(env, "PORTAL_ACK_GRACE_DAYS", 7),
         case_idle_seconds=_size(env, "PORTAL_CASE_IDLE_SECONDS", 600),
-        staff_host=env.get("PORTAL_STAFF_HOST") or None,
         max_outbox_bytes=_size(env, "PORTAL_MAX_OUTBOX_BYTES", 256 * MiB),
         max_file_bytes=_size(env, "PORTAL_MAX_FILE_BYTES", 2048 * MiB),
         max_files=_size(env, "PORTAL_MAX_FILES", 20),

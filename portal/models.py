@@ -112,3 +112,17 @@ class Attachment(Base):
     mailbox_id: Mapped[str | None] = mapped_column(ForeignKey("mailboxes.id"), index=True)
     created_on: Mapped[dt.date] = mapped_column(Date)
     acked_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class SessionRow(Base):
+    """A browser session, found by a one-way hash of its cookie's random token.
+
+    ``sealed`` is the session's data, sealed under a key derived from the token
+    (which only the browser holds); ``expires`` is when it is dead (epoch seconds).
+    """
+
+    __tablename__ = "sessions"
+
+    id: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    expires: Mapped[int] = mapped_column(Integer, index=True)

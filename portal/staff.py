@@ -43,7 +43,8 @@ class StaffError(Exception):
 
 
 class LoginRefused(Exception):
-    """A failed login. ``locked`` says the account is throttled for now."""
+    """A failed login. ``locked`` (said only to whoever gave the right
+    passphrase) means the account is paused for now."""
 
     def __init__(self, locked: bool = False) -> None:
         super().__init__("locked" if locked else "refused")
@@ -75,18 +76,19 @@ def diceware_passphrase(words: int = PASSPHRASE_WORDS) -> str:
     return " ".join(secrets.choice(_wordlist()) for _ in range(words))
 
 
-def _totp_box(secret_key: bytes) -> SecretBox:
-    return SecretBox(hashlib.blake2b(secret_key, person=b"portal-totp", digest_size=32).digest())
+def _totp_box(totp_key: bytes) -> SecretBox:
+    return SecretBox(hashlib.blake2b(totp_key, person=b"portal-totp", digest_size=32).digest())
 
 
 class StaffAccounts:
-    """Accounts in the portal database; TOTP secrets sealed with the data dir's key."""
+    """Accounts in the portal database; TOTP secrets sealed with a key of their own
+    (the data dir's ``totp.key``, which no other use shares)."""
 
     def __init__(
-        self, db: Database, secret_key: bytes, clock: Callable[[], float] = time.time
+        self, db: Database, totp_key: bytes, clock: Callable[[], float] = time.time
     ) -> None:
         self.db = db
-        self._box = _totp_box(secret_key)
+        self._box = _totp_box(totp_key)
         self.clock = clock
         self._dummy_hash = HASHER.hash(secrets.token_hex(16))
 
@@ -129,33 +131,36 @@ class StaffAccounts:
     def login(self, name: str, passphrase: str, totp_code: str) -> int:
         """Check passphrase and TOTP; return the account id or raise LoginRefused.
 
-        A TOTP code is accepted once: its time step must be newer than the last
-        one used. Failures beyond the first few lock the account for a while,
-        doubling each time; an unknown name costs the same hashing work.
+        Every attempt costs one Argon2 verification, whether the name exists or
+        not, and a wrong passphrase gets the same answer for every name: nobody
+        can learn which names exist. A wrong passphrase never pauses an account
+        (a 90-bit diceware passphrase is not guessed online, and this way nobody
+        can lock staff out by trying). Once the passphrase is right, wrong TOTP
+        codes count, and beyond the first few the account pauses, doubling
+        each time: that is where an online guess could succeed. A TOTP code is
+        accepted once: its time step must be newer than the last one used.
         """
         now = self.clock()
         with self.db.transaction() as s:
             account = s.scalars(select(StaffAccount).where(StaffAccount.name == name)).one_or_none()
-            if account is None:
-                _verify(self._dummy_hash, passphrase)
-                raise LoginRefused()
-            if account.locked_until > now:
-                raise LoginRefused(locked=True)
-            ok = _verify(account.password_hash, passphrase)
-            counter = self._totp_counter(account, totp_code, now) if ok else None
-            if not ok or counter is None:
+            ok = _verify(account.password_hash if account else self._dummy_hash, passphrase)
+            if account is None or not ok:
+                refused = LoginRefused()
+            elif account.locked_until > now:
+                refused = LoginRefused(locked=True)
+            elif (counter := self._totp_counter(account, totp_code, now)) is None:
                 account.failed_logins += 1
                 extra = account.failed_logins - FREE_FAILURES
                 if extra >= 0:
                     account.locked_until = int(now) + min(MAX_LOCK_SECONDS, 30 * 2**extra)
-                return_error = LoginRefused(locked=extra >= 0)
+                refused = LoginRefused(locked=extra >= 0)
             else:
                 account.failed_logins = 0
                 account.last_totp_counter = counter
                 if HASHER.check_needs_rehash(account.password_hash):
                     account.password_hash = HASHER.hash(passphrase)
                 return account.id
-        raise return_error
+        raise refused
 
     def _totp_counter(self, account: StaffAccount, code: str, now: float) -> int | None:
         secret = self._box.decrypt(account.totp_sealed).decode()

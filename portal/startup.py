@@ -1,4 +1,4 @@
-"""Things done once per data dir before serving: secret key, demo desk, schema.
+"""Things done once per data dir before serving: keys, demo desk, schema.
 
 Several gunicorn workers start at once, so each step runs under a file lock.
 """
@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import db
@@ -34,12 +35,27 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def secret_key(data_dir: Path) -> bytes:
-    """The session-signing key, generated once into the data dir."""
-    path = data_dir / "secret_key"
+@dataclass(frozen=True)
+class Secrets:
+    """Two unrelated random keys kept in the data dir (neither can make a session).
+
+    ``csrf`` signs CSRF tokens (whose raw half lives in the server-side
+    session); ``totp`` seals relay staff's TOTP secrets in the database.
+    """
+
+    csrf: bytes = field(repr=False)
+    totp: bytes = field(repr=False)
+
+
+def _key_file(path: Path) -> bytes:
     if not path.exists():
         atomic_write(path, secrets.token_bytes(32))
     return path.read_bytes()
+
+
+def load_secrets(data_dir: Path) -> Secrets:
+    """The data dir's keys, generated on first start."""
+    return Secrets(csrf=_key_file(data_dir / "csrf.key"), totp=_key_file(data_dir / "totp.key"))
 
 
 def organization(config: Config) -> Organization:
@@ -64,12 +80,12 @@ def organization(config: Config) -> Organization:
     return load(config.keys_path)
 
 
-def prepare(config: Config) -> tuple[Organization, bytes]:
-    """Run every once-per-data-dir step; return the organization and secret key."""
+def prepare(config: Config) -> tuple[Organization, Secrets]:
+    """Run every once-per-data-dir step; return the organization and the keys."""
     with data_dir_lock(config.data_dir):
         org = organization(config)
-        key = config.secret_key or secret_key(config.data_dir)
+        keys = load_secrets(config.data_dir)
         db.upgrade(config.database_url)
         config.blob_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.umask(0o077)
-    return org, key
+    return org, keys

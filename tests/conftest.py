@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal import create_app
+from portal import create_app, create_relay_app
 from portal.config import Config, load_config
 from portal.desk import keystore
 from portal.desk.keystore import DeskKeys
@@ -54,6 +54,17 @@ def config(tmp_path: Path, desk_home: Path) -> Config:
 @pytest.fixture
 def app(config: Config) -> Flask:
     return create_app(config)
+
+
+@pytest.fixture
+def relay_app(config: Config, app: Flask) -> Flask:
+    """The relay staff's app on the same data dir as ``app`` (its own listener in production)."""
+    return create_relay_app(config)
+
+
+@pytest.fixture
+def relay(relay_app: Flask) -> FlaskClient:
+    return relay_app.test_client()
 
 
 @pytest.fixture

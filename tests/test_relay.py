@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import json
 import re
+import statistics
 import tarfile
-from dataclasses import replace
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,13 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal import create_app
 from portal.cli import main
 from portal.config import Config
 from portal.desk import cases, replies
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
 from portal.staff import PASSPHRASE_WORDS, TOTP_STEP, NewAccount, StaffAccounts, diceware_passphrase
+from portal.web.requests import PortalRequest
 from portal.web.services import services
 from tests.conftest import csrf_token, files_containing
 from tests.loop import desk_outbox, submit_report
@@ -39,15 +40,15 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock(app: Flask) -> FakeClock:
+def clock(relay_app: Flask) -> FakeClock:
     fake = FakeClock()
-    app.extensions["portal"].staff.clock = fake
+    relay_app.extensions["portal"].staff.clock = fake
     return fake
 
 
 @pytest.fixture
-def account(app: Flask) -> NewAccount:
-    with app.app_context():
+def account(relay_app: Flask) -> NewAccount:
+    with relay_app.app_context():
         return services().staff.add("relay.one")
 
 
@@ -76,22 +77,22 @@ def test_passphrases_are_diceware() -> None:
 
 
 def test_login_with_real_totp_and_dashboard_counts(
-    app: Flask, client: FlaskClient, account: NewAccount, clock: FakeClock
+    client: FlaskClient, relay: FlaskClient, account: NewAccount, clock: FakeClock
 ) -> None:
-    assert "Relay log in" in client.get("/staff/").get_data(as_text=True)
+    assert "Relay log in" in relay.get("/staff/").get_data(as_text=True)
     submit_report(client, "MARKER-relay")
-    assert _login(client, "relay.one", account.passphrase, _code(account, clock)) == 303
-    page = client.get("/staff/").get_data(as_text=True)
+    assert _login(relay, "relay.one", account.passphrase, _code(account, clock)) == 303
+    page = relay.get("/staff/").get_data(as_text=True)
     assert re.search(r'id="count-envelopes">1<', page)
     assert "MARKER-relay" not in page
 
 
 def test_a_totp_code_is_never_accepted_twice(
-    app: Flask, client: FlaskClient, account: NewAccount, clock: FakeClock
+    relay_app: Flask, relay: FlaskClient, account: NewAccount, clock: FakeClock
 ) -> None:
     code = _code(account, clock)
-    assert _login(client, "relay.one", account.passphrase, code) == 303
-    other = app.test_client()
+    assert _login(relay, "relay.one", account.passphrase, code) == 303
+    other = relay_app.test_client()
     assert _login(other, "relay.one", account.passphrase, code) == 403
     assert _login(other, "relay.one", account.passphrase, _code(account, clock, -1)) == 403
     clock.now += TOTP_STEP
@@ -100,7 +101,7 @@ def test_a_totp_code_is_never_accepted_twice(
 
 @pytest.mark.parametrize("what", ["passphrase", "totp", "name"])
 def test_wrong_credentials_are_refused(
-    client: FlaskClient, account: NewAccount, clock: FakeClock, what: str
+    relay: FlaskClient, account: NewAccount, clock: FakeClock, what: str
 ) -> None:
     name, passphrase, totp = "relay.one", account.passphrase, _code(account, clock)
     if what == "passphrase":
@@ -109,21 +110,21 @@ def test_wrong_credentials_are_refused(
         totp = f"{(int(totp) + 1) % 1_000_000:06d}"
     else:
         name = "nobody"
-    assert _login(client, name, passphrase, totp) == 403
-    assert client.get("/staff/inbox.tar").status_code == 403
+    assert _login(relay, name, passphrase, totp) == 403
+    assert relay.get("/staff/inbox.tar").status_code == 403
 
 
-def test_failed_logins_are_throttled_per_account(
-    app: Flask, client: FlaskClient, account: NewAccount, clock: FakeClock
+def test_wrong_totp_codes_pause_the_account(
+    relay_app: Flask, relay: FlaskClient, account: NewAccount, clock: FakeClock
 ) -> None:
-    with app.app_context():
+    with relay_app.app_context():
         services().staff.add("relay.two")
     for _ in range(5):
-        assert _login(client, "relay.one", "wrong", "000000") == 403
-    page = client.post(
+        assert _login(relay, "relay.one", account.passphrase, "000000") == 403
+    page = relay.post(
         "/staff/login",
         data={
-            "csrf_token": csrf_token(client, "/staff/"),
+            "csrf_token": csrf_token(relay, "/staff/"),
             "name": "relay.one",
             "passphrase": account.passphrase,
             "totp": _code(account, clock),
@@ -131,29 +132,90 @@ def test_failed_logins_are_throttled_per_account(
     ).get_data(as_text=True)
     assert "paused for a while" in page  # the right credentials wait too
     clock.now += 31
-    assert _login(client, "relay.one", account.passphrase, _code(account, clock)) == 303
+    assert _login(relay, "relay.one", account.passphrase, _code(account, clock)) == 303
+
+
+CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]*"')
+
+
+def _refusal(relay: FlaskClient, name: str, passphrase: str) -> tuple[str, float]:
+    started = time.perf_counter()
+    page = relay.post(
+        "/staff/login",
+        data={
+            "csrf_token": csrf_token(relay, "/staff/"),
+            "name": name,
+            "passphrase": passphrase,
+            "totp": "123456",
+        },
+    )
+    took = time.perf_counter() - started
+    assert page.status_code == 403
+    text = CSRF_VALUE.sub("", page.get_data(as_text=True))  # a fresh token on every page
+    return text[text.index("<main") :], took
+
+
+def test_names_cannot_be_enumerated_or_locked_without_the_passphrase(
+    relay: FlaskClient, account: NewAccount, clock: FakeClock
+) -> None:
+    """The attack: try names, watch the answers and their timing, hammer a real name."""
+    answers: dict[str, list[tuple[str, float]]] = {"relay.one": [], "nobody": []}
+    for _ in range(12):  # well past the five free failures
+        for name in answers:
+            answers[name].append(_refusal(relay, name, "wrong words here"))
+    pages = {page for runs in answers.values() for page, _ in runs}
+    assert len(pages) == 1 and "paused" not in pages.pop()
+    real = statistics.median(t for _, t in answers["relay.one"])
+    unknown = statistics.median(t for _, t in answers["nobody"])
+    assert 0.6 < real / unknown < 1.6, (real, unknown)
+    # The real account was not locked by all that: its owner logs in at once.
+    assert _login(relay, "relay.one", account.passphrase, _code(account, clock)) == 303
 
 
 def test_idle_staff_sessions_end(
-    app: Flask, client: FlaskClient, account: NewAccount, clock: FakeClock
+    relay: FlaskClient, account: NewAccount, clock: FakeClock
 ) -> None:
-    _login(client, "relay.one", account.passphrase, _code(account, clock))
-    with client.session_transaction() as sess:
+    _login(relay, "relay.one", account.passphrase, _code(account, clock))
+    with relay.session_transaction() as sess:
         sess["staff"] = {**sess["staff"], "seen": sess["staff"]["seen"] - 31 * 60}
-    assert client.get("/staff/inbox.tar").status_code == 403
+    assert relay.get("/staff/inbox.tar").status_code == 403
 
 
-def test_rehash_when_parameters_change(app: Flask, account: NewAccount, clock: FakeClock) -> None:
+def test_a_cookie_captured_before_logout_or_removal_is_dead(
+    relay_app: Flask, relay: FlaskClient, account: NewAccount, clock: FakeClock
+) -> None:
+    """The attack: copy the relay cookie, wait for logout (or removal), use it."""
+    anonymous = relay.get_cookie("relay_session")
+    assert _login(relay, "relay.one", account.passphrase, _code(account, clock)) == 303
+    captured = relay.get_cookie("relay_session")
+    assert captured is not None and (anonymous is None or anonymous.value != captured.value)
+    thief = relay_app.test_client()
+    thief.set_cookie("relay_session", captured.value)
+    assert thief.get("/staff/inbox.tar").status_code == 200  # the copy works while it lasts
+    relay.post("/staff/logout", data={"csrf_token": csrf_token(relay, "/staff/")})
+    assert relay.get_cookie("relay_session") is None
+    assert thief.get("/staff/inbox.tar").status_code == 403
+    clock.now += TOTP_STEP
+    assert _login(relay, "relay.one", account.passphrase, _code(account, clock)) == 303
+    thief.set_cookie("relay_session", relay.get_cookie("relay_session").value)  # type: ignore[union-attr]
+    with relay_app.app_context():
+        services().staff.remove("relay.one")
+    assert thief.get("/staff/inbox.tar").status_code == 403
+
+
+def test_rehash_when_parameters_change(
+    relay_app: Flask, account: NewAccount, clock: FakeClock
+) -> None:
     from argon2 import PasswordHasher
 
     from portal.db import Database
     from portal.models import StaffAccount
 
-    db: Database = app.extensions["portal"].db
+    db: Database = relay_app.extensions["portal"].db
     with db.transaction() as s:
         row = s.query(StaffAccount).one()
         row.password_hash = PasswordHasher(time_cost=1, memory_cost=8192).hash(account.passphrase)
-    staff: StaffAccounts = app.extensions["portal"].staff
+    staff: StaffAccounts = relay_app.extensions["portal"].staff
     staff.login("relay.one", account.passphrase, _code(account, clock))
     with db.reading() as s:
         assert "t=3" in s.query(StaffAccount).one().password_hash
@@ -162,14 +224,15 @@ def test_rehash_when_parameters_change(app: Flask, account: NewAccount, clock: F
 def test_inbox_download_and_outbox_upload_through_the_pages(
     app: Flask,
     client: FlaskClient,
+    relay: FlaskClient,
     account: NewAccount,
     clock: FakeClock,
     desk_keys: DeskKeys,
     tmp_path: Path,
 ) -> None:
     submit_report(client, "MARKER-carry")
-    _login(client, "relay.one", account.passphrase, _code(account, clock))
-    resp = client.get("/staff/inbox.tar")
+    _login(relay, "relay.one", account.passphrase, _code(account, clock))
+    resp = relay.get("/staff/inbox.tar")
     assert resp.status_code == 200 and resp.mimetype == "application/x-tar"
     assert b"MARKER-carry" not in resp.data
     inbox = tmp_path / "inbox.tar"
@@ -180,12 +243,12 @@ def test_inbox_download_and_outbox_upload_through_the_pages(
     cases.import_inbox(store, desk_keys, inbox)
     replies.reply(store, desk_keys, cases.list_cases(store)[0]["case"], "in_review", "ok")
     outbox = desk_outbox(store, desk_keys, tmp_path / "outbox.tar")
-    up = _upload_outbox(client, outbox.read_bytes())
+    up = _upload_outbox(relay, outbox.read_bytes())
     assert up.status_code == 200
     assert "1 reply item(s)" in up.get_data(as_text=True)
-    again = _upload_outbox(client, outbox.read_bytes())
+    again = _upload_outbox(relay, outbox.read_bytes())
     assert again.status_code == 400 and "already imported" in again.get_data(as_text=True)
-    garbage = _upload_outbox(client, b"not a tar")
+    garbage = _upload_outbox(relay, b"not a tar")
     assert garbage.status_code == 400 and "Nothing was changed" in garbage.get_data(as_text=True)
     assert not list((app.extensions["portal"].config.data_dir / "relay").iterdir())
 
@@ -199,13 +262,37 @@ def _upload_outbox(client: FlaskClient, data: bytes) -> Any:
     )
 
 
-def test_relay_can_live_on_its_own_host(config: Config) -> None:
-    app = create_app(replace(config, staff_host="relay.internal"))
-    c = app.test_client()
-    assert c.get("/staff/").status_code == 404
-    assert c.get("/staff/", base_url="http://relay.internal").status_code == 200
-    assert c.get("/report", base_url="http://relay.internal").status_code == 404
-    assert c.get("/report").status_code == 200
+def test_the_public_app_has_no_relay_whatever_the_host(client: FlaskClient) -> None:
+    """The attack: reach the relay through the public listener with a forged Host."""
+    for host in ("http://localhost", "http://relay.internal", "http://127.0.0.1:8001"):
+        for path in ("/staff/", "/staff/login", "/staff/inbox.tar"):
+            assert client.get(path, base_url=host).status_code == 404
+        assert client.post("/staff/outbox", base_url=host).status_code in (400, 404)
+
+
+def test_the_relay_app_serves_no_reporter_pages(relay: FlaskClient) -> None:
+    for path in ("/report", "/case", "/api/ping", "/safety"):
+        assert relay.get(path).status_code == 404
+    assert relay.get("/").headers["Location"].endswith("/staff/")
+
+
+def test_an_outbox_upload_is_refused_unread_before_login(relay_app: Flask) -> None:
+    """The attack: post a large outbox without logging in; nothing may be spooled."""
+    spooled: list[int] = []
+
+    class Watched(PortalRequest):
+        def _get_file_stream(self, *args: Any, **kwargs: Any) -> Any:
+            spooled.append(1)
+            return io.BytesIO()
+
+    relay_app.request_class = Watched
+    body = b"--x\r\nContent-Disposition: form-data; name=\"outbox\"; filename=\"o.tar\"\r\n\r\n"
+    stream = io.BytesIO(body + b"\0" * (8 * 1024 * 1024) + b"\r\n--x--\r\n")
+    resp = relay_app.test_client().post(
+        "/staff/outbox", input_stream=stream, content_type="multipart/form-data; boundary=x"
+    )
+    assert resp.status_code == 403 and resp.headers["Connection"] == "close"
+    assert spooled == [] and stream.tell() == 0  # not one byte of the body was read
 
 
 def test_staff_cli_add_list_remove(

@@ -60,13 +60,21 @@ def test_real_keys_win_over_demo_mode(tmp_path: Path, desk_home: Path) -> None:
     assert not config.demo_desk_home.exists()
 
 
-def test_secret_key_is_generated_once_and_private(tmp_path: Path, desk_home: Path) -> None:
+def test_keys_are_generated_once_private_and_separate(tmp_path: Path, desk_home: Path) -> None:
     config = load_config(
         {"PORTAL_DATA_DIR": str(tmp_path), "PORTAL_KEYS": str(desk_home / "organization.json")}
     )
     first = create_app(config).secret_key
     assert create_app(config).secret_key == first
-    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    for name in ("csrf.key", "totp.key"):
+        assert (tmp_path / name).stat().st_mode & 0o077 == 0
+    # The TOTP sealing key is not the CSRF signing secret.
+    assert (tmp_path / "csrf.key").read_bytes() != (tmp_path / "totp.key").read_bytes()
+
+
+def test_the_retired_staff_host_setting_is_refused() -> None:
+    with pytest.raises(ConfigError, match="create_relay_app"):
+        load_config({"PORTAL_STAFF_HOST": "relay.internal"})
 
 
 def test_config_defaults_and_errors(tmp_path: Path) -> None:

@@ -195,6 +195,7 @@ def confirm_code() -> ResponseReturnValue:
         changed = services().mailboxes.confirm_rotation(current.mailbox_id, rotation)
     except MailboxError as exc:
         raise ApiError(409, exc.reason, str(exc)) from exc
+    case_session.confirmed(current, rotation)
     return jsonify(ok=True, already=not changed)
 
 

@@ -1,15 +1,14 @@
 """The open case in the reporter's session: which mailbox, and for how long.
 
-The session cookie is signed, HttpOnly, SameSite=Strict and lives only while
-the browser runs. It holds the mailbox id and the time of the last action;
-after ``case_idle_seconds`` without one, the case is closed.
+The session is server-side (see sessions.py): its cookie holds only a random
+token. The open case is the mailbox id and the time of the last action; after
+``case_idle_seconds`` without one, the case is closed. Opening, confirming a
+new code, leaving and idling out each move the session to a new token.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from flask import session
 
 from . import idle_session
 from .services import services
@@ -41,5 +40,11 @@ def current() -> OpenCase | None:
     )
 
 
+def confirmed(case: OpenCase, rotation: str) -> None:
+    """The reporter confirmed the new code: the case stays open, on a new token
+    (a cookie copied before this no longer works), now of the new code's generation."""
+    idle_session.begin(KEY, id=case.mailbox_id, kind=case.kind, gen=rotation)
+
+
 def leave() -> None:
-    session.pop(KEY, None)
+    idle_session.end(KEY)

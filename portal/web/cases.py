@@ -75,6 +75,7 @@ def confirm_code() -> ResponseReturnValue:
         svc.mailboxes.confirm_rotation(current.mailbox_id, rotation)
     except MailboxError:
         return render_template("case_done.html", outcome="superseded"), 409
+    case_session.confirmed(current, rotation)
     return render_template("case_done.html", outcome="confirmed")
 
 

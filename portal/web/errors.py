@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
@@ -54,16 +54,20 @@ def public_message(reason: str) -> str:
     """The reporter's words for ``reason``, in the page's language."""
     return str(gettext(MESSAGES.get(reason, MESSAGES["bad_request"])))
 
+
 _REASONS = {404: "not_found", 405: "method", 413: "too_large"}
 
 
 def _respond(reason: str, status: int) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return jsonify(error=reason, message=public_message(reason)), status
-    return render_template("error.html", message=reason), status
+    return render_template(current_app.config["ERROR_TEMPLATE"], message=reason), status
 
 
-def install(app: Flask) -> None:
+def install(app: Flask, template: str = "error.html") -> None:
+    """Answer every failure with ``template`` (or JSON under /api/)."""
+    app.config["ERROR_TEMPLATE"] = template
+
     @app.errorhandler(CSRFError)
     def _csrf(_exc: CSRFError) -> ResponseReturnValue:
         return _respond("csrf", 400)

@@ -1,4 +1,8 @@
-"""Session entries that end after a stretch without use (open cases, relay logins)."""
+"""Session entries that end after a stretch without use (open cases, relay logins).
+
+Starting one, and its ending by idleness, moves the session to a new token
+(see sessions.regenerate): a cookie copied before either no longer works.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ from typing import Any
 
 from flask import session
 
+from .sessions import regenerate
+
 
 def begin(key: str, **values: Any) -> None:
     session[key] = {**values, "seen": int(time.time())}
+    regenerate()
 
 
 def fresh(key: str, idle_seconds: int) -> dict[str, Any] | None:
@@ -19,7 +26,13 @@ def fresh(key: str, idle_seconds: int) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         return None
     if time.time() - float(data.get("seen", 0)) > idle_seconds:
-        session.pop(key, None)
+        end(key)
         return None
     session[key] = {**data, "seen": int(time.time())}
     return data
+
+
+def end(key: str) -> None:
+    """Drop the entry; the session continues under a new token."""
+    if session.pop(key, None) is not None:
+        regenerate()

@@ -1,7 +1,8 @@
 """Relay staff pages at /staff/: carry the inbox out and the outbox in.
 
-They show counts only and never plaintext. With PORTAL_STAFF_HOST set, the
-relay answers only on that host, and the reporter pages do not answer there.
+They show counts only and never plaintext. They belong to the relay app
+(``create_relay_app``), served on a listener of its own: the public app has
+no such pages, so no Host header or path reaches them from the public side.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 from flask import (
     Blueprint,
     Flask,
-    abort,
     after_this_request,
     redirect,
     render_template,
@@ -39,17 +39,33 @@ bp = Blueprint("relay", __name__, url_prefix="/staff")
 KEY = "staff"
 
 
-def restrict_hosts(app: Flask, staff_host: str | None) -> None:
-    """Serve the relay only on its own host, and nothing else there."""
-    if not staff_host:
-        return
+# What anyone may ask for without being logged in; everything else is refused
+# before its body is read (before CSRF checking, which parses forms).
+OPEN_ENDPOINTS = frozenset({"relay.dashboard", "relay.login", "home", "static"})
+
+
+def install(app: Flask) -> None:
+    """Refuse every request but the login page's until a staff member logs in.
+
+    Registered before CSRFProtect, so an outbox upload from someone not logged
+    in is answered 403 without a byte of it being read or spooled.
+    """
 
     @app.before_request
-    def _split_by_host() -> None:
-        on_staff_host = request.host == staff_host
-        is_relay = request.path == "/staff" or request.path.startswith("/staff/")
-        if on_staff_host != is_relay and not request.path.startswith("/static/"):
-            abort(404)
+    def _logged_in_only() -> ResponseReturnValue | None:
+        if request.endpoint in OPEN_ENDPOINTS or request.endpoint is None:
+            return None  # a page the relay has (login) or has not (404)
+        if _current_staff() is not None:
+            return None
+        return (
+            render_template("relay/error.html", message="forbidden"),
+            403,
+            {"Connection": "close"},
+        )
+
+    @app.get("/")
+    def home() -> ResponseReturnValue:
+        return redirect(url_for("relay.dashboard"))
 
 
 def _current_staff() -> int | None:
@@ -57,7 +73,7 @@ def _current_staff() -> int | None:
     if data is None:
         return None
     if not services().staff.exists(int(data["id"])):  # removed since: the session ends
-        session.pop(KEY, None)
+        idle_session.end(KEY)
         return None
     return int(data["id"])
 
@@ -102,7 +118,7 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    session.clear()
+    session.clear()  # an empty session is deleted, server-side and in the browser
     return redirect(url_for("relay.dashboard"), code=303)
 
 
@@ -114,8 +130,6 @@ def _work_path(suffix: str) -> Path:
 
 @bp.get("/inbox.tar")
 def download_inbox() -> ResponseReturnValue:
-    if _current_staff() is None:
-        abort(403)
     svc = services()
     path = _work_path(".tar")
     manifest = export_inbox(svc.mailboxes, svc.organization, path)
@@ -138,8 +152,6 @@ def download_inbox() -> ResponseReturnValue:
 
 @bp.post("/outbox")
 def upload_outbox() -> ResponseReturnValue:
-    if _current_staff() is None:
-        abort(403)
     upload = request.files.get("outbox")
     if upload is None or not upload.filename:
         return render_template("relay/result.html", refused="Choose an outbox file first."), 400

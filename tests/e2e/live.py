@@ -29,7 +29,8 @@ def free_port() -> int:
 
 @dataclass
 class LivePortal:
-    url: str
+    url: str  # the public listener
+    relay_url: str  # the relay's own listener
     data_dir: Path
     tmp_dir: Path
     log_path: Path
@@ -78,13 +79,36 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes] | None, deadline: floa
 
 
 @contextmanager
+def _gunicorn(app: str, env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [str(BIN / "gunicorn"), app],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@contextmanager
 def live_portal(
     base: Path, keys: Path, workers: int = 2, extra_env: dict[str, str] | None = None
 ) -> Iterator[LivePortal]:
-    """Start gunicorn exactly as operators do (``gunicorn 'portal:create_app()'``)."""
+    """Start gunicorn exactly as operators do: ``gunicorn 'portal:create_app()'`` on
+    the public listener, and ``gunicorn 'portal:create_relay_app()'`` on its own."""
     data_dir, tmp_dir = base / "data", base / "tmp"
     tmp_dir.mkdir(parents=True)
-    port = free_port()
+    port, relay_port = free_port(), free_port()
     env = {
         "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
         "HOME": os.environ.get("HOME", str(base)),
@@ -95,34 +119,22 @@ def live_portal(
         "TMPDIR": str(tmp_dir),
         **(extra_env or {}),
     }
+    relay_env = {**env, "PORTAL_BIND": f"127.0.0.1:{relay_port}", "PORTAL_WORKERS": "1"}
     log_path = base / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "portal:create_app()"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_up(url, proc)
+    url, relay_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{relay_port}"
+    with _gunicorn("portal:create_app()", env, log_path) as proc:
+        wait_until_up(url, proc)
+        with _gunicorn("portal:create_relay_app()", relay_env, log_path) as relay:
+            wait_until_up(relay_url + "/staff", relay)
             yield LivePortal(
                 url=url,
+                relay_url=relay_url,
                 data_dir=data_dir,
                 tmp_dir=tmp_dir,
                 log_path=log_path,
                 env=env,
                 pid=proc.pid,
             )
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def fresh_desk_copy(desk_home: Path, target: Path) -> Path:

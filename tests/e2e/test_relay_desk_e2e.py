@@ -51,7 +51,7 @@ def desk_server(desk_home: Path, tmp_path: Path, live: LivePortal) -> Iterator[t
 
 
 def _relay_login(drv: object, live: LivePortal, account: dict[str, str]) -> None:
-    drv.get(live.url + "/staff/")  # type: ignore[attr-defined]
+    drv.get(live.relay_url + "/staff/")  # type: ignore[attr-defined]
     find = drv.find_element  # type: ignore[attr-defined]
     find(By.ID, "name").send_keys(account["name"])
     find(By.ID, "passphrase").send_keys(account["passphrase"])
@@ -109,7 +109,7 @@ def test_relay_and_desk_carry_a_report_and_its_reply(
         outbox = wait_for_download(str(downloads), ".tar")
 
         # Back on the relay: upload the outbox.
-        drv.get(live.url + "/staff/")
+        drv.get(live.relay_url + "/staff/")
         drv.find_element(By.ID, "outbox").send_keys(outbox)
         drv.find_element(By.CSS_SELECTOR, "form[action$='/staff/outbox'] button").click()
         applied = wait(drv, 30).until(lambda d: d.find_element(By.ID, "outbox-applied"))

@@ -1,0 +1,129 @@
+"""Server-side sessions, attacked: forged from a copy of the data dir, replayed
+after Leave, logout, confirmation and idling out, and read from the database."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from pathlib import Path
+
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+from flask.testing import FlaskClient
+
+from portal.config import Config
+from portal.encoding import b64decode, b64encode
+from portal.web.sessions import TOKEN_BYTES, session_id
+from tests.conftest import csrf_token, files_containing
+
+
+def _cookie(client: FlaskClient, name: str = "portal_session") -> str:
+    found = client.get_cookie(name)
+    assert found is not None, f"no {name} cookie"
+    return found.value
+
+
+def _open_a_case(client: FlaskClient) -> None:
+    """Stand in for a real opening: the case entry is what every case route checks."""
+    with client.session_transaction() as sess:
+        sess["case"] = {"id": "a" * 32, "kind": "report", "gen": None, "seen": int(time.time())}
+
+
+def _replay(app: Flask, cookie: str) -> dict[str, object]:
+    """What the server holds for a fresh browser carrying only a captured cookie."""
+    thief = app.test_client()
+    thief.set_cookie("portal_session", cookie)
+    with thief.session_transaction() as sess:
+        return dict(sess)
+
+
+def test_the_cookie_is_a_random_token_and_the_database_holds_only_its_hash(
+    client: FlaskClient, config: Config
+) -> None:
+    client.get("/report")
+    token = b64decode(_cookie(client), length=TOKEN_BYTES)
+    db = sqlite3.connect(config.data_dir / "portal.sqlite")
+    rows = db.execute("SELECT id, sealed FROM sessions").fetchall()
+    assert [bytes(r[0]) for r in rows] == [session_id(token)]
+    assert files_containing(config.data_dir, token) == []
+    assert files_containing(config.data_dir, _cookie(client).encode()) == []
+
+
+def test_a_cookie_signed_with_every_key_in_the_data_dir_opens_nothing(
+    app: Flask, client: FlaskClient, config: Config
+) -> None:
+    """The attack of the review: re-sign a readable payload with the data dir's keys."""
+    for key_file in sorted(config.data_dir.glob("*.key")):
+        forger = Flask("forger")
+        forger.secret_key = key_file.read_bytes()
+        signer = SecureCookieSessionInterface().get_signing_serializer(forger)
+        assert signer is not None
+        for payload in (
+            {"case": {"id": "a" * 32, "kind": "report", "gen": None, "seen": int(time.time())}},
+            {"staff": {"id": 1, "seen": int(time.time())}},
+        ):
+            forged = app.test_client()
+            forged.set_cookie("portal_session", signer.dumps(payload))
+            token = csrf_token(forged, "/case")
+            # The server ignored the forged cookie and made a session of its own.
+            assert _cookie(forged) != signer.dumps(payload)
+            resp = forged.post(
+                "/api/case/rotate",
+                json={"index": b64encode(bytes(32)), "wrapped_key": b64encode(bytes(72))},
+                headers={"X-CSRFToken": token},
+            )
+            assert resp.status_code == 403 and resp.get_json()["error"] == "expired"
+
+
+def test_a_token_made_from_the_database_rows_is_no_session(
+    app: Flask, client: FlaskClient, config: Config
+) -> None:
+    _open_a_case(client)
+    db = sqlite3.connect(config.data_dir / "portal.sqlite")
+    (row_id,) = db.execute("SELECT id FROM sessions").fetchone()
+    assert "case" in _replay(app, _cookie(client))  # the real cookie: the case is open
+    for guess in (bytes(row_id), hashlib.sha256(bytes(row_id)).digest()):
+        assert _replay(app, b64encode(guess)) == {}
+
+
+def test_leave_ends_the_captured_cookie_and_discards_the_case(
+    app: Flask, client: FlaskClient
+) -> None:
+    _open_a_case(client)
+    captured = _cookie(client)
+    client.post("/case/leave", data={"csrf_token": csrf_token(client, "/case")})
+    assert _cookie(client) != captured
+    with client.session_transaction() as sess:
+        assert "case" not in sess
+    assert _replay(app, captured) == {}
+
+
+def test_an_idle_case_ends_its_cookie(app: Flask, client: FlaskClient) -> None:
+    _open_a_case(client)
+    with client.session_transaction() as sess:
+        sess["case"] = {**sess["case"], "seen": sess["case"]["seen"] - 3600}
+    captured = _cookie(client)
+    resp = client.post("/case/message", data={"csrf_token": csrf_token(client, "/case")})
+    assert resp.status_code == 403
+    assert _cookie(client) != captured
+    assert _replay(app, captured) == {}
+
+
+def test_a_dead_session_is_dead_in_the_database_too(
+    app: Flask, client: FlaskClient, config: Config
+) -> None:
+    client.get("/report")
+    store = app.session_interface.store  # type: ignore[attr-defined]
+    store.clock = lambda: time.time() + config.session_lifetime_seconds + 1
+    assert store.purge() == 1
+    db = sqlite3.connect(config.data_dir / "portal.sqlite")
+    assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+
+
+def test_nothing_of_a_session_is_readable_in_the_data_dir(
+    client: FlaskClient, config: Config, tmp_path: Path
+) -> None:
+    _open_a_case(client)
+    assert files_containing(config.data_dir, b"a" * 32) == []
+    assert files_containing(config.data_dir, b'"case"') == []
