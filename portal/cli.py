@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -30,10 +29,24 @@ from .organization import fingerprint
 from .outbox import import_outbox
 from .replies import STATUSES
 from .retention import purge_acknowledged, purge_idle_mailboxes, sweep_orphans
+from .safe_text import for_terminal, json_for_terminal
 from .staff import StaffError
 from .web.services import services
 
 PASSPHRASE_ENV = "PORTAL_DESK_PASSPHRASE"  # noqa: S105 - a variable name
+
+
+class CliError(click.ClickException):
+    """A ClickException whose message has its hidden characters escaped."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(for_terminal(message))
+
+
+def echo(text: str = "", *, err: bool = False, multiline: bool = False) -> None:
+    """click.echo of text with its hidden characters escaped (line breaks kept
+    only with multiline)."""
+    click.echo(for_terminal(text, multiline=multiline), err=err)
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app())
@@ -48,7 +61,7 @@ def export_inbox_command(file: Path) -> None:
     """Write every envelope the desk has not acknowledged into an inbox bundle."""
     svc = services()
     manifest = export_inbox(svc.mailboxes, svc.organization, file)
-    click.echo(f"wrote {len(manifest.items)} envelope(s) to {file}")
+    echo(f"wrote {len(manifest.items)} envelope(s) to {file}")
 
 
 @main.command("import-outbox")
@@ -60,16 +73,16 @@ def import_outbox_command(file: Path) -> None:
     try:
         result = import_outbox(svc.mailboxes, svc.organization, file)
     except BundleError as exc:
-        raise click.ClickException(f"outbox refused, nothing changed: {exc}") from exc
-    click.echo(
+        raise CliError(f"outbox refused, nothing changed: {exc}") from exc
+    echo(
         f"applied outbox {result.seq}: {result.replies} reply item(s), "
         f"{result.invitations} invitation(s), {result.acked} acknowledged envelope(s)"
     )
     for note in result.skipped:
-        click.echo(f"not applied: {note}", err=True)
+        echo(f"not applied: {note}", err=True)
     removed = purge_acknowledged(svc.mailboxes, svc.config.ack_grace_days)
     if removed:
-        click.echo(f"deleted {removed} acknowledged envelope(s) past the grace period")
+        echo(f"deleted {removed} acknowledged envelope(s) past the grace period")
 
 
 @main.command("purge")
@@ -82,7 +95,7 @@ def purge_command() -> None:
     expired = svc.uploads.expire(svc.config.upload_expiry_days)
     idle = purge_idle_mailboxes(svc.mailboxes, svc.config.mailbox_retention_days)
     stray = sweep_orphans(svc.mailboxes)
-    click.echo(
+    echo(
         f"deleted {removed} acknowledged item(s) and {expired} abandoned upload(s); "
         f"{idle} idle case(s) past retention; {stray} stray file(s) from interrupted writes"
     )
@@ -102,7 +115,7 @@ def staff_add(name: str, as_json: bool) -> None:
     try:
         account = services().staff.add(name)
     except StaffError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise CliError(str(exc)) from exc
     data = {
         "name": account.name,
         "passphrase": account.passphrase,
@@ -110,18 +123,20 @@ def staff_add(name: str, as_json: bool) -> None:
         "otpauth_uri": account.otpauth_uri,
     }
     if as_json:
-        _emit(data, True, "")
+        _emit(data, True, [])
         return
     qr = qrcode.QRCode(border=1)
     qr.add_data(account.otpauth_uri)
     out = io.StringIO()
     qr.print_ascii(out=out)
-    click.echo(f"Account {account.name} created. This is shown only once.\n")
-    click.echo(f"Passphrase:   {account.passphrase}")
-    click.echo(f"TOTP secret:  {account.totp_secret}")
-    click.echo(f"TOTP URI:     {account.otpauth_uri}\n")
-    click.echo("Scan with an authenticator app:")
-    click.echo(out.getvalue())
+    echo(f"Account {account.name} created. This is shown only once.")
+    echo()
+    echo(f"Passphrase:   {account.passphrase}")
+    echo(f"TOTP secret:  {account.totp_secret}")
+    echo(f"TOTP URI:     {account.otpauth_uri}")
+    echo()
+    echo("Scan with an authenticator app:")
+    echo(out.getvalue(), multiline=True)
 
 
 @staff.command("remove")
@@ -132,8 +147,8 @@ def staff_remove(name: str) -> None:
     try:
         services().staff.remove(name)
     except StaffError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"removed {name}")
+        raise CliError(str(exc)) from exc
+    echo(f"removed {name}")
 
 
 @staff.command("list")
@@ -142,11 +157,7 @@ def staff_remove(name: str) -> None:
 def staff_list(as_json: bool) -> None:
     """List accounts (names and creation days only)."""
     rows = [{"name": n, "created": d.isoformat()} for n, d in services().staff.names()]
-    _emit(
-        rows,
-        as_json,
-        "\n".join(f"{r['name']}  created {r['created']}" for r in rows) or "no accounts",
-    )
+    _emit(rows, as_json, [f"{r['name']}  created {r['created']}" for r in rows] or ["no accounts"])
 
 
 # --- the air-gapped desk ------------------------------------------------------
@@ -174,7 +185,7 @@ def _unlock(home: Path) -> keystore.DeskKeys:
     try:
         return keystore.unlock(home, _passphrase())
     except keystore.KeystoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise CliError(str(exc)) from exc
 
 
 @contextlib.contextmanager
@@ -184,15 +195,16 @@ def _desk_home(home: Path) -> Iterator[None]:
         with desk_lock(home):
             yield
     except DeskBusy as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise CliError(str(exc)) from exc
 
 
-def _emit(data: Any, as_json: bool, text: str) -> None:
+def _emit(data: Any, as_json: bool, lines: list[str], *, multiline: bool = False) -> None:
+    """Print data as escaped JSON, or each of lines as escaped text."""
     if as_json:
-        json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        click.echo(text)
+        click.echo(json_for_terminal(data))
+        return
+    for line in lines:
+        echo(line, multiline=multiline)
 
 
 @main.group(cls=click.Group)  # not Flask's AppGroup: the desk has no portal to load
@@ -220,10 +232,10 @@ def desk_init(home: Path, name: str, cost: str) -> None:
     try:
         org = keystore.init(home, _passphrase(confirm=True), name, cost=cost)
     except keystore.KeystoreError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"Desk keys created in {home}.")
-    click.echo(f"Copy {home / keystore.ORG_FILE} to the portal's keys/organization.json.")
-    click.echo(f"Key fingerprint: {fingerprint(org.encrypt[0].kid)}")
+        raise CliError(str(exc)) from exc
+    echo(f"Desk keys created in {home}.")
+    echo(f"Copy {home / keystore.ORG_FILE} to the portal's keys/organization.json.")
+    echo(f"Key fingerprint: {fingerprint(org.encrypt[0].kid)}")
 
 
 @desk.command("import")
@@ -236,8 +248,8 @@ def desk_import(home: Path, bundle: Path) -> None:
         try:
             result = desk_cases.import_inbox(DeskStore(home), keys, bundle)
         except BundleError as exc:
-            raise click.ClickException(f"bundle refused, nothing imported: {exc}") from exc
-        click.echo(f"imported {result.new} new envelope(s); {result.already} already here")
+            raise CliError(f"bundle refused, nothing imported: {exc}") from exc
+        echo(f"imported {result.new} new envelope(s); {result.already} already here")
 
 
 @desk.command("cases")
@@ -248,29 +260,36 @@ def desk_list(home: Path, as_json: bool) -> None:
     with _desk_home(home):
         _unlock(home)
         rows = desk_cases.list_cases(DeskStore(home))
-        text = (
-            "\n".join(
-                f"{r['case']}  received {r['received']}  {r['envelopes']} item(s)" for r in rows
-            )
-            or "no cases yet"
-        )
-        _emit(rows, as_json, text)
+        lines = [f"{r['case']}  received {r['received']}  {r['envelopes']} item(s)" for r in rows]
+        _emit(rows, as_json, lines or ["no cases yet"])
+
+
+def _indented(value: str) -> str:
+    """A multi-line value, escaped, each line indented by two spaces."""
+    return "\n".join(f"  {line}" for line in for_terminal(value, multiline=True).split("\n"))
 
 
 def _render_case(case: dict[str, Any]) -> str:
+    """A case as text; every value in it has its hidden characters escaped."""
+    t = for_terminal
     kind = "witness case" if case["witness"] else "case"
-    lines = [f"{kind.capitalize()} {case['case']} · status: {case['status']}"]
+    lines = [f"{kind.capitalize()} {t(case['case'])} · status: {t(case['status'])}"]
     for item in case["items"]:
-        lines.append(f"\n== {item['kind']} received {item['day']} (sealed by {item['sealed_by']})")
+        lines.append(
+            f"\n== {t(item['kind'])} received {t(item['day'])} (sealed by {t(item['sealed_by'])})"
+        )
         for name, value in item["content"].get("fields", {}).items():
             if value:
-                lines.append(f"{name.replace('_', ' ').capitalize()}:\n  {value}")
+                label = t(str(name).replace("_", " ").capitalize())
+                lines.append(f"{label}:\n{_indented(str(value))}")
     for reply in case["replies"]:
         state = "delivered" if reply["delivered"] else "waiting for the next outbox"
-        status = f" · status set to {reply['status']}" if reply["status"] else ""
-        lines.append(f"\n-- our {reply['type']} {reply['seq']} of {reply['day']}{status} ({state})")
+        status = f" · status set to {t(reply['status'])}" if reply["status"] else ""
+        lines.append(
+            f"\n-- our {t(reply['type'])} {reply['seq']} of {t(reply['day'])}{status} ({state})"
+        )
         if reply["text"]:
-            lines.append(f"  {reply['text']}")
+            lines.append(_indented(reply["text"]))
     return "\n".join(lines)
 
 
@@ -285,15 +304,15 @@ def desk_show(home: Path, case: str, as_json: bool) -> None:
         try:
             data = desk_cases.show_case(DeskStore(home), keys, case)
         except desk_cases.CaseError as exc:
-            raise click.ClickException(str(exc)) from exc
-        _emit(data, as_json, _render_case(data))
+            raise CliError(str(exc)) from exc
+        _emit(data, as_json, [_render_case(data)], multiline=True)
 
 
 def _resolve(store: DeskStore, case: str) -> str:
     try:
         return desk_cases.resolve(store, case)
     except desk_cases.CaseError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise CliError(str(exc)) from exc
 
 
 @desk.command("reply")
@@ -314,8 +333,8 @@ def desk_reply(home: Path, case: str, status: str | None, text: str, text_file: 
         try:
             item = desk_replies.reply(store, keys, _resolve(store, case), status, text)
         except desk_replies.ReplyRefused as exc:
-            raise click.ClickException(str(exc)) from exc
-        click.echo(f"reply {item.seq} for case {item.mailbox} is ready for the next outbox")
+            raise CliError(str(exc)) from exc
+        echo(f"reply {item.seq} for case {item.mailbox} is ready for the next outbox")
 
 
 @desk.command("invite")
@@ -334,11 +353,11 @@ def desk_invite(home: Path, questions_file: Any) -> None:
         try:
             invitation = desk_replies.invite(DeskStore(home), keys, questions_file.read())
         except desk_replies.ReplyRefused as exc:
-            raise click.ClickException(str(exc)) from exc
-        click.echo(f"Witness case {invitation.mailbox_id} created.")
-        click.echo("Hand this code to the witness. It is shown only now and is not stored:")
-        click.echo(f"    {codes.format_code(invitation.code)}")
-        click.echo("The witness can use it once the next outbox has been imported on the portal.")
+            raise CliError(str(exc)) from exc
+        echo(f"Witness case {invitation.mailbox_id} created.")
+        echo("Hand this code to the witness. It is shown only now and is not stored:")
+        echo(f"    {codes.format_code(invitation.code)}")
+        echo("The witness can use it once the next outbox has been imported on the portal.")
 
 
 @desk.command("export")
@@ -350,7 +369,7 @@ def desk_export(home: Path, file: Path) -> None:
         keys = _unlock(home)
         manifest = export_outbox(DeskStore(home), keys, file)
         kinds = [i.kind for i in manifest.items]
-        click.echo(
+        echo(
             f"wrote outbox {manifest.extra['seq']} to {file}: {kinds.count('reply')} reply "
             f"item(s), {kinds.count('invitation')} invitation(s), "
             f"{'an ack' if 'ack' in kinds else 'no ack'}"
@@ -371,11 +390,11 @@ def desk_serve(home: Path, port: int, idle_minutes: int) -> None:
         try:
             app = create_desk_app(home, idle_seconds=idle_minutes * 60)
         except keystore.KeystoreError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise CliError(str(exc)) from exc
         server = make_server("127.0.0.1", port, app, threaded=True)
         token = app.extensions["desk"].token
-        click.echo(f"Desk open at http://127.0.0.1:{server.server_port}/?token={token}")
-        click.echo("Open that address in a browser on this machine. Stop with Ctrl+C.")
+        echo(f"Desk open at http://127.0.0.1:{server.server_port}/?token={token}")
+        echo("Open that address in a browser on this machine. Stop with Ctrl+C.")
         sys.stdout.flush()
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
@@ -387,11 +406,11 @@ def desk_verify_log(home: Path) -> None:
     """Check the custody log's hash chain; name the first entry that is broken."""
     result = CustodyLog(home / "custody.log").verify()
     if not result.ok:
-        raise click.ClickException(
+        raise CliError(
             f"custody log broken at entry {result.first_broken}: {result.reason} "
             f"({result.entries} entries before it check)"
         )
-    click.echo(f"custody log intact: {result.entries} entries")
+    echo(f"custody log intact: {result.entries} entries")
 
 
 @desk.command("save")
@@ -412,14 +431,14 @@ def desk_save(home: Path, case: str, out: Path) -> None:
         try:
             shown = desk_cases.show_case(store, keys, case)
         except desk_cases.CaseError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise CliError(str(exc)) from exc
         case_files = [f for item in shown["items"] for f in desk_files.files_of(item["content"])]
         result = desk_files.save_files(store, shown["case"], case_files, out)
         for name, sha in result.saved:
-            click.echo(f"verified  {sha}  {name}")
+            echo(f"verified  {sha}  {name}")
         for name in result.damaged:
-            click.echo(f"DAMAGED   {name}: not written", err=True)
+            echo(f"DAMAGED   {name}: not written", err=True)
         for name in result.missing:
-            click.echo(f"missing   {name}: not imported yet", err=True)
+            echo(f"missing   {name}: not imported yet", err=True)
         if result.damaged:
-            raise click.ClickException(f"{len(result.damaged)} file(s) are damaged")
+            raise CliError(f"{len(result.damaged)} file(s) are damaged")

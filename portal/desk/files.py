@@ -21,6 +21,7 @@ from typing import Any
 from ..encoding import EncodingError, b64decode
 from ..filecrypt import DamagedFile, decrypted_chunks, verify
 from ..files import atomic_write, fsync_dir
+from ..safe_text import clean_name
 from ..uploads import attachment_blob
 from .store import DeskStore
 
@@ -102,8 +103,9 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
 def safe_name(name: str, taken: set[str], fallback: str) -> str:
-    """A file name that cannot climb out of the folder or hide its extension."""
-    name = unicodedata.normalize("NFC", Path(name.replace("\\", "/")).name)
+    """A file name that cannot climb out of the folder or hide its extension: no
+    bidi, zero-width or control characters, no path, no characters Windows refuses."""
+    name = unicodedata.normalize("NFC", Path(clean_name(name).replace("\\", "/")).name)
     name = _UNSAFE.sub("_", name).strip(" .") or fallback
     stem, dot, ext = name[:120].rpartition(".")
     base, suffix = (stem, dot + ext) if dot else (name[:120], "")

@@ -39,6 +39,7 @@ from ..bundles import BundleError
 from ..forms import field_labels
 from ..organization import fingerprint
 from ..replies import STATUS_LABELS, STATUSES
+from ..safe_text import clean_name
 from ..web import security
 from ..web.json_provider import SafeJSONProvider
 from . import cases as desk_cases
@@ -297,6 +298,7 @@ def create_desk_app(home: Path, token: str | None = None, idle_seconds: int = 90
         assets=assets,
         status_labels=STATUS_LABELS,
     )
+    app.jinja_env.filters["clean_name"] = clean_name
     app.register_blueprint(bp)
     security.install(app, tls=False, onion_address=None)
     return app
