@@ -11,18 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 from dataclasses import dataclass
-from typing import Any
 
 import nacl.exceptions
 from nacl.public import PrivateKey
 from nacl.secret import SecretBox
 
 from . import codes
-from .envelopes import SealedEnvelope, seal
+from .envelopes import case_id
 from .mailboxes import CaseRecord, MailboxError, Mailboxes
 from .organization import Organization
 from .replies import ReplyError, ReplyItem, open_reply
-from .reports import new_mailbox_key, plaintext
+from .reports import new_mailbox_key
 
 # Derived when the typed code cannot be right, so every failure costs the same.
 _DECOY = "0" * 23 + str(codes.damm_digit("0" * 23))
@@ -47,6 +46,7 @@ class OpenedCase:
     items: tuple[ShownItem, ...]
     new_code: str
     rotation: str
+    reporter: PrivateKey  # in memory: it signs the reporter's follow-ups in this session
 
 
 def derive_typed(typed: str, org: Organization) -> tuple[codes.CodeKeys, bool]:
@@ -66,22 +66,41 @@ def open_with_code(mailboxes: Mailboxes, org: Organization, typed: str) -> Opene
         reporter = PrivateKey(SecretBox(derived.wrap).decrypt(record.wrapped_key))
     except (nacl.exceptions.CryptoError, ValueError) as exc:
         raise CaseNotFound from exc
-    items = []
-    for stored in record.replies:
-        try:
-            item: ReplyItem | None = open_reply(
-                stored.sealed, reporter, org.verify_key, record.mailbox_id
-            )
-        except ReplyError:
-            item = None
-        items.append(ShownItem(seq=stored.seq, day=stored.day, item=item))
+    items = verified_in_order(record, reporter, org)
     new_code = codes.generate()
     key = new_mailbox_key(new_code, org, reporter)
     try:
         rotation = mailboxes.begin_rotation(record.mailbox_id, key, record.generation)
     except MailboxError as exc:  # rotated away a moment ago: the code is dead now
         raise CaseNotFound from exc
-    return OpenedCase(record=record, items=tuple(items), new_code=new_code, rotation=rotation)
+    return OpenedCase(
+        record=record, items=items, new_code=new_code, rotation=rotation, reporter=reporter
+    )
+
+
+def verified_in_order(
+    record: CaseRecord, reporter: PrivateKey, org: Organization
+) -> tuple[ShownItem, ...]:
+    """The desk's items, opened and verified, in the order the desk signed them.
+
+    The server's numbering is not trusted: an item whose signed number is not
+    the one the server filed it under, or that repeats a number (an old status
+    replayed as new), is shown as unverifiable, never as the latest word.
+    """
+    opened: list[ShownItem] = []
+    taken: set[int] = set()
+    own_case = case_id(bytes(reporter.public_key))  # our own key's case, not the server's word
+    for stored in record.replies:
+        try:
+            item: ReplyItem | None = open_reply(stored.sealed, reporter, org.verify_key, own_case)
+        except ReplyError:
+            item = None
+        if item is not None and (item.seq != stored.seq or item.seq in taken):
+            item = None
+        if item is not None:
+            taken.add(item.seq)
+        opened.append(ShownItem(seq=stored.seq, day=stored.day, item=item))
+    return tuple(sorted(opened, key=lambda shown: shown.seq))
 
 
 def status_history(opened: OpenedCase) -> list[tuple[str, str]]:
@@ -105,10 +124,3 @@ def group_matches(new_code: str, typed_group: str) -> bool:
 def follow_up_kind(record: CaseRecord) -> str:
     """Witnesses answer questions; reporters send messages."""
     return "answer" if record.kind == "invitation" else "message"
-
-
-def seal_follow_up(
-    org: Organization, kind: str, text: str, attachments: list[dict[str, Any]] | None = None
-) -> SealedEnvelope:
-    body = plaintext(kind, 1, {kind: text}, None, attachments)
-    return seal(kind, body, org.encrypt, sealed_by="server")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -20,13 +21,14 @@ from .desk import cases as desk_cases
 from .desk import files as desk_files
 from .desk import keystore
 from .desk import replies as desk_replies
-from .desk.custody import CustodyLog
+from .desk.custody import CustodyLog, checked_anchors
+from .desk.inbox import discard_items
 from .desk.lock import DeskBusy, desk_lock
 from .desk.outbox import export_outbox
 from .desk.store import DeskStore
 from .inbox import export_inbox
 from .organization import fingerprint
-from .outbox import import_outbox
+from .outbox import import_outbox, portal_checkpoints
 from .replies import STATUSES
 from .retention import purge_acknowledged, purge_idle_mailboxes, sweep_orphans
 from .safe_text import for_terminal, json_for_terminal
@@ -78,11 +80,19 @@ def import_outbox_command(file: Path) -> None:
         f"applied outbox {result.seq}: {result.replies} reply item(s), "
         f"{result.invitations} invitation(s), {result.acked} acknowledged envelope(s)"
     )
-    for note in result.skipped:
+    for note in result.refused:
         echo(f"not applied: {note}", err=True)
     removed = purge_acknowledged(svc.mailboxes, svc.config.ack_grace_days)
     if removed:
         echo(f"deleted {removed} acknowledged envelope(s) past the grace period")
+
+
+@main.command("checkpoints")
+@with_appcontext
+def checkpoints_command() -> None:
+    """Print the desk's signed custody heads this portal holds (JSON), for
+    `portal desk verify-log --checkpoints FILE` on the desk."""
+    _emit(portal_checkpoints(services().mailboxes), True, [])
 
 
 @main.command("purge")
@@ -245,11 +255,25 @@ def desk_import(home: Path, bundle: Path) -> None:
     """Check an inbox bundle whole, then keep its new envelopes (still encrypted)."""
     with _desk_home(home):
         keys = _unlock(home)
+        store = DeskStore(home)
         try:
-            result = desk_cases.import_inbox(DeskStore(home), keys, bundle)
+            result = desk_cases.import_inbox(store, keys, bundle)
         except BundleError as exc:
             raise CliError(f"bundle refused, nothing imported: {exc}") from exc
-        echo(f"imported {result.new} new envelope(s); {result.already} already here")
+        echo(
+            f"imported {result.new} new envelope(s) and {result.files} file(s); "
+            f"{result.already} already here"
+        )
+        for arrival in result.arrivals:
+            echo(f"  new {arrival.kind:<7} in case {arrival.case}")
+        if result.damaged:
+            echo(
+                f"{result.damaged} item(s) kept aside as damaged, not acknowledged "
+                "(the portal will send them again; see `portal desk damaged`)",
+                err=True,
+            )
+        for note in result.notes:
+            echo(f"note: {note}", err=True)
 
 
 @desk.command("cases")
@@ -278,6 +302,8 @@ def _render_case(case: dict[str, Any]) -> str:
         lines.append(
             f"\n== {t(item['kind'])} received {t(item['day'])} (sealed by {t(item['sealed_by'])})"
         )
+        if item["damaged"]:
+            lines.append(f"DAMAGED, not shown: {t(item['damaged'])}")
         for name, value in item["content"].get("fields", {}).items():
             if value:
                 label = t(str(name).replace("_", " ").capitalize())
@@ -402,15 +428,78 @@ def desk_serve(home: Path, port: int, idle_minutes: int) -> None:
 
 @desk.command("verify-log")
 @home_option
-def desk_verify_log(home: Path) -> None:
-    """Check the custody log's hash chain; name the first entry that is broken."""
-    result = CustodyLog(home / "custody.log").verify()
+@click.option(
+    "--checkpoints",
+    "checkpoints_file",
+    type=click.File("r", encoding="utf-8"),
+    help="Signed checkpoints printed on the portal by `portal checkpoints`.",
+)
+def desk_verify_log(home: Path, checkpoints_file: Any) -> None:
+    """Check the custody log's hash chain and that it still holds every head the
+    desk signed at an export (kept by the portal); name the first broken entry."""
+    org = keystore.public_organization(home)
+    try:
+        anchors = checked_anchors(DeskStore(home).checkpoints(), org.verify_key)
+        if checkpoints_file is not None:
+            anchors += checked_anchors(json.load(checkpoints_file), org.verify_key)
+    except ValueError as exc:
+        raise CliError(f"a checkpoint is not usable: {exc}") from exc
+    result = CustodyLog(home / "custody.log").verify((a.n, a.hash) for a in anchors)
     if not result.ok:
         raise CliError(
             f"custody log broken at entry {result.first_broken}: {result.reason} "
             f"({result.entries} entries before it check)"
         )
+    newest = max(anchors, key=lambda a: a.n, default=None)
     echo(f"custody log intact: {result.entries} entries")
+    if newest is None:
+        echo("no signed checkpoint yet: the first export anchors the log")
+    else:
+        echo(f"it holds the head the desk signed for outbox {newest.outbox} (entry {newest.n})")
+
+
+@desk.command("damaged")
+@home_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def desk_damaged(home: Path, as_json: bool) -> None:
+    """List the items kept aside because they failed their checks."""
+    with _desk_home(home):
+        rows = [
+            {
+                "id": d.id,
+                "kind": d.kind,
+                "claimed_case": d.claimed_case,
+                "reason": d.reason,
+                "first_seen": d.first_seen.isoformat(),
+                "last_seen": d.last_seen.isoformat(),
+                "discarded": d.discarded,
+            }
+            for d in DeskStore(home).damaged()
+        ]
+        lines = [
+            f"{r['id']}  {r['kind']}  case {r['claimed_case'] or '?'}  {r['reason']}"
+            + ("  (discarded)" if r["discarded"] else "")
+            for r in rows
+        ]
+        _emit(rows, as_json, lines or ["nothing kept aside"])
+
+
+@desk.command("discard")
+@home_option
+@click.argument("items", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Every item kept aside.")
+def desk_discard(home: Path, items: tuple[str, ...], everything: bool) -> None:
+    """Give up on damaged items: the next outbox tells the portal to delete them
+    (after its grace period). Use it for junk that will never verify."""
+    with _desk_home(home):
+        _unlock(home)
+        store = DeskStore(home)
+        ids = [d.id for d in store.damaged()] if everything else list(items)
+        try:
+            done = discard_items(store, ids)
+        except KeyError as exc:
+            raise CliError(f"nothing kept aside is called {exc.args[0]}") from exc
+        echo(f"{done} item(s) will be discarded by the next outbox")
 
 
 @desk.command("save")

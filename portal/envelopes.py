@@ -1,9 +1,19 @@
 """Envelopes: the sealed form of every report, message and answer (DESIGN §6).
 
 ``{"v":1, "kind", "sealed_by", "recipients":[{"kid","key"}], "body"}`` where
-each recipient's ``key`` is ``crypto_box_seal(K, pk)`` and ``body`` is
-``nonce ‖ crypto_secretbox(pad(plaintext), nonce, K)``. The server can check
-the shape and the padded size, nothing more. Only the desk can open one.
+``body`` is ``nonce ‖ crypto_secretbox(pad(plaintext), nonce, K)`` for a fresh
+key K, and each recipient's ``key`` carries K to one organization key:
+
+- a **report** is anonymous: ``crypto_box_seal(K, org_pk)``. Its plaintext
+  holds the reporter's public key, whose :func:`case_id` is the case;
+- a **message** or **answer** is authenticated by the reporter's secret key:
+  ``nonce ‖ crypto_box(K, nonce, org_pk, reporter_sk)``. Only the holder of
+  the case's secret key can make one that opens with the case's public key,
+  so nobody handling a bundle can add an item to a case or move one to
+  another case (docs/protocol.md).
+
+The server can check the shape and the padded size, nothing more. Only the
+desk can open one.
 """
 
 from __future__ import annotations
@@ -15,16 +25,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import nacl.bindings as sodium
+import nacl.exceptions
 import nacl.utils
-from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.public import Box, PrivateKey, PublicKey, SealedBox
 from nacl.secret import SecretBox
 
 from .encoding import EncodingError, b64decode, b64encode
 from .organization import Organization, RecipientKey
 
 KINDS = ("report", "message", "answer")
+FOLLOW_UPS = ("message", "answer")
 SEALERS = ("browser", "server")
-SEALED_KEY_BYTES = 32 + 48  # the file key inside crypto_box_seal
+SEALED_KEY_BYTES = 32 + 48  # K inside crypto_box_seal: ephemeral pk, MAC, K
+BOXED_KEY_BYTES = 24 + 16 + 32  # nonce, MAC, K
+CASE_ID_HEX = 32
 BODY_OVERHEAD = SecretBox.NONCE_SIZE + SecretBox.MACBYTES
 STEP = 1024
 LINEAR_LIMIT = 16 * 1024
@@ -88,26 +102,45 @@ def unpad(padded: bytes) -> bytes:
     return result
 
 
+def case_id(reporter_pk: bytes) -> str:
+    """A case's id: from its reporter's public key, so the key names the case."""
+    return hashlib.sha256(b"portal-case-v1" + reporter_pk).hexdigest()[:CASE_ID_HEX]
+
+
+def key_bytes(kind: str) -> int:
+    """How long a recipient's sealed ``key`` is for an envelope of ``kind``."""
+    return SEALED_KEY_BYTES if kind == "report" else BOXED_KEY_BYTES
+
+
 def _canonical(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
 def seal(
-    kind: str, plaintext: bytes, recipients: Iterable[RecipientKey], sealed_by: str
+    kind: str,
+    plaintext: bytes,
+    recipients: Iterable[RecipientKey],
+    sealed_by: str,
+    sender: PrivateKey | None = None,
 ) -> SealedEnvelope:
-    """Seal plaintext to every recipient key (used by the no-JS path and the desk tests)."""
+    """Seal plaintext to every recipient key; a follow-up needs the case's ``sender`` key."""
     if kind not in KINDS or sealed_by not in SEALERS:
         raise EnvelopeError("kind", "unknown envelope kind")
+    if (sender is None) != (kind == "report"):
+        raise EnvelopeError("sender", "a report is anonymous; a follow-up is sealed by its case")
     file_key = nacl.utils.random(SecretBox.KEY_SIZE)
     body = bytes(SecretBox(file_key).encrypt(pad(plaintext)))
+
+    def carry(r: RecipientKey) -> bytes:
+        if sender is None:
+            return bytes(SealedBox(PublicKey(r.pk)).encrypt(file_key))
+        return bytes(Box(sender, PublicKey(r.pk)).encrypt(file_key))
+
     doc = {
         "v": 1,
         "kind": kind,
         "sealed_by": sealed_by,
-        "recipients": [
-            {"kid": r.kid, "key": b64encode(SealedBox(PublicKey(r.pk)).encrypt(file_key))}
-            for r in recipients
-        ],
+        "recipients": [{"kid": r.kid, "key": b64encode(carry(r))} for r in recipients],
         "body": b64encode(body),
     }
     return SealedEnvelope(kind=kind, sealed_by=sealed_by, document=_canonical(doc))
@@ -144,7 +177,7 @@ def check(
         if not isinstance(entry["kid"], str) or org.recipient(entry["kid"]) is None:
             raise EnvelopeError("unknown_kid", "the envelope names an unknown recipient key")
         try:
-            b64decode(entry["key"], length=SEALED_KEY_BYTES)
+            b64decode(entry["key"], length=key_bytes(doc["kind"]))
         except EncodingError as exc:
             raise EnvelopeError("recipients", "a recipient key is malformed") from exc
         kids.append(entry["kid"])
@@ -164,13 +197,40 @@ def check(
     return SealedEnvelope(kind=doc["kind"], sealed_by=sealed_by, document=document)
 
 
-def open_envelope(document: bytes, keys: dict[str, PrivateKey]) -> bytes:
-    """Open an envelope with whichever of ``keys`` (by kid) it was sealed to."""
-    doc = json.loads(document)
-    for entry in doc["recipients"]:
-        sk = keys.get(entry["kid"])
-        if sk is not None:
-            file_key = SealedBox(sk).decrypt(b64decode(entry["key"]))
-            padded = SecretBox(file_key).decrypt(b64decode(doc["body"]))
-            return unpad(padded)
+def open_envelope(
+    document: bytes, keys: dict[str, PrivateKey], sender_pk: bytes | None = None
+) -> bytes:
+    """Open an envelope with whichever of ``keys`` (by kid) it was sealed to.
+
+    A follow-up opens only with its case's public key as ``sender_pk``; one
+    made by anyone else, or for another case, raises EnvelopeError.
+    """
+    try:
+        doc = json.loads(document)
+        kind = doc["kind"]
+        entries = doc["recipients"]
+        body = b64decode(doc["body"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EnvelopeError("shape", "the envelope is malformed") from exc
+    if kind not in KINDS:
+        raise EnvelopeError("kind", "unknown envelope kind")
+    if kind != "report" and sender_pk is None:
+        raise EnvelopeError("sender", "a follow-up opens only with its case's key")
+    for entry in entries if isinstance(entries, list) else []:
+        sk = keys.get(str(entry.get("kid"))) if isinstance(entry, dict) else None
+        if sk is None:
+            continue
+        try:
+            sealed_key = b64decode(entry["key"], length=key_bytes(kind))
+            if kind == "report":
+                file_key = SealedBox(sk).decrypt(sealed_key)
+            else:
+                assert sender_pk is not None
+                file_key = Box(sk, PublicKey(sender_pk)).decrypt(sealed_key)
+            return unpad(SecretBox(file_key).decrypt(body))
+        except (nacl.exceptions.CryptoError, EncodingError, ValueError, TypeError) as exc:
+            raise EnvelopeError(
+                "unopened",
+                "this envelope does not open: damaged, or not made by this case's reporter",
+            ) from exc
     raise EnvelopeError("no_key", "this envelope is not sealed to any key held here")

@@ -11,7 +11,7 @@ from .bundles import Item, Manifest, write_bundle
 from .mailboxes import Mailboxes, envelope_blob
 from .models import Attachment
 from .organization import Organization
-from .outbox import last_applied
+from .outbox import inbox_news
 from .uploads import attachment_blob
 
 
@@ -53,8 +53,9 @@ def export_inbox(mailboxes: Mailboxes, org: Organization, path: Path) -> Manifes
         org=org.encrypt[0].kid,
         created=mailboxes.today().isoformat(),
         items=tuple(envelopes + _attachment_items(mailboxes)),
-        # Tells the desk which of its outboxes arrived, so it stops resending them.
-        extra={"outbox_seq": last_applied(mailboxes)},
+        # Tells the desk which of its outboxes arrived (so it stops resending them),
+        # which items of them were refused, and the newest custody head it signed.
+        extra=inbox_news(mailboxes),
     )
 
     def open_item(item: Item) -> BinaryIO:

@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 from .blobs import BlobStore
 from .db import Database
 from .encoding import EncodingError, b64decode
-from .envelopes import SealedEnvelope
+from .envelopes import SealedEnvelope, case_id
 from .models import Envelope, Mailbox
 
 INDEX_BYTES = 32
 WRAPPED_KEY_BYTES = 24 + 16 + 32  # nonce, MAC, X25519 secret key
+PUBLIC_KEY_BYTES = 32
 
 
 class MailboxError(Exception):
@@ -57,6 +58,30 @@ class MailboxKey:
 
 
 @dataclass(frozen=True)
+class NewMailbox:
+    """A new case: its first code's key, and the reporter's public key, whose
+    case id (envelopes.case_id) is the mailbox's id."""
+
+    key: MailboxKey
+    public_key: bytes
+
+    @property
+    def id(self) -> str:
+        return case_id(self.public_key)
+
+    @classmethod
+    def from_json(cls, doc: object) -> NewMailbox:
+        if not isinstance(doc, dict) or set(doc) != {"index", "wrapped_key", "public_key"}:
+            raise MailboxError("mailbox", "the new mailbox has the wrong fields")
+        try:
+            public_key = b64decode(doc["public_key"], length=PUBLIC_KEY_BYTES)
+        except EncodingError as exc:
+            raise MailboxError("mailbox", f"the public key is malformed: {exc}") from exc
+        key = MailboxKey.from_json({"index": doc["index"], "wrapped_key": doc["wrapped_key"]})
+        return cls(key=key, public_key=public_key)
+
+
+@dataclass(frozen=True)
 class SentItem:
     """What the reporter sees of something they sent: kind, day and size only."""
 
@@ -84,16 +109,6 @@ class CaseRecord:
     created_on: dt.date
     replies: tuple[StoredReply, ...]
     sent: tuple[SentItem, ...]
-
-
-@dataclass(frozen=True)
-class Invitation:
-    """A witness mailbox made on the desk, with its first (questions) item."""
-
-    mailbox_id: str
-    key: MailboxKey
-    first_reply_id: str
-    first_reply: bytes
 
 
 # Called inside the storing transaction to link uploaded files to the mailbox;
@@ -198,6 +213,17 @@ class Mailboxes:
             "your previous code still works",
         )
 
+    def discard_pending(self, mailbox_id: str, rotation: str) -> None:
+        """The reporter left without confirming: the pending code is dropped, the
+        old one keeps working (only if ``rotation`` is still the pending one)."""
+        with self.db.transaction() as s:
+            s.execute(
+                update(Mailbox)
+                .where(Mailbox.id == mailbox_id, Mailbox.pending_rotation == rotation)
+                .values(pending_index=None, pending_wrapped_key=None, pending_rotation=None)
+                .execution_options(synchronize_session=False)
+            )
+
     def _promote(self, mailbox_id: str, rotation: str) -> bool:
         with self.db.transaction() as s:
             result = s.execute(
@@ -244,10 +270,10 @@ class Mailboxes:
         return envelope_id
 
     def create(
-        self, key: MailboxKey, envelope: SealedEnvelope, attach: Attach | None = None
+        self, new: NewMailbox, envelope: SealedEnvelope, attach: Attach | None = None
     ) -> str:
         """Store a new mailbox with its first envelope, atomically; return its id."""
-        mailbox_id = secrets.token_hex(10)
+        key, mailbox_id = new.key, new.id
         envelope_id = secrets.token_hex(16)
         blob = envelope_blob(envelope_id)
         self.blobs.put(blob, envelope.document)

@@ -69,13 +69,33 @@ class Reply(Base):
 
 
 class OutboxImport(Base):
-    """Each outbox bundle applied, by the desk's export number: replays are refused."""
+    """Each outbox bundle applied, by the desk's export number: replays are refused.
+
+    It keeps the head of the desk's custody log that the outbox carried, signed
+    by the desk: the newest goes back to the desk in every inbox, so a log
+    rewritten or cut short on the desk is noticed there.
+    """
 
     __tablename__ = "outbox_imports"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64))
     applied_on: Mapped[dt.date] = mapped_column(Date)
+    custody_n: Mapped[int | None] = mapped_column(Integer)
+    custody_hash: Mapped[str | None] = mapped_column(String(64))
+    custody_sig: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+
+
+class RefusedItem(Base):
+    """An item of an applied outbox that the portal could not apply: the next
+    inboxes tell the desk (which can remake it), until an outbox shows it saw them."""
+
+    __tablename__ = "refused_items"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outbox_seq: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(200))
 
 
 class StaffAccount(Base):

@@ -1,9 +1,11 @@
-"""Outbox bundles on the portal side: verify the desk's signature, apply whole.
+"""Outbox bundles on the portal side: verify the desk's signature, then apply.
 
-An outbox carries replies (and statuses), witness invitations and acks of the
-envelopes the desk imported. Nothing is applied unless the manifest is signed
-by the desk's key, every item matches its hash, and the bundle is newer than
-every outbox applied before; then it is applied in one transaction.
+An outbox carries replies (and statuses), witness invitations, acks and
+discards of items the desk imported, and the desk's signed custody head.
+Nothing is applied unless the manifest is signed by the desk's key, every item
+matches its hash, its number is newer than every outbox applied before and its
+base is one applied here; then it is applied in one transaction, where an item
+that cannot be applied is refused alone and reported back (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -19,15 +21,18 @@ from typing import Any
 
 import nacl.exceptions
 from nacl.signing import VerifyKey
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from .bundles import Bundle, BundleError, Item, Manifest, open_bundle
-from .encoding import EncodingError, b64decode
+from .encoding import EncodingError, b64decode, b64encode
 from .mailboxes import INDEX_BYTES, WRAPPED_KEY_BYTES, Mailboxes
-from .models import Attachment, Envelope, Mailbox, OutboxImport, Reply
+from .models import Attachment, Envelope, Mailbox, OutboxImport, RefusedItem, Reply
 from .organization import Organization
 
 _HEX_ID = re.compile(r"\A[0-9a-f]{16,64}\Z")
+_SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
+MAX_SEQ = 2**31 - 1
+MAX_ITEM_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,14 @@ class OutboxResult:
     replies: int = 0
     invitations: int = 0
     acked: int = 0
-    skipped: tuple[str, ...] = field(default_factory=tuple)
+    refused: tuple[str, ...] = field(default_factory=tuple)  # one line per item refused
+
+
+@dataclass(frozen=True)
+class Refusal:
+    id: str
+    kind: str
+    reason: str
 
 
 def verify_signature(
@@ -68,53 +80,92 @@ class _Plan:
     invitations: list[tuple[str, bytes, bytes]] = field(default_factory=list)
     replies: list[tuple[str, str, int, bytes]] = field(default_factory=list)
     acks: list[str] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
 
 
 def _plan(bundle: Bundle) -> _Plan:
-    """Read and check every item before anything is written."""
+    """Read and check every item before anything is written; a bad one is refused alone."""
     plan = _Plan()
     for item in bundle.manifest.items:
-        if not _HEX_ID.match(item.id):
-            raise BundleError(f"item id {item.id!r} is malformed")
-        if item.kind == "reply":
-            mailbox, seq = item.meta.get("mailbox"), item.meta.get("seq")
-            if not (
-                isinstance(mailbox, str)
-                and _HEX_ID.match(mailbox)
-                and isinstance(seq, int)
-                and seq >= 1
-            ):
-                raise BundleError(f"reply {item.id} names no valid case or sequence number")
-            plan.replies.append((item.id, mailbox, seq, bundle.read(item)))
-        elif item.kind == "invitation":
-            doc = _json(bundle, item)
-            try:
-                index = b64decode(doc["index"], length=INDEX_BYTES)
-                wrapped = b64decode(doc["wrapped_key"], length=WRAPPED_KEY_BYTES)
-            except (KeyError, EncodingError) as exc:
-                raise BundleError(f"invitation {item.id} is malformed") from exc
-            if doc.get("mailbox") != item.id:
-                raise BundleError(f"invitation {item.id} names another case")
-            plan.invitations.append((item.id, index, wrapped))
-        elif item.kind == "ack":
-            ids = _json(bundle, item).get("envelopes")
-            if not isinstance(ids, list) or not all(
-                isinstance(i, str) and _HEX_ID.match(i) for i in ids
-            ):
-                raise BundleError(f"ack {item.id} is malformed")
-            plan.acks.extend(ids)
-        else:
-            raise BundleError(f"unknown item kind {item.kind!r}")
+        try:
+            _plan_item(bundle, item, plan)
+        except BundleError as exc:
+            item_id = (
+                item.id if _HEX_ID.match(item.id) else hashlib.sha256(item.id.encode()).hexdigest()
+            )
+            plan.refused.append(Refusal(item_id, item.kind[:16], str(exc)[:200]))
     return plan
 
 
+def _plan_item(bundle: Bundle, item: Item, plan: _Plan) -> None:
+    if not _HEX_ID.match(item.id):
+        raise BundleError("its id is malformed")
+    if item.kind == "reply":
+        mailbox, seq = item.meta.get("mailbox"), item.meta.get("seq")
+        if not (
+            isinstance(mailbox, str)
+            and _HEX_ID.match(mailbox)
+            and isinstance(seq, int)
+            and 1 <= seq <= MAX_SEQ
+        ):
+            raise BundleError("it names no valid case or sequence number")
+        plan.replies.append((item.id, mailbox, seq, bundle.read(item, max_bytes=MAX_ITEM_BYTES)))
+    elif item.kind == "invitation":
+        doc = _json(bundle, item)
+        try:
+            index = b64decode(doc["index"], length=INDEX_BYTES)
+            wrapped = b64decode(doc["wrapped_key"], length=WRAPPED_KEY_BYTES)
+        except (KeyError, EncodingError) as exc:
+            raise BundleError("it is malformed") from exc
+        if doc.get("mailbox") != item.id:
+            raise BundleError("it names another case")
+        plan.invitations.append((item.id, index, wrapped))
+    elif item.kind == "ack":
+        doc = _json(bundle, item)
+        ids = [*doc.get("envelopes", []), *doc.get("discard", [])]
+        if not all(isinstance(i, str) and _HEX_ID.match(i) for i in ids):
+            raise BundleError("it is malformed")
+        plan.acks.extend(ids)
+    else:
+        raise BundleError("this portal does not know its kind")
+
+
+def _counters(extra: dict[str, Any]) -> tuple[int, int]:
+    seq, base = extra.get("seq"), extra.get("base")
+    for value, what in ((seq, "export number"), (base, "base")):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEQ:
+            raise BundleError(f"the outbox's {what} is missing or out of range")
+    assert isinstance(seq, int) and isinstance(base, int)
+    if seq < 1 or base >= seq:
+        raise BundleError("the outbox's numbers are inconsistent")
+    return seq, base
+
+
+def _checkpoint(extra: dict[str, Any]) -> tuple[int, str, bytes] | None:
+    """The desk's signed custody head (the whole manifest is signed, so it is the desk's)."""
+    raw = extra.get("checkpoint")
+    try:
+        n, head, sig = raw["n"], raw["hash"], b64decode(raw["sig"], length=64)  # type: ignore[index]
+    except (KeyError, TypeError, EncodingError):
+        return None
+    if not (isinstance(n, int) and 0 <= n <= MAX_SEQ * 1024 and isinstance(head, str)):
+        return None
+    return (n, head, sig) if _SHA256.match(head) else None
+
+
 def import_outbox(mailboxes: Mailboxes, org: Organization, path: Path) -> OutboxResult:
-    """Verify an outbox bundle and apply all of it in one transaction, or none of it."""
+    """Verify an outbox bundle, then apply it in one transaction.
+
+    The whole bundle is refused (nothing changes) when its signature, a hash,
+    its numbers, or its base do not check. Past those checks, an item that
+    cannot be applied (an invitation whose code clashes with a case's, a reply
+    to a case no longer here, a malformed entry) is refused alone and reported
+    back to the desk in the next inboxes; the rest is applied.
+    """
     # The signature is checked before any item is read or hashed.
     with open_bundle(path, "outbox", verify=functools.partial(verify_signature, org)) as bundle:
-        seq = bundle.manifest.extra.get("seq")
-        if not isinstance(seq, int) or seq < 1:
-            raise BundleError("the outbox has no export number")
+        seq, base = _counters(bundle.manifest.extra)
+        checkpoint = _checkpoint(bundle.manifest.extra)
         plan = _plan(bundle)
         digest = hashlib.sha256(bundle.manifest_bytes).hexdigest()
     today = mailboxes.today()
@@ -128,35 +179,65 @@ def import_outbox(mailboxes: Mailboxes, org: Organization, path: Path) -> Outbox
                 f"outbox {seq} is older than outbox {last}, already imported: "
                 "it is a replay or out of order; nothing changed"
             )
-        s.add(OutboxImport(seq=seq, sha256=digest, applied_on=today))
-        result = _apply(s, plan, today)
-    return OutboxResult(seq=seq, **result)
+        if base > last:
+            raise BundleError(
+                f"outbox {seq} was made after the desk heard that outbox {base} was applied "
+                f"here, but the last outbox applied here is {last or 'none'}: import the "
+                "missing outbox first, or make a new outbox on the desk after importing a "
+                "fresh inbox there; nothing changed"
+            )
+        s.add(
+            OutboxImport(
+                seq=seq,
+                sha256=digest,
+                applied_on=today,
+                custody_n=checkpoint[0] if checkpoint else None,
+                custody_hash=checkpoint[1] if checkpoint else None,
+                custody_sig=checkpoint[2] if checkpoint else None,
+            )
+        )
+        # The desk has seen every refusal of the outboxes up to its base.
+        s.execute(delete(RefusedItem).where(RefusedItem.outbox_seq <= base))
+        counts, refusals = _apply(s, plan, today)
+        refusals = [*plan.refused, *refusals]
+        for r in refusals:
+            s.merge(RefusedItem(id=r.id, outbox_seq=seq, kind=r.kind, reason=r.reason))
+    refused = tuple(f"{r.kind} {r.id}: {r.reason}" for r in refusals)
+    return OutboxResult(seq=seq, refused=refused, **counts)
 
 
-def _apply(s: Any, plan: _Plan, today: dt.date) -> dict[str, Any]:
+def _apply(s: Any, plan: _Plan, today: dt.date) -> tuple[dict[str, int], list[Refusal]]:
+    refusals: list[Refusal] = []
     invitations = 0
     for mailbox_id, index, wrapped in plan.invitations:
-        if s.get(Mailbox, mailbox_id) is None:
-            s.add(
-                Mailbox(
-                    id=mailbox_id,
-                    index=index,
-                    wrapped_key=wrapped,
-                    kind="invitation",
-                    created_on=today,
-                    active_on=today,
-                )
+        if s.get(Mailbox, mailbox_id) is not None:
+            continue  # sent again: it was applied before
+        clash = s.scalar(
+            select(Mailbox.id).where(or_(Mailbox.index == index, Mailbox.pending_index == index))
+        )
+        if clash is not None:
+            refusals.append(
+                Refusal(mailbox_id, "invitation", "its code clashes with a case's: make a new one")
             )
-            invitations += 1
+            continue
+        s.add(
+            Mailbox(
+                id=mailbox_id,
+                index=index,
+                wrapped_key=wrapped,
+                kind="invitation",
+                created_on=today,
+                active_on=today,
+            )
+        )
+        invitations += 1
     s.flush()
-    replies, skipped = 0, []
+    replies = 0
     for reply_id, mailbox_id, seq, sealed in plan.replies:
         if s.get(Reply, reply_id) is not None:
             continue
         if s.get(Mailbox, mailbox_id) is None:
-            skipped.append(
-                f"reply {reply_id} is for case {mailbox_id}, which is not on this portal"
-            )
+            refusals.append(Refusal(reply_id, "reply", "its case is not on this portal"))
             continue
         s.add(Reply(id=reply_id, mailbox_id=mailbox_id, seq=seq, sealed=sealed, received_on=today))
         replies += 1
@@ -168,14 +249,52 @@ def _apply(s: Any, plan: _Plan, today: dt.date) -> dict[str, Any]:
                 .where(table.id.in_(plan.acks), table.acked_on.is_(None))
                 .values(acked_on=today)
             ).rowcount
-    return {
-        "replies": replies,
-        "invitations": invitations,
-        "acked": acked,
-        "skipped": tuple(skipped),
-    }
+    return {"replies": replies, "invitations": invitations, "acked": acked}, refusals
 
 
 def last_applied(mailboxes: Mailboxes) -> int:
     with mailboxes.db.reading() as s:
         return s.scalar(select(func.max(OutboxImport.seq))) or 0
+
+
+def inbox_news(mailboxes: Mailboxes) -> dict[str, Any]:
+    """What every inbox tells the desk about its outboxes: the newest applied, the
+    items refused since the desk last looked, and the newest signed custody head."""
+    with mailboxes.db.reading() as s:
+        last = s.scalars(select(OutboxImport).order_by(OutboxImport.seq.desc())).first()
+        refused = [
+            {"id": r.id, "outbox": r.outbox_seq, "kind": r.kind, "reason": r.reason}
+            for r in s.scalars(select(RefusedItem).order_by(RefusedItem.outbox_seq, RefusedItem.id))
+        ]
+        anchored = s.scalars(
+            select(OutboxImport)
+            .where(OutboxImport.custody_sig.is_not(None))
+            .order_by(OutboxImport.seq.desc())
+        ).first()
+    news: dict[str, Any] = {"outbox_seq": last.seq if last else 0, "refused": refused}
+    if anchored is not None:
+        news["checkpoint"] = {
+            "n": anchored.custody_n,
+            "hash": anchored.custody_hash,
+            "sig": b64encode(anchored.custody_sig or b""),
+            "outbox": anchored.seq,
+        }
+    return news
+
+
+def portal_checkpoints(mailboxes: Mailboxes) -> list[dict[str, Any]]:
+    """Every signed custody head the desk's outboxes carried, oldest first."""
+    with mailboxes.db.reading() as s:
+        return [
+            {
+                "outbox": row.seq,
+                "n": row.custody_n,
+                "hash": row.custody_hash,
+                "sig": b64encode(row.custody_sig or b""),
+            }
+            for row in s.scalars(
+                select(OutboxImport)
+                .where(OutboxImport.custody_sig.is_not(None))
+                .order_by(OutboxImport.seq)
+            )
+        ]

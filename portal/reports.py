@@ -18,7 +18,7 @@ from nacl.secret import SecretBox
 from . import codes
 from .encoding import b64encode
 from .envelopes import SealedEnvelope, seal
-from .mailboxes import MailboxKey
+from .mailboxes import MailboxKey, NewMailbox
 from .organization import Organization
 
 REPORT_FORM = "report"
@@ -26,22 +26,40 @@ REPORT_FORM_VERSION = 1
 
 
 def plaintext(
+    kind: str,
     form: str,
     version: int,
     fields: Mapping[str, str],
-    reply_pk: bytes | None,
+    *,
+    reply_pk: bytes | None = None,
     attachments: list[dict[str, Any]] | None = None,
 ) -> bytes:
-    """The JSON document that goes inside an envelope (follow-ups carry no reply key)."""
+    """The JSON document inside an envelope; a report carries its reporter's public key."""
     doc: dict[str, Any] = {
+        "kind": kind,
         "form": form,
         "form_version": version,
         "fields": dict(fields),
         "attachments": attachments or [],
     }
-    if reply_pk is not None:
+    if kind == "report":
+        if reply_pk is None:
+            raise ValueError("a report carries its reporter's public key")
         doc["reply_pk"] = b64encode(reply_pk)
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def seal_follow_up(
+    org: Organization,
+    kind: str,
+    text: str,
+    reporter: PrivateKey,
+    attachments: list[dict[str, Any]] | None = None,
+    sealed_by: str = "server",
+) -> SealedEnvelope:
+    """A message or a witness's answer, authenticated by the case's secret key."""
+    body = plaintext(kind, kind, 1, {kind: text}, attachments=attachments)
+    return seal(kind, body, org.encrypt, sealed_by=sealed_by, sender=reporter)
 
 
 @dataclass(frozen=True)
@@ -49,7 +67,7 @@ class ServerSealed:
     """The result of sealing on the server: the code (to show once) and what to store."""
 
     code: str
-    key: MailboxKey
+    mailbox: NewMailbox
     envelope: SealedEnvelope
 
 
@@ -58,6 +76,12 @@ def new_mailbox_key(code: str, org: Organization, reporter: PrivateKey) -> Mailb
     derived = codes.derive(code, org.code_salt, org.kdf)
     wrapped = bytes(SecretBox(derived.wrap).encrypt(bytes(reporter)))
     return MailboxKey(index=derived.index, wrapped_key=wrapped)
+
+
+def new_mailbox(code: str, org: Organization, reporter: PrivateKey) -> NewMailbox:
+    """What the server stores of a new case: the code's index, the wrapped key, the
+    public key (whose case id is the mailbox's)."""
+    return NewMailbox(new_mailbox_key(code, org, reporter), bytes(reporter.public_key))
 
 
 def seal_on_server(
@@ -70,7 +94,13 @@ def seal_on_server(
     """Everything the browser would have done, done in memory."""
     reporter = PrivateKey.generate()
     code = codes.generate()
-    key = new_mailbox_key(code, org, reporter)
-    body = plaintext(form, version, fields, bytes(reporter.public_key), attachments)
+    body = plaintext(
+        "report",
+        form,
+        version,
+        fields,
+        reply_pk=bytes(reporter.public_key),
+        attachments=attachments,
+    )
     envelope = seal("report", body, org.encrypt, sealed_by="server")
-    return ServerSealed(code=code, key=key, envelope=envelope)
+    return ServerSealed(code=code, mailbox=new_mailbox(code, org, reporter), envelope=envelope)

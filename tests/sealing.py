@@ -11,7 +11,7 @@ from portal import codes
 from portal.encoding import b64encode
 from portal.envelopes import seal
 from portal.organization import Organization
-from portal.reports import new_mailbox_key, plaintext
+from portal.reports import new_mailbox, plaintext
 
 
 def browser_style_request(
@@ -20,11 +20,22 @@ def browser_style_request(
     """A code and the JSON body the browser would post for a report of ``text``."""
     reporter = PrivateKey.generate()
     code = codes.generate()
-    key = new_mailbox_key(code, org, reporter)
-    body = plaintext("report", 1, {"what_happened": text}, bytes(reporter.public_key), attachments)
+    new = new_mailbox(code, org, reporter)
+    body = plaintext(
+        "report",
+        "report",
+        1,
+        {"what_happened": text},
+        reply_pk=bytes(reporter.public_key),
+        attachments=attachments,
+    )
     envelope = seal("report", body, org.encrypt, sealed_by="browser")
     request = {
         "envelope": json.loads(envelope.document),
-        "mailbox": {"index": b64encode(key.index), "wrapped_key": b64encode(key.wrapped_key)},
+        "mailbox": {
+            "index": b64encode(new.key.index),
+            "wrapped_key": b64encode(new.key.wrapped_key),
+            "public_key": b64encode(new.public_key),
+        },
     }
     return code, request

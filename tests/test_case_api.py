@@ -15,7 +15,7 @@ from portal import codes
 from portal.encoding import b64decode, b64encode
 from portal.envelopes import seal
 from portal.organization import Organization
-from portal.reports import new_mailbox_key, plaintext
+from portal.reports import new_mailbox_key, seal_follow_up
 from tests.conftest import csrf_token
 from tests.sealing import browser_style_request
 
@@ -62,9 +62,7 @@ def test_open_rotate_confirm_and_message(client: FlaskClient, org: Organization)
     ).get_json() == {"ok": True, "already": False}
     assert _post(client, "/api/case/open", {"lookup": _lookup(code, org)}).status_code == 404
     assert _post(client, "/api/case/open", {"lookup": _lookup(fresh, org)}).status_code == 200
-    message = seal(
-        "message", plaintext("message", 1, {"message": "hi"}, None), org.encrypt, "browser"
-    )
+    message = seal_follow_up(org, "message", "hi", reporter, sealed_by="browser")
     resp = _post(client, "/api/case/message", {"envelope": json.loads(message.document)})
     assert resp.status_code == 201
 
@@ -103,10 +101,11 @@ def test_a_witness_case_takes_answers_not_messages(
 ) -> None:
     code = _new_case(client, org)
     _post(client, "/api/case/open", {"lookup": _lookup(code, org)})
-    answer = seal("answer", b"{}", org.encrypt, "browser")
+    someone = PrivateKey.generate()
+    answer = seal("answer", b"{}", org.encrypt, "browser", sender=someone)
     resp = _post(client, "/api/case/message", {"envelope": json.loads(answer.document)})
     assert resp.status_code == 400 and resp.get_json()["error"] == "kind"
-    server_sealed = seal("message", b"{}", org.encrypt, "server")
+    server_sealed = seal("message", b"{}", org.encrypt, "server", sender=someone)
     resp = _post(client, "/api/case/message", {"envelope": json.loads(server_sealed.document)})
     assert resp.status_code == 400 and resp.get_json()["error"] == "sealed_by"
 

@@ -357,7 +357,7 @@ def test_reply_for_an_unknown_mailbox_is_reported_not_applied(
             org=bundle.manifest.org,
             created="2026-01-01",
             items=items,
-            extra={"seq": 9},
+            extra={"seq": 9, "base": 0},
         )
     write_bundle(
         path,
@@ -366,8 +366,8 @@ def test_reply_for_an_unknown_mailbox_is_reported_not_applied(
         signature=desk_keys.signing.sign(manifest.to_bytes()).signature,
     )
     result = to_portal(app, path)
-    assert result.replies == 0 and len(result.skipped) == 2
-    assert "not on this portal" in result.skipped[0]
+    assert result.replies == 0 and len(result.refused) == 2
+    assert "not on this portal" in result.refused[0]
     with app.app_context(), services().db.reading() as s:
         assert list(s.scalars(select(Mailbox))) == []
 

@@ -179,7 +179,7 @@ def test_import_read_reply_invite_export_through_the_pages(
     )
     assert resp.status_code == 200 and "Imported 1 new envelope" in resp.get_data(as_text=True)
     listing = c.get("/cases?show=new").get_data(as_text=True)
-    case_id = re.search(r'href="/cases/([0-9a-f]{20})"', listing).group(1)  # type: ignore[union-attr]
+    case_id = re.search(r'href="/cases/([0-9a-f]{32})"', listing).group(1)  # type: ignore[union-attr]
     page = c.get(f"/cases/{case_id}").get_data(as_text=True)
     assert "What happened?" in page  # laid out with the form's labels
     assert "MARKER-desk what happened &lt;i&gt;here&lt;/i&gt;" in page

@@ -172,9 +172,7 @@ def test_names_cannot_be_enumerated_or_locked_without_the_passphrase(
     assert _login(relay, "relay.one", account.passphrase, _code(account, clock)) == 303
 
 
-def test_idle_staff_sessions_end(
-    relay: FlaskClient, account: NewAccount, clock: FakeClock
-) -> None:
+def test_idle_staff_sessions_end(relay: FlaskClient, account: NewAccount, clock: FakeClock) -> None:
     _login(relay, "relay.one", account.passphrase, _code(account, clock))
     with relay.session_transaction() as sess:
         sess["staff"] = {**sess["staff"], "seen": sess["staff"]["seen"] - 31 * 60}
@@ -286,7 +284,7 @@ def test_an_outbox_upload_is_refused_unread_before_login(relay_app: Flask) -> No
             return io.BytesIO()
 
     relay_app.request_class = Watched
-    body = b"--x\r\nContent-Disposition: form-data; name=\"outbox\"; filename=\"o.tar\"\r\n\r\n"
+    body = b'--x\r\nContent-Disposition: form-data; name="outbox"; filename="o.tar"\r\n\r\n'
     stream = io.BytesIO(body + b"\0" * (8 * 1024 * 1024) + b"\r\n--x--\r\n")
     resp = relay_app.test_client().post(
         "/staff/outbox", input_stream=stream, content_type="multipart/form-data; boundary=x"

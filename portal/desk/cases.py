@@ -1,116 +1,22 @@
-"""Cases on the desk: importing inbox bundles, listing cases, reading one."""
+"""Cases on the desk: listing them and reading one (importing is inbox.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from ..bundles import BundleError, open_bundle
-from ..envelopes import open_envelope
-from ..files import atomic_writer
-from ..mailboxes import envelope_blob, utc_today
-from ..uploads import attachment_blob
 from . import files
+from .binding import CaseKey, Opened, Unbound, open_bound
+from .inbox import ImportResult, import_inbox
 from .keystore import DeskKeys
-from .outbox import confirm_applied
 from .replies import read_own_copy
-from .store import DeskStore, ReceivedAttachment, ReceivedEnvelope
+from .store import DeskStore, ReceivedEnvelope
+
+__all__ = ["CaseError", "ImportResult", "import_inbox", "list_cases", "resolve", "show_case"]
 
 
 class CaseError(LookupError):
     """No such case, or a case id prefix that names several."""
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    new: int
-    already: int
-    files: int = 0
-
-
-def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
-    """Check a whole inbox bundle, then keep its new envelopes and files (still encrypted)."""
-    own = {r.kid for r in keys.organization.encrypt}
-    with open_bundle(path, "inbox") as bundle:
-        if bundle.manifest.org not in own:
-            raise BundleError("this bundle was made by a portal for another organization's keys")
-        outbox_seq = bundle.manifest.extra.get("outbox_seq", 0)
-        if not isinstance(outbox_seq, int) or outbox_seq < 0:
-            raise BundleError("the inbox's outbox number is malformed")
-        fresh, files = [], []
-        for item in bundle.manifest.items:
-            if item.kind == "blob":
-                if store.attachment(item.id) is None:
-                    files.append(item)
-                continue
-            if item.kind != "envelope":
-                raise BundleError(f"unknown item kind {item.kind!r}")
-            if store.has_envelope(item.id):
-                continue
-            document = bundle.read(item)
-            try:
-                doc = json.loads(document)
-                kids = {r["kid"] for r in doc["recipients"]}
-            except (ValueError, KeyError, TypeError) as exc:
-                raise BundleError(f"envelope {item.id} is malformed") from exc
-            if not own & kids:
-                raise BundleError(f"envelope {item.id} is not sealed to this desk's keys")
-            fresh.append((item, document, doc))
-        for item, document, _doc in fresh:
-            store.blobs.put(envelope_blob(item.id), document)
-        for item in files:  # streamed: a 1 GiB file never sits in memory
-            with atomic_writer(store.blobs.path(attachment_blob(item.id))) as out:
-                for chunk in bundle.stream(item):
-                    out.write(chunk)
-        today = utc_today()
-        with store.db.transaction() as s:
-            for item, _document, doc in fresh:
-                s.add(
-                    ReceivedEnvelope(
-                        id=item.id,
-                        mailbox_id=str(item.meta["mailbox"]),
-                        kind=str(doc["kind"]),
-                        sealed_by=str(doc["sealed_by"]),
-                        size=item.size,
-                        sha256=item.sha256,
-                        received_on=dt.date.fromisoformat(str(item.meta["day"])),
-                        imported_on=today,
-                        seq=int(item.meta.get("seq", 1)),
-                    )
-                )
-            for item in files:
-                s.add(
-                    ReceivedAttachment(
-                        id=item.id,
-                        mailbox_id=str(item.meta["mailbox"]),
-                        size=item.size,
-                        sha256=item.sha256,
-                        imported_on=today,
-                    )
-                )
-        confirm_applied(store, outbox_seq)
-        total = len(bundle.manifest.items)
-        store.custody.append(
-            "import",
-            bundle_sha256=_file_sha256(path),
-            new=[{"id": i.id, "sha256": i.sha256} for i, _d, _doc in fresh]
-            + [{"id": i.id, "sha256": i.sha256} for i in files],
-            already=total - len(fresh) - len(files),
-        )
-        envelopes = sum(1 for i in bundle.manifest.items if i.kind == "envelope")
-        return ImportResult(new=len(fresh), already=envelopes - len(fresh), files=len(files))
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def resolve(store: DeskStore, case: str) -> str:
@@ -153,21 +59,50 @@ def current_statuses(store: DeskStore, keys: DeskKeys) -> dict[str, str]:
     return out
 
 
+def known_cases(store: DeskStore) -> Callable[[str], CaseKey | None]:
+    def known(case: str) -> CaseKey | None:
+        row = store.case(case)
+        return None if row is None else CaseKey(row.reporter_pk, row.kind)
+
+    return known
+
+
+def open_item(store: DeskStore, keys: DeskKeys, row: ReceivedEnvelope) -> Opened:
+    """Open a kept envelope again (it was bound to its case when imported)."""
+    document = store.blobs.read(f"envelopes/{row.id}")
+    return open_bound(document, keys, row.mailbox_id, known_cases(store))
+
+
 def show_case(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, Any]:
-    """Decrypt every envelope of a case, in memory."""
+    """Decrypt every envelope of a case, in memory. An item that no longer opens
+    (its stored copy was damaged) is shown as damaged; it never hides the case."""
     case_id = resolve(store, case)
     items = []
     for row in store.envelopes(case_id):
-        plaintext = open_envelope(store.blobs.read(envelope_blob(row.id)), keys.encrypt)
-        content = json.loads(plaintext)
+        shown: dict[str, Any] = {
+            "id": row.id,
+            "kind": row.kind,
+            "sealed_by": row.sealed_by,
+            "day": row.received_on.isoformat(),
+        }
+        try:
+            opened = open_item(store, keys, row)
+        except (Unbound, OSError) as exc:
+            items.append({**shown, "damaged": str(exc), "content": {}, "files": []})
+            continue
+        files_shown = [f.public(files.check(store, f)) for f in opened.files]
+        items.append({**shown, "damaged": None, "content": opened.content, "files": files_shown})
+    for held in store.damaged(case_id):
         items.append(
             {
-                "id": row.id,
-                "kind": row.kind,
-                "sealed_by": row.sealed_by,
-                "day": row.received_on.isoformat(),
-                "content": content,
-                "files": [f.public(files.check(store, f)) for f in files.files_of(content)],
+                "id": held.id,
+                "kind": held.kind,
+                "sealed_by": "?",
+                "day": held.first_seen.isoformat(),
+                "damaged": f"kept aside, not acknowledged: {held.reason}"
+                + (" (discarded)" if held.discarded else ""),
+                "content": {},
+                "files": [],
             }
         )
     replies = [
@@ -200,8 +135,11 @@ def show_case(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, Any]:
 def case_file(store: DeskStore, keys: DeskKeys, case_id: str, upload: str) -> files.CaseFile:
     """One file of a case, found in the envelope that describes it."""
     for row in store.envelopes(resolve(store, case_id)):
-        content = json.loads(open_envelope(store.blobs.read(envelope_blob(row.id)), keys.encrypt))
-        for f in files.files_of(content):
+        try:
+            opened = open_item(store, keys, row)
+        except (Unbound, OSError):
+            continue
+        for f in opened.files:
             if f.upload == upload:
                 return f
     raise CaseError(f"no file {upload!r} in case {case_id!r}")

@@ -12,12 +12,57 @@ import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from ..encoding import EncodingError, b64decode
+
 GENESIS = "0" * 64
-EVENTS = ("import", "view", "reply", "invite", "export", "save")
+EVENTS = ("import", "view", "reply", "invite", "export", "save", "discard")
+
+
+def checkpoint_message(n: int, head: str) -> bytes:
+    """What the desk signs at each export to anchor its log: the entry count and head.
+
+    The portal keeps each signed head it receives and sends the newest back in
+    every inbox, so a log cut short or rewritten on the desk no longer matches.
+    """
+    return json.dumps({"v": 1, "custody": {"n": n, "hash": head}}, sort_keys=True).encode()
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A head of the log the desk signed at an export (``n`` entries, last ``hash``)."""
+
+    n: int
+    hash: str
+    outbox: int
+
+
+def checked_anchors(raw: object, verify_key: bytes) -> list[Anchor]:
+    """Signed checkpoints (as ``portal checkpoints`` prints them or the desk keeps
+    them), each checked against the desk's own signing key; ValueError otherwise."""
+    if not isinstance(raw, list):
+        raise ValueError("expected a list of checkpoints")
+    out = []
+    for entry in raw:
+        try:
+            n, head, outbox = entry["n"], entry["hash"], entry["outbox"]
+            signature = b64decode(entry["sig"], length=64)
+            if not (isinstance(n, int) and isinstance(head, str) and isinstance(outbox, int)):
+                raise TypeError("field types")
+            VerifyKey(verify_key).verify(checkpoint_message(n, head), signature)
+        except (KeyError, TypeError, EncodingError, BadSignatureError) as exc:
+            raise ValueError(
+                f"a checkpoint is malformed or not signed by this desk ({exc})"
+            ) from exc
+        out.append(Anchor(n, head, outbox))
+    return out
 
 
 @dataclass(frozen=True)
@@ -40,6 +85,10 @@ def entry_hash(entry: dict[str, Any]) -> str:
 class CustodyLog:
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    def head(self) -> tuple[int, str]:
+        """The number of entries and the hash of the last one (GENESIS when empty)."""
+        return self._last()
 
     def _last(self) -> tuple[int, str]:
         if not self.path.exists():
@@ -77,25 +126,45 @@ class CustodyLog:
             os.close(fd)
         return entry
 
-    def verify(self) -> Verification:
-        """Walk the chain; report the first entry that does not check."""
-        if not self.path.exists():
-            return Verification(entries=0, first_broken=None)
-        prev, count = GENESIS, 0
-        with self.path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                try:
-                    entry = json.loads(raw)
-                except ValueError:
-                    return Verification(count, number, "not a JSON entry")
-                if entry.get("n") != number:
-                    return Verification(count, number, "entry number out of sequence")
-                if entry.get("prev") != prev:
-                    return Verification(count, number, "does not follow the entry before it")
-                if entry.get("hash") != entry_hash(entry):
-                    return Verification(count, number, "its contents were changed")
-                prev, count = entry["hash"], count + 1
-        return Verification(entries=count, first_broken=None)
+    def verify(self, anchors: Iterable[tuple[int, str]] = ()) -> Verification:
+        """Walk the chain; report the first entry that does not check.
+
+        ``anchors`` are signed heads (entry count, hash of that entry) the desk
+        gave away: the log must still hold each, exactly, or it was cut short
+        or rewritten after that export.
+        """
+        hashes: list[str] = []
+        prev = GENESIS
+        if self.path.exists():
+            with self.path.open("rb") as handle:
+                for number, raw in enumerate(handle, start=1):
+                    try:
+                        entry = json.loads(raw)
+                    except ValueError:
+                        return Verification(len(hashes), number, "not a JSON entry")
+                    if entry.get("n") != number:
+                        return Verification(len(hashes), number, "entry number out of sequence")
+                    if entry.get("prev") != prev:
+                        return Verification(
+                            len(hashes), number, "does not follow the entry before it"
+                        )
+                    if entry.get("hash") != entry_hash(entry):
+                        return Verification(len(hashes), number, "its contents were changed")
+                    prev = entry["hash"]
+                    hashes.append(prev)
+        for n, head in sorted(anchors, reverse=True):
+            if n > len(hashes):
+                return Verification(
+                    len(hashes),
+                    len(hashes) + 1,
+                    f"the log was cut short: a signed checkpoint holds {n} entries, "
+                    f"the log only {len(hashes)}",
+                )
+            if n >= 1 and hashes[n - 1] != head:
+                return Verification(
+                    len(hashes), n, "rewritten: it is not the entry the desk signed at an export"
+                )
+        return Verification(entries=len(hashes), first_broken=None)
 
     def entries(self) -> list[dict[str, Any]]:
         if not self.path.exists():

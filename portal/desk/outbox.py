@@ -1,4 +1,4 @@
-"""Exporting the desk's signed outbox: replies, invitations, and acks of imports."""
+"""Exporting the desk's signed outbox: replies, invitations, acks and discards."""
 
 from __future__ import annotations
 
@@ -13,15 +13,18 @@ from sqlalchemy import select, update
 
 from ..bundles import Item, Manifest, write_bundle
 from ..encoding import b64encode
-from ..mailboxes import utc_today
+from .custody import checkpoint_message
 from .keystore import DeskKeys
 from .store import (
+    Checkpoint,
+    DamagedItem,
     DeskState,
     DeskStore,
     ReceivedAttachment,
     ReceivedEnvelope,
     SentReply,
     WitnessInvitation,
+    utc_today,
 )
 
 
@@ -42,14 +45,18 @@ def _item(kind: str, item_id: str, name: str, data: bytes, **meta: object) -> tu
 def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
     """Sign and write everything the portal has not yet confirmed applying.
 
-    The export number is reserved before the file is written, so a failed
-    write leaves a gap (harmless) rather than a number used twice.
+    The outbox names its number and its ``base``: the newest outbox the
+    portal said (in an inbox) it applied. Since it carries every item not
+    confirmed by then, the portal applies it only if it has applied ``base``
+    itself; so a false "applied" in an inbox cannot make a reply vanish. It
+    also carries the custody log's head, signed, for the portal to keep. The
+    number is used only once the bundle is written.
     """
-    with store.db.transaction() as s:
+    with store.db.reading() as s:
         state = s.get(DeskState, 1)
         assert state is not None
-        state.export_seq += 1
-        seq = state.export_seq
+        seq = max(state.export_seq, state.portal_seq) + 1
+        base = state.confirmed_seq
         invitations = list(s.scalars(select(WitnessInvitation).where(~WitnessInvitation.confirmed)))
         replies = list(
             s.scalars(
@@ -59,28 +66,12 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
             )
         )
         acks = list(s.scalars(select(ReceivedEnvelope.id).where(~ReceivedEnvelope.ack_confirmed)))
-        file_acks = list(
-            s.scalars(select(ReceivedAttachment.id).where(~ReceivedAttachment.ack_confirmed))
+        acks += s.scalars(select(ReceivedAttachment.id).where(~ReceivedAttachment.ack_confirmed))
+        discards = list(
+            s.scalars(
+                select(DamagedItem.id).where(DamagedItem.discarded, ~DamagedItem.discard_confirmed)
+            )
         )
-        for table, ids, column in (
-            (WitnessInvitation, [i.mailbox_id for i in invitations], WitnessInvitation.mailbox_id),
-            (SentReply, [r.id for r in replies], SentReply.id),
-        ):
-            if ids:
-                s.execute(update(table).where(column.in_(ids)).values(exported_in=seq))
-        if acks:
-            s.execute(
-                update(ReceivedEnvelope)
-                .where(ReceivedEnvelope.id.in_(acks))
-                .values(ack_exported_in=seq)
-            )
-        if file_acks:
-            s.execute(
-                update(ReceivedAttachment)
-                .where(ReceivedAttachment.id.in_(file_acks))
-                .values(ack_exported_in=seq)
-            )
-        acks += file_acks
 
     entries = [
         _item(
@@ -101,18 +92,20 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
         _item("reply", r.id, f"replies/{r.id}.bin", r.for_reporter, mailbox=r.mailbox_id, seq=r.seq)
         for r in replies
     ]
-    if acks:
+    if acks or discards:
         ack_id = secrets.token_hex(16)
-        entries.append(
-            _item("ack", ack_id, f"acks/{ack_id}.json", json.dumps({"envelopes": acks}).encode())
-        )
+        body = {"envelopes": acks, "discard": discards}
+        entries.append(_item("ack", ack_id, f"acks/{ack_id}.json", json.dumps(body).encode()))
+    n, head = store.custody.head()
+    anchor = bytes(keys.signing.sign(checkpoint_message(n, head)).signature)
+    checkpoint = {"n": n, "hash": head, "sig": b64encode(anchor)}
     data = {item.name: content for item, content in entries}
     manifest = Manifest(
         type="outbox",
         org=keys.organization.encrypt[0].kid,
         created=utc_today().isoformat(),
         items=tuple(i for i, _ in entries),
-        extra={"seq": seq},
+        extra={"seq": seq, "base": base, "checkpoint": checkpoint},
     )
     signature = keys.signing.sign(manifest.to_bytes()).signature
 
@@ -120,34 +113,31 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
         return io.BytesIO(data[item.name])
 
     write_bundle(path, manifest, open_item, signature=bytes(signature))
-    store.custody.append(
-        "export",
-        seq=seq,
-        bundle_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        items=[{"id": i.id, "kind": i.kind, "sha256": i.sha256} for i in manifest.items],
-    )
-    return manifest
-
-
-def confirm_applied(store: DeskStore, outbox_seq: int) -> None:
-    """The portal says it applied outboxes up to ``outbox_seq``: stop resending their items."""
     with store.db.transaction() as s:
         state = s.get(DeskState, 1)
         assert state is not None
-        # A desk restored from a backup catches up: its next outbox must be newer
-        # than anything the portal has applied, or the portal would refuse it.
-        state.export_seq = max(state.export_seq, outbox_seq)
-        if outbox_seq <= state.confirmed_seq:
-            return
-        state.confirmed_seq = outbox_seq
-        for table, column in (
-            (WitnessInvitation, WitnessInvitation.exported_in),
-            (SentReply, SentReply.exported_in),
+        state.export_seq, state.portal_seq = seq, 0
+        for table, ids, column, mark in (
+            (
+                WitnessInvitation,
+                [i.mailbox_id for i in invitations],
+                WitnessInvitation.mailbox_id,
+                "exported_in",
+            ),
+            (SentReply, [r.id for r in replies], SentReply.id, "exported_in"),
+            (ReceivedEnvelope, acks, ReceivedEnvelope.id, "ack_exported_in"),
+            (ReceivedAttachment, acks, ReceivedAttachment.id, "ack_exported_in"),
+            (DamagedItem, discards, DamagedItem.id, "discard_exported_in"),
         ):
-            s.execute(update(table).where(column <= outbox_seq).values(confirmed=True))
-        for received in (ReceivedEnvelope, ReceivedAttachment):
-            s.execute(
-                update(received)
-                .where(received.ack_exported_in <= outbox_seq)
-                .values(ack_confirmed=True)
-            )
+            if ids:
+                s.execute(update(table).where(column.in_(ids)).values({mark: seq}))
+        s.merge(Checkpoint(n=n, hash=head, signature=anchor, outbox=seq))
+    store.custody.append(
+        "export",
+        seq=seq,
+        base=base,
+        bundle_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        items=[{"id": i.id, "kind": i.kind, "sha256": i.sha256} for i in manifest.items],
+        checkpoint={"n": n, "hash": head},
+    )
+    return manifest

@@ -12,13 +12,11 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 from sqlalchemy import func, select
 
 from .. import codes
-from ..encoding import b64decode
-from ..envelopes import open_envelope
-from ..mailboxes import envelope_blob, utc_today
+from ..envelopes import case_id as case_id_of
 from ..replies import ReplyItem, parse_item, seal_reply
 from ..reports import new_mailbox_key
 from .keystore import DeskKeys
-from .store import DeskStore, SentReply, WitnessInvitation
+from .store import DeskCase, DeskStore, SentReply, WitnessInvitation, utc_today
 
 MAX_TEXT = 20_000
 
@@ -42,16 +40,14 @@ def _checked(text: str, what: str, *, required: bool) -> str:
     return text
 
 
-def reporter_key(store: DeskStore, keys: DeskKeys, mailbox_id: str) -> bytes:
-    """The public key replies to this case are sealed to."""
-    invitation = store.invitation(mailbox_id)
-    if invitation is not None:
-        return invitation.reporter_pk
-    for row in store.envelopes(mailbox_id):
-        if row.kind == "report":
-            doc = json.loads(open_envelope(store.blobs.read(envelope_blob(row.id)), keys.encrypt))
-            return b64decode(doc["reply_pk"], length=32)
-    raise ReplyRefused("this case has no report with a reply key")
+def reporter_key(store: DeskStore, mailbox_id: str) -> bytes:
+    """The public key replies to this case are sealed to: the one that names the
+    case, learnt from its own first report (or made here for a witness), never
+    from anything the portal says."""
+    case = store.case(mailbox_id)
+    if case is None or case_id_of(case.reporter_pk) != mailbox_id:
+        raise ReplyRefused("this case has no report with a reply key")
+    return case.reporter_pk
 
 
 def _own_copy(keys: DeskKeys, item: ReplyItem) -> bytes:
@@ -97,7 +93,7 @@ def reply(
 ) -> ReplyItem:
     """Write a signed reply (text, a new status, or both) for the next outbox."""
     text = _checked(text, "a reply", required=status is None)
-    pk = reporter_key(store, keys, case_id)
+    pk = reporter_key(store, case_id)
     with store.db.reading() as s:
         seq = (
             s.scalar(select(func.max(SentReply.seq)).where(SentReply.mailbox_id == case_id)) or 0
@@ -115,7 +111,8 @@ def invite(store: DeskStore, keys: DeskKeys, questions: str) -> NewInvitation:
     witness = PrivateKey.generate()
     code = codes.generate()
     key = new_mailbox_key(code, keys.organization, witness)
-    mailbox_id = secrets.token_hex(10)
+    witness_pk = bytes(witness.public_key)
+    mailbox_id = case_id_of(witness_pk)
     today = utc_today()
     with store.db.transaction() as s:
         s.add(
@@ -123,10 +120,11 @@ def invite(store: DeskStore, keys: DeskKeys, questions: str) -> NewInvitation:
                 mailbox_id=mailbox_id,
                 index=key.index,
                 wrapped_key=key.wrapped_key,
-                reporter_pk=bytes(witness.public_key),
+                reporter_pk=witness_pk,
                 created_on=today,
             )
         )
+        s.add(DeskCase(id=mailbox_id, reporter_pk=witness_pk, kind="invitation", opened_on=today))
     item = ReplyItem(
         mailbox=mailbox_id,
         seq=1,

@@ -15,9 +15,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ..blobs import BlobStore
 from ..db import Database
+from ..encoding import b64encode
 from .custody import CustodyLog
 
 DB_FILE = "desk.sqlite"
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
 
 
 class DeskBase(DeclarativeBase):
@@ -86,14 +91,83 @@ class WitnessInvitation(DeskBase):
     confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class DeskCase(DeskBase):
+    """A case as the desk knows it: the reporter's (or witness's) public key names
+    it (envelopes.case_id), learnt from its own first report or made here."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reporter_pk: Mapped[bytes] = mapped_column(LargeBinary(32))
+    kind: Mapped[str] = mapped_column(String(16))  # "report" or "invitation"
+    opened_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class ExpectedFile(DeskBase):
+    """An evidence file a verified envelope describes (its key is in that envelope)."""
+
+    __tablename__ = "expected_files"
+
+    upload_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    envelope_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(32), index=True)
+
+
+class DamagedItem(DeskBase):
+    """An item that failed its checks: kept aside (ciphertext in blobs/quarantine/),
+    never acknowledged, so the portal sends it again until a good copy arrives,
+    unless staff discard it."""
+
+    __tablename__ = "damaged_items"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "envelope" or "blob"
+    claimed_case: Mapped[str] = mapped_column(String(32), index=True)  # the portal's word
+    reason: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    first_seen: Mapped[dt.date] = mapped_column(Date)
+    last_seen: Mapped[dt.date] = mapped_column(Date)
+    discarded: Mapped[bool] = mapped_column(Boolean, default=False)
+    discard_exported_in: Mapped[int | None] = mapped_column(Integer)
+    discard_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class OutboxRefusal(DeskBase):
+    """An item of one of our outboxes that the portal refused, as an inbox told us."""
+
+    __tablename__ = "outbox_refusals"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outbox: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(200))
+    seen_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class Checkpoint(DeskBase):
+    """A signed head of the custody log that the portal holds, as an inbox brought it."""
+
+    __tablename__ = "checkpoints"
+
+    n: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    outbox: Mapped[int] = mapped_column(Integer)
+
+
 class DeskState(DeskBase):
-    """Counters: the last outbox number used and the last one the portal applied."""
+    """Counters: the last outbox number used, and the last one the portal says it
+    applied (``confirmed_seq``, from the newest inbox; never above ``export_seq``)."""
 
     __tablename__ = "desk_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     export_seq: Mapped[int] = mapped_column(Integer, default=0)
     confirmed_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The newest outbox number any inbox reported, when above export_seq (a desk
+    # restored from a backup): only the next export number may catch up to it.
+    portal_seq: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class DeskStore:
@@ -114,6 +188,22 @@ class DeskStore:
         with self.db.reading() as s:
             return s.get(ReceivedEnvelope, envelope_id) is not None
 
+    def has_envelope_hash(self, sha256: str) -> bool:
+        """Whether an envelope with exactly these bytes was kept already (a replayed copy)."""
+        with self.db.reading() as s:
+            found = s.scalar(select(ReceivedEnvelope.id).where(ReceivedEnvelope.sha256 == sha256))
+            return found is not None
+
+    def describers(self, upload_id: str) -> list[tuple[str, str]]:
+        """(envelope id, case id) of every kept envelope that describes this file."""
+        with self.db.reading() as s:
+            rows = s.execute(
+                select(ExpectedFile.envelope_id, ExpectedFile.case_id).where(
+                    ExpectedFile.upload_id == upload_id
+                )
+            )
+            return [(e, c) for e, c in rows]
+
     def case_ids(self) -> list[str]:
         """Every case: reports received and invitations made, oldest first."""
         with self.db.reading() as s:
@@ -129,6 +219,26 @@ class DeskStore:
                     first.get(inv.mailbox_id, inv.created_on), inv.created_on
                 )
         return sorted(first, key=lambda m: (first[m], m))
+
+    def case(self, case_id: str) -> DeskCase | None:
+        with self.db.reading() as s:
+            return s.get(DeskCase, case_id)
+
+    def checkpoints(self) -> list[dict[str, object]]:
+        """Every signed custody head this desk made or an inbox brought back."""
+        with self.db.reading() as s:
+            return [
+                {"n": c.n, "hash": c.hash, "sig": b64encode(c.signature), "outbox": c.outbox}
+                for c in s.scalars(select(Checkpoint).order_by(Checkpoint.n))
+            ]
+
+    def damaged(self, case_id: str | None = None) -> list[DamagedItem]:
+        """Items kept aside (all, or those the portal filed under ``case_id``)."""
+        with self.db.reading() as s:
+            query = select(DamagedItem).order_by(DamagedItem.first_seen, DamagedItem.id)
+            if case_id is not None:
+                query = query.where(DamagedItem.claimed_case == case_id)
+            return list(s.scalars(query))
 
     def envelopes(self, mailbox_id: str | None = None) -> list[ReceivedEnvelope]:
         with self.db.reading() as s:

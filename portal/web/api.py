@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from .. import codes
 from ..encoding import EncodingError, b64decode, b64encode
 from ..envelopes import EnvelopeError, check
-from ..mailboxes import Attach, MailboxError, MailboxKey
+from ..mailboxes import Attach, MailboxError, MailboxKey, NewMailbox
 from ..uploads import UploadError
 from . import case_session, uploads_session
 from .errors import public_message
@@ -70,8 +70,8 @@ def create_report() -> ResponseReturnValue:
             sealed_by="browser",
             max_bytes=svc.config.max_envelope_bytes,
         )
-        key = MailboxKey.from_json(body["mailbox"])
-        svc.mailboxes.create(key, envelope, attach=_claimer(body.get("attachments", [])))
+        new = NewMailbox.from_json(body["mailbox"])
+        svc.mailboxes.create(new, envelope, attach=_claimer(body.get("attachments", [])))
     except UploadError as exc:
         raise ApiError(exc.status, exc.reason, str(exc)) from exc
     except EnvelopeError as exc:
@@ -158,7 +158,7 @@ def open_case() -> ResponseReturnValue:
     record = services().mailboxes.find(codes.mailbox_index(lookup))
     if record is None:
         raise ApiError(404, "no_case")
-    case_session.start(record.mailbox_id, record.kind, record.generation)
+    case_session.start(case_session.OpenCase(record.mailbox_id, record.kind, record.generation))
     return jsonify(
         mailbox=record.mailbox_id,
         kind=record.kind,
@@ -182,6 +182,7 @@ def rotate_code() -> ResponseReturnValue:
     except MailboxError as exc:
         status = 409 if exc.reason in ("conflict", "superseded") else 400
         raise ApiError(status, exc.reason, str(exc)) from exc
+    case_session.rotation_begun(current, rotation)
     return jsonify(rotation=rotation)
 
 

@@ -10,6 +10,7 @@ from .. import casework, codes
 from ..forms import without_controls
 from ..mailboxes import MailboxError
 from ..replies import STATUS_LABELS
+from ..reports import seal_follow_up
 from . import case_session, sealed_files
 from .services import services
 from .work_gate import Busy
@@ -41,7 +42,16 @@ def open_case() -> ResponseReturnValue:
         return render_template("case.html", opened=None, busy=True), 503
     except casework.CaseNotFound:
         return render_template("case.html", opened=None, not_found=True), 404
-    case_session.start(opened.record.mailbox_id, opened.record.kind, opened.record.generation)
+    record = opened.record
+    case_session.start(
+        case_session.OpenCase(
+            record.mailbox_id,
+            record.kind,
+            record.generation,
+            pending=opened.rotation,
+            reporter=opened.reporter,
+        )
+    )
     return render_template(
         "case.html",
         opened=opened,
@@ -96,8 +106,10 @@ def send_message() -> ResponseReturnValue:
         ), 400
     svc = services()
     kind = "answer" if current.kind == "invitation" else "message"
+    if current.reporter is None:  # opened in the browser: only the browser can seal for it
+        return render_template("case_done.html", outcome="expired", unsent=text), 403
     entries = [sealed_files.attachment_entry(f) for f in files]
-    envelope = casework.seal_follow_up(svc.organization, kind, text, entries)
+    envelope = seal_follow_up(svc.organization, kind, text, current.reporter, entries)
     try:
         svc.mailboxes.add_envelope(
             current.mailbox_id, envelope, attach=sealed_files.register(svc.uploads, files)

@@ -63,7 +63,7 @@ def submit_report() -> ResponseReturnValue:
         return render_template("report.html", form=form, busy=True), 503
     try:
         svc.mailboxes.create(
-            sealed.key, sealed.envelope, attach=sealed_files.register(svc.uploads, files)
+            sealed.mailbox, sealed.envelope, attach=sealed_files.register(svc.uploads, files)
         )
     except MailboxError:
         return render_template("error.html", message="conflict"), 409

@@ -1,6 +1,6 @@
 // The crypto worker: libsodium runs here so the page stays responsive (and can
 // show progress) even when Argon2 takes a minute without JIT or WebAssembly.
-import { deriveForOpening, openCase, sealFollowUp } from './crypto/cases.js';
+import { closeCase, deriveForOpening, openCase, sealFollowUp } from './crypto/cases.js';
 import { beginFile, cancelFile, endFile, nextPart } from './crypto/files.js';
 import { sealReport } from './crypto/reports.js';
 
@@ -13,6 +13,7 @@ const OPERATIONS = {
   'derive-code': deriveForOpening,
   'open-case': openCase,
   'seal-follow-up': sealFollowUp,
+  'close-case': closeCase,
   'file-begin': beginFile,
   'file-part': nextPart,
   'file-end': endFile,

@@ -124,7 +124,7 @@ def live_portal(
     url, relay_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{relay_port}"
     with _gunicorn("portal:create_app()", env, log_path) as proc:
         wait_until_up(url, proc)
-        with _gunicorn("portal:create_relay_app()", relay_env, log_path) as relay:
+        with _gunicorn("portal:create_relay_app()", relay_env, base / "relay.log") as relay:
             wait_until_up(relay_url + "/staff", relay)
             yield LivePortal(
                 url=url,

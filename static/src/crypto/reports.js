@@ -3,9 +3,11 @@ import { b64 } from './encoding.js';
 import { deriveCode, generateCode } from './codes.js';
 import { sealEnvelope, wrapKey } from './envelopes.js';
 
-export function reportPlaintext(sodium, form, version, fields, replyPk, attachments = []) {
-  const doc = { form, form_version: version, fields, attachments };
-  if (replyPk) doc.reply_pk = b64(sodium, replyPk);
+// The same document as portal/reports.py plaintext(): a report names its
+// reporter's public key, whose case id is the case's.
+export function reportPlaintext(sodium, kind, form, version, fields, { replyPk = null, attachments = [] } = {}) {
+  const doc = { kind, form, form_version: version, fields, attachments };
+  if (kind === 'report') doc.reply_pk = b64(sodium, replyPk);
   return sodium.from_string(JSON.stringify(doc));
 }
 
@@ -18,11 +20,13 @@ export function sealReport(sodium, { organization, form, version, fields, attach
   const mailbox = {
     index: b64(sodium, sodium.crypto_hash_sha256(lookup)),
     wrapped_key: b64(sodium, wrapKey(sodium, reporter.privateKey, wrap)),
+    public_key: b64(sodium, reporter.publicKey),
   };
   sodium.memzero(reporter.privateKey);
   sodium.memzero(wrap);
   progress(3);
-  const plaintext = reportPlaintext(sodium, form, version, fields, reporter.publicKey, attachments);
+  const plaintext = reportPlaintext(sodium, 'report', form, version, fields,
+    { replyPk: reporter.publicKey, attachments });
   const envelope = sealEnvelope(sodium, 'report', plaintext, organization.encrypt, 'browser');
   sodium.memzero(plaintext);
   return { request: { envelope, mailbox }, code };

@@ -195,5 +195,6 @@ export function enhanceCasePage(doc) {
 
   doc.getElementById('leave-form').addEventListener('submit', () => {
     doc.getElementById('case-view').hidden = true;
+    worker.run('close-case', {}).catch(() => {});
   });
 }

@@ -1,0 +1,578 @@
+"""Insiders with the relay's access to bundles, attacking the desk and the portal
+with real bundles: tampered evidence, relabelled and injected items, forged
+counters, jammed outboxes, a rewritten custody log."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+from nacl.public import PrivateKey, SealedBox
+from sqlalchemy import select
+
+from portal import codes
+from portal.bundles import Item, Manifest, open_bundle, write_bundle
+from portal.cli import main
+from portal.desk import cases, replies
+from portal.desk.custody import CustodyLog, entry_hash
+from portal.desk.keystore import DeskKeys
+from portal.desk.store import DeskStore
+from portal.encoding import b64encode
+from portal.envelopes import case_id, seal
+from portal.filecrypt import CHUNK
+from portal.inbox import export_inbox
+from portal.models import Envelope, Mailbox, RefusedItem
+from portal.organization import Organization
+from portal.replies import open_reply
+from portal.reports import plaintext, seal_follow_up
+from portal.retention import purge_acknowledged
+from portal.uploads import attachment_blob
+from portal.web.services import services
+from tests.conftest import PASSPHRASE, csrf_token
+from tests.e2e.live import fresh_desk_copy
+from tests.loop import desk_outbox, submit_report, to_desk, to_portal
+from tests.sealing import browser_style_request
+
+
+@pytest.fixture
+def home(tmp_path: Path, desk_home: Path) -> Path:
+    return fresh_desk_copy(desk_home, tmp_path / "desk")
+
+
+@pytest.fixture
+def store(home: Path) -> DeskStore:
+    return DeskStore(home)
+
+
+def _inbox(app: Flask, path: Path) -> Path:
+    with app.app_context():
+        export_inbox(services().mailboxes, services().organization, path)
+    return path
+
+
+def _rewrite(
+    src: Path,
+    dst: Path,
+    change: Callable[[Item, bytes], tuple[Item, bytes] | None] = lambda i, d: (i, d),
+    extra: dict[str, Any] | None = None,
+    added: list[tuple[Item, bytes]] = (),  # type: ignore[assignment]
+) -> Path:
+    """A copy of an inbox with items changed, dropped or added and the manifest fixed
+    up to match: what anyone carrying the (unsigned) bundle can do."""
+    with open_bundle(src, "inbox") as bundle:
+        kept: list[tuple[Item, bytes]] = []
+        for item in bundle.manifest.items:
+            changed = change(item, bundle.read(item))
+            if changed is not None:
+                new_item, data = changed
+                kept.append(
+                    (
+                        Item(
+                            id=new_item.id,
+                            kind=new_item.kind,
+                            name=new_item.name,
+                            size=len(data),
+                            sha256=hashlib.sha256(data).hexdigest(),
+                            meta=new_item.meta,
+                        ),
+                        data,
+                    )
+                )
+        kept += [
+            (
+                Item(i.id, i.kind, i.name, len(d), hashlib.sha256(d).hexdigest(), i.meta),
+                d,
+            )
+            for i, d in added
+        ]
+        manifest = Manifest(
+            type="inbox",
+            org=bundle.manifest.org,
+            created=bundle.manifest.created,
+            items=tuple(i for i, _ in kept),
+            extra={**bundle.manifest.extra, **(extra or {})},
+        )
+    contents = {i.name: d for i, d in kept}
+    write_bundle(dst, manifest, lambda i: io.BytesIO(contents[i.name]))
+    return dst
+
+
+def _outbox_items(path: Path) -> dict[str, Any]:
+    with open_bundle(path, "outbox") as bundle:
+        acks = [json.loads(bundle.read(i)) for i in bundle.manifest.items if i.kind == "ack"] or [
+            {"envelopes": [], "discard": []}
+        ]
+        return {
+            "acked": set(acks[0]["envelopes"]),
+            "discard": set(acks[0]["discard"]),
+            "replies": [i for i in bundle.manifest.items if i.kind == "reply"],
+            "extra": bundle.manifest.extra,
+        }
+
+
+def _no_js_report_with_file(client: FlaskClient, data: bytes) -> None:
+    resp = client.post(
+        "/report",
+        data={
+            "csrf_token": csrf_token(client),
+            "what_happened": "a report with evidence",
+            "files": [(io.BytesIO(data), "evidence.bin")],
+        },
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 200
+
+
+# --- 2: the desk acknowledges only what it checked ---------------------------------
+
+
+def test_evidence_altered_in_transit_is_never_acknowledged_or_deleted(
+    app: Flask, client: FlaskClient, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    """The attack: replace a file's bytes in the inbox and fix up its manifest
+    entry; the review saw the desk acknowledge it and the portal delete the original."""
+    evidence = b"the only good copy " * (CHUNK // 8)
+    _no_js_report_with_file(client, evidence)
+    inbox = _inbox(app, tmp_path / "inbox.tar")
+
+    def swap(item: Item, data: bytes) -> tuple[Item, bytes]:
+        return (item, bytes(len(data))) if item.kind == "blob" else (item, data)
+
+    result = cases.import_inbox(store, desk_keys, _rewrite(inbox, tmp_path / "evil.tar", swap))
+    assert (result.new, result.files, result.damaged) == (1, 0, 1)
+    held = store.damaged()
+    assert [d.kind for d in held] == ["blob"] and "does not decrypt" in held[0].reason
+    outbox = desk_outbox(store, desk_keys, tmp_path / "outbox.tar")
+    acked = _outbox_items(outbox)["acked"]
+    blob_id = held[0].id
+    assert blob_id not in acked and len(acked) == 1  # the report's envelope only
+    to_portal(app, outbox)
+    with app.app_context():
+        svc = services()
+        purge_acknowledged(svc.mailboxes, grace_days=-1)  # even with no grace at all
+        assert svc.mailboxes.blobs.path(attachment_blob(blob_id)).exists()
+        assert svc.mailboxes.blobs.read(attachment_blob(blob_id)) != bytes(len(evidence))
+    # The portal sends it again; the good copy verifies, is kept and acknowledged.
+    result = to_desk(app, store, desk_keys, tmp_path)
+    assert (result.files, result.damaged) == (1, 0) and store.damaged() == []
+    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0]["case"])
+    assert [f["state"] for f in shown["items"][0]["files"]] == ["verified"]
+    assert blob_id in _outbox_items(desk_outbox(store, desk_keys, tmp_path / "o2.tar"))["acked"]
+
+
+def test_a_tampered_envelope_is_kept_aside_and_sent_again(
+    app: Flask, client: FlaskClient, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    submit_report(client, "MARKER-one")
+    inbox = _inbox(app, tmp_path / "inbox.tar")
+
+    def flip(item: Item, data: bytes) -> tuple[Item, bytes]:
+        doc = json.loads(data)
+        body = bytearray(doc["body"].encode())
+        body[40] = ord("A") if body[40] != ord("A") else ord("B")
+        doc["body"] = body.decode()
+        return item, json.dumps(doc).encode()
+
+    result = cases.import_inbox(store, desk_keys, _rewrite(inbox, tmp_path / "evil.tar", flip))
+    assert (result.new, result.damaged) == (0, 1)
+    assert cases.list_cases(store) == []
+    assert _outbox_items(desk_outbox(store, desk_keys, tmp_path / "o.tar"))["acked"] == set()
+    assert to_desk(app, store, desk_keys, tmp_path).new == 1  # the good copy, next time
+    assert store.damaged() == []
+
+
+# --- 3: which case an envelope belongs to is authenticated --------------------------
+
+
+def _real_case(
+    app: Flask, client: FlaskClient, store: DeskStore, keys: DeskKeys, org: Organization, tmp: Path
+) -> tuple[str, PrivateKey]:
+    """A browser-style report whose reporter key the test holds."""
+    code, request = browser_style_request(org, "MARKER-real report")
+    assert (
+        client.post(
+            "/api/reports",
+            json=request,
+            headers={"X-CSRFToken": csrf_token(client)},
+        ).status_code
+        == 201
+    )
+    to_desk(app, store, keys, tmp)
+    derived = codes.derive(code, org.code_salt, org.kdf)
+    with app.app_context(), services().db.reading() as s:
+        box = s.scalars(select(Mailbox).where(Mailbox.index == derived.index)).one()
+    from nacl.secret import SecretBox
+
+    reporter = PrivateKey(SecretBox(derived.wrap).decrypt(box.wrapped_key))
+    assert case_id(bytes(reporter.public_key)) == box.id
+    return box.id, reporter
+
+
+def _injected(kind: str, data: bytes, case: str) -> tuple[Item, bytes]:
+    item_id = hashlib.sha256(data).hexdigest()[:32]
+    return (
+        Item(
+            item_id,
+            "envelope",
+            f"envelopes/{item_id}.json",
+            0,
+            "",
+            {"mailbox": case, "day": "2026-01-01", "seq": 9},
+        ),
+        data,
+    )
+
+
+def test_an_injected_report_cannot_steal_a_reply(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    """The attack of the review: a "report" carrying the attacker's reply key, filed
+    under a real case, received the desk's confidential reply."""
+    case, reporter = _real_case(app, client, store, desk_keys, org, tmp_path)
+    attacker = PrivateKey.generate()
+    fake = plaintext(
+        "report", "report", 1, {"what_happened": "me too"}, reply_pk=bytes(attacker.public_key)
+    )
+    injected = seal("report", fake, org.encrypt, "browser").document
+    inbox = _rewrite(
+        _inbox(app, tmp_path / "i.tar"),
+        tmp_path / "evil.tar",
+        added=[_injected("report", injected, case)],
+    )
+    result = cases.import_inbox(store, desk_keys, inbox)
+    assert result.damaged == 1
+    assert "another case" in store.damaged()[0].reason
+    replies.reply(store, desk_keys, case, "in_review", "CONFIDENTIAL for the reporter")
+    sealed = store.replies(case)[0].for_reporter
+    with pytest.raises(Exception):  # noqa: B017 - any failure: the attacker cannot open it
+        SealedBox(attacker).decrypt(sealed)
+    item = open_reply(sealed, reporter, org.verify_key, case)
+    assert item.text == "CONFIDENTIAL for the reporter"
+
+
+def test_injected_and_relabelled_follow_ups_are_refused(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    case, reporter = _real_case(app, client, store, desk_keys, org, tmp_path)
+    _other, other_reporter = _real_case(app, client, store, desk_keys, org, tmp_path)
+    forged = seal_follow_up(org, "message", "injected", PrivateKey.generate()).document
+    anonymous = seal(
+        "message",
+        plaintext("message", "message", 1, {"message": "x"}),
+        org.encrypt,
+        "server",
+        sender=PrivateKey.generate(),
+    ).document
+    genuine_for_other = seal_follow_up(org, "message", "belongs to the other", other_reporter)
+    second_report = seal(
+        "report",
+        plaintext("report", "report", 1, {"w": "again"}, reply_pk=bytes(reporter.public_key)),
+        org.encrypt,
+        "browser",
+    ).document
+    inbox = _rewrite(
+        _inbox(app, tmp_path / "i.tar"),
+        tmp_path / "evil.tar",
+        added=[
+            _injected("message", forged, case),
+            _injected("message", anonymous, case),
+            _injected("message", genuine_for_other.document, case),  # relabelled
+            _injected("report", second_report, case),
+        ],
+    )
+    result = cases.import_inbox(store, desk_keys, inbox)
+    assert (result.new, result.damaged) == (0, 4)
+    reasons = sorted(d.reason for d in store.damaged(case))
+    assert sum("not made by this case's reporter" in r for r in reasons) == 3
+    assert sum("second report" in r for r in reasons) == 1
+    shown = cases.show_case(store, desk_keys, case)
+    assert [i["kind"] for i in shown["items"] if not i["damaged"]] == ["report"]
+    assert len([i for i in shown["items"] if i["damaged"]]) == 4
+    assert all(i["content"] == {} for i in shown["items"] if i["damaged"])
+    # A genuine follow-up, sealed by the reporter's own key, is accepted.
+    genuine = seal_follow_up(org, "message", "MARKER-genuine", reporter)
+    inbox = _rewrite(
+        _inbox(app, tmp_path / "i2.tar"),
+        tmp_path / "good.tar",
+        added=[_injected("message", genuine.document, case)],
+    )
+    assert cases.import_inbox(store, desk_keys, inbox).new == 1
+
+
+# --- 6: one undecryptable envelope does not hide a case ----------------------------
+
+
+def test_a_case_with_a_damaged_stored_item_still_shows(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    home: Path,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    case, reporter = _real_case(app, client, store, desk_keys, org, tmp_path)
+    genuine = seal_follow_up(org, "message", "MARKER-later", reporter)
+    inbox = _rewrite(
+        _inbox(app, tmp_path / "i.tar"),
+        tmp_path / "g.tar",
+        added=[_injected("message", genuine.document, case)],
+    )
+    cases.import_inbox(store, desk_keys, inbox)
+    report_row = next(r for r in store.envelopes(case) if r.kind == "report")
+    store.blobs.path(f"envelopes/{report_row.id}").write_bytes(b'{"kind":"report"}')
+    shown = cases.show_case(store, desk_keys, case)
+    damaged = {i["kind"]: bool(i["damaged"]) for i in shown["items"]}
+    assert damaged == {"report": True, "message": False}
+    runner = CliRunner(env={"PORTAL_DESK_PASSPHRASE": PASSPHRASE})
+    out = runner.invoke(main, ["desk", "show", case, "--home", str(home)])
+    assert out.exit_code == 0 and "MARKER-later" in out.output and "damaged" in out.output.lower()
+
+
+# --- 7: a bad item of an outbox is refused alone -----------------------------------
+
+
+def test_an_invitation_whose_index_was_taken_in_advance_is_refused_alone(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    """The attack: read an invitation's index from an outbox and register it first
+    through /api/reports; the review saw every later outbox fail."""
+    case, _ = _real_case(app, client, store, desk_keys, org, tmp_path)
+    invitation = replies.invite(store, desk_keys, "questions for a witness")
+    replies.reply(store, desk_keys, case, "in_review", "we read it")
+    outbox = desk_outbox(store, desk_keys, tmp_path / "o1.tar")
+    with open_bundle(outbox, "outbox") as bundle:
+        item = next(i for i in bundle.manifest.items if i.kind == "invitation")
+        taken = json.loads(bundle.read(item))["index"]
+    _, squatter = browser_style_request(org, "squatting")
+    squatter["mailbox"]["index"] = taken
+    headers = {"X-CSRFToken": csrf_token(client)}
+    assert client.post("/api/reports", json=squatter, headers=headers).status_code == 201
+    result = to_portal(app, outbox)
+    assert result.replies == 1 and result.invitations == 0
+    assert any("clashes" in r and invitation.mailbox_id in r for r in result.refused)
+    # The desk hears of it, and the channel keeps working.
+    imported = to_desk(app, store, desk_keys, tmp_path)
+    assert any("refused" in note for note in imported.notes)
+    with store.db.reading() as s:
+        from portal.desk.store import OutboxRefusal
+
+        # The invitation, and its questions (for a case that could not be made).
+        refused = {(r.kind, r.id) for r in s.scalars(select(OutboxRefusal))}
+        assert {k for k, _ in refused} == {"invitation", "reply"}
+        assert ("invitation", invitation.mailbox_id) in refused
+    replies.reply(store, desk_keys, case, None, "and another")
+    assert to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o2.tar")).replies == 1
+    with app.app_context(), services().db.reading() as s:
+        assert list(s.scalars(select(RefusedItem))) == []  # the desk saw it: cleared
+
+
+def test_a_malformed_case_label_in_an_inbox_jams_nothing(
+    app: Flask, client: FlaskClient, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    submit_report(client, "MARKER-fine")
+    submit_report(client, "MARKER-mislabelled")
+    inbox = _inbox(app, tmp_path / "i.tar")
+    first = True
+
+    def mislabel(item: Item, data: bytes) -> tuple[Item, bytes]:
+        nonlocal first
+        if first:
+            first = False
+            return Item(
+                item.id,
+                item.kind,
+                item.name,
+                item.size,
+                item.sha256,
+                {**item.meta, "mailbox": "ZZ<script>" + "x" * 200},
+            ), data
+        return item, data
+
+    result = cases.import_inbox(store, desk_keys, _rewrite(inbox, tmp_path / "e.tar", mislabel))
+    assert (result.new, result.damaged) == (1, 1)
+    case = cases.list_cases(store)[0]["case"]
+    replies.reply(store, desk_keys, case, "in_review", "ok")
+    for n in (1, 2):
+        outcome = to_portal(app, desk_outbox(store, desk_keys, tmp_path / f"o{n}.tar"))
+        assert outcome.refused == ()
+        to_desk(app, store, desk_keys, tmp_path)
+    assert len(cases.list_cases(store)) == 2  # the good copy arrived after all
+
+
+# --- 8: the inbox's counters are bounded and cannot hide a reply -------------------
+
+
+@pytest.mark.parametrize("claim", [2**70, -1, "7", True, "lie"])
+def test_forged_outbox_numbers_cannot_hide_a_reply(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    tmp_path: Path,
+    claim: object,
+) -> None:
+    submit_report(client, "MARKER-counter")
+    to_desk(app, store, desk_keys, tmp_path)
+    case = cases.list_cases(store)[0]["case"]
+    replies.reply(store, desk_keys, case, "in_review", "the reply that must arrive")
+    lost = desk_outbox(store, desk_keys, tmp_path / "lost.tar")  # the relay drops it
+    assert _outbox_items(lost)["extra"]["seq"] == 1
+    lie = claim == "lie"
+    claimed = 1 if lie else claim  # the lie: "outbox 1 was applied" (it was not)
+    forged = _rewrite(
+        _inbox(app, tmp_path / "i.tar"), tmp_path / "f.tar", extra={"outbox_seq": claimed}
+    )
+    before = store.custody.verify()
+    cases.import_inbox(store, desk_keys, forged)  # no OverflowError, no partial commit
+    assert store.custody.verify().ok and store.custody.verify().entries == before.entries + 1
+    nxt = desk_outbox(store, desk_keys, tmp_path / "next.tar")
+    if lie:
+        # The desk believed the lie and left the reply out; the portal refuses the
+        # outbox, since it was made on the word that outbox 1 arrived.
+        assert _outbox_items(nxt)["replies"] == []
+        from portal.bundles import BundleError
+
+        with pytest.raises(BundleError, match="missing outbox"):
+            to_portal(app, nxt)
+        # The next honest inbox says the truth; the desk sends the reply again.
+        to_desk(app, store, desk_keys, tmp_path)
+        nxt = desk_outbox(store, desk_keys, tmp_path / "again.tar")
+    assert len(_outbox_items(nxt)["replies"]) == 1
+    assert to_portal(app, nxt).replies == 1
+
+
+def test_a_desk_restored_from_backup_still_catches_up(
+    app: Flask, client: FlaskClient, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    first = DeskStore(tmp_path / "first")
+    submit_report(client, "report")
+    to_desk(app, first, desk_keys, tmp_path)
+    for n in range(3):
+        to_portal(app, desk_outbox(first, desk_keys, tmp_path / f"o{n}.tar"))
+    restored = DeskStore(tmp_path / "restored")
+    result = to_desk(app, restored, desk_keys, tmp_path)
+    assert any("restored from a backup" in n for n in result.notes)
+    replies.invite(restored, desk_keys, "questions")
+    assert to_portal(app, desk_outbox(restored, desk_keys, tmp_path / "r.tar")).seq == 4
+
+
+# --- 12: the custody log is anchored -----------------------------------------------
+
+
+def _rewrite_log(log: CustodyLog, keep: Callable[[dict[str, Any]], bool]) -> None:
+    """Delete entries and recompute the whole chain, as a careful forger would."""
+    prev, lines = "0" * 64, []
+    for n, entry in enumerate((e for e in log.entries() if keep(e)), start=1):
+        entry = {**entry, "n": n, "prev": prev}
+        entry["hash"] = entry_hash(entry)
+        prev = entry["hash"]
+        lines.append(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+    log.path.write_text("".join(lines))
+
+
+@pytest.mark.parametrize("cut", ["rewrite", "truncate"])
+def test_a_rewritten_custody_log_is_caught_by_the_anchored_head(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    home: Path,
+    desk_keys: DeskKeys,
+    tmp_path: Path,
+    cut: str,
+) -> None:
+    submit_report(client, "MARKER-custody")
+    to_desk(app, store, desk_keys, tmp_path)
+    case = cases.list_cases(store)[0]["case"]
+    cases.show_case(store, desk_keys, case)
+    to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o.tar"))
+    runner = CliRunner(env={"PORTAL_DESK_PASSPHRASE": PASSPHRASE})
+    assert runner.invoke(main, ["desk", "verify-log", "--home", str(home)]).exit_code == 0
+    if cut == "rewrite":  # remove the record that the case was viewed
+        _rewrite_log(store.custody, lambda e: e["event"] != "view")
+    else:
+        _rewrite_log(store.custody, lambda e: e["event"] == "import")
+    assert store.custody.verify().ok  # the chain alone checks out
+    # Even a forger who also empties the desk's own copy of the checkpoints is
+    # caught: the portal sends its copy back with every inbox, and prints it too.
+    with store.db.transaction() as s:
+        from portal.desk.store import Checkpoint
+
+        s.query(Checkpoint).delete()
+    with app.app_context():
+        from portal.outbox import portal_checkpoints
+
+        printed = tmp_path / "checkpoints.json"
+        printed.write_text(json.dumps(portal_checkpoints(services().mailboxes)))
+    out = runner.invoke(
+        main, ["desk", "verify-log", "--home", str(home), "--checkpoints", str(printed)]
+    )
+    assert out.exit_code != 0
+    assert ("rewritten" if cut == "rewrite" else "cut short") in out.output
+    to_desk(app, store, desk_keys, tmp_path)  # the checkpoint comes back in the inbox
+    assert runner.invoke(main, ["desk", "verify-log", "--home", str(home)]).exit_code != 0
+
+
+def test_a_forged_checkpoint_in_an_inbox_is_not_taken(
+    app: Flask, client: FlaskClient, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    submit_report(client, "x")
+    forged = {"n": 99, "hash": "f" * 64, "sig": b64encode(bytes(64)), "outbox": 1}
+    inbox = _rewrite(
+        _inbox(app, tmp_path / "i.tar"), tmp_path / "f.tar", extra={"checkpoint": forged}
+    )
+    result = cases.import_inbox(store, desk_keys, inbox)
+    assert any("did not sign" in n for n in result.notes)
+    assert store.checkpoints() == []
+
+
+# --- flood junk: staff can discard what will never verify --------------------------
+
+
+def test_junk_is_kept_aside_until_staff_discard_it(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    home: Path,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    for _ in range(3):
+        _, junk = browser_style_request(org, "x")
+        junk["envelope"]["body"] = b64encode(bytes(1024 + 40))  # the right shape, no content
+        headers = {"X-CSRFToken": csrf_token(client)}  # each report spends its token
+        assert client.post("/api/reports", json=junk, headers=headers).status_code == 201
+    assert to_desk(app, store, desk_keys, tmp_path).damaged == 3
+    runner = CliRunner(env={"PORTAL_DESK_PASSPHRASE": PASSPHRASE})
+    assert runner.invoke(main, ["desk", "discard", "--all", "--home", str(home)]).exit_code == 0
+    outbox = desk_outbox(store, desk_keys, tmp_path / "o.tar")
+    assert len(_outbox_items(outbox)["discard"]) == 3
+    assert to_portal(app, outbox).acked == 3
+    with app.app_context(), services().db.reading() as s:
+        assert all(e.acked_on is not None for e in s.scalars(select(Envelope)))
+    assert to_desk(app, store, desk_keys, tmp_path).damaged == 0
+    assert [e["event"] for e in store.custody.entries()].count("discard") == 1
