@@ -408,16 +408,22 @@ def desk_export(home: Path, file: Path) -> None:
 @click.option("--idle-minutes", default=15, show_default=True, help="Lock the keys after this.")
 def desk_serve(home: Path, port: int, idle_minutes: int) -> None:
     """Serve the desk's web interface on 127.0.0.1, behind a per-launch token."""
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
 
     from .desk.web import create_desk_app
+
+    class Quiet(WSGIRequestHandler):
+        """No request log: its lines would hold the token and case ids."""
+
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
 
     with _desk_home(home):
         try:
             app = create_desk_app(home, idle_seconds=idle_minutes * 60)
         except keystore.KeystoreError as exc:
             raise CliError(str(exc)) from exc
-        server = make_server("127.0.0.1", port, app, threaded=True)
+        server = make_server("127.0.0.1", port, app, threaded=True, request_handler=Quiet)
         token = app.extensions["desk"].token
         echo(f"Desk open at http://127.0.0.1:{server.server_port}/?token={token}")
         echo("Open that address in a browser on this machine. Stop with Ctrl+C.")

@@ -24,10 +24,13 @@ from portal.desk.keystore import DeskKeys
 from portal.desk.lock import DeskBusy, desk_lock
 from portal.desk.store import DeskStore
 from portal.desk.web import create_desk_app
+from portal.encoding import b64encode
 from portal.inbox import export_inbox
+from portal.organization import Organization
 from portal.web.services import services
-from tests.conftest import CSRF, PASSPHRASE
+from tests.conftest import CSRF, PASSPHRASE, csrf_token
 from tests.loop import desk_outbox, submit_report, to_desk, to_portal
+from tests.sealing import browser_style_request
 
 TOKEN = "launch-token-for-tests"
 
@@ -147,6 +150,9 @@ def test_requests_without_the_launch_token_are_refused(desk_app: Flask) -> None:
     for path in ("/", "/cases", "/import", "/export"):
         assert c.get(path).status_code == 403
     assert c.get("/?token=wrong").status_code == 403
+    assert c.get("/?token=t%C3%B6ken-%E2%80%AE").status_code == 403  # non-ASCII: no 500
+    c.set_cookie("desk_token", "jeton-é")
+    assert c.get("/cases").status_code == 403
     resp = c.get(f"/?token={TOKEN}")
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
     assert "HttpOnly" in resp.headers["Set-Cookie"]
@@ -183,7 +189,7 @@ def test_import_read_reply_invite_export_through_the_pages(
     page = c.get(f"/cases/{case_id}").get_data(as_text=True)
     assert "What happened?" in page  # laid out with the form's labels
     assert "MARKER-desk what happened &lt;i&gt;here&lt;/i&gt;" in page
-    assert "Sealed by the server on arrival" in page
+    assert "sealed by the server on arrival" in page and "the portal's word" in page
     resp = c.post(
         f"/cases/{case_id}/reply",
         data={
@@ -287,3 +293,41 @@ def test_desk_commands_need_no_portal_configuration(
     )
     assert out.exit_code == 0, out.output
     assert not (tmp_path / "instance").exists()
+
+
+def test_junk_is_shown_aside_and_discarded_through_the_pages(
+    app: Flask, client: FlaskClient, desk_app: Flask, org: Organization, tmp_path: Path
+) -> None:
+    """A flood of right-shaped junk: kept aside, never acknowledged, until staff discard it."""
+    for _ in range(2):
+        _, junk = browser_style_request(org, "x")
+        junk["envelope"]["body"] = b64encode(bytes(1024 + 40))
+        headers = {"X-CSRFToken": csrf_token(client)}
+        assert client.post("/api/reports", json=junk, headers=headers).status_code == 201
+    submit_report(client, "MARKER-real")
+    inbox = tmp_path / "inbox.tar"
+    with app.app_context():
+        export_inbox(services().mailboxes, services().organization, inbox)
+    c = _unlocked(desk_app)
+    page = c.post(
+        "/import",
+        data={
+            "csrf_token": _token(c, "/import"),
+            "inbox": (io.BytesIO(inbox.read_bytes()), "i.tar"),
+        },
+        content_type="multipart/form-data",
+    ).get_data(as_text=True)
+    assert "Imported 1 new envelope" in page and "2 item(s) failed their checks" in page
+    aside = c.get("/damaged").get_data(as_text=True)
+    ids = re.findall(r'name="item" value="([0-9a-f]+)"', aside)
+    assert len(ids) == 2 and "does not open" in aside
+    listing = c.get("/cases").get_data(as_text=True)
+    assert listing.count('href="/cases/') == 1  # junk makes no case
+    resp = c.post("/damaged/discard", data={"csrf_token": _token(c, "/damaged"), "item": ids})
+    assert resp.status_code == 303
+    assert "discarded" in c.get("/damaged").get_data(as_text=True)
+    with tarfile.open(
+        fileobj=io.BytesIO(c.post("/export", data={"csrf_token": _token(c, "/export")}).data)
+    ) as tar:
+        ack = next(m for m in tar.getmembers() if m.name.startswith("acks/"))
+        assert sorted(json.loads(tar.extractfile(ack).read())["discard"]) == sorted(ids)  # type: ignore[union-attr]

@@ -88,10 +88,18 @@ def show_case(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, Any]:
         try:
             opened = open_item(store, keys, row)
         except (Unbound, OSError) as exc:
-            items.append({**shown, "damaged": str(exc), "content": {}, "files": []})
+            items.append({**shown, "damaged": str(exc), "content": {}, "files": [], "held": False})
             continue
         files_shown = [f.public(files.check(store, f)) for f in opened.files]
-        items.append({**shown, "damaged": None, "content": opened.content, "files": files_shown})
+        items.append(
+            {
+                **shown,
+                "damaged": None,
+                "content": opened.content,
+                "files": files_shown,
+                "held": False,
+            }
+        )
     for held in store.damaged(case_id):
         items.append(
             {
@@ -103,6 +111,7 @@ def show_case(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, Any]:
                 + (" (discarded)" if held.discarded else ""),
                 "content": {},
                 "files": [],
+                "held": True,
             }
         )
     replies = [

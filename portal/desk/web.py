@@ -46,6 +46,7 @@ from . import cases as desk_cases
 from . import files as desk_files
 from . import keystore
 from . import replies as desk_replies
+from .inbox import discard_items
 from .outbox import export_outbox
 from .store import DeskStore
 
@@ -102,18 +103,23 @@ def keys() -> keystore.DeskKeys:
     return k
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison of any text (a non-ASCII token is simply wrong)."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+
+
 @bp.before_app_request
 def _require_launch_token() -> ResponseReturnValue | None:
     expected = state().token
     given = request.args.get("token")
-    if given is not None and hmac.compare_digest(given, expected):
+    if given is not None and _same(given, expected):
         response = redirect(request.path)
         response.set_cookie(TOKEN_COOKIE, expected, httponly=True, samesite="Strict")
         return response
     if request.path.startswith("/static/"):
         return None
     cookie = request.cookies.get(TOKEN_COOKIE, "")
-    if not hmac.compare_digest(cookie, expected):
+    if not _same(cookie, expected):
         return render_template("desk/forbidden.html"), 403
     return None
 
@@ -237,6 +243,22 @@ def import_inbox() -> ResponseReturnValue:
                 "desk/import.html", error=f"Bundle refused, nothing imported: {exc}"
             ), 400
     return render_template("desk/import.html", result=result)
+
+
+@bp.get("/damaged")
+def damaged_items() -> ResponseReturnValue:
+    keys()
+    return render_template("desk/damaged.html", rows=store().damaged())
+
+
+@bp.post("/damaged/discard")
+def discard() -> ResponseReturnValue:
+    keys()
+    try:
+        discard_items(store(), request.form.getlist("item"))
+    except KeyError:
+        abort(404)
+    return redirect(url_for("desk.damaged_items", discarded=1), code=303)
 
 
 @bp.route("/invite", methods=["GET", "POST"])
