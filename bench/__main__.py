@@ -15,9 +15,9 @@ from portal.desk import keystore
 from portal.organization import load
 from tests.e2e.live import live_portal
 
-from . import crypto, desk, ingest, pages, throughput
+from . import crypto, desk, flood, ingest, pages, throughput
 
-SECTIONS = ("crypto", "pages", "throughput", "ingest", "desk")
+SECTIONS = ("crypto", "pages", "throughput", "ingest", "desk", "flood")
 
 
 def main() -> int:
@@ -40,6 +40,7 @@ def main() -> int:
         base = Path(tmp)
         keystore.init(base / "home", "bench", "Bench organization", cost="interactive")
         org = load(base / "home" / "organization.json")
+        browser_pow_ms = float("nan")
         if "crypto" in only:
             results = {
                 "native": crypto.native(org, args.file_mib),
@@ -49,11 +50,14 @@ def main() -> int:
             # Without JIT, time a smaller file and scale: the figure is a rate.
             jitless["file_ms"] *= args.file_mib / args.jitless_file_mib
             results["jitless"] = jitless
+            browser_pow_ms = jitless["pow_ms"]
             _print(crypto.report(results))
         with live_portal(
             base / "portal",
             base / "home" / "organization.json",
-            extra_env={"PORTAL_ARGON2_RATE": "10000"},
+            # Proofs of work cost the client, not the server: the floods section
+            # measures them; here each still costs the server its one check.
+            extra_env={"PORTAL_ARGON2_RATE": "10000", "PORTAL_POW_BITS": "0"},
         ) as live:
             if "pages" in only:
                 _print(pages.report(pages.run(live.url)))
@@ -67,6 +71,15 @@ def main() -> int:
                 _print(ingest.report(portal_figures, raw, size))
         if "desk" in only:
             _print(desk.report(desk.run(base / "desk-bench", base / "home", "bench")))
+        if "flood" in only:
+            with live_portal(base / "flood", base / "home" / "organization.json") as live:
+                figures = {
+                    "js": flood.js_flood(live.url, org),
+                    "nojs": flood.nojs_flood(live.url),
+                    "browser_pow_ms": browser_pow_ms,
+                }
+                figures["desk"] = flood.desk_cost(live, base / "home", base)
+            _print(flood.report(figures))
     print(f"bench finished in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -20,10 +20,12 @@ from nacl import pwhash
 from portal.envelopes import seal
 from portal.filecrypt import CHUNK, EncryptingWriter
 from portal.organization import Organization
+from portal.pow import Challenge, solve
 from tests.e2e.browsers import chromium, wait
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = "391822074471038599621548"
+POW_ROUNDS = 16
 
 
 def native(org: Organization, file_mib: int) -> dict[str, float]:
@@ -46,7 +48,17 @@ def native(org: Organization, file_mib: int) -> dict[str, float]:
         writer.write(data[i : i + 16 * CHUNK])
     writer.finish()
     file_ms = (time.perf_counter() - start) * 1000
-    return {"seal_ms": seal_ms, "derive_ms": derive_ms, "file_ms": file_ms, "file_mib": file_mib}
+    start = time.perf_counter()
+    for _ in range(POW_ROUNDS):
+        solve(Challenge(os.urandom(16), 8, 1000))
+    pow_ms = (time.perf_counter() - start) * 1000 / POW_ROUNDS
+    return {
+        "seal_ms": seal_ms,
+        "derive_ms": derive_ms,
+        "file_ms": file_ms,
+        "file_mib": file_mib,
+        "pow_ms": pow_ms,
+    }
 
 
 def browser(org: Organization, mode: str, file_mib: int, derivations: int) -> dict[str, Any]:
@@ -97,6 +109,7 @@ def report(r: dict[str, Any]) -> list[str]:
         ("seal a 2 KB report (ms)", "seal_ms"),
         ("derive a code, Argon2id (ms)", "derive_ms"),
         (f"encrypt a {mib} MiB file (ms)", "file_ms"),
+        ("proof of work, 8 bits (ms, mean)", "pow_ms"),
     ]
     for label, key in rows:
         a, b, c = nat[key], r["wasm"][key], r["jitless"][key]

@@ -11,6 +11,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from portal.pow import proof_for
+
 CSRF = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -67,6 +69,13 @@ class Session:
         return self.request(
             "POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"}
         )
+
+    def paid(self, path: str, payload: dict[str, Any]) -> Response:
+        """POST JSON with a solved proof of work, as the browser's pages do."""
+        offer = self.api("POST", "/api/pow")
+        if offer.status != 200:
+            return offer
+        return self.api("POST", path, {**payload, "pow": proof_for(offer.json())})
 
     def api(
         self, method: str, path: str, payload: Any = None, raw: bytes | None = None

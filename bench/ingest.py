@@ -45,7 +45,7 @@ class _Sampler(threading.Thread):
 def portal_upload(url: str, size: int, worker_pids: list[int]) -> dict[str, float]:
     s = Session(url)
     s.get("/report")
-    start = s.api("POST", "/api/uploads", {"size": size, "part_size": PART}).json()
+    start = s.paid("/api/uploads", {"size": size, "part_size": PART}).json()
     block = os.urandom(PART)
     parsed = urlsplit(url)
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=120)

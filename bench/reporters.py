@@ -42,7 +42,7 @@ def submit(s: Session, org: Organization, t: Timings, text: str, files: int = 0)
         digest = w.finish()
         blob = out.getvalue()
         part = 16 * 1024
-        start = s.api("POST", "/api/uploads", {"size": len(blob), "part_size": part})
+        start = s.paid("/api/uploads", {"size": len(blob), "part_size": part})
         if start.status != 201:
             t.errors.append(f"upload start {start.status}")
             continue
@@ -72,7 +72,7 @@ def submit(s: Session, org: Organization, t: Timings, text: str, files: int = 0)
     code, body = browser_style_request(org, text, attachments=entries)
     if ids:
         body["attachments"] = ids
-    resp = timed(t, "submit", lambda: s.api("POST", "/api/reports", body))
+    resp = timed(t, "submit", lambda: s.paid("/api/reports", body))
     if resp.status != 201:  # type: ignore[attr-defined]
         t.errors.append(f"submit {resp.status} {resp.text[:80]}")  # type: ignore[attr-defined]
     return code

@@ -17,6 +17,7 @@ from portal import codes
 from portal.encoding import b64encode
 from portal.envelopes import seal
 from portal.organization import Organization
+from portal.pow import proof_for
 
 from .http import Session
 from .reporters import Timings, submit
@@ -25,15 +26,20 @@ LEVELS = (1, 8, 32)
 SECONDS = 4.0
 
 
-def _sealed_body(org: Organization) -> bytes:
+def _sealed_body(org: Organization, s: Session) -> bytes:
+    """A report's request, with a proof of work solved for session ``s`` (untimed:
+    the browser solves it while the reporter writes)."""
     envelope = seal("report", os.urandom(1500), org.encrypt, "browser")
+    offer = s.api("POST", "/api/pow").json()
     return json.dumps(
         {
             "envelope": json.loads(envelope.document),
             "mailbox": {
                 "index": b64encode(os.urandom(32)),
                 "wrapped_key": b64encode(os.urandom(72)),
+                "public_key": b64encode(os.urandom(32)),
             },
+            "pow": proof_for(offer),
         }
     ).encode()
 
@@ -124,7 +130,7 @@ def _level(
     # fetched beforehand (untimed), as a reporter's browser would have it.
     budget = max(400, level * 80)
     sessions = _pool(url, budget, "/report")
-    bodies = [_sealed_body(org) for _ in range(budget)]
+    bodies = [_sealed_body(org, s) for s in sessions]
     counter = iter(range(budget))
     lock = threading.Lock()
 

@@ -24,6 +24,7 @@ from .web import api, cases, errors, language, page_context, relay, reporter, se
 from .web.json_provider import SafeJSONProvider
 from .web.requests import PortalRequest
 from .web.services import Services
+from .web.work import Load
 from .web.work_gate import WorkGate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +84,7 @@ def _base_app(config: Config, cookie_name: str, error_template: str) -> Flask:
             burst=config.argon2_rate * 2,
         ),
         branding=load_branding(config.branding_dir),
+        pow_load=Load(),
     )
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(

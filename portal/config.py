@@ -46,6 +46,10 @@ class Config:
     argon2_rate: int = 20  # derivations per second per worker, sustained
     mailbox_retention_days: int = 365
     session_lifetime_seconds: int = 4 * 3600
+    pow_bits: int = 8  # about 256 native PBKDF2 guesses: well under a second at Safer
+    pow_max_bits: int = 16
+    pow_iterations: int = 1000
+    pow_rate: int = 30  # solutions a minute per worker before the difficulty rises
 
     @property
     def blob_dir(self) -> Path:
@@ -71,6 +75,16 @@ def _size(environ: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be positive")
     return value
+
+
+def _count(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number that may be zero."""
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}")
+    return int(raw)
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
@@ -108,4 +122,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         argon2_slots=_size(env, "PORTAL_ARGON2_SLOTS", os.cpu_count() or 2),
         argon2_rate=_size(env, "PORTAL_ARGON2_RATE", 20),
         mailbox_retention_days=_size(env, "PORTAL_MAILBOX_RETENTION_DAYS", 365),
+        pow_bits=_count(env, "PORTAL_POW_BITS", 8),
+        pow_max_bits=_size(env, "PORTAL_POW_MAX_BITS", 16),
+        pow_rate=_size(env, "PORTAL_POW_RATE", 30),
     )

@@ -45,9 +45,13 @@ class EncryptingWriter:
     path), so no plaintext byte is ever spooled to a temporary file.
     """
 
-    def __init__(self, out: BinaryIO, chunk: int = CHUNK) -> None:
+    def __init__(self, out: BinaryIO, chunk: int = CHUNK, limit: int | None = None) -> None:
         self.out = out
         self.chunk = chunk
+        # Beyond ``limit`` ciphertext bytes nothing more is written: ``over_limit``
+        # says so, and the caller refuses the file (its bytes so far are deleted).
+        self.limit = limit
+        self.over_limit = False
         self.key = sodium.crypto_secretstream_xchacha20poly1305_keygen()
         self._state = sodium.crypto_secretstream_xchacha20poly1305_state()
         self.header = sodium.crypto_secretstream_xchacha20poly1305_init_push(self._state, self.key)
@@ -70,7 +74,10 @@ class EncryptingWriter:
 
     def _emit(self, plain: bytes, tag: int) -> None:
         c = sodium.crypto_secretstream_xchacha20poly1305_push(self._state, plain, None, tag)
-        self.out.write(c)
+        if self.limit is not None and self.cipher_bytes + len(c) > self.limit:
+            self.over_limit = True
+        if not self.over_limit:
+            self.out.write(c)
         self.cipher_bytes += len(c)
 
     def finish(self) -> str:

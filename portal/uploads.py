@@ -63,6 +63,12 @@ class Uploads:
         self.limits = limits
         self.today = today
 
+    def room(self) -> int:
+        """How many more ciphertext bytes the storage quota allows."""
+        with self.db.reading() as s:
+            stored = s.scalar(select(func.coalesce(func.sum(Attachment.size), 0))) or 0
+        return max(0, self.limits.quota_bytes - int(stored))
+
     def start(self, owner: str, size: object, part_size: object) -> Attachment:
         """Reserve an upload of ``size`` ciphertext bytes in parts of ``part_size``."""
         if not (isinstance(size, int) and isinstance(part_size, int)):

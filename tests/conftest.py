@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -15,6 +16,7 @@ from portal.config import Config, load_config
 from portal.desk import keystore
 from portal.desk.keystore import DeskKeys
 from portal.organization import Organization
+from portal.pow import proof_for
 
 PASSPHRASE = "correct horse battery staple"
 CSRF = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
@@ -47,7 +49,11 @@ def config(tmp_path: Path, desk_home: Path) -> Config:
         }
     )
     return replace(
-        base, max_envelope_bytes=64 * 1024, max_request_bytes=128 * 1024, branding_dir=None
+        base,
+        max_envelope_bytes=64 * 1024,
+        max_request_bytes=128 * 1024,
+        branding_dir=None,
+        pow_bits=2,  # real proofs of work, cheap to make in a test (see test_pow.py)
     )
 
 
@@ -79,6 +85,19 @@ def csrf_token(client: FlaskClient, path: str = "/report") -> str:
     match = CSRF.search(page)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+def api_post(client: FlaskClient, path: str, body: Any, page: str = "/report") -> Any:
+    """POST JSON as the browser does: with the page's CSRF token and, where the
+    route asks for one, a solved proof of work."""
+    headers = {"X-CSRFToken": csrf_token(client, page)}
+    if path in PAID_ROUTES:
+        offer = client.post("/api/pow", headers=headers).get_json()
+        body = {**body, "pow": proof_for(offer)}
+    return client.post(path, json=body, headers=headers)
+
+
+PAID_ROUTES = ("/api/reports", "/api/uploads", "/api/case/message")
 
 
 def files_containing(root: Path, needle: bytes) -> list[Path]:

@@ -16,16 +16,12 @@ from portal.encoding import b64decode, b64encode
 from portal.envelopes import seal
 from portal.organization import Organization
 from portal.reports import new_mailbox_key, seal_follow_up
-from tests.conftest import csrf_token
+from tests.conftest import api_post
 from tests.sealing import browser_style_request
 
 
 def _post(client: FlaskClient, path: str, body: Any) -> Any:
-    return client.post(
-        path,
-        data=json.dumps(body),
-        headers={"Content-Type": "application/json", "X-CSRFToken": csrf_token(client, "/case")},
-    )
+    return api_post(client, path, body, page="/case")
 
 
 def _new_case(client: FlaskClient, org: Organization) -> str:

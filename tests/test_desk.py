@@ -28,7 +28,7 @@ from portal.encoding import b64encode
 from portal.inbox import export_inbox
 from portal.organization import Organization
 from portal.web.services import services
-from tests.conftest import CSRF, PASSPHRASE, csrf_token
+from tests.conftest import CSRF, PASSPHRASE, api_post
 from tests.loop import desk_outbox, submit_report, to_desk, to_portal
 from tests.sealing import browser_style_request
 
@@ -302,8 +302,7 @@ def test_junk_is_shown_aside_and_discarded_through_the_pages(
     for _ in range(2):
         _, junk = browser_style_request(org, "x")
         junk["envelope"]["body"] = b64encode(bytes(1024 + 40))
-        headers = {"X-CSRFToken": csrf_token(client)}
-        assert client.post("/api/reports", json=junk, headers=headers).status_code == 201
+        assert api_post(client, "/api/reports", junk).status_code == 201
     submit_report(client, "MARKER-real")
     inbox = tmp_path / "inbox.tar"
     with app.app_context():

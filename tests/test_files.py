@@ -29,7 +29,7 @@ from portal.models import Attachment
 from portal.organization import Organization
 from portal.uploads import attachment_blob
 from portal.web.services import services
-from tests.conftest import PASSPHRASE, csrf_token, files_containing
+from tests.conftest import PASSPHRASE, api_post, csrf_token, files_containing
 from tests.e2e.live import fresh_desk_copy
 from tests.loop import CODE_ON_PAGE, to_desk
 from tests.sealing import browser_style_request
@@ -139,6 +139,23 @@ def test_bad_files_without_js_store_nothing(app: Flask, config: Config, problem:
     assert not list((config.blob_dir / "attachments").glob("*"))
 
 
+def test_the_quota_holds_without_javascript_too(config: Config) -> None:
+    """The attack of the review: a 4 MiB no-JS file stored under a 1 MiB quota."""
+    mib = 1024 * 1024
+    small = create_app(replace(config, upload_quota_bytes=mib, max_request_bytes=8 * mib))
+    client = small.test_client()
+    assert _no_js_report(client, [(os.urandom(mib // 2), "fits.bin")]).status_code == 200
+    resp = _no_js_report(client, [(os.urandom(4 * mib), "flood.bin")])
+    assert resp.status_code == 400 and "no room" in resp.get_data(as_text=True)
+    stored = _attachments(small)
+    assert len(stored) == 1 and sum(a.size for a in stored) <= mib
+    on_disk = sum(p.stat().st_size for p in (config.blob_dir / "attachments").glob("*"))
+    assert on_disk == stored[0].size  # the refused file left nothing behind
+    # Two files in one request share what is left of the quota.
+    resp = _no_js_report(client, [(os.urandom(300_000), "a"), (os.urandom(300_000), "b")])
+    assert resp.status_code == 400 and len(_attachments(small)) == 1
+
+
 def test_no_file_chosen_is_not_an_error(app: Flask, client: FlaskClient) -> None:
     resp = _no_js_report(client, [(b"", "")])
     assert resp.status_code == 200 and _attachments(app) == []
@@ -158,6 +175,8 @@ def _api(
             data=raw,
             headers={**headers, "Content-Type": "application/octet-stream"},
         )
+    if method == "POST":
+        return api_post(client, path, body or {})
     return client.open(
         path,
         method=method,

@@ -36,7 +36,7 @@ from portal.reports import plaintext, seal_follow_up
 from portal.retention import purge_acknowledged
 from portal.uploads import attachment_blob
 from portal.web.services import services
-from tests.conftest import PASSPHRASE, csrf_token
+from tests.conftest import PASSPHRASE, api_post, csrf_token
 from tests.e2e.live import fresh_desk_copy
 from tests.loop import desk_outbox, submit_report, to_desk, to_portal
 from tests.sealing import browser_style_request
@@ -197,14 +197,7 @@ def _real_case(
 ) -> tuple[str, PrivateKey]:
     """A browser-style report whose reporter key the test holds."""
     code, request = browser_style_request(org, "MARKER-real report")
-    assert (
-        client.post(
-            "/api/reports",
-            json=request,
-            headers={"X-CSRFToken": csrf_token(client)},
-        ).status_code
-        == 201
-    )
+    assert api_post(client, "/api/reports", request).status_code == 201
     to_desk(app, store, keys, tmp)
     derived = codes.derive(code, org.code_salt, org.kdf)
     with app.app_context(), services().db.reading() as s:
@@ -369,8 +362,7 @@ def test_an_invitation_whose_index_was_taken_in_advance_is_refused_alone(
         taken = json.loads(bundle.read(item))["index"]
     _, squatter = browser_style_request(org, "squatting")
     squatter["mailbox"]["index"] = taken
-    headers = {"X-CSRFToken": csrf_token(client)}
-    assert client.post("/api/reports", json=squatter, headers=headers).status_code == 201
+    assert api_post(client, "/api/reports", squatter).status_code == 201
     result = to_portal(app, outbox)
     assert result.replies == 1 and result.invitations == 0
     assert any("clashes" in r and invitation.mailbox_id in r for r in result.refused)
@@ -564,8 +556,7 @@ def test_junk_is_kept_aside_until_staff_discard_it(
     for _ in range(3):
         _, junk = browser_style_request(org, "x")
         junk["envelope"]["body"] = b64encode(bytes(1024 + 40))  # the right shape, no content
-        headers = {"X-CSRFToken": csrf_token(client)}  # each report spends its token
-        assert client.post("/api/reports", json=junk, headers=headers).status_code == 201
+        assert api_post(client, "/api/reports", junk).status_code == 201
     assert to_desk(app, store, desk_keys, tmp_path).damaged == 3
     runner = CliRunner(env={"PORTAL_DESK_PASSPHRASE": PASSPHRASE})
     assert runner.invoke(main, ["desk", "discard", "--all", "--home", str(home)]).exit_code == 0

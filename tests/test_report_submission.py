@@ -22,6 +22,7 @@ from portal.envelopes import open_envelope
 from portal.mailboxes import envelope_blob
 from portal.models import Envelope, Mailbox
 from portal.organization import Organization
+from portal.pow import proof_for
 from portal.web.services import services
 from tests.conftest import csrf_token, files_containing
 from tests.sealing import browser_style_request
@@ -117,11 +118,11 @@ def test_oversized_form_is_refused(app: Flask, client: FlaskClient) -> None:
 
 def _api(client: FlaskClient, body: Any, token: str | None = None) -> Any:
     token = token if token is not None else csrf_token(client)
-    return client.post(
-        "/api/reports",
-        data=json.dumps(body),
-        headers={"Content-Type": "application/json", "X-CSRFToken": token},
-    )
+    headers = {"Content-Type": "application/json", "X-CSRFToken": token}
+    offer = client.post("/api/pow", headers=headers)
+    if offer.status_code == 200:  # a spent token gets no challenge: the post fails on CSRF
+        body = {**body, "pow": proof_for(offer.get_json())}
+    return client.post("/api/reports", data=json.dumps(body), headers=headers)
 
 
 def test_browser_sealed_report_is_stored_as_sent(

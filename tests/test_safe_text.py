@@ -28,7 +28,7 @@ from portal.organization import Organization
 from portal.safe_text import clean_name, for_terminal, json_for_terminal
 from portal.uploads import attachment_blob
 from tests import sealing
-from tests.conftest import CSRF, PASSPHRASE, csrf_token
+from tests.conftest import CSRF, PASSPHRASE, api_post, csrf_token
 from tests.e2e.live import fresh_desk_copy
 from tests.loop import to_desk
 
@@ -199,11 +199,7 @@ def _sealed_report(
 
     monkeypatch.setattr("tests.sealing.plaintext", hostile)
     _, request = sealing.browser_style_request(org, placeholder["what_happened"])
-    resp = client.post(
-        "/api/reports",
-        data=json.dumps(request),
-        headers={"X-CSRFToken": csrf_token(client), "Content-Type": "application/json"},
-    )
+    resp = api_post(client, "/api/reports", request)
     assert resp.status_code == 201, resp.get_json()
 
 

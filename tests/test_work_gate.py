@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,3 +50,39 @@ def test_a_busy_portal_keeps_the_reporters_words(config: Config) -> None:
     assert 'id="busy"' in page and "my words, kept" in page
     resp = client.post("/case", data={"csrf_token": csrf_token(client, "/case"), "code": "1234"})
     assert resp.status_code == 503 and "your code still works" in resp.get_data(as_text=True)
+
+
+def test_the_queue_is_bounded_so_a_flood_cannot_pile_up(tmp_path: Path) -> None:
+    """The attack: many no-JS submissions at once; only a few may wait, the rest
+    are told "busy" at once instead of holding threads."""
+    gate = WorkGate(tmp_path, slots=1, rate=1000, burst=1000, wait_seconds=5, max_waiting=2)
+    results: list[str] = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with gate.slot():
+            inside.set()
+            release.wait(5)
+
+    def wait_for_slot() -> None:
+        try:
+            with gate.slot():
+                results.append("served")
+        except Busy as exc:
+            results.append(str(exc))
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(5)
+    waiters = [threading.Thread(target=wait_for_slot) for _ in range(2)]
+    for t in waiters:
+        t.start()
+    time.sleep(0.2)  # both are waiting now
+    started = time.monotonic()
+    wait_for_slot()  # a third: refused at once, no waiting
+    assert results == ["queue"] and time.monotonic() - started < 0.1
+    release.set()
+    for t in (holder, *waiters):
+        t.join(5)
+    assert sorted(results) == ["queue", "served", "served"]

@@ -12,7 +12,7 @@ from ..encoding import EncodingError, b64decode, b64encode
 from ..envelopes import EnvelopeError, check
 from ..mailboxes import Attach, MailboxError, MailboxKey, NewMailbox
 from ..uploads import UploadError
-from . import case_session, uploads_session
+from . import case_session, uploads_session, work
 from .errors import public_message
 from .reporter import spend_csrf_token
 from .services import services
@@ -55,10 +55,25 @@ def ping() -> ResponseReturnValue:
     return jsonify(ok=True)
 
 
+@bp.post("/pow")
+def new_challenge() -> ResponseReturnValue:
+    """A proof-of-work challenge for this session's next submission or upload."""
+    return jsonify(work.issue())
+
+
+def _spend_work(body: dict[str, Any]) -> None:
+    """Every browser submission pays for itself first (see web/work.py)."""
+    try:
+        work.spend(body.pop("pow", None))
+    except work.WorkMissing as exc:
+        raise ApiError(400, "work", "No valid proof of work for this session.") from exc
+
+
 @bp.post("/reports")
 def create_report() -> ResponseReturnValue:
     """A browser-sealed report and the new mailbox's key, as ciphertext."""
     body = json_body()
+    _spend_work(body)
     if not {"envelope", "mailbox"} <= set(body) <= {"envelope", "mailbox", "attachments"}:
         raise ApiError(400, "shape", "The request must hold an envelope and a mailbox key.")
     svc = services()
@@ -98,6 +113,7 @@ def _claimer(ids: object) -> Attach | None:
 def start_upload() -> ResponseReturnValue:
     """Reserve an upload: its ciphertext size and part size; answer with its id."""
     body = json_body()
+    _spend_work(body)
     try:
         row = services().uploads.start(
             uploads_session.owner(),
@@ -207,6 +223,7 @@ def send_message() -> ResponseReturnValue:
     svc = services()
     kind = "answer" if current.kind == "invitation" else "message"
     body = json_body()
+    _spend_work(body)
     try:
         envelope = check(
             body.get("envelope"),

@@ -51,11 +51,13 @@ class SealedUpload:
     writer: EncryptingWriter
     handle: IO[bytes]
     kept: bool = False
+    full: bool = False  # its limit was the portal's free space, not the size limits
 
 
 @dataclass
 class _Sealed:
     files: list[SealedUpload] = field(default_factory=list)
+    room: int | None = None  # what is left of the storage quota, read once per request
 
 
 class PortalRequest(Request):
@@ -93,15 +95,22 @@ class PortalRequest(Request):
             )
         if self.endpoint not in SEALING_ENDPOINTS:
             return cast(IO[bytes], _Discard())
-        blobs = current_app.extensions["portal"].mailboxes.blobs
+        svc = current_app.extensions["portal"]
         upload_id = secrets.token_hex(16)
-        path = blobs.path(attachment_blob(upload_id))
+        path = svc.mailboxes.blobs.path(attachment_blob(upload_id))
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "wb")  # noqa: SIM115 - closed when the request ends
-        writer = EncryptingWriter(handle)
-        self.sealed_uploads.append(
-            SealedUpload(upload_id, filename or "", content_type or "", writer, handle)
-        )
+        # The same limits as the browser's uploads: per file, per report, and the
+        # portal's storage quota, counting what this request already stored.
+        used = sum(u.writer.cipher_bytes for u in self.sealed_uploads)
+        if self._sealed.room is None:
+            self._sealed.room = svc.uploads.room()
+        room = self._sealed.room - used
+        limit = min(svc.config.max_file_bytes, svc.config.max_report_bytes - used, room)
+        writer = EncryptingWriter(handle, limit=max(0, limit))
+        upload = SealedUpload(upload_id, filename or "", content_type or "", writer, handle)
+        upload.full = room <= min(svc.config.max_file_bytes, svc.config.max_report_bytes - used)
+        self.sealed_uploads.append(upload)
         return cast(IO[bytes], writer)
 
     def discard_unkept_uploads(self) -> None:

@@ -10,6 +10,7 @@ from flask_babel import gettext
 from ..encoding import b64encode
 from ..filecrypt import CHUNK
 from ..uploads import Uploads
+from .errors import public_message
 from .requests import PortalRequest, SealedUpload
 from .services import services
 
@@ -30,7 +31,9 @@ def finished_uploads() -> list[SealedUpload]:
             continue
         if upload.writer.size == 0:
             raise FileProblem(gettext("The file “%(name)s” is empty.", name=upload.filename))
-        if upload.writer.cipher_bytes > config.max_file_bytes:
+        if upload.writer.over_limit and upload.full:
+            raise FileProblem(public_message("full"))
+        if upload.writer.over_limit:
             too_large = gettext("The file “%(name)s” is larger than the portal accepts.")
             raise FileProblem(too_large % {"name": upload.filename})
         kept.append(upload)

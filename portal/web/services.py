@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import current_app
 
@@ -16,6 +17,9 @@ from ..staff import StaffAccounts
 from ..uploads import Uploads
 from .work_gate import WorkGate
 
+if TYPE_CHECKING:
+    from .work import Load
+
 
 @dataclass(frozen=True)
 class Services:
@@ -28,6 +32,7 @@ class Services:
     uploads: Uploads
     work_gate: WorkGate
     branding: Branding
+    pow_load: Load
 
 
 def services() -> Services:

@@ -42,19 +42,48 @@ class TokenBucket:
 
 
 class WorkGate:
+    """At most ``slots`` derivations at once across workers; at most ``max_waiting``
+    requests of this worker waiting for one (the rest are told "busy" at once, so
+    a flood of no-JS submissions cannot pile up threads and memory)."""
+
     def __init__(
-        self, folder: Path, slots: int, rate: float, burst: int, wait_seconds: float = 10.0
+        self,
+        folder: Path,
+        slots: int,
+        rate: float,
+        burst: int,
+        wait_seconds: float = 10.0,
+        max_waiting: int = 16,
     ) -> None:
         self.folder = folder
         self.slots = slots
         self.bucket = TokenBucket(rate, burst)
         self.wait_seconds = wait_seconds
+        self.max_waiting = max_waiting
+        self._waiting = 0
+        self._lock = threading.Lock()
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         if not self.bucket.take():
             raise Busy("rate")
+        with self._lock:
+            if self._waiting >= self.max_waiting:
+                raise Busy("queue")
+            self._waiting += 1
+        try:
+            fd = self._claim()
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _claim(self) -> int:
+        """A locked slot file's descriptor, or Busy once ``wait_seconds`` have passed."""
         deadline = time.monotonic() + self.wait_seconds
         while True:
             for n in range(self.slots):
@@ -64,11 +93,7 @@ class WorkGate:
                 except BlockingIOError:
                     os.close(fd)
                     continue
-                try:
-                    yield
-                finally:
-                    os.close(fd)  # closing releases the lock
-                return
+                return fd
             if time.monotonic() > deadline:
                 raise Busy("slots")
             time.sleep(0.02)

@@ -2,6 +2,7 @@
 // show progress) even when Argon2 takes a minute without JIT or WebAssembly.
 import { closeCase, deriveForOpening, openCase, sealFollowUp } from './crypto/cases.js';
 import { beginFile, cancelFile, endFile, nextPart } from './crypto/files.js';
+import { solveWork } from './crypto/pow.js';
 import { sealReport } from './crypto/reports.js';
 
 // require(), not import: it resolves libsodium's CommonJS build, which keeps the
@@ -14,6 +15,7 @@ const OPERATIONS = {
   'open-case': openCase,
   'seal-follow-up': sealFollowUp,
   'close-case': closeCase,
+  'solve-work': (_sodium, offer) => solveWork(offer),
   'file-begin': beginFile,
   'file-part': nextPart,
   'file-end': endFile,

@@ -189,7 +189,7 @@ def test_sigkill_mid_upload_part_loses_nothing(hard: LivePortal) -> None:
     s.get("/report")
     part = 1024 * 1024
     blob = random.randbytes(2 * part)
-    upload = s.api("POST", "/api/uploads", {"size": len(blob), "part_size": part}).json()["upload"]
+    upload = s.paid("/api/uploads", {"size": len(blob), "part_size": part}).json()["upload"]
     assert s.api("PUT", f"/api/uploads/{upload}/parts/0", raw=blob[:part]).status == 200
     sock = _partial(
         hard,
@@ -221,7 +221,7 @@ def test_sigkill_mid_submission_and_mid_rotation(hard: LivePortal, org: Organiza
     sock.close()
     _consistent(hard)
     assert _count(hard, "mailboxes") == before
-    assert s.api("POST", "/api/reports", body).status == 201  # simply retried
+    assert s.paid("/api/reports", body).status == 201  # simply retried
 
     opener = Session(hard.url)
     opener.get("/case")

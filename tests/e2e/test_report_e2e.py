@@ -22,6 +22,7 @@ from portal.desk.keystore import DeskKeys
 from portal.encoding import b64decode
 from portal.envelopes import BODY_OVERHEAD, is_bucket, open_envelope
 from portal.organization import Organization
+from portal.pow import Challenge, is_solution, solve
 from tests.conftest import PASSPHRASE, files_containing
 from tests.e2e.browsers import chromium, sent_requests, wait
 from tests.e2e.live import LivePortal, fresh_desk_copy
@@ -55,8 +56,12 @@ def _check_browser_request(
     for req in requests:
         assert marker not in (req["body"] or "") and code not in (req["body"] or "")
     posts = [r for r in requests if r["method"] == "POST"]
-    assert [p["url"].rsplit("/", 2)[-2:] for p in posts] == [["api", "reports"]]
-    body = json.loads(posts[0]["body"])
+    # A proof-of-work challenge fetched while the reporter wrote, then the report.
+    assert [p["url"].rsplit("/", 2)[-2:] for p in posts] == [["api", "pow"], ["api", "reports"]]
+    body = json.loads(posts[1]["body"])
+    proof = body["pow"]
+    challenge = Challenge(b64decode(proof["challenge"]), bits=8, iterations=1000)
+    assert is_solution(challenge, proof["nonce"]) and proof["nonce"] == solve(challenge)
     envelope = body["envelope"]
     assert envelope["sealed_by"] == "browser" and envelope["kind"] == "report"
     assert is_bucket(len(b64decode(envelope["body"])) - BODY_OVERHEAD)
@@ -72,6 +77,7 @@ def _check_browser_request(
     assert b64decode(body["mailbox"]["index"]) == derived.index
     sk = PrivateKey(SecretBox(derived.wrap).decrypt(b64decode(body["mailbox"]["wrapped_key"])))
     assert bytes(sk.public_key) == b64decode(report["reply_pk"])
+    assert b64decode(body["mailbox"]["public_key"]) == bytes(sk.public_key)
 
 
 def _desk_finds(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> dict[str, object]:

@@ -6,6 +6,7 @@ import { csrfToken, messageFor, postJson } from './http.js';
 import { Progress, showError, templateTexts } from './progress.js';
 import { FileUploads } from './uploads.js';
 import { Units } from './units.js';
+import { Work } from './work.js';
 import { CryptoWorker } from './worker-client.js';
 
 
@@ -132,6 +133,7 @@ export function enhanceCasePage(doc) {
       progress.step(4);
       const { rotation } = await postJson(form.dataset.endpointRotate, token, opened.next.mailbox);
       state = { kind: record.kind, code: opened.next.code, rotation };
+      work.prepare().catch(() => {}); // for a follow-up, while the reporter reads
       progress.stop();
       view.render(record, opened);
       leaveAfterIdle(doc, form, Number(form.dataset.idleSeconds));
@@ -167,7 +169,8 @@ export function enhanceCasePage(doc) {
   });
 
   const messageForm = doc.getElementById('message-form');
-  const files = new FileUploads(doc, messageForm, worker, token);
+  const work = new Work(worker, form.dataset.endpointPow, token);
+  const files = new FileUploads(doc, messageForm, worker, token, work);
   messageForm.addEventListener('submit', async (event) => {
     event.preventDefault();
     if (!state || !messageForm.reportValidity()) return;
@@ -180,7 +183,7 @@ export function enhanceCasePage(doc) {
       const envelope = await worker.run('seal-follow-up', {
         organization, kind, text: textarea.value, attachments,
       });
-      await postJson(form.dataset.endpointMessage, token,
+      await work.post(form.dataset.endpointMessage,
         { envelope, attachments: attachments.map((a) => a.upload) });
       textarea.value = '';
       files.clear();

@@ -1,9 +1,10 @@
 // Progressive enhancement of /report: seal in the browser, post only ciphertext.
 import { formatCode } from '../crypto/codes.js';
-import { csrfToken, messageFor, postJson } from './http.js';
+import { csrfToken, messageFor } from './http.js';
 import { Progress, showError, templateTexts } from './progress.js';
 import { FileUploads } from './uploads.js';
 import { Units } from './units.js';
+import { Work } from './work.js';
 import { CryptoWorker } from './worker-client.js';
 
 function collectFields(form) {
@@ -23,9 +24,12 @@ export function enhanceReportForm(doc) {
   const errorBox = doc.getElementById('js-error');
   const button = form.querySelector('button[type=submit]');
   const worker = new CryptoWorker(form.dataset.worker, form.dataset.workerIntegrity);
-  const files = new FileUploads(doc, form, worker, csrfToken(form));
-  // Load libsodium now, while the reporter writes; a failure shows on use.
+  const work = new Work(worker, form.dataset.endpointPow, csrfToken(form));
+  const files = new FileUploads(doc, form, worker, csrfToken(form), work);
+  // Load libsodium and solve the proof of work now, while the reporter writes;
+  // a failure shows on use.
   worker.start().catch(() => {});
+  work.prepare().catch(() => {});
 
   doc.getElementById('seal-notice-server').hidden = true;
   doc.getElementById('seal-notice-browser').hidden = false;
@@ -60,7 +64,7 @@ export function enhanceReportForm(doc) {
         fields: collectFields(form),
       }, (n) => progress.step(n));
       progress.step(4);
-      await postJson(form.dataset.endpoint, csrfToken(form),
+      await work.post(form.dataset.endpoint,
         { ...result.request, attachments: attachments.map((a) => a.upload) });
       progress.stop();
       form.reset();

@@ -32,11 +32,12 @@ async function request(method, url, token, body, binary) {
 }
 
 export class FileUploads {
-  constructor(doc, form, worker, token) {
+  constructor(doc, form, worker, token, work) {
     this.doc = doc;
     this.form = form;
     this.worker = worker;
     this.token = token;
+    this.work = work;
     this.field = form.querySelector('#files-field');
     this.input = form.querySelector('#files');
     this.list = form.querySelector('#file-list');
@@ -149,7 +150,7 @@ export class FileUploads {
         id: entry.id, file: entry.file, strip: Boolean(this.strip && this.strip.checked),
       });
       entry.total = info.size;
-      const made = await request('POST', this.endpoint, this.token,
+      const made = await this.work.post(this.endpoint,
         { size: info.cipherSize, part_size: info.partSize });
       entry.upload = made.upload;
       for (let n = 0; n < made.parts; n += 1) {
