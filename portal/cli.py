@@ -34,6 +34,7 @@ from .retention import purge_acknowledged, purge_idle_mailboxes, sweep_orphans
 from .safe_text import for_terminal, json_for_terminal
 from .staff import StaffError
 from .web.services import services
+from .web.sessions import SessionStore
 
 PASSPHRASE_ENV = "PORTAL_DESK_PASSPHRASE"  # noqa: S105 - a variable name
 
@@ -98,16 +99,18 @@ def checkpoints_command() -> None:
 @main.command("purge")
 @with_appcontext
 def purge_command() -> None:
-    """Run from cron: delete acknowledged ciphertext past the grace period and
-    uploads that were never attached to a report."""
+    """Run from cron: delete acknowledged ciphertext past the grace period,
+    uploads that were never attached to a report, and dead sessions."""
     svc = services()
     removed = purge_acknowledged(svc.mailboxes, svc.config.ack_grace_days)
     expired = svc.uploads.expire(svc.config.upload_expiry_days)
     idle = purge_idle_mailboxes(svc.mailboxes, svc.config.mailbox_retention_days)
     stray = sweep_orphans(svc.mailboxes)
+    dead = SessionStore(svc.db).purge()
     echo(
         f"deleted {removed} acknowledged item(s) and {expired} abandoned upload(s); "
-        f"{idle} idle case(s) past retention; {stray} stray file(s) from interrupted writes"
+        f"{idle} idle case(s) past retention; {stray} stray file(s) from interrupted writes; "
+        f"{dead} dead session(s)"
     )
 
 

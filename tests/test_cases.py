@@ -20,7 +20,7 @@ from portal.config import Config
 from portal.desk import cases, replies
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
-from portal.models import Envelope, Mailbox
+from portal.models import Envelope, Mailbox, Reply
 from portal.web.services import services
 from tests.conftest import CSRF, csrf_token, files_containing
 from tests.loop import (
@@ -106,6 +106,34 @@ def test_full_loop_reply_rotation_and_follow_up(
     assert shown["status"] == "in_review"
     for marker in (b"MARKER-loop", b"MARKER-reply", b"MARKER-followup"):
         assert files_containing(config.data_dir, marker) == []
+
+
+def test_a_replayed_or_renumbered_desk_item_is_not_believed(
+    app: Flask, client: FlaskClient, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    """The attack: the server serves an old, genuinely signed status again as a newer
+    item (or under another number); the reader must not take it as the latest word."""
+    code = _reply_loop(app, client, store, desk_keys, tmp_path, "report", "first reply")
+    (case_id,) = [c["case"] for c in cases.list_cases(store)]
+    replies.reply(store, desk_keys, case_id, "closed", "MARKER-closing")
+    to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o2.tar"))
+    with app.app_context(), services().db.transaction() as s:
+        rows = {r.seq: r for r in s.scalars(select(Reply).where(Reply.mailbox_id == case_id))}
+        # The first item (status "in review") replayed after the closing one.
+        s.add(
+            Reply(
+                id="ab" * 16,
+                mailbox_id=case_id,
+                seq=3,
+                sealed=rows[1].sealed,
+                received_on=rows[1].received_on,
+            )
+        )
+    status, page = open_case(client, code)
+    assert status == 200
+    history = re.findall(r'class="status-label" data-field="status">([^<]+)<', page)
+    assert history == ["Received", "In review", "Closed"]  # the replay adds no "In review"
+    assert page.count("reply-invalid") >= 1 and "MARKER-closing" in page
 
 
 def test_leaving_without_confirming_keeps_the_old_code(

@@ -8,10 +8,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
 
+from portal.cli import main
 from portal.config import Config
 from portal.encoding import b64decode, b64encode
 from portal.web.sessions import TOKEN_BYTES, session_id
@@ -127,3 +130,17 @@ def test_nothing_of_a_session_is_readable_in_the_data_dir(
     _open_a_case(client)
     assert files_containing(config.data_dir, b"a" * 32) == []
     assert files_containing(config.data_dir, b'"case"') == []
+
+
+def test_purge_deletes_dead_sessions(
+    client: FlaskClient, config: Config, desk_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.get("/report")
+    db = sqlite3.connect(config.data_dir / "portal.sqlite")
+    with db:
+        db.execute("UPDATE sessions SET expires = ?", (int(time.time()) - 1,))
+    monkeypatch.setenv("PORTAL_DATA_DIR", str(config.data_dir))
+    monkeypatch.setenv("PORTAL_KEYS", str(desk_home / "organization.json"))
+    out = CliRunner().invoke(main, ["purge"])
+    assert out.exit_code == 0 and "1 dead session(s)" in out.output
+    assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0

@@ -200,14 +200,26 @@ def test_a_reply_signed_by_another_key_is_shown_as_invalid(
         text="FORGED come to this address",
     )
     db = Database(f"sqlite:///{live.data_dir / 'portal.sqlite'}")
+    today = __import__("datetime").date.today()
     with db.transaction() as s:
+        genuine = s.query(Reply).filter(Reply.mailbox_id == case_id).one()
         s.add(
             Reply(
                 id=secrets.token_hex(16),
                 mailbox_id=case_id,
                 seq=2,
                 sealed=seal_reply(forged, SigningKey.generate(), reporter_pk),
-                received_on=__import__("datetime").date.today(),
+                received_on=today,
+            )
+        )
+        # And replays the genuine, desk-signed item as if it were a newer one.
+        s.add(
+            Reply(
+                id=secrets.token_hex(16),
+                mailbox_id=case_id,
+                seq=3,
+                sealed=genuine.sealed,
+                received_on=today,
             )
         )
     db.engine.dispose()
@@ -215,10 +227,11 @@ def test_a_reply_signed_by_another_key_is_shown_as_invalid(
         open_case(drv, live, code)
         wait_for_case(drv)
         items = drv.find_elements(By.CSS_SELECTOR, "#reply-list .reply")
-        assert len(items) == 2
+        assert len(items) == 3
         assert items[0].find_element(By.CSS_SELECTOR, ".reply-text").text == "the genuine reply"
-        assert "reply-invalid" in items[1].get_attribute("class")
-        assert items[1].find_element(By.CSS_SELECTOR, ".reply-invalid-text").is_displayed()
+        for planted in items[1:]:
+            assert "reply-invalid" in planted.get_attribute("class")
+            assert planted.find_element(By.CSS_SELECTOR, ".reply-invalid-text").is_displayed()
         assert "FORGED" not in drv.page_source
         statuses = [
             s.text for s in drv.find_elements(By.CSS_SELECTOR, "#status-list .status-label")
