@@ -530,7 +530,11 @@ def desk_save(home: Path, case: str, out: Path) -> None:
             shown = desk_cases.show_case(store, keys, case)
         except desk_cases.CaseError as exc:
             raise CliError(str(exc)) from exc
-        case_files = [f for item in shown["items"] for f in desk_files.files_of(item["content"])]
+        case_files = [
+            f
+            for item in shown["items"]
+            for f in desk_files.files_of(item["content"], shown["case"])
+        ]
         result = desk_files.save_files(store, shown["case"], case_files, out)
         for name, sha in result.saved:
             echo(f"verified  {sha}  {name}")

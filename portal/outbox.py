@@ -79,7 +79,7 @@ def _json(bundle: Bundle, item: Item) -> dict[str, Any]:
 class _Plan:
     invitations: list[tuple[str, bytes, bytes]] = field(default_factory=list)
     replies: list[tuple[str, str, int, bytes]] = field(default_factory=list)
-    acks: list[str] = field(default_factory=list)
+    acks: list[tuple[str, str]] = field(default_factory=list)  # (id, sha256)
     refused: list[Refusal] = field(default_factory=list)
 
 
@@ -122,10 +122,17 @@ def _plan_item(bundle: Bundle, item: Item, plan: _Plan) -> None:
         plan.invitations.append((item.id, index, wrapped))
     elif item.kind == "ack":
         doc = _json(bundle, item)
-        ids = [*doc.get("envelopes", []), *doc.get("discard", [])]
-        if not all(isinstance(i, str) and _HEX_ID.match(i) for i in ids):
+        named = [*doc.get("envelopes", []), *doc.get("discard", [])]
+        if not all(
+            isinstance(n, dict)
+            and isinstance(n.get("id"), str)
+            and _HEX_ID.match(n["id"])
+            and isinstance(n.get("sha256"), str)
+            and _SHA256.match(n["sha256"])
+            for n in named
+        ):
             raise BundleError("it is malformed")
-        plan.acks.extend(ids)
+        plan.acks.extend((n["id"], n["sha256"]) for n in named)
     else:
         raise BundleError("this portal does not know its kind")
 
@@ -242,11 +249,13 @@ def _apply(s: Any, plan: _Plan, today: dt.date) -> tuple[dict[str, int], list[Re
         s.add(Reply(id=reply_id, mailbox_id=mailbox_id, seq=seq, sealed=sealed, received_on=today))
         replies += 1
     acked = 0
-    if plan.acks:
+    for item_id, sha256 in plan.acks:
+        # Only exactly what the desk holds: an ack of other bytes under this id
+        # (a relabelled or swapped item) deletes nothing.
         for table in (Envelope, Attachment):
             acked += s.execute(
                 update(table)
-                .where(table.id.in_(plan.acks), table.acked_on.is_(None))
+                .where(table.id == item_id, table.sha256 == sha256, table.acked_on.is_(None))
                 .values(acked_on=today)
             ).rowcount
     return {"replies": replies, "invitations": invitations, "acked": acked}, refusals

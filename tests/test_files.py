@@ -84,7 +84,10 @@ def test_no_js_files_are_encrypted_on_arrival_and_saved_identical_on_the_desk(
     assert states == {"../../etc/photo.jpg": "verified", "statement.pdf": "verified"}
     out = tmp_path / "saved"
     saved = desk_files.save_files(
-        store, shown["case"], [f for f in desk_files.files_of(shown["items"][0]["content"])], out
+        store,
+        shown["case"],
+        desk_files.files_of(shown["items"][0]["content"], shown["case"]),
+        out,
     )
     assert sorted(n for n, _ in saved.saved) == ["photo.jpg", "statement.pdf"]
     assert (out / "photo.jpg").read_bytes() == photo
@@ -104,8 +107,8 @@ def test_a_tampered_blob_is_reported_damaged_and_never_written(
     to_desk(app, store, desk_keys, tmp_path)
     case = cases.list_cases(store)[0]["case"]
     content = cases.show_case(store, desk_keys, case)["items"][0]["content"]
-    target = next(f for f in desk_files.files_of(content) if f.name == "bad.bin")
-    path = store.blobs.path(attachment_blob(target.upload))
+    target = next(f for f in desk_files.files_of(content, case) if f.name == "bad.bin")
+    path = store.blobs.path(str(desk_files.locate(store, target)))
     blob = bytearray(path.read_bytes())
     blob[CHUNK // 2] ^= 0x01
     path.write_bytes(bytes(blob))
@@ -292,7 +295,7 @@ def test_a_browser_report_with_files_reaches_the_desk(
     to_desk(app, store, desk_keys, tmp_path)
     shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0]["case"])
     assert [f["state"] for f in shown["items"][0]["files"]] == ["verified"]
-    f = desk_files.files_of(shown["items"][0]["content"])[0]
+    f = desk_files.files_of(shown["items"][0]["content"], shown["case"])[0]
     assert b"".join(desk_files.plaintext(store, f)) == data
 
 
@@ -367,14 +370,16 @@ def test_the_desk_serves_verified_files_and_refuses_damaged_ones(
     c.post("/unlock", data={"csrf_token": token, "passphrase": PASSPHRASE})
     page = c.get(f"/cases/{case}").get_data(as_text=True)
     assert hashlib.sha256(photo).hexdigest() in page and "verified" in page
-    upload = desk_files.files_of(cases.show_case(store, desk_keys, case)["items"][0]["content"])[0]
+    upload = desk_files.files_of(
+        cases.show_case(store, desk_keys, case)["items"][0]["content"], case
+    )[0]
     resp = c.get(f"/cases/{case}/files/{upload.upload}")
     assert resp.status_code == 200 and resp.data == photo
     assert resp.headers["X-SHA256"] == hashlib.sha256(photo).hexdigest()
     assert resp.headers["Content-Disposition"].startswith("attachment")
     inline = c.get(f"/cases/{case}/files/{upload.upload}?inline=1")
     assert inline.headers["Content-Disposition"].startswith("inline")
-    path = store.blobs.path(attachment_blob(upload.upload))
+    path = store.blobs.path(str(desk_files.locate(store, upload)))
     path.write_bytes(path.read_bytes()[:-3])
     resp = c.get(f"/cases/{case}/files/{upload.upload}")
     assert resp.status_code == 409 and photo not in resp.data

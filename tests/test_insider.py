@@ -111,8 +111,8 @@ def _outbox_items(path: Path) -> dict[str, Any]:
             {"envelopes": [], "discard": []}
         ]
         return {
-            "acked": set(acks[0]["envelopes"]),
-            "discard": set(acks[0]["discard"]),
+            "acked": {a["id"] for a in acks[0]["envelopes"]},
+            "discard": {d["id"] for d in acks[0]["discard"]},
             "replies": [i for i in bundle.manifest.items if i.kind == "reply"],
             "extra": bundle.manifest.extra,
         }
@@ -331,7 +331,7 @@ def test_a_case_with_a_damaged_stored_item_still_shows(
     )
     cases.import_inbox(store, desk_keys, inbox)
     report_row = next(r for r in store.envelopes(case) if r.kind == "report")
-    store.blobs.path(f"envelopes/{report_row.id}").write_bytes(b'{"kind":"report"}')
+    store.blobs.path(f"envelopes/{report_row.sha256}").write_bytes(b'{"kind":"report"}')
     shown = cases.show_case(store, desk_keys, case)
     damaged = {i["kind"]: bool(i["damaged"]) for i in shown["items"]}
     assert damaged == {"report": True, "message": False}
@@ -567,3 +567,83 @@ def test_junk_is_kept_aside_until_staff_discard_it(
         assert all(e.acked_on is not None for e in s.scalars(select(Envelope)))
     assert to_desk(app, store, desk_keys, tmp_path).damaged == 0
     assert [e["event"] for e in store.custody.entries()].count("discard") == 1
+
+
+# --- acks name the bytes: a swapped item cannot get the real one deleted ------------
+
+
+def test_an_item_swapped_under_a_victims_id_gets_nothing_deleted(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    """The attack of the second review: put a report of one's own (and a file of
+    one's own) under the ids of a victim's report and file; the desk verifies the
+    attacker's items and acknowledges the ids; the portal deleted the victim's."""
+    evidence = b"the victim's evidence " * 5000
+    _no_js_report_with_file(client, evidence)
+    inbox = _inbox(app, tmp_path / "i.tar")
+    with open_bundle(inbox, "inbox") as bundle:
+        victim_env = next(i for i in bundle.manifest.items if i.kind == "envelope")
+        victim_blob = next(i for i in bundle.manifest.items if i.kind == "blob")
+    attacker = PrivateKey.generate()
+    out = io.BytesIO()
+    from portal.filecrypt import EncryptingWriter
+
+    writer = EncryptingWriter(out)
+    writer.write(b"the attacker's bytes")
+    digest = writer.finish()
+    entry = {
+        "upload": victim_blob.id,
+        "name": "x",
+        "type": "",
+        "size": writer.size,
+        "sha256": digest,
+        "key": b64encode(writer.key),
+        "header": b64encode(writer.header),
+        "chunk": CHUNK,
+        "metadata_removed": False,
+    }
+    own = plaintext(
+        "report",
+        "report",
+        1,
+        {"what_happened": "mine"},
+        reply_pk=bytes(attacker.public_key),
+        attachments=[entry],
+    )
+    document = seal("report", own, org.encrypt, "browser").document
+    attacker_case = case_id(bytes(attacker.public_key))
+
+    def swap(item: Item, data: bytes) -> tuple[Item, bytes]:
+        if item.id == victim_env.id:
+            return Item(
+                item.id, item.kind, item.name, 0, "", {**item.meta, "mailbox": attacker_case}
+            ), document
+        if item.id == victim_blob.id:
+            return Item(
+                item.id, item.kind, item.name, 0, "", {**item.meta, "mailbox": attacker_case}
+            ), out.getvalue()
+        return item, data
+
+    result = cases.import_inbox(store, desk_keys, _rewrite(inbox, tmp_path / "swap.tar", swap))
+    assert (result.new, result.files) == (1, 1)  # the attacker's own case, well formed
+    outbox = desk_outbox(store, desk_keys, tmp_path / "o.tar")
+    assert to_portal(app, outbox).acked == 0  # nothing the portal holds was acknowledged
+    with app.app_context():
+        svc = services()
+        purge_acknowledged(svc.mailboxes, grace_days=-1)
+        assert svc.mailboxes.blobs.path(attachment_blob(victim_blob.id)).exists()
+        assert svc.mailboxes.blobs.path(f"envelopes/{victim_env.id}").exists()
+    # The real items keep coming, and the desk keeps them in the victim's own case.
+    result = to_desk(app, store, desk_keys, tmp_path)
+    assert (result.new, result.files, result.damaged) == (1, 1, 0)
+    victim_case = next(c["case"] for c in cases.list_cases(store) if c["case"] != attacker_case)
+    shown = cases.show_case(store, desk_keys, victim_case)
+    assert [f["state"] for f in shown["items"][0]["files"]] == ["verified"]
+    f = next(iter(shown["items"][0]["files"]))
+    assert f["sha256"] == hashlib.sha256(evidence).hexdigest()
+    assert to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o2.tar")).acked == 2

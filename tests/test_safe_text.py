@@ -26,7 +26,6 @@ from portal.desk.store import DeskStore
 from portal.desk.web import create_desk_app
 from portal.organization import Organization
 from portal.safe_text import clean_name, for_terminal, json_for_terminal
-from portal.uploads import attachment_blob
 from tests import sealing
 from tests.conftest import CSRF, PASSPHRASE, api_post, csrf_token
 from tests.e2e.live import fresh_desk_copy
@@ -295,7 +294,9 @@ def test_a_file_named_with_a_bidi_override_is_saved_and_shown_cleaned(
     page = c.get(f"/cases/{case}").get_data(as_text=True)
     assert "<strong>photogpj.exe</strong>" in page and "<strong>31mx.jpg</strong>" in page
     assert RLO not in page and "\x9b" not in page and ZWJ not in page
-    upload = desk_files.files_of(cases.show_case(store, desk_keys, case)["items"][0]["content"])
+    upload = desk_files.files_of(
+        cases.show_case(store, desk_keys, case)["items"][0]["content"], case
+    )
     resp = c.get(f"/cases/{case}/files/{upload[0].upload}")
     assert resp.data == exe
     disposition = resp.headers["Content-Disposition"]
@@ -314,11 +315,11 @@ def test_damaged_and_missing_file_names_are_escaped_on_stderr(
     to_desk(app, store, desk_keys, tmp_path)
     case = cases.list_cases(store)[0]["case"]
     damaged, missing = desk_files.files_of(
-        cases.show_case(store, desk_keys, case)["items"][0]["content"]
+        cases.show_case(store, desk_keys, case)["items"][0]["content"], case
     )
-    path = store.blobs.path(attachment_blob(damaged.upload))
+    path = store.blobs.path(str(desk_files.locate(store, damaged)))
     path.write_bytes(path.read_bytes()[:-3])
-    store.blobs.path(attachment_blob(missing.upload)).unlink()
+    store.blobs.path(str(desk_files.locate(store, missing))).unlink()
     result = _desk(home, "save", case, "--out", str(tmp_path / "saved"))
     assert result.exit_code != 0
     assert "DAMAGED   a\\u202egpj.exe: not written" in result.stderr

@@ -53,7 +53,7 @@ def open_bound(
     unless it opens and is cryptographically that case's."""
     try:
         kind = json.loads(document)["kind"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise Unbound("it is not an envelope") from exc
     if kind == "report":
         content = _content(document, keys, None, kind)
@@ -63,14 +63,14 @@ def open_bound(
             raise Unbound("the report carries no reporter key") from exc
         if case_id(pk) != claimed:
             raise Unbound("the portal filed this report under another case")
-        return Opened(claimed, kind, content, pk, tuple(files_of(content)))
+        return Opened(claimed, kind, content, pk, tuple(files_of(content, claimed)))
     case = known(claimed)
     if case is None:
         raise Unbound("it names a case this desk has no report or invitation for")
     if FOLLOW_UP.get(case.kind) != kind:
         raise Unbound(f"a {case.kind} case does not take a {kind!r} item")
     content = _content(document, keys, case.reporter_pk, kind)
-    return Opened(claimed, kind, content, case.reporter_pk, tuple(files_of(content)))
+    return Opened(claimed, kind, content, case.reporter_pk, tuple(files_of(content, claimed)))
 
 
 def _content(document: bytes, keys: DeskKeys, sender_pk: bytes | None, kind: str) -> dict[str, Any]:
@@ -82,8 +82,16 @@ def _content(document: bytes, keys: DeskKeys, sender_pk: bytes | None, kind: str
             if sender_pk is not None
             else "it does not open with this desk's keys"
         ) from exc
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise Unbound("it opens, but holds no readable report") from exc
     if not isinstance(content, dict) or content.get("kind") != kind:
         raise Unbound("what it holds is not the kind of item it says it is")
+    fields, attachments = content.get("fields"), content.get("attachments", [])
+    if not (
+        isinstance(fields, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
+        and isinstance(attachments, list)
+        and all(isinstance(a, dict) for a in attachments)
+    ):
+        raise Unbound("it opens, but what it holds is not laid out as a report is")
     return content

@@ -69,7 +69,7 @@ def known_cases(store: DeskStore) -> Callable[[str], CaseKey | None]:
 
 def open_item(store: DeskStore, keys: DeskKeys, row: ReceivedEnvelope) -> Opened:
     """Open a kept envelope again (it was bound to its case when imported)."""
-    document = store.blobs.read(f"envelopes/{row.id}")
+    document = store.blobs.read(f"envelopes/{row.sha256}")
     return open_bound(document, keys, row.mailbox_id, known_cases(store))
 
 
@@ -104,6 +104,7 @@ def show_case(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, Any]:
         items.append(
             {
                 "id": held.id,
+                "sha256": held.sha256,
                 "kind": held.kind,
                 "sealed_by": "?",
                 "day": held.first_seen.isoformat(),

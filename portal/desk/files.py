@@ -22,7 +22,6 @@ from ..encoding import EncodingError, b64decode
 from ..filecrypt import DamagedFile, decrypted_chunks, verify
 from ..files import atomic_write, fsync_dir
 from ..safe_text import clean_name
-from ..uploads import attachment_blob
 from .store import DeskStore
 
 STATES = ("verified", "damaged", "missing")
@@ -39,6 +38,7 @@ class CaseFile:
     key: bytes
     header: bytes
     chunk: int
+    case: str = ""  # the case whose envelope describes it
 
     def public(self, state: str) -> dict[str, Any]:
         return {
@@ -52,8 +52,8 @@ class CaseFile:
         }
 
 
-def files_of(content: dict[str, Any]) -> list[CaseFile]:
-    """The files an opened envelope describes (malformed entries are skipped)."""
+def files_of(content: dict[str, Any], case: str = "") -> list[CaseFile]:
+    """The files an opened envelope of ``case`` describes (malformed entries are skipped)."""
     out = []
     for entry in content.get("attachments") or []:
         try:
@@ -68,6 +68,7 @@ def files_of(content: dict[str, Any]) -> list[CaseFile]:
                     key=b64decode(entry["key"], length=32),
                     header=b64decode(entry["header"], length=24),
                     chunk=int(entry["chunk"]),
+                    case=case,
                 )
             )
         except (KeyError, TypeError, ValueError, EncodingError):
@@ -75,27 +76,38 @@ def files_of(content: dict[str, Any]) -> list[CaseFile]:
     return out
 
 
+def _verifies(store: DeskStore, blob: str, f: CaseFile) -> bool:
+    try:
+        with store.blobs.open(blob) as src:
+            return verify(src, f.key, f.header, f.sha256, f.chunk) == f.size
+    except (FileNotFoundError, DamagedFile):
+        return False
+
+
+def locate(store: DeskStore, f: CaseFile) -> str | None:
+    """The blob holding exactly the file its case's envelope describes, if any."""
+    for row in store.attachments(f.upload, f.case):
+        blob = f"attachments/{row.sha256}"
+        if _verifies(store, blob, f):
+            return blob
+    return None
+
+
 def check(store: DeskStore, f: CaseFile) -> str:
     """verified, damaged or missing. Checked every time, never remembered: a blob
     changed after an earlier check must not keep a "verified" it no longer earns."""
-    if store.attachment(f.upload) is None:
+    kept = [f"attachments/{row.sha256}" for row in store.attachments(f.upload, f.case)]
+    if not any(store.blobs.path(blob).exists() for blob in kept):
         return "missing"
-    try:
-        with store.blobs.open(attachment_blob(f.upload)) as src:
-            return (
-                "verified"
-                if verify(src, f.key, f.header, f.sha256, f.chunk) == f.size
-                else "damaged"
-            )
-    except FileNotFoundError:
-        return "missing"
-    except DamagedFile:
-        return "damaged"
+    return "verified" if locate(store, f) is not None else "damaged"
 
 
 def plaintext(store: DeskStore, f: CaseFile) -> Iterator[bytes]:
-    """The file's bytes, chunk by chunk: call only after check() said verified."""
-    with store.blobs.open(attachment_blob(f.upload)) as src:
+    """The file's bytes, chunk by chunk; raises DamagedFile if no kept copy verifies."""
+    blob = locate(store, f)
+    if blob is None:
+        raise DamagedFile("no kept copy of this file verifies")
+    with store.blobs.open(blob) as src:
         yield from decrypted_chunks(src, f.key, f.header, f.chunk)
 
 

@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,16 +95,20 @@ class Labels:
 @dataclass
 class _Plan:
     envelopes: list[tuple[Item, Labels, Opened]] = field(default_factory=list)
-    documents: dict[str, bytes] = field(default_factory=dict)  # envelope id -> ciphertext
     files: list[tuple[Item, CaseFile, str]] = field(default_factory=list)  # item, file, case
     damaged: list[tuple[Item, str, str]] = field(default_factory=list)  # item, case, reason
     new_cases: dict[str, CaseKey] = field(default_factory=dict)
-    seen_again: list[str] = field(default_factory=list)
+    seen_again: list[Item] = field(default_factory=list)  # kept before: acknowledge again
     notes: list[str] = field(default_factory=list)
 
 
 def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
-    """Check a whole inbox bundle, then keep what verifies and set aside what does not."""
+    """Check a whole inbox bundle, then keep what verifies and set aside what does not.
+
+    Items are kept by their content (SHA-256): the portal's ids are only its
+    word, so the desk acknowledges the pair (id, sha256) and the portal deletes
+    an item only if that is exactly what it holds.
+    """
     own = {r.kid for r in keys.organization.encrypt}
     today = utc_today()
     with open_bundle(path, "inbox") as bundle:
@@ -114,13 +118,20 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
         plan = _Plan()
         envelopes = [i for i in bundle.manifest.items if i.kind == "envelope"]
         blobs = [i for i in bundle.manifest.items if i.kind == "blob"]
-        # Reports first: a follow-up in the same bundle is bound to its report's key.
-        plan.documents = {i.id: bundle.read(i, max_bytes=MAX_ENVELOPE_BYTES) for i in envelopes}
-        envelopes.sort(
-            key=lambda i: 0 if _outer_field(plan.documents[i.id], "kind") == "report" else 1
-        )
+        # Every new envelope goes to quarantine first (one in memory at a time);
+        # reports are bound before follow-ups, which are bound to their report's key.
+        kinds: dict[str, str] = {}
         for item in envelopes:
-            _plan_envelope(store, keys, plan, item, plan.documents[item.id])
+            if store.kept(item.sha256):
+                plan.seen_again.append(item)
+                continue
+            document = bundle.read(item, max_bytes=MAX_ENVELOPE_BYTES)
+            kinds[item.sha256] = _outer_field(document, "kind")
+            store.blobs.put(f"quarantine/{item.sha256}", document)
+        fresh = [i for i in envelopes if i.sha256 in kinds]
+        fresh.sort(key=lambda i: 0 if kinds[i.sha256] == "report" else 1)
+        for item in fresh:
+            _plan_envelope(store, keys, plan, item)
         for item in blobs:
             _plan_blob(store, keys, plan, bundle, item)
         counters = _Counters.read(bundle.manifest.extra, keys, plan.notes)
@@ -138,7 +149,7 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
     arrivals += [Arrival(case, "file", i.id) for i, _, case in plan.files]
     return ImportResult(
         new=len(plan.envelopes),
-        already=sum(1 for i in envelopes if i.id in set(plan.seen_again)),
+        already=sum(1 for i in plan.seen_again if i.kind == "envelope"),
         files=len(plan.files),
         damaged=len(plan.damaged),
         arrivals=tuple(arrivals),
@@ -160,7 +171,7 @@ def _outer_field(document: bytes, name: str) -> str:
     """A field of an envelope's unauthenticated outside ("kind", "sealed_by")."""
     try:
         value = json.loads(document).get(name)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return ""
     return value if isinstance(value, str) else ""
 
@@ -181,7 +192,7 @@ def _labels(item: Item) -> Labels | None:
     return Labels(case, parsed, seq)
 
 
-def _known(store: DeskStore, plan: _Plan) -> Any:
+def _known(store: DeskStore, plan: _Plan) -> Callable[[str], CaseKey | None]:
     def known(case: str) -> CaseKey | None:
         if case in plan.new_cases:
             return plan.new_cases[case]
@@ -191,22 +202,16 @@ def _known(store: DeskStore, plan: _Plan) -> Any:
     return known
 
 
-def _plan_envelope(
-    store: DeskStore, keys: DeskKeys, plan: _Plan, item: Item, document: bytes
-) -> None:
-    if store.has_envelope(item.id):
-        plan.seen_again.append(item.id)  # its ack has not reached the portal yet
-        return
+def _plan_envelope(store: DeskStore, keys: DeskKeys, plan: _Plan, item: Item) -> None:
     labels = _labels(item)
     claimed = labels.case if labels else ""
     if labels is None:
         plan.damaged.append((item, claimed, "the portal's labels for it are malformed"))
         return
-    if store.has_envelope_hash(item.sha256) or any(
-        i.sha256 == item.sha256 for i, _, _ in plan.envelopes
-    ):
-        plan.damaged.append((item, claimed, "a copy of an item this desk already has"))
+    if any(i.sha256 == item.sha256 for i, _, _ in plan.envelopes):
+        plan.seen_again.append(item)  # the same bytes twice in one bundle
         return
+    document = store.blobs.read(f"quarantine/{item.sha256}")
     try:
         opened = open_bound(document, keys, labels.case, _known(store, plan))
     except Unbound as exc:
@@ -223,8 +228,8 @@ def _plan_envelope(
 def _describers(store: DeskStore, keys: DeskKeys, plan: _Plan, upload: str) -> list[Opened]:
     """Every verified envelope (in this bundle or kept before) that describes ``upload``."""
     found = [o for _, _, o in plan.envelopes if any(f.upload == upload for f in o.files)]
-    for envelope_id, case in store.describers(upload):
-        document = store.blobs.read(f"envelopes/{envelope_id}")
+    for envelope_sha256, case in store.describers(upload):
+        document = store.blobs.read(f"envelopes/{envelope_sha256}")
         try:
             found.append(open_bound(document, keys, case, _known(store, plan)))
         except Unbound:
@@ -233,12 +238,12 @@ def _describers(store: DeskStore, keys: DeskKeys, plan: _Plan, upload: str) -> l
 
 
 def _plan_blob(store: DeskStore, keys: DeskKeys, plan: _Plan, bundle: Bundle, item: Item) -> None:
-    if store.attachment(item.id) is not None:
-        plan.seen_again.append(item.id)
+    if store.kept(item.sha256) or any(i.sha256 == item.sha256 for i, _, _ in plan.files):
+        plan.seen_again.append(item)
         return
     claimed = item.meta.get("mailbox")
     claimed = claimed if isinstance(claimed, str) and CASE_ID.match(claimed) else ""
-    quarantine = store.blobs.path(f"quarantine/{item.id}")
+    quarantine = store.blobs.path(f"quarantine/{item.sha256}")
     with atomic_writer(quarantine) as out:  # streamed: a 1 GiB file never sits in memory
         for chunk in bundle.stream(item):
             out.write(chunk)
@@ -324,27 +329,22 @@ def _checkpoint(
 
 def _write(store: DeskStore, plan: _Plan, counters: _Counters, today: dt.date) -> None:
     for item, _labels, _opened in plan.envelopes:
-        store.blobs.put(f"envelopes/{item.id}", plan.documents[item.id])
-    for item, _case, _reason in plan.damaged:
-        if item.kind == "envelope":
-            store.blobs.put(f"quarantine/{item.id}", plan.documents[item.id])
+        _from_quarantine(store, item.sha256, "envelopes")
     for item, _file, _case in plan.files:
-        target = store.blobs.path(f"attachments/{item.id}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(store.blobs.path(f"quarantine/{item.id}"), target)
-        fsync_dir(target.parent)
+        _from_quarantine(store, item.sha256, "attachments")
     with store.db.transaction() as s:
         for case, key in plan.new_cases.items():
             s.add(DeskCase(id=case, reporter_pk=key.reporter_pk, kind=key.kind, opened_on=today))
         for item, labels, opened in plan.envelopes:
+            document = store.blobs.read(f"envelopes/{item.sha256}")
             s.add(
                 ReceivedEnvelope(
+                    sha256=item.sha256,
                     id=item.id,
                     mailbox_id=opened.case_id,
                     kind=opened.kind,
-                    sealed_by=_outer_field(plan.documents[item.id], "sealed_by")[:16] or "?",
+                    sealed_by=_outer_field(document, "sealed_by")[:16] or "?",
                     size=item.size,
-                    sha256=item.sha256,
                     received_on=labels.day,
                     imported_on=today,
                     seq=labels.seq,
@@ -352,16 +352,19 @@ def _write(store: DeskStore, plan: _Plan, counters: _Counters, today: dt.date) -
             )
             for f in opened.files:
                 s.merge(
-                    ExpectedFile(upload_id=f.upload, envelope_id=item.id, case_id=opened.case_id)
+                    ExpectedFile(
+                        upload_id=f.upload, envelope_sha256=item.sha256, case_id=opened.case_id
+                    )
                 )
-            s.execute(delete(DamagedItem).where(DamagedItem.id == item.id))  # a good copy came
+            # A good copy came: what was set aside under this id is no longer needed.
+            s.execute(delete(DamagedItem).where(DamagedItem.id == item.id))
         for item, _file, case in plan.files:
             s.add(
                 ReceivedAttachment(
+                    sha256=item.sha256,
                     id=item.id,
                     mailbox_id=case,
                     size=item.size,
-                    sha256=item.sha256,
                     imported_on=today,
                 )
             )
@@ -372,34 +375,40 @@ def _write(store: DeskStore, plan: _Plan, counters: _Counters, today: dt.date) -
         _apply_counters(s, counters, plan.notes, today)
 
 
+def _from_quarantine(store: DeskStore, sha256: str, area: str) -> None:
+    target = store.blobs.path(f"{area}/{sha256}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(store.blobs.path(f"quarantine/{sha256}"), target)
+    fsync_dir(target.parent)
+
+
 def _set_aside(s: Session, item: Item, case: str, reason: str, today: dt.date) -> None:
-    row = s.get(DamagedItem, item.id)
+    row = s.get(DamagedItem, item.sha256)
     if row is None:
         s.add(
             DamagedItem(
+                sha256=item.sha256,
                 id=item.id,
                 kind=item.kind,
                 claimed_case=case,
                 reason=reason,
-                sha256=item.sha256,
                 size=item.size,
                 first_seen=today,
                 last_seen=today,
             )
         )
     else:
-        row.reason, row.sha256, row.size, row.last_seen = reason, item.sha256, item.size, today
+        row.reason, row.last_seen = reason, today
         row.discard_confirmed = False  # it came again: a discard was not applied yet
 
 
-def _seen_again(s: Session, ids: list[str]) -> None:
-    """Items the portal still holds as unacknowledged: acknowledge them again."""
-    if not ids:
-        return
-    for table in (ReceivedEnvelope, ReceivedAttachment):
-        s.execute(
-            update(table).where(table.id.in_(ids)).values(ack_confirmed=False, ack_exported_in=None)
-        )
+def _seen_again(s: Session, items: list[Item]) -> None:
+    """Items the portal still holds as unacknowledged: acknowledge them again, under
+    the id the portal gives them now (a byte-identical copy is the same item)."""
+    for item in items:
+        row = s.get(ReceivedEnvelope, item.sha256) or s.get(ReceivedAttachment, item.sha256)
+        if row is not None:
+            row.id, row.ack_confirmed, row.ack_exported_in = item.id, False, None
 
 
 def _apply_counters(s: Session, counters: _Counters, notes: list[str], today: dt.date) -> None:
@@ -461,14 +470,24 @@ def stored_case_keys(store: DeskStore) -> dict[str, CaseKey]:
         return {c.id: CaseKey(c.reporter_pk, c.kind) for c in s.scalars(select(DeskCase))}
 
 
-def discard_items(store: DeskStore, ids: list[str]) -> int:
-    """Staff give up on items kept aside: the next outbox asks the portal to delete them."""
+def discard_items(store: DeskStore, names: list[str]) -> int:
+    """Staff give up on items kept aside (named by SHA-256 or the portal's id): the
+    next outbox asks the portal to delete them, if it holds exactly those bytes."""
+    done: list[str] = []
     with store.db.transaction() as s:
-        for item_id in ids:
-            row = s.get(DamagedItem, item_id)
-            if row is None:
-                raise KeyError(item_id)
-            row.discarded, row.discard_exported_in, row.discard_confirmed = True, None, False
-    if ids:
-        store.custody.append("discard", items=sorted(ids))
-    return len(ids)
+        for name in names:
+            rows = list(
+                s.scalars(
+                    select(DamagedItem).where(
+                        (DamagedItem.sha256 == name) | (DamagedItem.id == name)
+                    )
+                )
+            )
+            if not rows:
+                raise KeyError(name)
+            for row in rows:
+                row.discarded, row.discard_exported_in, row.discard_confirmed = True, None, False
+                done.append(row.sha256)
+    if done:
+        store.custody.append("discard", items=sorted(done))
+    return len(done)

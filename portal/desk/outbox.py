@@ -65,13 +65,21 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
                 .order_by(SentReply.mailbox_id, SentReply.seq)
             )
         )
-        acks = list(s.scalars(select(ReceivedEnvelope.id).where(~ReceivedEnvelope.ack_confirmed)))
-        acks += s.scalars(select(ReceivedAttachment.id).where(~ReceivedAttachment.ack_confirmed))
-        discards = list(
-            s.scalars(
-                select(DamagedItem.id).where(DamagedItem.discarded, ~DamagedItem.discard_confirmed)
+        # Acks and discards name the portal's id *and* the bytes the desk holds, so
+        # the portal deletes nothing but exactly what the desk checked (or gave up on).
+        acks = [
+            (row.id, row.sha256)
+            for table in (ReceivedEnvelope, ReceivedAttachment)
+            for row in s.execute(select(table.id, table.sha256).where(~table.ack_confirmed))
+        ]
+        discards = [
+            (row.id, row.sha256)
+            for row in s.execute(
+                select(DamagedItem.id, DamagedItem.sha256).where(
+                    DamagedItem.discarded, ~DamagedItem.discard_confirmed
+                )
             )
-        )
+        ]
 
     entries = [
         _item(
@@ -94,7 +102,10 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
     ]
     if acks or discards:
         ack_id = secrets.token_hex(16)
-        body = {"envelopes": acks, "discard": discards}
+        body = {
+            "envelopes": [{"id": i, "sha256": h} for i, h in acks],
+            "discard": [{"id": i, "sha256": h} for i, h in discards],
+        }
         entries.append(_item("ack", ack_id, f"acks/{ack_id}.json", json.dumps(body).encode()))
     n, head = store.custody.head()
     anchor = bytes(keys.signing.sign(checkpoint_message(n, head)).signature)
@@ -117,7 +128,8 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
         state = s.get(DeskState, 1)
         assert state is not None
         state.export_seq, state.portal_seq = seq, 0
-        for table, ids, column, mark in (
+        acked = [h for _, h in acks]
+        for table, keys_, column, mark in (
             (
                 WitnessInvitation,
                 [i.mailbox_id for i in invitations],
@@ -125,12 +137,12 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
                 "exported_in",
             ),
             (SentReply, [r.id for r in replies], SentReply.id, "exported_in"),
-            (ReceivedEnvelope, acks, ReceivedEnvelope.id, "ack_exported_in"),
-            (ReceivedAttachment, acks, ReceivedAttachment.id, "ack_exported_in"),
-            (DamagedItem, discards, DamagedItem.id, "discard_exported_in"),
+            (ReceivedEnvelope, acked, ReceivedEnvelope.sha256, "ack_exported_in"),
+            (ReceivedAttachment, acked, ReceivedAttachment.sha256, "ack_exported_in"),
+            (DamagedItem, [h for _, h in discards], DamagedItem.sha256, "discard_exported_in"),
         ):
-            if ids:
-                s.execute(update(table).where(column.in_(ids)).values({mark: seq}))
+            if keys_:
+                s.execute(update(table).where(column.in_(keys_)).values({mark: seq}))
         s.merge(Checkpoint(n=n, hash=head, signature=anchor, outbox=seq))
     store.custody.append(
         "export",

@@ -30,16 +30,18 @@ class DeskBase(DeclarativeBase):
 
 
 class ReceivedEnvelope(DeskBase):
-    """An imported envelope; its ciphertext is in the desk's blob store."""
+    """An imported envelope, kept by its content: its ciphertext is in the blob store
+    as ``envelopes/<sha256>``. ``id`` is the portal's name for it, which is only the
+    portal's word; what the desk acknowledges is the pair (id, sha256)."""
 
     __tablename__ = "received_envelopes"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), index=True)
     mailbox_id: Mapped[str] = mapped_column(String(32), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     sealed_by: Mapped[str] = mapped_column(String(16))
     size: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str] = mapped_column(String(64))
     received_on: Mapped[dt.date] = mapped_column(Date)
     imported_on: Mapped[dt.date] = mapped_column(Date)
     seq: Mapped[int] = mapped_column(Integer, default=1)
@@ -49,14 +51,15 @@ class ReceivedEnvelope(DeskBase):
 
 
 class ReceivedAttachment(DeskBase):
-    """An imported evidence file, still encrypted."""
+    """An imported evidence file, still encrypted, kept by its content
+    (``attachments/<sha256>``); ``id`` is the upload id its envelope names."""
 
     __tablename__ = "received_attachments"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), index=True)
     mailbox_id: Mapped[str] = mapped_column(String(32), index=True)
     size: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str] = mapped_column(String(64))
     imported_on: Mapped[dt.date] = mapped_column(Date)
     ack_exported_in: Mapped[int | None] = mapped_column(Integer)
     ack_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -104,27 +107,28 @@ class DeskCase(DeskBase):
 
 
 class ExpectedFile(DeskBase):
-    """An evidence file a verified envelope describes (its key is in that envelope)."""
+    """An evidence file a kept envelope describes (its key is in that envelope)."""
 
     __tablename__ = "expected_files"
 
     upload_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    envelope_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    envelope_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     case_id: Mapped[str] = mapped_column(String(32), index=True)
 
 
 class DamagedItem(DeskBase):
-    """An item that failed its checks: kept aside (ciphertext in blobs/quarantine/),
-    never acknowledged, so the portal sends it again until a good copy arrives,
-    unless staff discard it."""
+    """An item that failed its checks: kept aside (``quarantine/<sha256>``), never
+    acknowledged, so the portal sends it again until a good copy arrives, unless
+    staff discard it. A discard names these very bytes: it cannot delete a good
+    copy the portal holds under the same id."""
 
     __tablename__ = "damaged_items"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # "envelope" or "blob"
     claimed_case: Mapped[str] = mapped_column(String(32), index=True)  # the portal's word
     reason: Mapped[str] = mapped_column(String(200))
-    sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     first_seen: Mapped[dt.date] = mapped_column(Date)
     last_seen: Mapped[dt.date] = mapped_column(Date)
@@ -184,25 +188,36 @@ class DeskStore:
         self.blobs = BlobStore(home / "blobs")
         self.custody = CustodyLog(home / "custody.log")
 
-    def has_envelope(self, envelope_id: str) -> bool:
+    def kept(self, sha256: str) -> bool:
+        """Whether an envelope or file with exactly these bytes is kept already."""
         with self.db.reading() as s:
-            return s.get(ReceivedEnvelope, envelope_id) is not None
-
-    def has_envelope_hash(self, sha256: str) -> bool:
-        """Whether an envelope with exactly these bytes was kept already (a replayed copy)."""
-        with self.db.reading() as s:
-            found = s.scalar(select(ReceivedEnvelope.id).where(ReceivedEnvelope.sha256 == sha256))
-            return found is not None
+            return (
+                s.get(ReceivedEnvelope, sha256) is not None
+                or s.get(ReceivedAttachment, sha256) is not None
+            )
 
     def describers(self, upload_id: str) -> list[tuple[str, str]]:
-        """(envelope id, case id) of every kept envelope that describes this file."""
+        """(envelope sha256, case id) of every kept envelope that describes this file."""
         with self.db.reading() as s:
             rows = s.execute(
-                select(ExpectedFile.envelope_id, ExpectedFile.case_id).where(
+                select(ExpectedFile.envelope_sha256, ExpectedFile.case_id).where(
                     ExpectedFile.upload_id == upload_id
                 )
             )
             return [(e, c) for e, c in rows]
+
+    def attachments(self, upload_id: str, case_id: str) -> list[ReceivedAttachment]:
+        """The kept files of ``case_id`` under this upload id (a hostile portal may
+        have sent more than one; only one can decrypt to what the case sealed)."""
+        with self.db.reading() as s:
+            return list(
+                s.scalars(
+                    select(ReceivedAttachment).where(
+                        ReceivedAttachment.id == upload_id,
+                        ReceivedAttachment.mailbox_id == case_id,
+                    )
+                )
+            )
 
     def case_ids(self) -> list[str]:
         """Every case: reports received and invitations made, oldest first."""
@@ -235,7 +250,7 @@ class DeskStore:
     def damaged(self, case_id: str | None = None) -> list[DamagedItem]:
         """Items kept aside (all, or those the portal filed under ``case_id``)."""
         with self.db.reading() as s:
-            query = select(DamagedItem).order_by(DamagedItem.first_seen, DamagedItem.id)
+            query = select(DamagedItem).order_by(DamagedItem.first_seen, DamagedItem.sha256)
             if case_id is not None:
                 query = query.where(DamagedItem.claimed_case == case_id)
             return list(s.scalars(query))
@@ -243,7 +258,7 @@ class DeskStore:
     def envelopes(self, mailbox_id: str | None = None) -> list[ReceivedEnvelope]:
         with self.db.reading() as s:
             query = select(ReceivedEnvelope).order_by(
-                ReceivedEnvelope.received_on, ReceivedEnvelope.seq, ReceivedEnvelope.id
+                ReceivedEnvelope.received_on, ReceivedEnvelope.seq, ReceivedEnvelope.sha256
             )
             if mailbox_id is not None:
                 query = query.where(ReceivedEnvelope.mailbox_id == mailbox_id)
@@ -258,10 +273,6 @@ class DeskStore:
                     .order_by(SentReply.seq)
                 )
             )
-
-    def attachment(self, attachment_id: str) -> ReceivedAttachment | None:
-        with self.db.reading() as s:
-            return s.get(ReceivedAttachment, attachment_id)
 
     def invitation(self, mailbox_id: str) -> WitnessInvitation | None:
         with self.db.reading() as s:

@@ -10,10 +10,19 @@ import pytest
 from tests.e2e.live import LivePortal, live_portal
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "firefox: drives a real headless Firefox ESR (Tor Browser's base) too"
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+            callspec = getattr(item, "callspec", None)
+            if callspec is not None and callspec.params.get("browser") == "firefox":
+                item.add_marker(pytest.mark.firefox)
 
 
 @pytest.fixture(scope="module")
