@@ -144,3 +144,33 @@ def test_purge_deletes_dead_sessions(
     out = CliRunner().invoke(main, ["purge"])
     assert out.exit_code == 0 and "1 dead session(s)" in out.output
     assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+
+
+def test_a_request_in_flight_cannot_bring_a_left_session_back(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The attack of the second review: start a slow request with a copied cookie,
+    let the reporter leave, then finish it; its session was written back."""
+    _open_a_case(client)
+    captured = _cookie(client)
+    interface = app.session_interface
+    with app.test_request_context("/", headers={"Cookie": f"portal_session={captured}"}):
+        from flask import request
+
+        in_flight = interface.open_session(app, request)  # loaded before Leave...
+    assert in_flight is not None and "case" in in_flight
+    client.post("/case/leave", data={"csrf_token": csrf_token(client, "/case")})
+    for regenerating in (False, True):  # ...and saved after it, plainly or on a new token
+        in_flight["case"] = {**in_flight["case"], "seen": int(time.time())}
+        in_flight.replace_token = regenerating  # type: ignore[attr-defined]
+        response = app.response_class()
+        interface.save_session(app, in_flight, response)
+        assert "Set-Cookie" not in response.headers
+        assert _replay(app, captured) == {}
+    with app.app_context():
+        rows = app.extensions["portal"].db
+        with rows.reading() as s:
+            from portal.models import SessionRow
+
+            held = [r.id for r in s.query(SessionRow)]
+    assert len(held) == 1  # only the reporter's own, new session

@@ -191,9 +191,10 @@ def open_case() -> ResponseReturnValue:
 @bp.post("/case/rotate")
 def rotate_code() -> ResponseReturnValue:
     """The next code's index and wrapped key, pending until confirmed."""
+    body = json_body()
     current = _open_case()
     try:
-        key = MailboxKey.from_json(json_body())
+        key = MailboxKey.from_json(body)
         rotation = services().mailboxes.begin_rotation(current.mailbox_id, key, current.generation)
     except MailboxError as exc:
         status = 409 if exc.reason in ("conflict", "superseded") else 400
@@ -204,8 +205,9 @@ def rotate_code() -> ResponseReturnValue:
 
 @bp.post("/case/confirm")
 def confirm_code() -> ResponseReturnValue:
+    body = json_body()
     current = _open_case()
-    rotation = json_body().get("rotation")
+    rotation = body.get("rotation")
     if not isinstance(rotation, str):
         raise ApiError(400, "rotation", "The request must name the rotation to confirm.")
     try:
@@ -219,10 +221,10 @@ def confirm_code() -> ResponseReturnValue:
 @bp.post("/case/message")
 def send_message() -> ResponseReturnValue:
     """A browser-sealed follow-up: a message, or a witness's answer."""
+    body = json_body()  # read first: the case is checked once all of it has arrived
     current = _open_case()
     svc = services()
     kind = "answer" if current.kind == "invitation" else "message"
-    body = json_body()
     _spend_work(body)
     try:
         envelope = check(

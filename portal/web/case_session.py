@@ -15,7 +15,7 @@ from flask import session
 from nacl.public import PrivateKey
 
 from ..encoding import b64decode, b64encode
-from . import idle_session
+from . import idle_session, sessions
 from .services import services
 
 KEY = "case"
@@ -57,6 +57,8 @@ def current() -> OpenCase | None:
     data = idle_session.fresh(KEY, services().config.case_idle_seconds)
     if data is None:
         _discard_pending(before)  # idled out: as if the reporter had left
+        return None
+    if not sessions.alive():  # ended (Leave, another tab) while this request came in
         return None
     return _case(data)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from flask import (
     Blueprint,
     Flask,
+    abort,
     after_this_request,
     redirect,
     render_template,
@@ -32,7 +33,7 @@ from ..models import Envelope, OutboxImport
 from ..outbox import import_outbox
 from ..retention import purge_acknowledged
 from ..staff import LoginRefused
-from . import idle_session
+from . import idle_session, sessions
 from .services import services
 
 bp = Blueprint("relay", __name__, url_prefix="/staff")
@@ -152,6 +153,8 @@ def download_inbox() -> ResponseReturnValue:
 
 @bp.post("/outbox")
 def upload_outbox() -> ResponseReturnValue:
+    if not sessions.alive():  # logged out while the upload came in: nothing is applied
+        abort(403)
     upload = request.files.get("outbox")
     if upload is None or not upload.filename:
         return render_template("relay/result.html", refused="Choose an outbox file first."), 400

@@ -21,10 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 import nacl.exceptions
-from flask import Flask, Request, Response, session
+from flask import Flask, Request, Response, current_app, session
 from flask.sessions import SessionInterface, SessionMixin
 from nacl.secret import SecretBox
 from sqlalchemy import delete, select
+from sqlalchemy import update as sa_update
 from werkzeug.datastructures import CallbackDict
 
 from ..db import Database
@@ -87,17 +88,46 @@ class SessionStore:
             return None
         return (data, row.expires) if isinstance(data, dict) else None
 
-    def save(self, token: bytes, data: dict[str, Any], lifetime: int) -> int:
-        """Store ``data`` under ``token`` until ``lifetime`` seconds from now."""
+    def _sealed(self, token: bytes, data: dict[str, Any]) -> bytes:
+        return bytes(_box(token).encrypt(json.dumps(data, separators=(",", ":")).encode()))
+
+    def create(
+        self, token: bytes, data: dict[str, Any], lifetime: int, replaces: bytes | None = None
+    ) -> int | None:
+        """Store a new session; if it ``replaces`` one, only while that one is still
+        alive (deleted in the same transaction). None: the old one was revoked."""
         deadline = int(self.clock()) + lifetime
-        sealed = bytes(_box(token).encrypt(json.dumps(data, separators=(",", ":")).encode()))
         with self.db.transaction() as s:
-            row = s.get(SessionRow, session_id(token))
-            if row is None:
-                s.add(SessionRow(id=session_id(token), sealed=sealed, expires=deadline))
-            else:
-                row.sealed, row.expires = sealed, deadline
+            if replaces is not None:
+                gone = s.execute(
+                    delete(SessionRow).where(
+                        SessionRow.id == session_id(replaces), SessionRow.expires > self.clock()
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+                if gone != 1:
+                    return None
+            s.add(
+                SessionRow(id=session_id(token), sealed=self._sealed(token, data), expires=deadline)
+            )
         return deadline
+
+    def update(self, token: bytes, data: dict[str, Any], lifetime: int) -> int | None:
+        """Rewrite a live session; never bring back one revoked meanwhile (None)."""
+        deadline = int(self.clock()) + lifetime
+        with self.db.transaction() as s:
+            changed = s.execute(
+                sa_update(SessionRow)
+                .where(SessionRow.id == session_id(token), SessionRow.expires > self.clock())
+                .values(sealed=self._sealed(token, data), expires=deadline)
+            ).rowcount  # type: ignore[attr-defined]
+        return deadline if changed == 1 else None
+
+    def alive(self, token: bytes) -> bool:
+        """Whether this session still exists (Leave or log out may have ended it since
+        this request began)."""
+        with self.db.reading() as s:
+            row = s.get(SessionRow, session_id(token))
+            return row is not None and row.expires > self.clock()
 
     def delete(self, token: bytes) -> None:
         with self.db.transaction() as s:
@@ -136,33 +166,46 @@ class ServerSessionInterface(SessionInterface):
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         assert isinstance(session, ServerSession)
-        if session.token is not None and (session.replace_token or not session):
-            self.store.delete(session.token)
-            if not session:
-                response.delete_cookie(self.cookie_name, path="/")
-                return
-            session.token = None
+        old = session.token
+        if old is not None and not session:
+            self.store.delete(old)
+            response.delete_cookie(self.cookie_name, path="/")
+            return
         if not session:
             return
         now = self.store.clock()
-        stale = session.deadline - now < self.lifetime - REFRESH_SECONDS
-        if session.token is not None and not session.modified and not stale:
+        if old is not None and not session.replace_token:
+            stale = session.deadline - now < self.lifetime - REFRESH_SECONDS
+            if session.modified or stale:
+                # None: revoked while this request ran (Leave, log out): it stays dead.
+                self.store.update(old, dict(session), self.lifetime)
             return
-        if session.token is None:
-            session.token = secrets.token_bytes(TOKEN_BYTES)
-            response.set_cookie(
-                self.cookie_name,
-                b64encode(session.token),
-                httponly=True,
-                samesite="Strict",
-                secure=self.secure,
-                path="/",
-            )
+        token = secrets.token_bytes(TOKEN_BYTES)
+        if self.store.create(token, dict(session), self.lifetime, replaces=old) is None:
+            return  # the session this one replaces was revoked meanwhile: nothing comes back
+        session.token = token
+        response.set_cookie(
+            self.cookie_name,
+            b64encode(token),
+            httponly=True,
+            samesite="Strict",
+            secure=self.secure,
+            path="/",
+        )
         response.vary.add("Cookie")
-        session.deadline = self.store.save(session.token, dict(session), self.lifetime)
         if now - self._last_purge > 60:
             self._last_purge = now
             self.store.purge()
+
+
+def alive() -> bool:
+    """Whether this request's session still stands (a fresh one always does)."""
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if not isinstance(current, ServerSession) or current.token is None:
+        return True
+    interface = current_app.session_interface
+    assert isinstance(interface, ServerSessionInterface)
+    return interface.store.alive(current.token)
 
 
 def regenerate() -> None:
