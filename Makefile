@@ -19,10 +19,12 @@ system-node:
 	  echo "installing Node.js and npm (Debian packages)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 
+# Chromium (driven through ChromeDriver) and Firefox ESR, what Tor Browser is built on
+# (driven over Marionette by marionette-driver from PyPI: Debian ships no geckodriver).
 system-browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
-	  echo "installing Chromium and ChromeDriver (Debian packages)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v firefox-esr >/dev/null || { \
+	  echo "installing Chromium, ChromeDriver and Firefox ESR (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver firefox-esr; }
 
 $(PY_STAMP): pyproject.toml
 	python3 -m venv $(VENV)

@@ -202,7 +202,7 @@ _ERRORS: dict[type[Exception], type[se.WebDriverException]] = {
     mn.JavascriptException: se.JavascriptException,
 }
 # What a script says when the document it ran in, or an element it was handed,
-# was replaced under it (a form post navigating away): stale, as ChromeDriver says.
+# was replaced under it (a form post navigating away): stale, so waits ride over it.
 _REPLACED = ("can't access dead object", "document was unloaded")
 
 
@@ -438,7 +438,7 @@ def _wait_for_port(proc: subprocess.Popen[bytes], port: int, log: Path, seconds:
     code = proc.poll()
     state = "is still running" if code is None else f"exited with {code}"
     raise RuntimeError(
-        f"Firefox's Marionette did not listen on 127.0.0.1:{port} within {seconds:.0f}s "
+        f"Firefox's Marionette did not listen on 127.0.0.1:{port} within {seconds:g}s "
         f"(firefox-esr {state}); it said:\n{said}"
     )
 
@@ -467,18 +467,19 @@ def firefox(
         raise ValueError(f"unknown Tor Browser level {mode!r}; one of {LEVELS}")
     binary = shutil.which("firefox-esr") or "/usr/bin/firefox-esr"
     home = Path(tempfile.mkdtemp(prefix="firefox-"))
-    profile, log_path = home / "profile", home / "firefox.log"
+    profile, tmp, log_path = home / "profile", home / "tmp", home / "firefox.log"
     profile.mkdir()
+    tmp.mkdir()
     port = free_port()
     (profile / "user.js").write_text(user_js(mode, port, downloads), encoding="utf-8")
     env = {
         **os.environ,
+        "TMPDIR": str(tmp),  # what Firefox keeps in temp goes with the profile
         "MOZ_HEADLESS_WIDTH": str(width),
         "MOZ_HEADLESS_HEIGHT": str(height),
         "MOZ_CRASHREPORTER_DISABLE": "1",
         # Refuse any connection off loopback (and honour the remote settings override).
         "MOZ_DISABLE_NONLOCAL_CONNECTIONS": "1",
-        "MOZ_CRASHREPORTER_SHUTDOWN": "1",
     }
     args = [binary, "--headless", "--marionette", "--no-remote", "--profile", str(profile)]
     with open(log_path, "wb") as log:
