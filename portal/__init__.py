@@ -17,6 +17,7 @@ from .db import Database
 from .logs import install_log_filter
 from .mailboxes import Mailboxes
 from .organization import fingerprint
+from .spent import SpentTokens
 from .staff import StaffAccounts
 from .startup import prepare
 from .uploads import UploadLimits, Uploads
@@ -55,7 +56,7 @@ def _base_app(config: Config, cookie_name: str, error_template: str) -> Flask:
         TEMPLATES_AUTO_RELOAD=False,
     )
     db = Database(config.database_url)
-    mailboxes = Mailboxes(db, BlobStore(config.blob_dir))
+    mailboxes = Mailboxes(db, BlobStore(config.blob_dir), pending_per_case=config.pending_per_case)
     limits = UploadLimits(
         max_file_bytes=config.max_file_bytes,
         max_files=config.max_files,
@@ -85,6 +86,8 @@ def _base_app(config: Config, cookie_name: str, error_template: str) -> Flask:
         ),
         branding=load_branding(config.branding_dir),
         pow_load=Load(),
+        pow_key=keys.pow,
+        spent=SpentTokens(db),
     )
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(

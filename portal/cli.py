@@ -35,6 +35,7 @@ from .safe_text import for_terminal, json_for_terminal
 from .staff import StaffError
 from .web.services import services
 from .web.sessions import SessionStore
+from .web.work import LIFETIME_HOURS, current_hour
 
 PASSPHRASE_ENV = "PORTAL_DESK_PASSPHRASE"  # noqa: S105 - a variable name
 
@@ -61,10 +62,11 @@ def main() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @with_appcontext
 def export_inbox_command(file: Path) -> None:
-    """Write every envelope the desk has not acknowledged into an inbox bundle."""
+    """Write what the desk has not acknowledged (up to PORTAL_INBOX_ITEMS) into an inbox."""
     svc = services()
-    manifest = export_inbox(svc.mailboxes, svc.organization, file)
-    echo(f"wrote {len(manifest.items)} envelope(s) to {file}")
+    manifest = export_inbox(svc.mailboxes, svc.organization, file, svc.config.inbox_items)
+    more = "; more are waiting for the next inbox" if manifest.extra.get("more") else ""
+    echo(f"wrote {len(manifest.items)} item(s) to {file}{more}")
 
 
 @main.command("import-outbox")
@@ -107,6 +109,7 @@ def purge_command() -> None:
     idle = purge_idle_mailboxes(svc.mailboxes, svc.config.mailbox_retention_days)
     stray = sweep_orphans(svc.mailboxes)
     dead = SessionStore(svc.db).purge()
+    svc.spent.purge(current_hour() - LIFETIME_HOURS)
     echo(
         f"deleted {removed} acknowledged item(s) and {expired} abandoned upload(s); "
         f"{idle} idle case(s) past retention; {stray} stray file(s) from interrupted writes; "

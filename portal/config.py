@@ -50,6 +50,8 @@ class Config:
     pow_max_bits: int = 16
     pow_iterations: int = 1000
     pow_rate: int = 30  # solutions a minute per worker before the difficulty rises
+    pending_per_case: int = 200  # follow-ups of one case waiting for the desk, at most
+    inbox_items: int = 20_000  # items in one inbox bundle; the rest wait for the next
 
     @property
     def blob_dir(self) -> Path:
@@ -125,4 +127,6 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         pow_bits=_count(env, "PORTAL_POW_BITS", 8),
         pow_max_bits=_size(env, "PORTAL_POW_MAX_BITS", 16),
         pow_rate=_size(env, "PORTAL_POW_RATE", 30),
+        pending_per_case=_size(env, "PORTAL_PENDING_PER_CASE", 200),
+        inbox_items=_size(env, "PORTAL_INBOX_ITEMS", 20_000),
     )

@@ -128,11 +128,18 @@ class Mailboxes:
     """Create mailboxes, add envelopes, list what the desk has not acknowledged."""
 
     def __init__(
-        self, db: Database, blobs: BlobStore, today: Callable[[], dt.date] = utc_today
+        self,
+        db: Database,
+        blobs: BlobStore,
+        today: Callable[[], dt.date] = utc_today,
+        pending_per_case: int = 200,
     ) -> None:
         self.db = db
         self.blobs = blobs
         self.today = today
+        # Follow-ups one case may have waiting for the desk: a flood from one case
+        # stops there, and a reporter is told to wait for the organization.
+        self.pending_per_case = pending_per_case
 
     def find(self, index: bytes) -> CaseRecord | None:
         """The case whose *current* code has this index (a pending one never matches)."""
@@ -253,6 +260,13 @@ class Mailboxes:
                 box = s.get(Mailbox, mailbox_id)
                 if box is None:
                     raise MailboxError("no_case", "this case no longer exists")
+                waiting = s.scalar(
+                    select(func.count()).where(
+                        Envelope.mailbox_id == mailbox_id, Envelope.acked_on.is_(None)
+                    )
+                )
+                if (waiting or 0) >= self.pending_per_case:
+                    raise MailboxError("case_full", "this case has many items waiting for the desk")
                 box.active_on = self.today()
                 row = _envelope_row(envelope_id, mailbox_id, envelope, self.today())
                 if attach is not None:
@@ -301,14 +315,6 @@ class Mailboxes:
             self.blobs.delete(blob)
             raise
         return mailbox_id
-
-    def unacknowledged(self) -> list[Envelope]:
-        """Every envelope the desk has not yet acknowledged, oldest first."""
-        with self.db.reading() as s:
-            rows = s.scalars(
-                select(Envelope).where(Envelope.acked_on.is_(None)).order_by(Envelope.received_on)
-            )
-            return list(rows)
 
 
 def _refuse_index_in_use(s: Session, index: bytes, own_mailbox: str | None) -> None:

@@ -146,3 +146,15 @@ class SessionRow(Base):
     id: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     expires: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class SpentToken(Base):
+    """The digest of something used once (a proof-of-work challenge, a submitted
+    form) and the hour it belongs to, kept until it could no longer be used.
+    Stored in digest order (no rowid), so the table holds no order of arrival."""
+
+    __tablename__ = "spent_tokens"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, index=True)

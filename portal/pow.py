@@ -1,10 +1,10 @@
 """Proof of work for the browser's submissions (its twin: static/src/crypto/pow.js).
 
-A challenge is 16 random bytes with a difficulty (``bits``) and a cost per
-guess (``iterations``). A solution is a number ``nonce`` such that
-PBKDF2-HMAC-SHA256(challenge, "portal-pow-v1" ‖ nonce as 8 bytes big-endian,
-iterations) starts with ``bits`` zero bits: about 2^bits guesses to find, one
-to check.
+A challenge is a byte string the portal issued (portal/web/work.py) with a
+difficulty (``bits``) and a cost per guess (``iterations``). A solution is a
+number ``nonce`` such that PBKDF2-HMAC-SHA256(challenge, "portal-pow-v1" ‖
+nonce as 8 bytes big-endian, iterations) starts with ``bits`` zero bits:
+about 2^bits guesses to find, one to check.
 
 Each guess is one call to the browser's native PBKDF2 (WebCrypto), so a
 reporter works at native speed at every Tor Browser level, where a hash
@@ -20,7 +20,6 @@ import hmac
 from dataclasses import dataclass
 
 SALT_PREFIX = b"portal-pow-v1"
-CHALLENGE_BYTES = 16
 MAX_NONCE = 2**53  # what a JavaScript number holds exactly
 
 

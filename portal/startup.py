@@ -37,14 +37,16 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Secrets:
-    """Two unrelated random keys kept in the data dir (neither can make a session).
+    """Unrelated random keys kept in the data dir (none can make a session).
 
     ``csrf`` signs CSRF tokens (whose raw half lives in the server-side
-    session); ``totp`` seals relay staff's TOTP secrets in the database.
+    session); ``totp`` seals relay staff's TOTP secrets in the database;
+    ``pow`` tags the proof-of-work challenges the portal issues.
     """
 
     csrf: bytes = field(repr=False)
     totp: bytes = field(repr=False)
+    pow: bytes = field(repr=False)
 
 
 def _key_file(path: Path) -> bytes:
@@ -55,7 +57,11 @@ def _key_file(path: Path) -> bytes:
 
 def load_secrets(data_dir: Path) -> Secrets:
     """The data dir's keys, generated on first start."""
-    return Secrets(csrf=_key_file(data_dir / "csrf.key"), totp=_key_file(data_dir / "totp.key"))
+    return Secrets(
+        csrf=_key_file(data_dir / "csrf.key"),
+        totp=_key_file(data_dir / "totp.key"),
+        pow=_key_file(data_dir / "pow.key"),
+    )
 
 
 def organization(config: Config) -> Organization:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import ClientDisconnected
 
@@ -50,6 +50,15 @@ class UploadLimits:
     quota_bytes: int
 
 
+def _full() -> UploadError:
+    return UploadError(
+        "full",
+        "The portal has no room for this file right now. "
+        "Nothing you sent is lost; please try again later.",
+        507,
+    )
+
+
 def attachment_blob(attachment_id: str) -> str:
     return f"attachments/{attachment_id}"
 
@@ -63,11 +72,26 @@ class Uploads:
         self.limits = limits
         self.today = today
 
+    @staticmethod
+    def _stored(s: Session) -> int:
+        """Bytes really held: attached files whole, unfinished uploads as far as
+        they came (a size announced but never sent takes no room)."""
+        attached = s.scalar(
+            select(func.coalesce(func.sum(Attachment.size), 0)).where(
+                Attachment.mailbox_id.is_not(None)
+            )
+        )
+        sent = Attachment.received * Attachment.part_size
+        arrived = case((sent < Attachment.size, sent), else_=Attachment.size)
+        unfinished = s.scalar(
+            select(func.coalesce(func.sum(arrived), 0)).where(Attachment.mailbox_id.is_(None))
+        )
+        return int(attached or 0) + int(unfinished or 0)
+
     def room(self) -> int:
         """How many more ciphertext bytes the storage quota allows."""
         with self.db.reading() as s:
-            stored = s.scalar(select(func.coalesce(func.sum(Attachment.size), 0))) or 0
-        return max(0, self.limits.quota_bytes - int(stored))
+            return max(0, self.limits.quota_bytes - self._stored(s))
 
     def start(self, owner: str, size: object, part_size: object) -> Attachment:
         """Reserve an upload of ``size`` ciphertext bytes in parts of ``part_size``."""
@@ -89,14 +113,8 @@ class Uploads:
                 raise UploadError(
                     "too_large", "These files together are larger than one report can hold.", 413
                 )
-            stored = s.scalar(select(func.coalesce(func.sum(Attachment.size), 0))) or 0
-            if stored + size > self.limits.quota_bytes:
-                raise UploadError(
-                    "full",
-                    "The portal has no room for this file right now. "
-                    "Nothing you sent is lost; please try again later.",
-                    507,
-                )
+            if self._stored(s) + size > self.limits.quota_bytes:
+                raise _full()
             row = Attachment(
                 id=secrets.token_hex(16),
                 owner=owner,
@@ -134,6 +152,8 @@ class Uploads:
         expected = min(row.part_size, row.size - number * row.part_size)
         if length != expected:
             raise UploadError("part_size", f"Part {number} must be exactly {expected} bytes.")
+        if expected > self.room():  # counted as parts arrive, not as sizes are announced
+            raise _full()
         path = self.blobs.path(attachment_blob(upload_id))
         start = number * row.part_size
         with open(path, "a+b") as blob:

@@ -329,12 +329,46 @@ def test_limits_and_quota_are_clear(app: Flask, config: Config) -> None:
     c = small.test_client()
     assert _api(c, "POST", "/api/uploads", {"size": 20_000, "part_size": 4096}).status_code == 413
     assert _api(c, "POST", "/api/uploads", {"size": 0, "part_size": 4096}).status_code == 400
-    assert _api(c, "POST", "/api/uploads", {"size": 9_000, "part_size": 4096}).status_code == 201
+    _upload(c, os.urandom(9_000))  # 9,000 bytes really held
     r = _api(c, "POST", "/api/uploads", {"size": 9_000, "part_size": 4096})
     assert r.status_code == 413 and r.get_json()["error"] == "too_many"
     other = small.test_client()
     r = _api(other, "POST", "/api/uploads", {"size": 9_000, "part_size": 4096})
     assert r.status_code == 507 and r.get_json()["error"] == "full"
+
+
+def test_announced_sizes_take_no_room(app: Flask, config: Config) -> None:
+    """The attack of the second review: reserve the whole quota in sizes announced
+    from many sessions, send nothing, and every reporter's upload got "full"."""
+    small = create_app(replace(config, max_file_bytes=10_000, upload_quota_bytes=30_000))
+    for _ in range(10):
+        squatter = small.test_client()
+        r = _api(squatter, "POST", "/api/uploads", {"size": 9_999, "part_size": 4096})
+        assert r.status_code == 201
+    reporter = small.test_client()
+    _upload(reporter, os.urandom(9_000))  # a real upload still fits
+    resp = _no_js_report(reporter, [(os.urandom(9_000), "also.bin")])
+    assert resp.status_code == 200  # and so does one without JavaScript
+    # Bytes that really arrive count: two uploads that each fit when announced
+    # cannot both be sent; the second is refused part by part.
+    blob = os.urandom(9_999)
+    starts = []
+    for _ in range(2):
+        flood = small.test_client()
+        made = _api(flood, "POST", "/api/uploads", {"size": len(blob), "part_size": 4096})
+        assert made.status_code == 201
+        starts.append((flood, made.get_json()))
+    statuses = [
+        _api(
+            flood,
+            "PUT",
+            f"/api/uploads/{made['upload']}/parts/{n}",
+            raw=blob[n * 4096 : (n + 1) * 4096],
+        ).status_code
+        for flood, made in starts
+        for n in range(made["parts"])
+    ]
+    assert statuses[:3] == [200, 200, 200] and 507 in statuses[3:]
 
 
 def test_unfinished_uploads_expire(app: Flask, client: FlaskClient) -> None:

@@ -38,7 +38,7 @@ from portal.uploads import attachment_blob
 from portal.web.services import services
 from tests.conftest import PASSPHRASE, api_post, csrf_token
 from tests.e2e.live import fresh_desk_copy
-from tests.loop import desk_outbox, submit_report, to_desk, to_portal
+from tests.loop import desk_outbox, open_case, submit_report, to_desk, to_portal
 from tests.sealing import browser_style_request
 
 
@@ -647,3 +647,59 @@ def test_an_item_swapped_under_a_victims_id_gets_nothing_deleted(
     f = next(iter(shown["items"][0]["files"]))
     assert f["sha256"] == hashlib.sha256(evidence).hexdigest()
     assert to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o2.tar")).acked == 2
+
+
+# --- the channel cannot be jammed by a flood ---------------------------------------
+
+
+def test_an_inbox_is_bounded_and_cases_take_turns(
+    app: Flask, client: FlaskClient, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    """The attack of the second review: pile up follow-ups until the inbox manifest
+    is too large to write, and nothing reaches the desk any more."""
+    codes_ = [submit_report(client, f"MARKER-{n}") for n in range(3)]
+    flooder = app.test_client()
+    status, _ = open_case(flooder, codes_[0])
+    assert status == 200
+    for n in range(8):  # one case floods...
+        resp = flooder.post(
+            "/case/message",
+            data={"csrf_token": csrf_token(flooder, "/case"), "message": f"flood {n}"},
+        )
+        assert resp.status_code == 200
+    with app.app_context():
+        svc = services()
+        manifest = export_inbox(svc.mailboxes, svc.organization, tmp_path / "i.tar", limit=4)
+    assert manifest.extra["more"] is True and len(manifest.items) == 4
+    # ...and still every case's report is in the first, small inbox.
+    assert len({i.meta["mailbox"] for i in manifest.items}) == 3
+    result = cases.import_inbox(store, desk_keys, tmp_path / "i.tar")
+    assert result.new == 4 and any("more items waiting" in n for n in result.notes)
+
+
+def test_one_case_cannot_pile_up_follow_ups_without_end(
+    app: Flask, client: FlaskClient, tmp_path: Path
+) -> None:
+    app.extensions["portal"].mailboxes.pending_per_case = 3
+    code = submit_report(client, "report")
+    assert open_case(client, code)[0] == 200
+    sent = []
+    for n in range(4):
+        resp = client.post(
+            "/case/message", data={"csrf_token": csrf_token(client, "/case"), "message": f"m{n}"}
+        )
+        sent.append(resp.status_code)
+    assert sent == [200, 200, 403, 403]  # the report and two messages wait: the case is full
+    assert "many messages waiting" in resp.get_data(as_text=True)
+    assert "m3" in resp.get_data(as_text=True)  # the words are given back
+
+
+def test_a_no_js_message_form_sends_once(app: Flask, client: FlaskClient) -> None:
+    code = submit_report(client, "report")
+    assert open_case(client, code)[0] == 200
+    token = csrf_token(client, "/case")
+    first = client.post("/case/message", data={"csrf_token": token, "message": "once"})
+    again = client.post("/case/message", data={"csrf_token": token, "message": "once"})
+    assert first.status_code == 200 and again.status_code == 400
+    with app.app_context(), services().db.reading() as s:
+        assert s.query(Envelope).count() == 2  # the report and one message

@@ -3,6 +3,7 @@ attacks (none, a wrong answer, a replay, another session's answer, a flood)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -12,9 +13,8 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.config import Config, load_config
-from portal.encoding import b64decode
+from portal.encoding import b64decode, b64encode
 from portal.pow import (
-    CHALLENGE_BYTES,
     Challenge,
     guess,
     is_solution,
@@ -22,6 +22,7 @@ from portal.pow import (
     proof_for,
     solve,
 )
+from portal.web.work import TOKEN_BYTES
 from tests.conftest import csrf_token
 from tests.sealing import browser_style_request
 
@@ -66,45 +67,86 @@ def test_a_submission_without_a_valid_proof_stores_nothing(
         wrong["nonce"] += 1
     made_up = {"challenge": "A" * 22, "nonce": 0}
     for proof in (None, {}, made_up, {"challenge": offer["challenge"], "nonce": "0"}, wrong):
+        # A wrong answer does not spend the challenge (checking it costs the attacker
+        # a request each time), but it is refused.
         body = _body(route, org)
         if proof is not None:
             body["pow"] = proof
         resp = client.post(route, json=body, headers=_headers(client))
         assert resp.status_code == 400 and resp.get_json()["error"] == "work", proof
-    # The wrong answer used the challenge up: even the right one is refused now.
-    resp = client.post(route, json={**_body(route, org), "pow": good}, headers=_headers(client))
-    assert resp.get_json()["error"] == "work"
     assert _count(app) == 0
-    fresh = proof_for(_offer(client))
-    resp = client.post(route, json={**_body(route, org), "pow": fresh}, headers=_headers(client))
+    resp = client.post(route, json={**_body(route, org), "pow": good}, headers=_headers(client))
     assert resp.status_code == 201
 
 
-def test_a_proof_works_once_and_only_in_its_own_session(
-    app: Flask, client: FlaskClient, org: Any
-) -> None:
+def test_a_proof_works_once_anywhere(app: Flask, client: FlaskClient, org: Any) -> None:
     proof = proof_for(_offer(client))
-    other = app.test_client()
+    other = app.test_client()  # another session, or another host on the same database
     resp = other.post(
         "/api/uploads", json={**_body("/api/uploads", org), "pow": proof}, headers=_headers(other)
     )
-    assert resp.get_json()["error"] == "work"
-    resp = client.post(
-        "/api/uploads", json={**_body("/api/uploads", org), "pow": proof}, headers=_headers(client)
-    )
     assert resp.status_code == 201
-    resp = client.post(
-        "/api/uploads", json={**_body("/api/uploads", org), "pow": proof}, headers=_headers(client)
-    )
-    assert resp.get_json()["error"] == "work"  # replayed
+    for c in (client, other):
+        resp = c.post(
+            "/api/uploads", json={**_body("/api/uploads", org), "pow": proof}, headers=_headers(c)
+        )
+        assert resp.get_json()["error"] == "work"  # replayed
 
 
-def test_a_session_holds_few_challenges(client: FlaskClient) -> None:
-    offers = [_offer(client) for _ in range(12)]
-    with client.session_transaction() as sess:
-        held = {c["c"] for c in sess["pow"]}
-    assert len(held) == 8 and offers[-1]["challenge"] in held
-    assert offers[0]["challenge"] not in held
+def test_a_proof_raced_from_many_requests_at_once_is_spent_once(
+    app: Flask, client: FlaskClient, org: Any
+) -> None:
+    """The attack of the second review: 30 requests at once with one proof and one
+    cookie made 28 reports, because spending it only edited the session."""
+    proof = proof_for(_offer(client))
+    headers = _headers(client)
+    cookie = client.get_cookie("portal_session")
+    assert cookie is not None
+    results: list[int] = []
+    barrier = threading.Barrier(12)
+
+    def post() -> None:
+        c = app.test_client()
+        c.set_cookie("portal_session", cookie.value)
+        barrier.wait()
+        body = {**_body("/api/uploads", org), "pow": proof}
+        results.append(c.post("/api/uploads", json=body, headers=headers).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [201] + [400] * 11
+
+
+def test_forged_stale_and_cheapened_challenges_are_refused(
+    app: Flask, client: FlaskClient, org: Any
+) -> None:
+    offer = _offer(client)
+    token = bytearray(b64decode(offer["challenge"]))
+    forged = bytes(token[:-1]) + bytes([token[-1] ^ 1])  # the tag no longer matches
+    stale = bytearray(token)
+    stale[16:20] = (int.from_bytes(token[16:20], "big") - 3).to_bytes(4, "big")
+    cheap = bytearray(token)
+    cheap[20] = 0  # says "no work needed"
+    for raw in (forged, bytes(stale), bytes(cheap)):
+        challenge = b64encode(raw)
+        nonce = proof_for({**offer, "challenge": challenge, "bits": 0})["nonce"]
+        body = {**_body("/api/uploads", org), "pow": {"challenge": challenge, "nonce": nonce}}
+        resp = client.post("/api/uploads", json=body, headers=_headers(client))
+        assert resp.get_json()["error"] == "work"
+
+
+def test_issuing_a_challenge_stores_nothing(app: Flask, client: FlaskClient) -> None:
+    client.get("/report")
+    with app.app_context():
+        db = app.extensions["portal"].db
+        before = db.engine.connect().exec_driver_sql("SELECT count(*) FROM spent_tokens").scalar()
+        for _ in range(5):
+            _offer(client)
+        after = db.engine.connect().exec_driver_sql("SELECT count(*) FROM spent_tokens").scalar()
+    assert before == after == 0
 
 
 def test_the_difficulty_rises_with_a_flood_and_has_a_ceiling(
@@ -128,7 +170,7 @@ def test_the_default_work_is_real(config: Config) -> None:
     c = app.test_client()
     offer = c.post("/api/pow", headers=_headers(c)).get_json()
     assert offer["bits"] == 8 and offer["iterations"] == 1000
-    assert len(b64decode(offer["challenge"], length=CHALLENGE_BYTES)) == CHALLENGE_BYTES
+    assert len(b64decode(offer["challenge"], length=TOKEN_BYTES)) == TOKEN_BYTES
 
 
 def test_solutions_are_what_the_construction_says() -> None:

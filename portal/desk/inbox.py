@@ -135,6 +135,8 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
         for item in blobs:
             _plan_blob(store, keys, plan, bundle, item)
         counters = _Counters.read(bundle.manifest.extra, keys, plan.notes)
+        if bundle.manifest.extra.get("more") is True:
+            plan.notes.append("the portal has more items waiting: carry another inbox after this")
         bundle_sha256 = _file_sha256(path)
     _write(store, plan, counters, today)
     store.custody.append(

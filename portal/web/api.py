@@ -242,6 +242,8 @@ def send_message() -> ResponseReturnValue:
     except EnvelopeError as exc:
         raise ApiError(413 if exc.reason == "too_large" else 400, exc.reason, str(exc)) from exc
     except MailboxError as exc:
+        if exc.reason == "case_full":
+            raise ApiError(429, "case_full", str(exc)) from exc
         raise ApiError(403, "expired") from exc
     return jsonify(ok=True), 201
 

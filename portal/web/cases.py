@@ -12,6 +12,7 @@ from ..mailboxes import MailboxError
 from ..replies import STATUS_LABELS
 from ..reports import seal_follow_up
 from . import case_session, sealed_files
+from .reporter import spend_csrf_token
 from .services import services
 from .work_gate import Busy
 
@@ -108,14 +109,20 @@ def send_message() -> ResponseReturnValue:
     kind = "answer" if current.kind == "invitation" else "message"
     if current.reporter is None:  # opened in the browser: only the browser can seal for it
         return render_template("case_done.html", outcome="expired", unsent=text), 403
+    if not spend_csrf_token():  # this very form was sent already (a replay or a race)
+        return render_template("case_done.html", outcome="bad_request", unsent=text), 400
     entries = [sealed_files.attachment_entry(f) for f in files]
-    envelope = seal_follow_up(svc.organization, kind, text, current.reporter, entries)
     try:
-        svc.mailboxes.add_envelope(
-            current.mailbox_id, envelope, attach=sealed_files.register(svc.uploads, files)
-        )
-    except MailboxError:
-        return render_template("case_done.html", outcome="expired", unsent=text), 403
+        with svc.work_gate.slot():  # the server seals it: the same bound as every no-JS work
+            envelope = seal_follow_up(svc.organization, kind, text, current.reporter, entries)
+            svc.mailboxes.add_envelope(
+                current.mailbox_id, envelope, attach=sealed_files.register(svc.uploads, files)
+            )
+    except Busy:
+        return render_template("case_done.html", outcome="busy", unsent=text), 503
+    except MailboxError as exc:
+        outcome = "case_full" if exc.reason == "case_full" else "expired"
+        return render_template("case_done.html", outcome=outcome, unsent=text), 403
     sealed_files.keep(files)
     return render_template("case_done.html", outcome="sent")
 

@@ -47,6 +47,10 @@ MESSAGES = {
     ),
     "no_upload": N_("This file was not uploaded from this page. Please add it again."),
     "incomplete": N_("The connection dropped while sending a file. It will be sent again."),
+    "case_full": N_(
+        "Your case already has many messages waiting for the organization to collect. "
+        "This one was not sent: please keep it and send it again in a few days."
+    ),
     "work": N_(
         "This page could not finish preparing your submission. Nothing was stored. "
         "Please try again."

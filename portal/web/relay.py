@@ -133,7 +133,7 @@ def _work_path(suffix: str) -> Path:
 def download_inbox() -> ResponseReturnValue:
     svc = services()
     path = _work_path(".tar")
-    manifest = export_inbox(svc.mailboxes, svc.organization, path)
+    manifest = export_inbox(svc.mailboxes, svc.organization, path, svc.config.inbox_items)
 
     @after_this_request
     def _remove(response: Response) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint, render_template, session
 from flask.typing import ResponseReturnValue
 
@@ -11,14 +13,21 @@ from ..mailboxes import MailboxError
 from ..reports import seal_on_server
 from . import sealed_files
 from .services import services
+from .work import current_hour
 from .work_gate import Busy
 
 bp = Blueprint("reporter", __name__)
 
 
-def spend_csrf_token() -> None:
-    """A token that sent something is spent: a replayed form is refused."""
-    session.pop("csrf_token", None)
+def spend_csrf_token() -> bool:
+    """A form's token that sent something is spent, once: its digest goes into the
+    spent table atomically, so the same form posted again, even by many requests at
+    once, is refused. False if it was spent already."""
+    raw = session.pop("csrf_token", None)
+    if not isinstance(raw, str):
+        return False
+    digest = hashlib.sha256(b"csrf:" + raw.encode()).digest()
+    return services().spent.spend(digest, current_hour())
 
 
 @bp.get("/")
@@ -48,6 +57,8 @@ def submit_report() -> ResponseReturnValue:
         return render_template("report.html", form=form, file_problem=str(exc)), 400
     if not form.validate():
         return render_template("report.html", form=form), 400
+    if not spend_csrf_token():  # this very form was sent already (a replay or a race)
+        return render_template("error.html", message="csrf"), 400
     svc = services()
     try:
         with svc.work_gate.slot():
@@ -68,5 +79,4 @@ def submit_report() -> ResponseReturnValue:
     except MailboxError:
         return render_template("error.html", message="conflict"), 409
     sealed_files.keep(files)
-    spend_csrf_token()
     return render_template("code.html", code=codes.format_code(sealed.code))

@@ -13,6 +13,7 @@ from ..config import Config
 from ..db import Database
 from ..mailboxes import Mailboxes
 from ..organization import Organization
+from ..spent import SpentTokens
 from ..staff import StaffAccounts
 from ..uploads import Uploads
 from .work_gate import WorkGate
@@ -33,6 +34,8 @@ class Services:
     work_gate: WorkGate
     branding: Branding
     pow_load: Load
+    pow_key: bytes
+    spent: SpentTokens
 
 
 def services() -> Services:

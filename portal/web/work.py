@@ -1,36 +1,44 @@
-"""Proofs of work for the browser's submissions: issued into the session, spent once.
+"""Proofs of work for the browser's submissions: issued signed, spent once.
 
 Every browser-sealed report, follow-up and upload start must carry the
-solution of a challenge this session was given (see portal/pow.py). A
-challenge lives in the (server-side) session until it is used, so a solution
-works once, nowhere else, and nothing about it is written outside the sealed
-session. The difficulty rises with the load this worker sees, one bit per
-doubling beyond ``pow_rate`` solutions a minute, up to ``pow_max_bits``:
-cheap for one reporter, dear for a flood. It looks at nobody.
+solution of a challenge this portal issued (see portal/pow.py). A challenge is
+``nonce(16) ‖ hour(4) ‖ bits(1) ‖ tag(16)``, the tag an HMAC under the data
+dir's ``pow.key``, so nothing about it is stored until it is used; then its
+digest goes into the spent table in the same statement that checks it was not
+spent before, so a solution works once, even raced from many requests at once
+or on several hosts. A challenge lives two hours.
+
+The difficulty rises with the load this worker sees, one bit per doubling
+beyond ``pow_rate`` solutions a minute, up to ``pow_max_bits``: cheap for one
+reporter, dear for a flood. A challenge is never accepted below ``pow_bits``,
+whatever it says. It looks at nobody.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import secrets
+import struct
 import threading
 import time
 from collections import deque
 from typing import Any
 
-from flask import session
-
 from ..encoding import EncodingError, b64decode, b64encode
-from ..pow import CHALLENGE_BYTES, Challenge, is_solution, same_challenge
+from ..pow import Challenge, is_solution
 from .services import services
 
-KEY = "pow"
-OUTSTANDING = 8  # challenges one session may hold at once (files upload in parallel)
+NONCE_BYTES = 16
+TAG_BYTES = 16
+TOKEN_BYTES = NONCE_BYTES + 4 + 1 + TAG_BYTES
+LIFETIME_HOURS = 2
 WINDOW = 60.0
 
 
 class WorkMissing(Exception):
-    """No valid solution of a challenge this session holds."""
+    """No valid, unspent solution of a challenge this portal issued."""
 
 
 class Load:
@@ -52,6 +60,10 @@ class Load:
             return len(self._times)
 
 
+def current_hour() -> int:
+    return int(time.time() // 3600)
+
+
 def difficulty(load: Load) -> int:
     config = services().config
     over = load.per_minute() / max(1, config.pow_rate)
@@ -59,38 +71,48 @@ def difficulty(load: Load) -> int:
     return min(config.pow_bits + extra, config.pow_max_bits)
 
 
+def _tag(key: bytes, body: bytes) -> bytes:
+    return hmac.new(key, body, hashlib.sha256).digest()[:TAG_BYTES]
+
+
 def issue() -> dict[str, Any]:
-    """A new challenge for this session, as the browser receives it."""
-    config = services().config
-    challenge = Challenge(
-        secrets.token_bytes(CHALLENGE_BYTES), difficulty(services().pow_load), config.pow_iterations
+    """A new challenge, as the browser receives it."""
+    svc = services()
+    body = secrets.token_bytes(NONCE_BYTES) + struct.pack(
+        ">IB", current_hour(), difficulty(svc.pow_load)
     )
-    held = [c for c in session.get(KEY, []) if isinstance(c, dict)][-(OUTSTANDING - 1) :]
-    session[KEY] = [
-        *held,
-        {"c": b64encode(challenge.value), "b": challenge.bits, "i": challenge.iterations},
-    ]
+    token = body + _tag(svc.pow_key, body)
     return {
-        "challenge": b64encode(challenge.value),
-        "bits": challenge.bits,
-        "iterations": challenge.iterations,
+        "challenge": b64encode(token),
+        "bits": body[-1],
+        "iterations": svc.config.pow_iterations,
     }
 
 
 def spend(proof: object) -> None:
-    """Take the challenge ``proof`` names out of the session (used or not: once),
-    then check its solution; raise WorkMissing unless it holds."""
+    """Check a solution, then mark its challenge spent; WorkMissing unless both hold."""
+    svc = services()
     if not isinstance(proof, dict):
         raise WorkMissing
     try:
-        value = b64decode(proof.get("challenge"), length=CHALLENGE_BYTES)
+        token = b64decode(proof.get("challenge"), length=TOKEN_BYTES)
     except EncodingError as exc:
         raise WorkMissing from exc
-    held = [c for c in session.get(KEY, []) if isinstance(c, dict)]
-    match = next((c for c in held if same_challenge(b64decode(c["c"]), value)), None)
-    if match is None:
+    body, tag = token[:-TAG_BYTES], token[-TAG_BYTES:]
+    hour, bits = struct.unpack(">IB", body[NONCE_BYTES:])
+    if not hmac.compare_digest(tag, _tag(svc.pow_key, body)):
         raise WorkMissing
-    session[KEY] = [c for c in held if c is not match]
-    if not is_solution(Challenge(value, int(match["b"]), int(match["i"])), proof.get("nonce")):
+    if not 0 <= current_hour() - hour < LIFETIME_HOURS or bits < svc.config.pow_bits:
         raise WorkMissing
-    services().pow_load.add()
+    if not is_solution(Challenge(token, bits, svc.config.pow_iterations), proof.get("nonce")):
+        raise WorkMissing
+    if not svc.spent.spend(hashlib.sha256(token).digest(), hour):
+        raise WorkMissing  # solved before: a replay
+    svc.pow_load.add()
+    global _last_purge
+    if time.monotonic() - _last_purge > 60:
+        _last_purge = time.monotonic()
+        svc.spent.purge(current_hour() - LIFETIME_HOURS)
+
+
+_last_purge = 0.0
