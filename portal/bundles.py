@@ -173,6 +173,10 @@ def _valid_item(item: Item) -> bool:
 
 
 def _parse_item(raw: dict[str, Any]) -> Item:
+    if not isinstance(raw, dict) or not all(
+        isinstance(raw.get(k), str) for k in ("id", "kind", "name", "sha256")
+    ):
+        raise BundleError("a manifest item is malformed")
     meta = {k: v for k, v in raw.items() if k not in {"id", "kind", "name", "size", "sha256"}}
     item = Item(
         id=raw["id"],
@@ -204,10 +208,10 @@ def _parse_manifest(data: bytes) -> Manifest:
             items=tuple(items),
             extra={k: v for k, v in doc.items() if k not in _MANIFEST_KEYS},
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         if isinstance(exc, BundleError):
             raise
-        raise BundleError(f"the manifest is malformed: {exc}") from exc
+        raise BundleError(f"the manifest is malformed: {type(exc).__name__}") from exc
 
 
 # --- reading: a strict ustar reader -----------------------------------------

@@ -26,6 +26,7 @@ from .desk.inbox import discard_items
 from .desk.lock import DeskBusy, desk_lock
 from .desk.outbox import export_outbox
 from .desk.store import DeskStore
+from .forms import field_labels
 from .inbox import export_inbox
 from .organization import fingerprint
 from .outbox import import_outbox, portal_checkpoints
@@ -302,6 +303,7 @@ def _indented(value: str) -> str:
 def _render_case(case: dict[str, Any]) -> str:
     """A case as text; every value in it has its hidden characters escaped."""
     t = for_terminal
+    labels = field_labels()
     kind = "witness case" if case["witness"] else "case"
     lines = [f"{kind.capitalize()} {t(case['case'])} · status: {t(case['status'])}"]
     for item in case["items"]:
@@ -312,8 +314,10 @@ def _render_case(case: dict[str, Any]) -> str:
             lines.append(f"DAMAGED, not shown: {t(item['damaged'])}")
         for name, value in item["content"].get("fields", {}).items():
             if value:
-                label = t(str(name).replace("_", " ").capitalize())
-                lines.append(f"{label}:\n{_indented(str(value))}")
+                # The form's own words for its fields; any other name is the sender's
+                # and is quoted, so it cannot pass for the desk's own lines.
+                label = labels.get(name) or f"Field {json.dumps(str(name), ensure_ascii=False)}"
+                lines.append(f"{t(label)}:\n{_indented(str(value))}")
     for reply in case["replies"]:
         state = "delivered" if reply["delivered"] else "waiting for the next outbox"
         status = f" · status set to {t(reply['status'])}" if reply["status"] else ""
@@ -463,6 +467,12 @@ def desk_verify_log(home: Path, checkpoints_file: Any) -> None:
             f"({result.entries} entries before it check)"
         )
     newest = max(anchors, key=lambda a: a.n, default=None)
+    if newest is None and DeskStore(home).exports_made() > 0:
+        raise CliError(
+            "this desk has made outboxes but holds none of their signed checkpoints, so "
+            "the log cannot be checked against them: import a fresh inbox, or pass "
+            "--checkpoints with what `portal checkpoints` prints on the portal"
+        )
     echo(f"custody log intact: {result.entries} entries")
     if newest is None:
         echo("no signed checkpoint yet: the first export anchors the log")
@@ -493,7 +503,16 @@ def desk_damaged(home: Path, as_json: bool) -> None:
             + ("  (discarded)" if r["discarded"] else "")
             for r in rows
         ]
-        _emit(rows, as_json, lines or ["nothing kept aside"])
+        refused = DeskStore(home).refusals()
+        lines += [
+            f"refused by the portal: {r.kind} {r.id} of outbox {r.outbox}: {r.reason}"
+            for r in refused
+        ]
+        _emit(
+            {"kept_aside": rows, "refused": [r.__dict__ for r in refused]} if as_json else rows,
+            as_json,
+            lines or ["nothing kept aside, nothing refused"],
+        )
 
 
 @desk.command("discard")

@@ -6,6 +6,7 @@ import re
 
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField, TextAreaField
+from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, Length, Optional
 
 from .i18n import N_
@@ -25,9 +26,13 @@ TOO_LONG = N_("This answer is longer than the portal accepts. Please shorten it.
 
 
 def field_labels() -> dict[str, str]:
-    """Labels for every sealed field name, for laying reports out on the desk."""
-    form = ReportForm(meta={"csrf": False}, formdata=None)
-    labels = {f.name: str(f.label.text) for f in form if f.name != "csrf_token"}
+    """Labels for every sealed field name, for laying reports out on the desk
+    (read from the form's class: no application is needed)."""
+    labels = {
+        name: str(field.args[0])
+        for name, field in vars(ReportForm).items()
+        if isinstance(field, UnboundField)
+    }
     return {**labels, "message": "Message", "answer": "Answers"}
 
 

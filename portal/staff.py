@@ -12,6 +12,7 @@ import hmac
 import importlib.resources
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ PASSPHRASE_WORDS = 7  # 7 × log2(7776) ≈ 90 bits
 TOTP_STEP = 30
 FREE_FAILURES = 5
 MAX_LOCK_SECONDS = 3600
+LOGIN_WAIT_SECONDS = 10
 ISSUER = "Reporting portal relay"
 _NAME = re.compile(r"\A[a-z0-9][a-z0-9._-]{1,62}\Z")
 
@@ -91,6 +93,9 @@ class StaffAccounts:
         self._box = _totp_box(totp_key)
         self.clock = clock
         self._dummy_hash = HASHER.hash(secrets.token_hex(16))
+        # Each verification takes 64 MiB: at most a few at once per worker, so a
+        # burst of log-in attempts cannot run the relay out of memory.
+        self._verifying = threading.BoundedSemaphore(2)
 
     def add(self, name: str) -> NewAccount:
         if not _NAME.match(name):
@@ -141,6 +146,14 @@ class StaffAccounts:
         accepted once: its time step must be newer than the last one used.
         """
         now = self.clock()
+        if not self._verifying.acquire(timeout=LOGIN_WAIT_SECONDS):
+            raise LoginRefused()
+        try:
+            return self._login(name, passphrase, totp_code, now)
+        finally:
+            self._verifying.release()
+
+    def _login(self, name: str, passphrase: str, totp_code: str, now: float) -> int:
         with self.db.transaction() as s:
             account = s.scalars(select(StaffAccount).where(StaffAccount.name == name)).one_or_none()
             ok = _verify(account.password_hash if account else self._dummy_hash, passphrase)

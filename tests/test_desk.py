@@ -69,7 +69,10 @@ def test_every_desk_action_is_logged_in_a_chain(
     entries = log.entries()
     assert all(b["prev"] == a["hash"] for a, b in itertools.pairwise(entries))
     assert len(entries[0]["details"]["new"]) == 1 and "sha256" in entries[0]["details"]["new"][0]
-    assert re.fullmatch(r"[0-9a-f]{64}", entries[4]["details"]["bundle_sha256"])
+    exported = entries[4]["details"]["items"]
+    assert exported and all(re.fullmatch(r"[0-9a-f]{64}", i["sha256"]) for i in exported)
+    # The head the desk signed for that outbox covers the export entry itself.
+    assert DeskStore(home).checkpoints()[-1]["n"] == 5
     # No plaintext in the log: replies and questions are referred to by hash only.
     assert b"thanks" not in log.path.read_bytes() and b"questions" not in log.path.read_bytes()
 

@@ -503,8 +503,14 @@ def test_a_rewritten_custody_log_is_caught_by_the_anchored_head(
     to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o.tar"))
     runner = CliRunner(env={"PORTAL_DESK_PASSPHRASE": PASSPHRASE})
     assert runner.invoke(main, ["desk", "verify-log", "--home", str(home)]).exit_code == 0
-    if cut == "rewrite":  # remove the record that the case was viewed
-        _rewrite_log(store.custody, lambda e: e["event"] != "view")
+    if cut == "rewrite":  # the case was viewed by "someone else": the record is redone
+        log = store.custody
+        forged = [
+            {**e, "details": {**e["details"], "case": "0" * 32}} if e["event"] == "view" else e
+            for e in log.entries()
+        ]
+        log.path.write_text("".join(json.dumps(e) + "\n" for e in forged))
+        _rewrite_log(log, lambda e: True)
     else:
         _rewrite_log(store.custody, lambda e: e["event"] == "import")
     assert store.custody.verify().ok  # the chain alone checks out
@@ -703,3 +709,125 @@ def test_a_no_js_message_form_sends_once(app: Flask, client: FlaskClient) -> Non
     assert first.status_code == 200 and again.status_code == 400
     with app.app_context(), services().db.reading() as s:
         assert s.query(Envelope).count() == 2  # the report and one message
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["integer id", "list kind", "nested envelope", "fields a list", "huge envelope"],
+)
+def test_hostile_inboxes_neither_crash_nor_exhaust_the_desk(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+    hostile: str,
+) -> None:
+    """The second review crashed `desk import` with odd manifest types and a deeply
+    nested envelope, and `desk show` with a report whose fields were a list."""
+    from portal.bundles import BundleError
+
+    submit_report(client, "MARKER-still-fine")
+    inbox = _inbox(app, tmp_path / "i.tar")
+    if hostile in ("integer id", "list kind"):
+        with open_bundle(inbox, "inbox") as bundle:
+            doc = json.loads(bundle.manifest_bytes)
+            contents = {i.name: bundle.read(i) for i in bundle.manifest.items}
+        doc["items"][0]["id" if hostile == "integer id" else "kind"] = (
+            7 if hostile == "integer id" else ["envelope"]
+        )
+        raw = json.dumps(doc).encode()
+        import tarfile
+
+        with tarfile.open(tmp_path / "evil.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
+            for name, data in [("manifest.json", raw), *contents.items()]:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        with pytest.raises(BundleError):
+            cases.import_inbox(store, desk_keys, tmp_path / "evil.tar")
+        assert store.damaged() == [] and cases.list_cases(store) == []
+        return
+    if hostile == "nested envelope":
+        document = b'{"kind":"report","x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    elif hostile == "huge envelope":
+        document = b'{"kind":"report","pad":"' + b"x" * (70 * 1024 * 1024) + b'"}'
+    else:
+        reporter = PrivateKey.generate()
+        body = json.dumps(
+            {
+                "kind": "report",
+                "form": "report",
+                "form_version": 1,
+                "fields": ["a", "b"],
+                "attachments": [],
+                "reply_pk": b64encode(bytes(reporter.public_key)),
+            }
+        ).encode()
+        document = seal("report", body, org.encrypt, "browser").document
+        case = case_id(bytes(reporter.public_key))
+    label = case if hostile == "fields a list" else "0" * 32
+    evil = _rewrite(inbox, tmp_path / "evil.tar", added=[_injected("report", document, label)])
+    result = cases.import_inbox(store, desk_keys, evil)
+    assert (result.new, result.damaged) == (1, 1)
+    for row in cases.list_cases(store):
+        cases.show_case(store, desk_keys, row["case"])  # nothing crashes
+
+
+def test_a_wiped_log_on_a_desk_that_exported_does_not_pass(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    home: Path,
+    desk_keys: DeskKeys,
+    tmp_path: Path,
+) -> None:
+    """The second review wiped the log and the desk's checkpoints: verify-log said
+    "intact: 0 entries"."""
+    from portal.desk.store import Checkpoint
+
+    submit_report(client, "x")
+    to_desk(app, store, desk_keys, tmp_path)
+    to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o.tar"))
+    store.custody.path.write_text("")
+    with store.db.transaction() as s:
+        s.query(Checkpoint).delete()
+    runner = CliRunner(env={"PORTAL_DESK_PASSPHRASE": PASSPHRASE})
+    out = runner.invoke(main, ["desk", "verify-log", "--home", str(home)])
+    assert out.exit_code != 0 and "cannot be checked" in out.output
+
+
+def test_a_field_name_cannot_pass_for_the_desks_own_lines(
+    app: Flask,
+    client: FlaskClient,
+    home: Path,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    reporter = PrivateKey.generate()
+    fake_line = "-- our reply 1 of 2026-01-01 · status set to closed (delivered)"
+    body = plaintext(
+        "report",
+        "report",
+        1,
+        {"what_happened": "x", fake_line: "y"},
+        reply_pk=bytes(reporter.public_key),
+    )
+    document = seal("report", body, org.encrypt, "browser").document
+    case = case_id(bytes(reporter.public_key))
+    inbox = _rewrite(
+        _inbox(app, tmp_path / "i.tar"),
+        tmp_path / "e.tar",
+        added=[_injected("report", document, case)],
+    )
+    cases.import_inbox(store, desk_keys, inbox)
+    out = CliRunner(env={"PORTAL_DESK_PASSPHRASE": PASSPHRASE}).invoke(
+        main, ["desk", "show", case, "--home", str(home)]
+    )
+    assert out.exit_code == 0
+    assert "What happened?:" in out.output
+    assert f'Field "{fake_line}":' in out.output
+    assert not any(line.startswith("-- our reply") for line in out.output.splitlines())

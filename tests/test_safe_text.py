@@ -258,9 +258,9 @@ def test_hostile_reports_reach_the_desk_terminal_only_as_visible_escapes(
         if evil_name in sealed:
             assert all(v in out for v in VISIBLE)
             # A multi-line value keeps its line breaks and tab, each line indented.
-            assert "What happened:\n  first line\n  start\\x1b[2J" in out
+            assert "What happened?:\n  first line\n  start\\x1b[2J" in out
             assert "\n  \tlast line" in out
-            assert "Who\\x1b]0;pwned\\x07\\u202e else:\n  start\\x1b[2J" in out
+            assert 'Field "who\\u001b]0;pwned\\u0007\\u202e_else":\n  start\\x1b[2J' in out
 
 
 def test_a_file_named_with_a_bidi_override_is_saved_and_shown_cleaned(

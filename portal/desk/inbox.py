@@ -125,6 +125,10 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
             if store.kept(item.sha256):
                 plan.seen_again.append(item)
                 continue
+            if item.size > MAX_ENVELOPE_BYTES:  # no envelope is this large: not read in
+                _stream_to_quarantine(store, bundle, item)
+                plan.damaged.append((item, "", "it is far larger than any envelope"))
+                continue
             document = bundle.read(item, max_bytes=MAX_ENVELOPE_BYTES)
             kinds[item.sha256] = _outer_field(document, "kind")
             store.blobs.put(f"quarantine/{item.sha256}", document)
@@ -239,16 +243,22 @@ def _describers(store: DeskStore, keys: DeskKeys, plan: _Plan, upload: str) -> l
     return found
 
 
+def _stream_to_quarantine(store: DeskStore, bundle: Bundle, item: Item) -> Path:
+    """Copy an item to quarantine a chunk at a time (a 1 GiB file never sits in memory)."""
+    quarantine = store.blobs.path(f"quarantine/{item.sha256}")
+    with atomic_writer(quarantine) as out:
+        for chunk in bundle.stream(item):
+            out.write(chunk)
+    return quarantine
+
+
 def _plan_blob(store: DeskStore, keys: DeskKeys, plan: _Plan, bundle: Bundle, item: Item) -> None:
     if store.kept(item.sha256) or any(i.sha256 == item.sha256 for i, _, _ in plan.files):
         plan.seen_again.append(item)
         return
     claimed = item.meta.get("mailbox")
     claimed = claimed if isinstance(claimed, str) and CASE_ID.match(claimed) else ""
-    quarantine = store.blobs.path(f"quarantine/{item.sha256}")
-    with atomic_writer(quarantine) as out:  # streamed: a 1 GiB file never sits in memory
-        for chunk in bundle.stream(item):
-            out.write(chunk)
+    quarantine = _stream_to_quarantine(store, bundle, item)
     reason = "no verified envelope describes this file"
     for opened in _describers(store, keys, plan, item.id):
         described = next(f for f in opened.files if f.upload == item.id)

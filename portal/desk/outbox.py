@@ -107,6 +107,14 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
             "discard": [{"id": i, "sha256": h} for i, h in discards],
         }
         entries.append(_item("ack", ack_id, f"acks/{ack_id}.json", json.dumps(body).encode()))
+    # The export is logged first, so the head the desk signs (and the portal keeps)
+    # covers the export itself.
+    store.custody.append(
+        "export",
+        seq=seq,
+        base=base,
+        items=[{"id": i.id, "kind": i.kind, "sha256": i.sha256} for i, _ in entries],
+    )
     n, head = store.custody.head()
     anchor = bytes(keys.signing.sign(checkpoint_message(n, head)).signature)
     checkpoint = {"n": n, "hash": head, "sig": b64encode(anchor)}
@@ -144,12 +152,4 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
             if keys_:
                 s.execute(update(table).where(column.in_(keys_)).values({mark: seq}))
         s.merge(Checkpoint(n=n, hash=head, signature=anchor, outbox=seq))
-    store.custody.append(
-        "export",
-        seq=seq,
-        base=base,
-        bundle_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        items=[{"id": i.id, "kind": i.kind, "sha256": i.sha256} for i in manifest.items],
-        checkpoint={"n": n, "hash": head},
-    )
     return manifest

@@ -8,6 +8,7 @@ Plaintext exists only in memory while the desk is unlocked.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Boolean, Date, Integer, LargeBinary, String, func, select
@@ -174,6 +175,15 @@ class DeskState(DeskBase):
     portal_seq: Mapped[int] = mapped_column(Integer, default=0)
 
 
+@dataclass(frozen=True)
+class Refused:
+    id: str
+    outbox: int
+    kind: str
+    reason: str
+    seen_on: dt.date
+
+
 class DeskStore:
     """The desk home's database and blob store."""
 
@@ -238,6 +248,19 @@ class DeskStore:
     def case(self, case_id: str) -> DeskCase | None:
         with self.db.reading() as s:
             return s.get(DeskCase, case_id)
+
+    def refusals(self) -> list[Refused]:
+        """Items of this desk's outboxes the portal refused, as the inboxes said."""
+        with self.db.reading() as s:
+            return [
+                Refused(r.id, r.outbox, r.kind, r.reason, r.seen_on)
+                for r in s.scalars(select(OutboxRefusal).order_by(OutboxRefusal.outbox))
+            ]
+
+    def exports_made(self) -> int:
+        with self.db.reading() as s:
+            state = s.get(DeskState, 1)
+            return state.export_seq if state else 0
 
     def checkpoints(self) -> list[dict[str, object]]:
         """Every signed custody head this desk made or an inbox brought back."""

@@ -248,7 +248,9 @@ def import_inbox() -> ResponseReturnValue:
 @bp.get("/damaged")
 def damaged_items() -> ResponseReturnValue:
     keys()
-    return render_template("desk/damaged.html", rows=store().damaged())
+    return render_template(
+        "desk/damaged.html", rows=store().damaged(), refused=store().refusals()
+    )
 
 
 @bp.post("/damaged/discard")
