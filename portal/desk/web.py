@@ -248,9 +248,7 @@ def import_inbox() -> ResponseReturnValue:
 @bp.get("/damaged")
 def damaged_items() -> ResponseReturnValue:
     keys()
-    return render_template(
-        "desk/damaged.html", rows=store().damaged(), refused=store().refusals()
-    )
+    return render_template("desk/damaged.html", rows=store().damaged(), refused=store().refusals())
 
 
 @bp.post("/damaged/discard")
