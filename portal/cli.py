@@ -467,11 +467,14 @@ def desk_verify_log(home: Path, checkpoints_file: Any) -> None:
             f"({result.entries} entries before it check)"
         )
     newest = max(anchors, key=lambda a: a.n, default=None)
-    if newest is None and DeskStore(home).exports_made() > 0:
+    made = DeskStore(home).exports_made()
+    if made and (newest is None or max(a.outbox for a in anchors) < made):
+        # The desk keeps the head it signs at every export: one missing means the
+        # checkpoints were cut along with the log.
         raise CliError(
-            "this desk has made outboxes but holds none of their signed checkpoints, so "
-            "the log cannot be checked against them: import a fresh inbox, or pass "
-            "--checkpoints with what `portal checkpoints` prints on the portal"
+            f"this desk has made {made} outbox(es) but holds no signed checkpoint of "
+            f"outbox {made}, so the log cannot be checked against it: import a fresh "
+            "inbox, or pass --checkpoints with what `portal checkpoints` prints on the portal"
         )
     echo(f"custody log intact: {result.entries} entries")
     if newest is None:

@@ -1,14 +1,21 @@
 """Inbox bundles on the portal side: what the desk has not acknowledged yet.
 
 An inbox holds at most ``limit`` items, taken in turns across cases (every
-case's oldest item, then every case's second, …), so a flood from some cases
-cannot crowd the others out, and an inbox stays small enough to carry and
-read whatever piles up; when items are left for the next one, the manifest
-says ``"more": true``. Exporting twice is harmless: nothing is marked sent.
+case's oldest item, then every case's second, …) and, within a turn, in a
+fresh random order each time, so neither a flood from some cases nor junk the
+desk keeps refusing can crowd the others out for good; envelopes and files
+share the turns. When items are left for the next inbox, the manifest says
+``"more": true``. Every item is hashed from disk as it is listed: one whose
+bytes no longer match what was recorded is left out (and logged) rather than
+make the desk refuse the whole bundle. Exporting twice is harmless: nothing is
+marked sent.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import random
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,48 +29,87 @@ from .organization import Organization
 from .outbox import inbox_news
 from .uploads import attachment_blob
 
+log = logging.getLogger(__name__)
+_shuffle = random.SystemRandom()
 
-def _in_turns(s: Session, table: Any, order: tuple[Any, ...], limit: int) -> list[Any]:
-    """Unacknowledged rows of ``table``, each case's in ``order``, cases taking turns."""
-    turn = func.row_number().over(partition_by=table.mailbox_id, order_by=order).label("turn")
-    ranked = (
-        select(table.id, turn)
-        .where(table.mailbox_id.is_not(None), table.acked_on.is_(None))
-        .subquery()
-    )
-    ids = s.scalars(select(ranked.c.id).order_by(ranked.c.turn, ranked.c.id).limit(limit)).all()
-    rows = {row.id: row for row in s.scalars(select(table).where(table.id.in_(ids)))}
-    return [rows[i] for i in ids]
+
+def _turns(s: Session, table: Any, order: tuple[Any, ...]) -> list[tuple[int, str]]:
+    """(turn, id) of every unacknowledged row of ``table``: a case's first is turn 1."""
+    turn = func.row_number().over(partition_by=table.mailbox_id, order_by=order)
+    return [
+        (int(t), str(i))
+        for i, t in s.execute(
+            select(table.id, turn).where(table.mailbox_id.is_not(None), table.acked_on.is_(None))
+        )
+    ]
+
+
+def _chosen(mailboxes: Mailboxes, limit: int) -> tuple[list[Envelope], list[Attachment], bool]:
+    with mailboxes.db.reading() as s:
+        ranked = [
+            (turn, _shuffle.random(), kind, item_id)
+            for kind, table, order in (
+                ("envelope", Envelope, (Envelope.received_on, Envelope.seq)),
+                ("blob", Attachment, (Attachment.created_on, Attachment.id)),
+            )
+            for turn, item_id in _turns(s, table, order)
+        ]
+        ranked.sort()
+        chosen = ranked[:limit]
+        envelope_ids = [i for _, _, kind, i in chosen if kind == "envelope"]
+        blob_ids = [i for _, _, kind, i in chosen if kind == "blob"]
+        envelopes = list(s.scalars(select(Envelope).where(Envelope.id.in_(envelope_ids))))
+        blobs = list(s.scalars(select(Attachment).where(Attachment.id.in_(blob_ids))))
+    return envelopes, blobs, len(ranked) > limit
+
+
+def _intact(mailboxes: Mailboxes, name: str, sha256: str | None) -> bool:
+    digest = hashlib.sha256()
+    try:
+        with mailboxes.blobs.open(name) as handle:
+            while chunk := handle.read(1024 * 1024):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return False
+    return digest.hexdigest() == sha256
 
 
 def _items(mailboxes: Mailboxes, limit: int) -> tuple[list[Item], bool]:
-    with mailboxes.db.reading() as s:
-        envelopes = _in_turns(s, Envelope, (Envelope.received_on, Envelope.seq), limit + 1)
-        files = _in_turns(
-            s, Attachment, (Attachment.created_on, Attachment.id), limit + 1 - len(envelopes)
+    envelopes, blobs, more = _chosen(mailboxes, limit)
+    items = []
+    for row in sorted(envelopes, key=lambda r: (r.received_on, r.seq, r.id)):
+        if not _intact(mailboxes, envelope_blob(row.id), row.sha256):
+            log.warning("envelope %s does not match its recorded hash: left out", row.id)
+            continue
+        items.append(
+            Item(
+                id=row.id,
+                kind="envelope",
+                name=f"envelopes/{row.id}.json",
+                size=row.size,
+                sha256=row.sha256,
+                meta={
+                    "mailbox": row.mailbox_id,
+                    "day": row.received_on.isoformat(),
+                    "seq": row.seq,
+                },
+            )
         )
-    items = [
-        Item(
-            id=row.id,
-            kind="envelope",
-            name=f"envelopes/{row.id}.json",
-            size=row.size,
-            sha256=row.sha256,
-            meta={"mailbox": row.mailbox_id, "day": row.received_on.isoformat(), "seq": row.seq},
+    for blob in sorted(blobs, key=lambda r: (r.created_on, r.id)):
+        if not _intact(mailboxes, attachment_blob(blob.id), blob.sha256):
+            log.warning("file %s does not match its recorded hash: left out", blob.id)
+            continue
+        items.append(
+            Item(
+                id=blob.id,
+                kind="blob",
+                name=f"blobs/{blob.id}",
+                size=blob.size,
+                sha256=str(blob.sha256),
+                meta={"mailbox": blob.mailbox_id},
+            )
         )
-        for row in envelopes
-    ] + [
-        Item(
-            id=row.id,
-            kind="blob",
-            name=f"blobs/{row.id}",
-            size=row.size,
-            sha256=str(row.sha256),
-            meta={"mailbox": row.mailbox_id},
-        )
-        for row in files
-    ]
-    return items[:limit], len(items) > limit
+    return items, more
 
 
 def export_inbox(

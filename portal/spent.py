@@ -24,6 +24,10 @@ class SpentTokens:
             return False
         return True
 
+    def is_spent(self, digest: bytes) -> bool:
+        with self.db.reading() as s:
+            return s.get(SpentToken, digest) is not None
+
     def purge(self, before_hour: int) -> int:
         """Forget what was spent before ``before_hour``: it could no longer be used."""
         with self.db.transaction() as s:

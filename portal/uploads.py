@@ -158,6 +158,15 @@ class Uploads:
         start = number * row.part_size
         with open(path, "a+b") as blob:
             fcntl.flock(blob, fcntl.LOCK_EX)
+            # Checked again under the lock: another request may have sent this part,
+            # or the file may have been attached to a report, while this one waited.
+            now = self.status(upload_id, owner)
+            if number < now.received:
+                return now.received
+            if number != now.received:
+                raise UploadError(
+                    "part_order", "Parts must arrive in order.", 409, next=now.received
+                )
             blob.truncate(start)  # drop whatever a dropped connection left behind
             blob.seek(start)
             written = 0
@@ -213,9 +222,30 @@ class Uploads:
                     "The report names a file whose upload has not "
                     "finished. Nothing was sent; please wait for it or remove it.",
                 )
-            row.sha256 = self.blob_sha256(upload_id)
+            row.sha256 = self._finished_sha256(upload_id, row.size)
             row.owner = None
             row.mailbox_id = mailbox_id
+
+    def _finished_sha256(self, upload_id: str, size: int) -> str:
+        """The hash of a finished upload, read while no part is being written to it
+        (a part still being written means the upload has not finished, whatever its
+        count said a moment ago)."""
+        unfinished = UploadError(
+            "unfinished",
+            "The report names a file whose upload has not "
+            "finished. Nothing was sent; please wait for it or remove it.",
+        )
+        with self.blobs.open(attachment_blob(upload_id)) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise unfinished from exc
+            if os.fstat(handle.fileno()).st_size != size:
+                raise unfinished
+            digest = hashlib.sha256()
+            while chunk := handle.read(1024 * 1024):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     def blob_sha256(self, upload_id: str) -> str:
         digest = hashlib.sha256()

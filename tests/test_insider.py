@@ -29,7 +29,7 @@ from portal.encoding import b64encode
 from portal.envelopes import case_id, seal
 from portal.filecrypt import CHUNK
 from portal.inbox import export_inbox
-from portal.models import Envelope, Mailbox, RefusedItem
+from portal.models import Attachment, Envelope, Mailbox, RefusedItem
 from portal.organization import Organization
 from portal.replies import open_reply
 from portal.reports import plaintext, seal_follow_up
@@ -127,6 +127,7 @@ def _no_js_report_with_file(client: FlaskClient, data: bytes) -> None:
             "files": [(io.BytesIO(data), "evidence.bin")],
         },
         content_type="multipart/form-data",
+        follow_redirects=True,
     )
     assert resp.status_code == 200
 
@@ -672,7 +673,7 @@ def test_an_inbox_is_bounded_and_cases_take_turns(
             "/case/message",
             data={"csrf_token": csrf_token(flooder, "/case"), "message": f"flood {n}"},
         )
-        assert resp.status_code == 200
+        assert resp.status_code == 303  # sent; the page it goes back to shows the case
     with app.app_context():
         svc = services()
         manifest = export_inbox(svc.mailboxes, svc.organization, tmp_path / "i.tar", limit=4)
@@ -695,7 +696,7 @@ def test_one_case_cannot_pile_up_follow_ups_without_end(
             "/case/message", data={"csrf_token": csrf_token(client, "/case"), "message": f"m{n}"}
         )
         sent.append(resp.status_code)
-    assert sent == [200, 200, 403, 403]  # the report and two messages wait: the case is full
+    assert sent == [303, 303, 429, 429]  # the report and two messages wait: the case is full
     assert "many messages waiting" in resp.get_data(as_text=True)
     assert "m3" in resp.get_data(as_text=True)  # the words are given back
 
@@ -704,8 +705,16 @@ def test_a_no_js_message_form_sends_once(app: Flask, client: FlaskClient) -> Non
     code = submit_report(client, "report")
     assert open_case(client, code)[0] == 200
     token = csrf_token(client, "/case")
-    first = client.post("/case/message", data={"csrf_token": token, "message": "once"})
-    again = client.post("/case/message", data={"csrf_token": token, "message": "once"})
+    first = client.post(
+        "/case/message",
+        data={"csrf_token": token, "message": "once"},
+        follow_redirects=True,
+    )
+    again = client.post(
+        "/case/message",
+        data={"csrf_token": token, "message": "once"},
+        follow_redirects=True,
+    )
     assert first.status_code == 200 and again.status_code == 400
     with app.app_context(), services().db.reading() as s:
         assert s.query(Envelope).count() == 2  # the report and one message
@@ -831,3 +840,233 @@ def test_a_field_name_cannot_pass_for_the_desks_own_lines(
     assert "What happened?:" in out.output
     assert f'Field "{fake_line}":' in out.output
     assert not any(line.startswith("-- our reply") for line in out.output.splitlines())
+
+
+# --- the second review's second round ----------------------------------------------
+
+
+def test_a_part_raced_against_itself_cannot_corrupt_a_claimed_file(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    """Two PUTs of the last part at once, a report claiming the file in between: the
+    review got a stored hash that no longer matched the file, and every later inbox
+    was refused whole."""
+    import threading
+
+    from portal.filecrypt import EncryptingWriter
+
+    out = io.BytesIO()
+    writer = EncryptingWriter(out)
+    writer.write(b"evidence " * 1000)
+    digest = writer.finish()
+    blob = out.getvalue()
+    part = 4096
+    made = api_post(client, "/api/uploads", {"size": len(blob), "part_size": part}).get_json()
+    upload, last = made["upload"], made["parts"] - 1
+    headers = {"X-CSRFToken": csrf_token(client), "Content-Type": "application/octet-stream"}
+    for n in range(last):
+        client.put(
+            f"/api/uploads/{upload}/parts/{n}",
+            data=blob[n * part : (n + 1) * part],
+            headers=headers,
+        )
+    tail = blob[last * part :]
+    release = threading.Event()
+
+    class Slow(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.data, self.sent = data, 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            if self.sent >= 10:
+                release.wait(10)
+            piece = self.data[self.sent : self.sent + min(len(buffer), 10)]
+            buffer[: len(piece)] = piece
+            self.sent += len(piece)
+            return len(piece)
+
+    with app.app_context():
+        uploads = services().uploads
+        with services().db.reading() as s:
+            owner = s.scalar(select(Attachment.owner).where(Attachment.id == upload))
+    assert owner is not None
+    results: list[int] = []
+
+    def put() -> None:
+        with app.app_context():
+            stream = io.BufferedReader(Slow(tail))
+            results.append(uploads.write_part(upload, owner, last, stream, len(tail)))
+
+    first = threading.Thread(target=put)
+    first.start()
+    import time as _time
+
+    _time.sleep(0.3)  # the first holds the file's lock, mid-part
+    second = threading.Thread(target=put)
+    second.start()
+    _time.sleep(0.3)  # the second passed its first checks and waits for the lock
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert results == [last + 1, last + 1]  # the late copy saw the part was in
+    entry = {
+        "upload": upload,
+        "name": "e",
+        "type": "",
+        "size": writer.size,
+        "sha256": digest,
+        "key": b64encode(writer.key),
+        "header": b64encode(writer.header),
+        "chunk": CHUNK,
+        "metadata_removed": False,
+    }
+    _, body = browser_style_request(org, "report with a raced file", attachments=[entry])
+    body["attachments"] = [upload]
+    assert api_post(client, "/api/reports", body).status_code == 201
+    with app.app_context():
+        data = services().mailboxes.blobs.read(attachment_blob(upload))
+    assert data == blob  # the late copy of the part changed nothing
+    result = to_desk(app, store, desk_keys, tmp_path)  # and the inbox is whole
+    assert (result.new, result.files, result.damaged) == (1, 1, 0)
+
+
+def test_a_hostile_chunk_size_jams_nothing(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    submit_report(client, "MARKER-fine")
+    for chunk in (2**62, -18, 0):
+        entry = {
+            "upload": "ab" * 16,
+            "name": "x",
+            "type": "",
+            "size": 10,
+            "sha256": "0" * 64,
+            "key": b64encode(bytes(32)),
+            "header": b64encode(bytes(24)),
+            "chunk": chunk,
+            "metadata_removed": False,
+        }
+        _, body = browser_style_request(org, "hostile", attachments=[entry])
+        assert api_post(client, "/api/reports", body).status_code == 201
+    result = to_desk(app, store, desk_keys, tmp_path)  # no MemoryError
+    assert result.new == 4
+
+
+def test_junk_cannot_starve_the_real_items(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    for _ in range(8):
+        _, junk = browser_style_request(org, "x")
+        junk["envelope"]["body"] = b64encode(bytes(1024 + 40))
+        assert api_post(client, "/api/reports", junk).status_code == 201
+    _no_js_report_with_file(client, b"the real evidence " * 100)
+    for _ in range(20):  # cases take turns, in a new order each time
+        with app.app_context():
+            svc = services()
+            export_inbox(svc.mailboxes, svc.organization, tmp_path / "i.tar", limit=5)
+        cases.import_inbox(store, desk_keys, tmp_path / "i.tar")
+        shown = [cases.show_case(store, desk_keys, c["case"]) for c in cases.list_cases(store)]
+        if shown and all(f["state"] == "verified" for f in shown[0]["items"][0]["files"]):
+            break
+    assert len(shown) == 1 and shown[0]["items"][0]["files"][0]["state"] == "verified"
+
+
+def test_a_copy_under_a_new_id_hides_nothing(
+    app: Flask, client: FlaskClient, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    _no_js_report_with_file(client, b"kept evidence " * 100)
+    inbox = _inbox(app, tmp_path / "i.tar")
+    cases.import_inbox(store, desk_keys, inbox)
+    case = cases.list_cases(store)[0]["case"]
+    with open_bundle(inbox, "inbox") as bundle:
+        blob = next(i for i in bundle.manifest.items if i.kind == "blob")
+        data = bundle.read(blob)
+    copy_id = "cd" * 16
+    copy = (Item(copy_id, "blob", f"blobs/{copy_id}", 0, "", {"mailbox": case}), data)
+    cases.import_inbox(store, desk_keys, _rewrite(inbox, tmp_path / "c.tar", added=[copy]))
+    shown = cases.show_case(store, desk_keys, case)
+    assert [f["state"] for f in shown["items"][0]["files"]] == ["verified"]
+    with open_bundle(desk_outbox(store, desk_keys, tmp_path / "o.tar"), "outbox") as bundle:
+        ack = next(i for i in bundle.manifest.items if i.kind == "ack")
+        acked = {a["id"] for a in json.loads(bundle.read(ack))["envelopes"]}
+    assert {blob.id, copy_id} <= acked  # both names of the same bytes
+
+
+def test_quarantine_keeps_only_what_is_kept_aside(
+    app: Flask, client: FlaskClient, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    _no_js_report_with_file(client, b"evidence " * 5000)
+    inbox = _inbox(app, tmp_path / "i.tar")
+
+    def swap(item: Item, data: bytes) -> tuple[Item, bytes]:
+        return (item, bytes(len(data))) if item.kind == "blob" else (item, data)
+
+    cases.import_inbox(store, desk_keys, _rewrite(inbox, tmp_path / "e.tar", swap))
+    quarantine = store.blobs.root / "quarantine"
+    assert len(list(quarantine.glob("*"))) == 1
+    (quarantine / ("ee" * 32)).write_bytes(b"left by an import cut short")
+    to_desk(app, store, desk_keys, tmp_path)  # the good copy arrives
+    assert list(quarantine.glob("*")) == [] and store.damaged() == []
+
+
+def test_a_recipient_without_a_key_is_set_aside(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    desk_keys: DeskKeys,
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    submit_report(client, "MARKER-fine")
+    bad = json.loads(seal("report", b"{}", org.encrypt, "browser").document)
+    del bad["recipients"][0]["key"]
+    evil = _rewrite(
+        _inbox(app, tmp_path / "i.tar"),
+        tmp_path / "e.tar",
+        added=[_injected("report", json.dumps(bad).encode(), "0" * 32)],
+    )
+    result = cases.import_inbox(store, desk_keys, evil)
+    assert (result.new, result.damaged) == (1, 1)
+
+
+def test_a_log_cut_back_to_an_older_head_does_not_pass(
+    app: Flask,
+    client: FlaskClient,
+    store: DeskStore,
+    home: Path,
+    desk_keys: DeskKeys,
+    tmp_path: Path,
+) -> None:
+    from portal.desk.store import Checkpoint
+
+    submit_report(client, "x")
+    to_desk(app, store, desk_keys, tmp_path)
+    to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o1.tar"))
+    first_head = store.checkpoints()[0]["n"]
+    cases.show_case(store, desk_keys, cases.list_cases(store)[0]["case"])
+    desk_outbox(store, desk_keys, tmp_path / "o2.tar")
+    _rewrite_log(store.custody, lambda e: e["n"] <= first_head)
+    with store.db.transaction() as s:
+        s.query(Checkpoint).filter(Checkpoint.outbox > 1).delete()
+    out = CliRunner(env={"PORTAL_DESK_PASSPHRASE": PASSPHRASE}).invoke(
+        main, ["desk", "verify-log", "--home", str(home)]
+    )
+    assert out.exit_code != 0 and "outbox 2" in out.output

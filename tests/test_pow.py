@@ -180,3 +180,41 @@ def test_solutions_are_what_the_construction_says() -> None:
     assert all(leading_zero_bits(guess(challenge, n)) < 6 for n in range(nonce))
     for bad in (-1, 2**53, True, 1.0, "1", None):
         assert not is_solution(challenge, bad)
+
+
+def test_challenges_stockpiled_while_quiet_are_refused_once_a_flood_raises_the_work(
+    app: Flask, client: FlaskClient, org: Any
+) -> None:
+    """Cheap challenges fetched in a quiet hour would otherwise let a flood run at the
+    lowest difficulty for the rest of their lifetime."""
+    config: Config = app.extensions["portal"].config
+    load = app.extensions["portal"].pow_load
+    cheap = [proof_for(_offer(client)) for _ in range(2)]
+    for _ in range(config.pow_rate * 4):
+        load.add()  # two bits more are asked now
+    for proof in cheap:
+        body = {**_body("/api/uploads", org), "pow": proof}
+        assert (
+            client.post("/api/uploads", json=body, headers=_headers(client)).get_json()["error"]
+            == "work"
+        )
+    fresh = proof_for(_offer(client))
+    body = {**_body("/api/uploads", org), "pow": fresh}
+    assert client.post("/api/uploads", json=body, headers=_headers(client)).status_code == 201
+
+
+def test_a_challenge_one_bit_below_the_current_work_still_counts(
+    app: Flask, client: FlaskClient, org: Any
+) -> None:
+    """A reporter who fetched a challenge just before the load rose is not sent back."""
+    config: Config = app.extensions["portal"].config
+    load = app.extensions["portal"].pow_load
+    for _ in range(config.pow_rate * 2):
+        load.add()
+    earlier = _offer(client)
+    assert earlier["bits"] == config.pow_bits + 1
+    proof = proof_for(earlier)
+    for _ in range(config.pow_rate * 2):
+        load.add()  # now two bits above the floor
+    body = {**_body("/api/uploads", org), "pow": proof}
+    assert client.post("/api/uploads", json=body, headers=_headers(client)).status_code == 201

@@ -174,3 +174,40 @@ def test_a_request_in_flight_cannot_bring_a_left_session_back(
 
             held = [r.id for r in s.query(SessionRow)]
     assert len(held) == 1  # only the reporter's own, new session
+
+
+def test_a_new_token_won_by_a_racing_request_dies_with_the_leave_it_raced(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The race of the third review: a request with a copied cookie moves the case
+    to a new token (as confirming a new code does) while Leave, loaded a moment
+    earlier, is still running. Leave then ends the lineage, so the thief's new
+    token opens nothing, though Leave never saw it."""
+    from flask import request
+
+    from portal.web import case_session
+
+    _open_a_case(client)
+    with client.session_transaction() as sess:
+        sess["line"] = "b" * 32
+    captured = _cookie(client)
+    interface = app.session_interface
+    cookie = {"Cookie": f"portal_session={captured}"}
+    with app.test_request_context("/case/leave", method="POST", headers=cookie):
+        from flask import session
+
+        assert "case" in session  # Leave has loaded the session...
+        # ...when the thief's request, loaded at the same moment, moves it on.
+        with app.test_request_context("/case/confirm", method="POST", headers=cookie):
+            thief = interface.open_session(app, request)
+            assert thief is not None
+            thief.replace_token = True  # type: ignore[attr-defined]
+            thief.modified = True
+            won = app.response_class()
+            interface.save_session(app, thief, won)
+        new_cookie = won.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+        assert _replay(app, new_cookie)["case"]  # for now the thief holds the case
+        case_session.leave()  # and Leave finishes
+        interface.save_session(app, session._get_current_object(), app.response_class())  # type: ignore[attr-defined]
+    assert _replay(app, new_cookie) == {}
+    assert _replay(app, captured) == {}

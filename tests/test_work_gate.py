@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import replace
@@ -48,6 +49,18 @@ def test_a_busy_portal_keeps_the_reporters_words(config: Config) -> None:
     assert resp.status_code == 503
     page = resp.get_data(as_text=True)
     assert 'id="busy"' in page and "my words, kept" in page
+    # The busy page carries a fresh form token: sending it again once the portal
+    # has room goes through (the first token was spent with the first try).
+    fresh = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert fresh is not None
+    gate.bucket.tokens = 5
+    gate.bucket.rate = 1000
+    resp = client.post(
+        "/report", data={"csrf_token": fresh.group(1), "what_happened": "my words, kept"}
+    )
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    gate.bucket.tokens = 0
+    gate.bucket.rate = 0.0001
     resp = client.post("/case", data={"csrf_token": csrf_token(client, "/case"), "code": "1234"})
     assert resp.status_code == 503 and "your code still works" in resp.get_data(as_text=True)
 

@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..encoding import EncodingError, b64decode
-from ..envelopes import EnvelopeError, case_id, open_envelope
+from ..envelopes import FOLLOW_UP, EnvelopeError, case_id, open_envelope
 from .files import CaseFile, files_of
 from .keystore import DeskKeys
-
-# Which kind of item each kind of case takes after its first report (if any).
-FOLLOW_UP = {"report": "message", "invitation": "answer"}
 
 
 class Unbound(ValueError):

@@ -52,11 +52,22 @@ class CaseFile:
         }
 
 
+# Chunk sizes a sender may name: a hostile one must not make the desk read a
+# whole file (or more than memory) as one chunk.
+MIN_CHUNK, MAX_CHUNK = 1024, 16 * 1024 * 1024
+MAX_FILE_SIZE = 1 << 40
+
+
 def files_of(content: dict[str, Any], case: str = "") -> list[CaseFile]:
     """The files an opened envelope of ``case`` describes (malformed entries are skipped)."""
     out = []
     for entry in content.get("attachments") or []:
         try:
+            if not (
+                MIN_CHUNK <= int(entry["chunk"]) <= MAX_CHUNK
+                and 0 <= int(entry["size"]) <= MAX_FILE_SIZE
+            ):
+                continue
             out.append(
                 CaseFile(
                     upload=str(entry["upload"]),

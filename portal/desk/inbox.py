@@ -41,6 +41,7 @@ from .custody import checkpoint_message
 from .files import CaseFile
 from .keystore import DeskKeys
 from .store import (
+    AckAlias,
     Checkpoint,
     DamagedItem,
     DeskCase,
@@ -143,6 +144,7 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
             plan.notes.append("the portal has more items waiting: carry another inbox after this")
         bundle_sha256 = _file_sha256(path)
     _write(store, plan, counters, today)
+    _sweep_quarantine(store)
     store.custody.append(
         "import",
         bundle_sha256=bundle_sha256,
@@ -387,6 +389,18 @@ def _write(store: DeskStore, plan: _Plan, counters: _Counters, today: dt.date) -
         _apply_counters(s, counters, plan.notes, today)
 
 
+def _sweep_quarantine(store: DeskStore) -> None:
+    """Keep in quarantine only what is still kept aside: forget discards the portal
+    has applied, and remove leftovers (a good copy came, an import was cut short)."""
+    with store.db.transaction() as s:
+        s.execute(delete(DamagedItem).where(DamagedItem.discard_confirmed))
+        held = set(s.scalars(select(DamagedItem.sha256)))
+    folder = store.blobs.root / "quarantine"
+    for path in folder.glob("*") if folder.is_dir() else []:
+        if path.name not in held:
+            path.unlink(missing_ok=True)
+
+
 def _from_quarantine(store: DeskStore, sha256: str, area: str) -> None:
     target = store.blobs.path(f"{area}/{sha256}")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -415,12 +429,17 @@ def _set_aside(s: Session, item: Item, case: str, reason: str, today: dt.date) -
 
 
 def _seen_again(s: Session, items: list[Item]) -> None:
-    """Items the portal still holds as unacknowledged: acknowledge them again, under
-    the id the portal gives them now (a byte-identical copy is the same item)."""
+    """Items the portal still holds as unacknowledged: acknowledge them again. Bytes
+    the desk keeps, sent under another id (a copy), are acknowledged under that id
+    too, and what is kept keeps its own id."""
     for item in items:
         row = s.get(ReceivedEnvelope, item.sha256) or s.get(ReceivedAttachment, item.sha256)
-        if row is not None:
-            row.id, row.ack_confirmed, row.ack_exported_in = item.id, False, None
+        if row is None:
+            continue
+        if row.id == item.id:
+            row.ack_confirmed, row.ack_exported_in = False, None
+        else:
+            s.merge(AckAlias(id=item.id, sha256=item.sha256, ack_exported_in=None))
 
 
 def _apply_counters(s: Session, counters: _Counters, notes: list[str], today: dt.date) -> None:
@@ -463,6 +482,7 @@ def _confirm(s: Session, applied: int) -> None:
         (SentReply, SentReply.exported_in, SentReply.confirmed),
         (ReceivedEnvelope, ReceivedEnvelope.ack_exported_in, ReceivedEnvelope.ack_confirmed),
         (ReceivedAttachment, ReceivedAttachment.ack_exported_in, ReceivedAttachment.ack_confirmed),
+        (AckAlias, AckAlias.ack_exported_in, AckAlias.ack_confirmed),
         (DamagedItem, DamagedItem.discard_exported_in, DamagedItem.discard_confirmed),
     ):
         s.execute(update(table).where(column <= applied).values({flag.key: True}))

@@ -16,6 +16,7 @@ from ..encoding import b64encode
 from .custody import checkpoint_message
 from .keystore import DeskKeys
 from .store import (
+    AckAlias,
     Checkpoint,
     DamagedItem,
     DeskState,
@@ -69,7 +70,7 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
         # the portal deletes nothing but exactly what the desk checked (or gave up on).
         acks = [
             (row.id, row.sha256)
-            for table in (ReceivedEnvelope, ReceivedAttachment)
+            for table in (ReceivedEnvelope, ReceivedAttachment, AckAlias)
             for row in s.execute(select(table.id, table.sha256).where(~table.ack_confirmed))
         ]
         discards = [
@@ -147,6 +148,7 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
             (SentReply, [r.id for r in replies], SentReply.id, "exported_in"),
             (ReceivedEnvelope, acked, ReceivedEnvelope.sha256, "ack_exported_in"),
             (ReceivedAttachment, acked, ReceivedAttachment.sha256, "ack_exported_in"),
+            (AckAlias, acked, AckAlias.sha256, "ack_exported_in"),
             (DamagedItem, [h for _, h in discards], DamagedItem.sha256, "discard_exported_in"),
         ):
             if keys_:

@@ -107,6 +107,18 @@ class DeskCase(DeskBase):
     opened_on: Mapped[dt.date] = mapped_column(Date)
 
 
+class AckAlias(DeskBase):
+    """Another id under which the portal sent bytes the desk already keeps (a copy):
+    acknowledged too, without renaming what is kept."""
+
+    __tablename__ = "ack_aliases"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ack_exported_in: Mapped[int | None] = mapped_column(Integer)
+    ack_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class ExpectedFile(DeskBase):
     """An evidence file a kept envelope describes (its key is in that envelope)."""
 

@@ -11,10 +11,12 @@ from typing import Any
 
 from flask import session
 
-from .sessions import regenerate
+from .sessions import end_line, new_line, regenerate
 
 
 def begin(key: str, **values: Any) -> None:
+    if key not in session:
+        new_line()  # a privilege begins: a lineage that Leave or log out can end
     session[key] = {**values, "seen": int(time.time())}
     regenerate()
 
@@ -33,6 +35,8 @@ def fresh(key: str, idle_seconds: int) -> dict[str, Any] | None:
 
 
 def end(key: str) -> None:
-    """Drop the entry; the session continues under a new token."""
+    """Drop the entry; the session continues under a new token, in a new lineage
+    (any other token the old one was moved to meanwhile is dead)."""
     if session.pop(key, None) is not None:
+        end_line()
         regenerate()

@@ -119,6 +119,7 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    sessions.end_line()  # a request moving this session to a new token is ended too
     session.clear()  # an empty session is deleted, server-side and in the browser
     return redirect(url_for("relay.dashboard"), code=303)
 

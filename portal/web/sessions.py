@@ -31,6 +31,7 @@ from werkzeug.datastructures import CallbackDict
 from ..db import Database
 from ..encoding import EncodingError, b64decode, b64encode
 from ..models import SessionRow
+from ..spent import SpentTokens
 
 TOKEN_BYTES = 32
 # How often an unchanged session's deadline is pushed back (a write saved on
@@ -75,6 +76,7 @@ class SessionStore:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.clock = clock
+        self.spent = SpentTokens(db)
 
     def load(self, token: bytes) -> tuple[dict[str, Any], int] | None:
         """The session's data and deadline, or None if it is unknown or dead."""
@@ -162,6 +164,11 @@ class ServerSessionInterface(SessionInterface):
         if found is None:
             return ServerSession()  # never adopt a token the server did not issue
         data, deadline = found
+        line = data.get(LINE)
+        if isinstance(line, str) and self.store.spent.is_spent(_line_digest(line)):
+            # Left or logged out while another request moved it to a new token.
+            self.store.delete(token)
+            return ServerSession()
         return ServerSession(data, token, deadline)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
@@ -196,6 +203,30 @@ class ServerSessionInterface(SessionInterface):
         if now - self._last_purge > 60:
             self._last_purge = now
             self.store.purge()
+
+
+LINE = "line"  # the lineage of a privileged session, kept across its new tokens
+
+
+def _line_digest(line: str) -> bytes:
+    return hashlib.sha256(b"session-line:" + line.encode()).digest()
+
+
+def new_line() -> None:
+    """A privilege begins (a case opened, a log in): a lineage of its own."""
+    session[LINE] = secrets.token_hex(16)
+
+
+def end_line() -> None:
+    """Leave, log out, idling out: this lineage ends for good, whatever token a
+    request running at the same moment moves it to, and a new one begins."""
+    line = session.get(LINE)
+    if isinstance(line, str):
+        interface = current_app.session_interface
+        assert isinstance(interface, ServerSessionInterface)
+        hours = interface.lifetime // 3600 + 2  # kept for as long as a session can live
+        interface.store.spent.spend(_line_digest(line), int(time.time() // 3600) + hours)
+    new_line()
 
 
 def alive() -> bool:

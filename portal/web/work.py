@@ -102,7 +102,10 @@ def spend(proof: object) -> None:
     hour, bits = struct.unpack(">IB", body[NONCE_BYTES:])
     if not hmac.compare_digest(tag, _tag(svc.pow_key, body)):
         raise WorkMissing
-    if not 0 <= current_hour() - hour < LIFETIME_HOURS or bits < svc.config.pow_bits:
+    # Never below the floor, and never more than a bit below what is asked now: a
+    # stock of cheap challenges fetched before a flood is refused once it rises.
+    floor = max(svc.config.pow_bits, difficulty(svc.pow_load) - 1)
+    if not 0 <= current_hour() - hour < LIFETIME_HOURS or bits < floor:
         raise WorkMissing
     if not is_solution(Challenge(token, bits, svc.config.pow_iterations), proof.get("nonce")):
         raise WorkMissing
