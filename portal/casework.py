@@ -21,14 +21,20 @@ from .envelopes import case_id
 from .mailboxes import CaseRecord, MailboxError, Mailboxes
 from .organization import Organization
 from .replies import ReplyError, ReplyItem, open_reply
-from .reports import new_mailbox_key
+from .reports import new_mailbox_key, open_copy
 
 # Derived when the typed code cannot be right, so every failure costs the same.
 _DECOY = "0" * 23 + str(codes.damm_digit("0" * 23))
 
 
 class CaseNotFound(LookupError):
-    """One neutral failure for a typo, an unknown, a dead or a pending code."""
+    """One neutral failure for an unknown, a dead or a pending code; ``typo`` says
+    the typed code cannot be any code (a check digit or length that is wrong), as
+    the browser tells without asking anyone."""
+
+    def __init__(self, typo: bool = False) -> None:
+        super().__init__("typo" if typo else "not found")
+        self.typo = typo
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,55 @@ class ShownItem:
 
 
 @dataclass(frozen=True)
-class OpenedCase:
+class SentShown:
+    """Something the reporter sent; ``fields`` when they kept a copy they can read."""
+
+    kind: str
+    day: dt.date
+    size: int
+    fields: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """A case as its reporter sees it, opened in memory with its key."""
+
     record: CaseRecord
     items: tuple[ShownItem, ...]
+    sent: tuple[SentShown, ...]
+
+    @property
+    def witness(self) -> bool:
+        return self.record.kind == "invitation"
+
+    @property
+    def questions(self) -> ShownItem | None:
+        """A witness case's questions: the desk's first item, asked of them."""
+        return next(
+            (i for i in self.items if i.item is not None and i.item.type == "questions"), None
+        )
+
+    @property
+    def history(self) -> list[tuple[str, str]]:
+        """Received on the day the case was made, then every status the desk set."""
+        history = [("received", self.record.created_on.isoformat())]
+        for shown in self.items:
+            if shown.item is not None and shown.item.status:
+                history.append((shown.item.status, shown.item.date))
+        return history
+
+
+@dataclass(frozen=True)
+class OpenedCase:
+    view: CaseView
     new_code: str
     rotation: str
     reporter: PrivateKey  # in memory: it signs the reporter's follow-ups in this session
+    opened_with: str  # the code that opened it, which works until the new one is confirmed
+
+    @property
+    def record(self) -> CaseRecord:
+        return self.view.record
 
 
 def derive_typed(typed: str, org: Organization) -> tuple[codes.CodeKeys, bool]:
@@ -61,12 +110,11 @@ def open_with_code(mailboxes: Mailboxes, org: Organization, typed: str) -> Opene
     derived, well_formed = derive_typed(typed, org)
     record = mailboxes.find(derived.index)  # looked up even for a decoy: same timing
     if not well_formed or record is None:
-        raise CaseNotFound
+        raise CaseNotFound(typo=not well_formed)
     try:
         reporter = PrivateKey(SecretBox(derived.wrap).decrypt(record.wrapped_key))
     except (nacl.exceptions.CryptoError, ValueError) as exc:
         raise CaseNotFound from exc
-    items = verified_in_order(record, reporter, org)
     new_code = codes.generate()
     key = new_mailbox_key(new_code, org, reporter)
     try:
@@ -74,8 +122,30 @@ def open_with_code(mailboxes: Mailboxes, org: Organization, typed: str) -> Opene
     except MailboxError as exc:  # rotated away a moment ago: the code is dead now
         raise CaseNotFound from exc
     return OpenedCase(
-        record=record, items=items, new_code=new_code, rotation=rotation, reporter=reporter
+        view=view_of(record, reporter, org),
+        new_code=new_code,
+        rotation=rotation,
+        reporter=reporter,
+        opened_with=codes.normalise(typed),
     )
+
+
+def view_of(record: CaseRecord, reporter: PrivateKey, org: Organization) -> CaseView:
+    """The case opened with its key: the desk's items verified, the reporter's copies read."""
+    sent = tuple(
+        SentShown(s.kind, s.day, s.size, open_copy(s.copy, reporter) if s.copy else None)
+        for s in record.sent
+    )
+    return CaseView(record=record, items=verified_in_order(record, reporter, org), sent=sent)
+
+
+def reopen(
+    mailboxes: Mailboxes, org: Organization, mailbox_id: str, reporter: PrivateKey
+) -> CaseView | None:
+    """The open case again, for a page shown after a form was sent (no code needed:
+    the session holds the key while the case is open)."""
+    record = mailboxes.record(mailbox_id)
+    return None if record is None else view_of(record, reporter, org)
 
 
 def verified_in_order(
@@ -103,15 +173,6 @@ def verified_in_order(
     return tuple(sorted(opened, key=lambda shown: shown.seq))
 
 
-def status_history(opened: OpenedCase) -> list[tuple[str, str]]:
-    """Received on the day the case was made, then every status the desk set."""
-    history = [("received", opened.record.created_on.isoformat())]
-    for shown in opened.items:
-        if shown.item is not None and shown.item.status:
-            history.append((shown.item.status, shown.item.date))
-    return history
-
-
 def group_matches(new_code: str, typed_group: str) -> bool:
     """Whether the typed digits are the new code's last group (any Unicode digits)."""
     try:
@@ -119,8 +180,3 @@ def group_matches(new_code: str, typed_group: str) -> bool:
     except codes.CodeError:
         return False
     return hmac.compare_digest(digits, codes.last_group(new_code))
-
-
-def follow_up_kind(record: CaseRecord) -> str:
-    """Witnesses answer questions; reporters send messages."""
-    return "answer" if record.kind == "invitation" else "message"

@@ -102,6 +102,15 @@ def unpad(padded: bytes) -> bytes:
     return result
 
 
+# What each kind of case takes after it is made: a reporter sends messages, a
+# witness invited by the desk sends answers.
+FOLLOW_UP = {"report": "message", "invitation": "answer"}
+
+
+def follow_up_kind(case_kind: str) -> str:
+    return FOLLOW_UP.get(case_kind, "message")
+
+
 def case_id(reporter_pk: bytes) -> str:
     """A case's id: from its reporter's public key, so the key names the case."""
     return hashlib.sha256(b"portal-case-v1" + reporter_pk).hexdigest()[:CASE_ID_HEX]
@@ -228,7 +237,7 @@ def open_envelope(
                 assert sender_pk is not None
                 file_key = Box(sk, PublicKey(sender_pk)).decrypt(sealed_key)
             return unpad(SecretBox(file_key).decrypt(body))
-        except (nacl.exceptions.CryptoError, EncodingError, ValueError, TypeError) as exc:
+        except (nacl.exceptions.CryptoError, EncodingError, ValueError, TypeError, KeyError) as exc:
             raise EnvelopeError(
                 "unopened",
                 "this envelope does not open: damaged, or not made by this case's reporter",

@@ -18,7 +18,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from flask import Flask, request
-from flask_babel import Babel, Domain, format_decimal, get_locale, gettext
+from flask_babel import Babel, Domain, format_decimal, get_domain, get_locale, gettext
 
 CATALOG_DIR = Path(__file__).resolve().parent / "translations"
 COOKIE = "portal_lang"
@@ -91,6 +91,21 @@ def format_size(size: int) -> str:
     return str(gettext("%(size)s KB", size=format_decimal(max(1, -(-size // 1024)))))
 
 
+def plural_variants(singular: str, plural: str) -> dict[str, str]:
+    """A counted message in each plural category (CLDR: one, few, many, other…) of
+    the page's language, "{n}" where the number goes, for the browser to choose
+    with Intl.PluralRules as numbers change ("1 second", "2 seconds", "3 ثوانٍ")."""
+    locale = get_locale()
+    rule = locale.plural_form if locale is not None else (lambda n: "one" if n == 1 else "other")
+    translations = get_domain().get_translations()
+    out: dict[str, str] = {}
+    for n in range(0, 1100):
+        category = str(rule(n))
+        if category not in out:
+            out[category] = translations.ngettext(singular, plural, n).replace("%(num)s", "{n}")
+    return out
+
+
 class _CatalogDomain(Domain):  # type: ignore[misc]
     """Serves the catalogs compiled at start-up instead of reading ``.mo`` files."""
 
@@ -116,7 +131,9 @@ def install(app: Flask) -> None:
     """Translate pages, messages and errors; say each page's language and direction."""
     catalogs = {code: load_catalog(code) for code in LANGUAGES}
     _PortalBabel(catalogs).init_app(app, default_locale=DEFAULT, locale_selector=select_language)
-    app.jinja_env.globals.update(languages=LANGUAGES, language=current)
+    app.jinja_env.globals.update(
+        languages=LANGUAGES, language=current, plural_variants=plural_variants
+    )
     app.jinja_env.filters["size"] = format_size
 
     @app.after_request

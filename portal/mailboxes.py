@@ -88,6 +88,7 @@ class SentItem:
     kind: str
     day: dt.date
     size: int
+    copy: bytes | None = None  # sealed to the reporter, when they kept one
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ class Mailboxes:
                 for r in sorted(box.replies, key=lambda r: (r.seq, r.id))
             ),
             sent=tuple(
-                SentItem(kind=e.kind, day=e.received_on, size=e.size)
+                SentItem(kind=e.kind, day=e.received_on, size=e.size, copy=e.copy)
                 for e in sorted(box.envelopes, key=lambda e: (e.received_on, e.seq))
             ),
         )
@@ -198,11 +199,14 @@ class Mailboxes:
             raise MailboxError("superseded", "the code that opened this case was just replaced")
         return rotation
 
-    def confirm_rotation(self, mailbox_id: str, rotation: str) -> bool:
+    def confirm_rotation(self, mailbox_id: str, rotation: str, generation: str | None) -> bool:
         """Make the pending code current and the old one dead, in one statement.
 
-        Returns False if this rotation was already confirmed (a double submit);
-        raises MailboxError("superseded") if another opening replaced it.
+        ``generation`` is the case's rotation when this session opened it. Returns
+        False if this rotation was already confirmed (a double submit). Raises
+        MailboxError "superseded" if another opening replaced this pending code
+        (the code that opened the case still works), or "rotated" if another
+        opening's new code was confirmed (only that one works now).
         """
         try:
             changed = self._promote(mailbox_id, rotation)
@@ -214,11 +218,13 @@ class Mailboxes:
             current = s.scalar(select(Mailbox.rotation).where(Mailbox.id == mailbox_id))
         if current == rotation:
             return False
-        raise MailboxError(
-            "superseded",
-            "this new code was replaced by a newer opening of the case; "
-            "your previous code still works",
-        )
+        if current == generation:
+            raise MailboxError(
+                "superseded",
+                "this new code was replaced by a newer opening of the case; "
+                "the code that opened it still works",
+            )
+        raise MailboxError("rotated", "a newer code for this case was confirmed elsewhere")
 
     def discard_pending(self, mailbox_id: str, rotation: str) -> None:
         """The reporter left without confirming: the pending code is dropped, the
@@ -249,7 +255,11 @@ class Mailboxes:
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def add_envelope(
-        self, mailbox_id: str, envelope: SealedEnvelope, attach: Attach | None = None
+        self,
+        mailbox_id: str,
+        envelope: SealedEnvelope,
+        attach: Attach | None = None,
+        copy: bytes | None = None,
     ) -> str:
         """A follow-up message or answer to an existing case."""
         envelope_id = secrets.token_hex(16)
@@ -268,7 +278,7 @@ class Mailboxes:
                 if (waiting or 0) >= self.pending_per_case:
                     raise MailboxError("case_full", "this case has many items waiting for the desk")
                 box.active_on = self.today()
-                row = _envelope_row(envelope_id, mailbox_id, envelope, self.today())
+                row = _envelope_row(envelope_id, mailbox_id, envelope, self.today(), copy)
                 if attach is not None:
                     attach(s, mailbox_id)
                 row.seq = (
@@ -284,7 +294,11 @@ class Mailboxes:
         return envelope_id
 
     def create(
-        self, new: NewMailbox, envelope: SealedEnvelope, attach: Attach | None = None
+        self,
+        new: NewMailbox,
+        envelope: SealedEnvelope,
+        attach: Attach | None = None,
+        copy: bytes | None = None,
     ) -> str:
         """Store a new mailbox with its first envelope, atomically; return its id."""
         key, mailbox_id = new.key, new.id
@@ -305,7 +319,7 @@ class Mailboxes:
                     )
                 )
                 s.flush()
-                s.add(_envelope_row(envelope_id, mailbox_id, envelope, day))
+                s.add(_envelope_row(envelope_id, mailbox_id, envelope, day, copy))
                 if attach is not None:
                     attach(s, mailbox_id)
         except IntegrityError as exc:
@@ -334,9 +348,14 @@ def _same_generation(generation: str | None) -> Any:
 
 
 def _envelope_row(
-    envelope_id: str, mailbox_id: str, envelope: SealedEnvelope, day: dt.date
+    envelope_id: str,
+    mailbox_id: str,
+    envelope: SealedEnvelope,
+    day: dt.date,
+    copy: bytes | None = None,
 ) -> Envelope:
     return Envelope(
+        copy=copy,
         id=envelope_id,
         mailbox_id=mailbox_id,
         kind=envelope.kind,

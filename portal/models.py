@@ -50,6 +50,9 @@ class Envelope(Base):
     acked_on: Mapped[dt.date | None] = mapped_column(Date)
     # Order within the mailbox: days are all we keep of time, so this orders a day.
     seq: Mapped[int] = mapped_column(Integer, default=1)
+    # The reporter's own copy of what they wrote, sealed to their case's key (only
+    # when they asked for one); it never goes to the desk.
+    copy: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     mailbox: Mapped[Mailbox] = relationship(back_populates="envelopes")
 

@@ -12,16 +12,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nacl.public import PrivateKey
+import nacl.exceptions
+from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.secret import SecretBox
 
 from . import codes
-from .encoding import b64encode
-from .envelopes import SealedEnvelope, seal
+from .encoding import b64decode, b64encode
+from .envelopes import SealedEnvelope, is_bucket, pad, seal, unpad
 from .mailboxes import MailboxKey, NewMailbox
 from .organization import Organization
 
 REPORT_FORM = "report"
+SEALED_OVERHEAD = 48  # crypto_box_seal: ephemeral public key and MAC
 REPORT_FORM_VERSION = 1
 
 
@@ -49,6 +51,36 @@ def plaintext(
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def seal_copy(reporter_pk: bytes, kind: str, fields: Mapping[str, str]) -> bytes:
+    """The reporter's own copy of what they wrote (when they ask for one), sealed to
+    their case's key: ``crypto_box_seal(pad({"kind","fields"}), reporter_pk)``.
+    Only someone holding the case's code can read it; the organization's copy is
+    the envelope. Files are not copied."""
+    doc = json.dumps({"kind": kind, "fields": dict(fields)}, ensure_ascii=False).encode()
+    return bytes(SealedBox(PublicKey(reporter_pk)).encrypt(pad(doc)))
+
+
+def open_copy(sealed: bytes, reporter: PrivateKey) -> dict[str, str] | None:
+    """The fields of a copy, or None if it does not open as one."""
+    try:
+        doc = json.loads(unpad(SealedBox(reporter).decrypt(sealed)))
+    except (nacl.exceptions.CryptoError, ValueError):
+        return None
+    fields = doc.get("fields") if isinstance(doc, dict) else None
+    if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+        return None
+    return {str(k): v for k, v in fields.items()}
+
+
+def check_copy(value: object, max_bytes: int) -> bytes:
+    """A copy sent by the browser: ciphertext of a padded size, and no larger than an
+    envelope (the server cannot open it). ValueError otherwise."""
+    data = b64decode(value)
+    if len(data) > max_bytes or not is_bucket(len(data) - SEALED_OVERHEAD):
+        raise ValueError("the copy is not a sealed, padded document")
+    return data
+
+
 def seal_follow_up(
     org: Organization,
     kind: str,
@@ -69,6 +101,7 @@ class ServerSealed:
     code: str
     mailbox: NewMailbox
     envelope: SealedEnvelope
+    copy: bytes | None = None  # the reporter's own copy, when asked for
 
 
 def new_mailbox_key(code: str, org: Organization, reporter: PrivateKey) -> MailboxKey:
@@ -90,6 +123,7 @@ def seal_on_server(
     version: int,
     fields: Mapping[str, str],
     attachments: list[dict[str, Any]] | None = None,
+    copy: bool = False,
 ) -> ServerSealed:
     """Everything the browser would have done, done in memory."""
     reporter = PrivateKey.generate()
@@ -103,4 +137,7 @@ def seal_on_server(
         attachments=attachments,
     )
     envelope = seal("report", body, org.encrypt, sealed_by="server")
-    return ServerSealed(code=code, mailbox=new_mailbox(code, org, reporter), envelope=envelope)
+    own = seal_copy(bytes(reporter.public_key), "report", fields) if copy else None
+    return ServerSealed(
+        code=code, mailbox=new_mailbox(code, org, reporter), envelope=envelope, copy=own
+    )

@@ -18,17 +18,22 @@ from portal.outbox import OutboxResult, import_outbox
 from portal.web.services import services
 from tests.conftest import csrf_token
 
-CODE_ON_PAGE = re.compile(r"data-code>([0-9 ]{29})<")
-NEW_CODE_ON_PAGE = re.compile(r"data-new-code>([0-9 ]{29})<")
+CODE_ON_PAGE = re.compile(r"data-code>((?:<span[^>]*>[0-9 ]*</span> ?){2})")
+NEW_CODE_ON_PAGE = re.compile(r"data-new-code>((?:<span[^>]*>[0-9 ]*</span> ?){2})")
+TAG = re.compile(r"<[^>]+>")
 ROTATION = re.compile(r'name="rotation" value="([0-9a-f]*)"')
 
 
 def submit_report(client: FlaskClient, text: str) -> str:
-    resp = client.post("/report", data={"csrf_token": csrf_token(client), "what_happened": text})
+    resp = client.post(
+        "/report",
+        data={"csrf_token": csrf_token(client), "what_happened": text},
+        follow_redirects=True,
+    )
     assert resp.status_code == 200
     match = CODE_ON_PAGE.search(resp.get_data(as_text=True))
     assert match
-    return codes.normalise(match.group(1))
+    return codes.normalise(TAG.sub("", match.group(1)))
 
 
 def to_desk(app: Flask, store: DeskStore, keys: DeskKeys, tmp: Path) -> cases.ImportResult:
@@ -51,7 +56,12 @@ def to_portal(app: Flask, path: Path) -> OutboxResult:
 
 
 def open_case(client: FlaskClient, code: str) -> tuple[int, str]:
-    resp = client.post("/case", data={"csrf_token": csrf_token(client, "/case"), "code": code})
+    """Open a case without JavaScript; the page it lands on (after the redirect)."""
+    resp = client.post(
+        "/case",
+        data={"csrf_token": csrf_token(client, "/case"), "code": code},
+        follow_redirects=True,
+    )
     return resp.status_code, resp.get_data(as_text=True)
 
 
@@ -59,17 +69,32 @@ def new_code_and_rotation(page: str) -> tuple[str, str]:
     code = NEW_CODE_ON_PAGE.search(page)
     rotation = ROTATION.search(page)
     assert code and rotation
-    return codes.normalise(code.group(1)), rotation.group(1)
+    return codes.normalise(TAG.sub("", code.group(1))), rotation.group(1)
+
+
+def confirm_page(client: FlaskClient, rotation: str, group: str) -> tuple[int, str]:
+    """Confirm without JavaScript; the page it lands on (after the redirect)."""
+    resp = client.post(
+        "/case/confirm",
+        data={"csrf_token": csrf_token(client, "/case"), "rotation": rotation, "last_group": group},
+        follow_redirects=True,
+    )
+    return resp.status_code, resp.get_data(as_text=True)
 
 
 def confirm(client: FlaskClient, new_code: str, rotation: str, group: str) -> int:
+    """Confirm a new code without JavaScript; the outcome as a status: 200 confirmed,
+    400 the digits did not match, 409 a newer code replaced it, 403 the case closed."""
     resp = client.post(
         "/case/confirm",
-        data={
-            "csrf_token": csrf_token(client, "/case"),
-            "new_code": codes.format_code(new_code),
-            "rotation": rotation,
-            "last_group": group,
-        },
+        data={"csrf_token": csrf_token(client, "/case"), "rotation": rotation, "last_group": group},
+        follow_redirects=True,
     )
-    return resp.status_code
+    page = resp.get_data(as_text=True)
+    if resp.status_code != 200:
+        return resp.status_code
+    if 'id="confirmed-notice"' in page:
+        return 200
+    if 'id="superseded"' in page or 'id="rotated-notice"' in page:
+        return 409
+    return 400 if 'id="confirm-error" hidden' not in page else 500

@@ -24,7 +24,11 @@ from tests.conftest import PASSPHRASE, csrf_token
 
 
 def _submit(client: FlaskClient, text: str) -> None:
-    resp = client.post("/report", data={"csrf_token": csrf_token(client), "what_happened": text})
+    resp = client.post(
+        "/report",
+        data={"csrf_token": csrf_token(client), "what_happened": text},
+        follow_redirects=True,
+    )
     assert resp.status_code == 200
 
 

@@ -25,6 +25,7 @@ from portal.web.services import services
 from tests.conftest import CSRF, csrf_token, files_containing
 from tests.loop import (
     confirm,
+    confirm_page,
     desk_outbox,
     new_code_and_rotation,
     open_case,
@@ -96,6 +97,7 @@ def test_full_loop_reply_rotation_and_follow_up(
     resp = client.post(
         "/case/message",
         data={"csrf_token": csrf_token(client, "/case"), "message": "MARKER-followup more details"},
+        follow_redirects=True,
     )
     assert resp.status_code == 200
     to_desk(app, store, desk_keys, tmp_path)
@@ -198,10 +200,15 @@ def test_every_failing_code_gets_the_same_answer(app: Flask, client: FlaskClient
     unknown = codes.generate()
     answers = {
         (status, CSRF_VALUE.sub("", page))
-        for status, page in (open_case(client, c) for c in (typo, unknown, pending, "hello"))
+        for status, page in (open_case(client, c) for c in (unknown, pending))
     }
     assert len(answers) == 1  # the same status and the same page, token aside
     assert next(iter(answers))[0] == 404
+    # A code that cannot be any code (a typo, stray letters) gets the check-digit
+    # hint the browser gives: it says nothing about any case.
+    for wrong in (typo, "hello"):
+        status, page = open_case(client, wrong)
+        assert status == 404 and 'id="typo-hint"' in page
 
 
 def test_follow_up_after_expiry_is_refused_and_echoed_back(app: Flask, client: FlaskClient) -> None:
@@ -212,6 +219,7 @@ def test_follow_up_after_expiry_is_refused_and_echoed_back(app: Flask, client: F
     resp = client.post(
         "/case/message",
         data={"csrf_token": csrf_token(client, "/case"), "message": "my unsent words"},
+        follow_redirects=True,
     )
     assert resp.status_code == 403
     assert "my unsent words" in resp.get_data(as_text=True)
@@ -228,10 +236,12 @@ def test_witness_invitation_answers(
     status, page = open_case(client, invitation.code)
     assert status == 200
     assert "MARKER-q What did you see on 3 May?" in page
-    assert "Answer the questions" in page
+    # A witness sees the questions first, then where to answer, then the new code.
+    assert page.index("MARKER-q") < page.index('id="message-form"') < page.index("data-new-code")
     resp = client.post(
         "/case/message",
         data={"csrf_token": csrf_token(client, "/case"), "message": "MARKER-a I saw trucks."},
+        follow_redirects=True,
     )
     assert resp.status_code == 200
     to_desk(app, store, desk_keys, tmp_path)
@@ -412,3 +422,119 @@ def test_a_desk_restored_from_backup_catches_up_its_outbox_number(
     assert cases.list_cases(restored) == []  # acked by the first desk: not resent
     replies.invite(restored, desk_keys, "questions for a witness")
     assert to_portal(app, desk_outbox(restored, desk_keys, tmp_path / "o2.tar")).seq == 2
+
+
+# --- Whatever the reporter does, in whatever order, one code works and the page names it.
+
+
+def _send(client: FlaskClient, text: str) -> tuple[int, str]:
+    resp = client.post(
+        "/case/message",
+        data={"csrf_token": csrf_token(client, "/case"), "message": text},
+        follow_redirects=True,
+    )
+    return resp.status_code, resp.get_data(as_text=True)
+
+
+def _names(page: str, code: str) -> bool:
+    """The page says which code works: the one ending in these four digits."""
+    return f'<span dir="ltr" class="code-digits">{code[-4:]}</span>' in page
+
+
+def _idle(client: FlaskClient) -> None:
+    with client.session_transaction() as sess:
+        sess["case"] = {**sess["case"], "seen": sess["case"]["seen"] - 3600}
+
+
+def _opens(app: Flask, code: str) -> bool:
+    return open_case(app.test_client(), code)[0] == 200
+
+
+def test_a_message_before_confirming_keeps_the_new_code_and_both_stay_open(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The lockout of the review: a follow-up sent before confirming ended on a page
+    that named a code that did not work, and confirming closed the case."""
+    code = submit_report(client, "report")
+    _, page = open_case(client, code)
+    new, rotation = new_code_and_rotation(page)
+    assert _names(page, code)  # "until you confirm, the code ending in … keeps working"
+    status, page = _send(client, "first words")
+    assert status == 200 and 'id="message-done-nojs"' in page
+    assert new_code_and_rotation(page) == (new, rotation)  # the same new code, still shown
+    assert _names(page, code)
+    status, page = confirm_page(client, rotation, new[-4:])
+    assert status == 200 and 'id="confirmed-notice"' in page
+    assert 'id="case-heading"' in page and _names(page, new)  # still open, names the new one
+    assert client.get("/case").get_data(as_text=True).count('id="case-heading"') == 1  # reload
+    status, page = _send(client, "second words")
+    assert status == 200 and 'id="message-done-nojs"' in page and _names(page, new)
+    resp = client.post(
+        "/case/leave", data={"csrf_token": csrf_token(client, "/case")}, follow_redirects=True
+    )
+    assert _names(resp.get_data(as_text=True), new)  # "your code ending in … still opens it"
+    assert not _opens(app, code) and _opens(app, new)
+
+
+@pytest.mark.parametrize("confirmed", [False, True])
+def test_a_case_that_idled_out_names_the_code_that_still_opens_it(
+    app: Flask, client: FlaskClient, confirmed: bool
+) -> None:
+    code = submit_report(client, "report")
+    new, rotation = new_code_and_rotation(open_case(client, code)[1])
+    if confirmed:
+        assert confirm_page(client, rotation, new[-4:])[0] == 200
+    working = new if confirmed else code
+    _idle(client)
+    status, page = _send(client, "typed while away")
+    assert status == 403
+    assert "Your message was not sent" in page and "Nothing was lost" not in page
+    assert "typed while away" in page and _names(page, working)
+    assert _names(client.get("/case").get_data(as_text=True), working)
+    assert _opens(app, working) and not _opens(app, new if not confirmed else code)
+
+
+def _opened_twice(
+    app: Flask, client: FlaskClient
+) -> tuple[str, tuple[str, str], FlaskClient, tuple[str, str]]:
+    """One case opened here and in another browser: each holds its own new code."""
+    code = submit_report(client, "report")
+    here = new_code_and_rotation(open_case(client, code)[1])
+    elsewhere = app.test_client()
+    return code, here, elsewhere, new_code_and_rotation(open_case(elsewhere, code)[1])
+
+
+def test_a_newer_code_made_in_another_browser_is_said_and_the_old_one_works(
+    app: Flask, client: FlaskClient
+) -> None:
+    code, (mine, my_rotation), elsewhere, (theirs, their_rotation) = _opened_twice(app, client)
+    status, page = confirm_page(client, my_rotation, mine[-4:])
+    assert status == 200 and 'id="superseded"' in page
+    assert 'id="new-code-section" hidden' in page  # the dead code is no longer shown
+    assert _names(page, code)  # the code that opened it still works, and the page says so
+    page = client.get("/case").get_data(as_text=True)  # and still says so after a reload
+    assert 'id="code-works"' in page and _names(page, code)
+    assert confirm_page(elsewhere, their_rotation, theirs[-4:])[0] == 200
+    assert not _opens(app, code) and not _opens(app, mine) and _opens(app, theirs)
+
+
+def test_a_newer_code_confirmed_in_another_browser_closes_the_case_here(
+    app: Flask, client: FlaskClient
+) -> None:
+    code, (mine, my_rotation), elsewhere, (theirs, their_rotation) = _opened_twice(app, client)
+    assert confirm_page(elsewhere, their_rotation, theirs[-4:])[0] == 200
+    _status, page = confirm_page(client, my_rotation, mine[-4:])
+    assert 'id="rotated-notice"' in page and 'id="case-view" hidden' in page  # closed here
+    assert not _names(page, code)  # no false hint that the dead code still works
+    assert not _opens(app, code) and not _opens(app, mine) and _opens(app, theirs)
+
+
+def test_two_tabs_of_one_browser_show_the_newest_code(app: Flask, client: FlaskClient) -> None:
+    code = submit_report(client, "report")
+    first, first_rotation = new_code_and_rotation(open_case(client, code)[1])
+    second, second_rotation = new_code_and_rotation(open_case(client, code)[1])  # tab two
+    status, page = confirm_page(client, first_rotation, first[-4:])  # tab one, stale
+    assert status == 200 and 'id="superseded"' in page
+    assert new_code_and_rotation(page) == (second, second_rotation)  # the newest, shown
+    assert confirm_page(client, second_rotation, second[-4:])[0] == 200
+    assert _opens(app, second) and not _opens(app, code) and not _opens(app, first)

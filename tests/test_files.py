@@ -47,7 +47,9 @@ def _no_js_report(
         "what_happened": text,
         "files": [(io.BytesIO(b), name) for b, name in files],
     }
-    return client.post("/report", data=data, content_type="multipart/form-data")
+    return client.post(
+        "/report", data=data, content_type="multipart/form-data", follow_redirects=True
+    )
 
 
 def _attachments(app: Flask) -> list[Attachment]:

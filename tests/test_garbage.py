@@ -129,7 +129,7 @@ def test_forms_survive_garbage(
         data["csrf_token"] = csrf_token(client, "/case")
     resp = client.post(route, data=data, headers=headers)
     _assert_clear(resp)
-    if resp.status_code != 200 or route != "/report":
+    if resp.status_code not in (200, 303) or route != "/report":  # 303: a report was sent
         assert _state(app) == before
 
 

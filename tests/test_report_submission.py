@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,8 @@ from portal.organization import Organization
 from portal.pow import proof_for
 from portal.web.services import services
 from tests.conftest import csrf_token, files_containing
+from tests.loop import CODE_ON_PAGE, TAG
 from tests.sealing import browser_style_request
-
-CODE_ON_PAGE = re.compile(r"data-code>([0-9 ]{29})<")
 
 
 def _counts(app: Flask) -> tuple[int, int]:
@@ -40,7 +38,7 @@ def _counts(app: Flask) -> tuple[int, int]:
 
 def _post_form(client: FlaskClient, **fields: str) -> Any:
     data = {"csrf_token": csrf_token(client), **fields}
-    return client.post("/report", data=data)
+    return client.post("/report", data=data, follow_redirects=True)
 
 
 def test_no_js_report_is_sealed_on_arrival_and_shows_a_code(
@@ -58,7 +56,7 @@ def test_no_js_report_is_sealed_on_arrival_and_shows_a_code(
     page = resp.get_data(as_text=True)
     match = CODE_ON_PAGE.search(page)
     assert match, page
-    code = codes.normalise(match.group(1))
+    code = codes.normalise(TAG.sub("", match.group(1)))
     assert marker not in page
 
     with app.app_context(), services().db.reading() as s:
@@ -94,12 +92,22 @@ def test_missing_csrf_token_is_refused(app: Flask, client: FlaskClient) -> None:
     assert _counts(app) == (0, 0)
 
 
-def test_replayed_form_is_refused(app: Flask, client: FlaskClient) -> None:
+def test_a_form_sent_again_stores_nothing_and_tells_the_truth(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Reload or Back after sending (a re-post in a real browser): the review saw
+    "Nothing was stored. Please try again", a second report, and the code lost."""
     token = csrf_token(client)
     first = client.post("/report", data={"csrf_token": token, "what_happened": "once"})
-    assert first.status_code == 200
-    again = client.post("/report", data={"csrf_token": token, "what_happened": "once"})
-    assert again.status_code == 400
+    assert first.status_code == 303 and first.headers["Location"].endswith("/report/sent")
+    assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
+    for again in (
+        client.post("/report", data={"csrf_token": token, "what_happened": "once"}),
+        client.get("/report/sent"),  # reloading the page that showed the code
+    ):
+        page = again.get_data(as_text=True)
+        assert again.status_code == 200 and "already received" in page
+        assert not CODE_ON_PAGE.search(page) and "Nothing was stored" not in page
     assert _counts(app) == (1, 1)
 
 

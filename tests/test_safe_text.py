@@ -204,7 +204,9 @@ def _sealed_report(
 
 def _no_js_report(client: FlaskClient, fields: dict[str, str], files: list[Any]) -> None:
     data: dict[str, Any] = {"csrf_token": csrf_token(client), **fields, "files": files}
-    resp = client.post("/report", data=data, content_type="multipart/form-data")
+    resp = client.post(
+        "/report", data=data, content_type="multipart/form-data", follow_redirects=True
+    )
     assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
 
 

@@ -45,8 +45,14 @@ def test_staying_safe_covers_what_a_reporter_needs(client: FlaskClient, code: st
 def test_code_fields_never_autocomplete_and_pages_are_not_stored(client: FlaskClient) -> None:
     page = client.get("/case")
     assert page.headers["Cache-Control"] == "no-store"
-    code_input = re.search(r'<input type="password" id="code"[^>]*>', page.text)
+    # A text field (browsers offer to save passwords, never plain text), not filled in
+    # from history, grouped like the code, its digits hidden until shown.
+    assert 'type="password"' not in page.text
+    code_input = re.search(r'<input type="text" id="code"[^>]*>', page.text)
     assert code_input and 'autocomplete="off"' in code_input.group(0)
+    assert 'class="code-input masked"' in code_input.group(0)
+    assert 'placeholder="0000 0000 0000 0000 0000 0000"' in code_input.group(0)
+    assert 'id="code-show"' in page.text
     assert re.search(
         r'<form method="post" action="/case" id="case-form" autocomplete="off"', page.text
     )

@@ -9,8 +9,9 @@ from flask.typing import ResponseReturnValue
 
 from .. import codes
 from ..encoding import EncodingError, b64decode, b64encode
-from ..envelopes import EnvelopeError, check
+from ..envelopes import EnvelopeError, check, follow_up_kind
 from ..mailboxes import Attach, MailboxError, MailboxKey, NewMailbox
+from ..reports import check_copy
 from ..uploads import UploadError
 from . import case_session, uploads_session, work
 from .errors import public_message
@@ -74,7 +75,7 @@ def create_report() -> ResponseReturnValue:
     """A browser-sealed report and the new mailbox's key, as ciphertext."""
     body = json_body()
     _spend_work(body)
-    if not {"envelope", "mailbox"} <= set(body) <= {"envelope", "mailbox", "attachments"}:
+    if not {"envelope", "mailbox"} <= set(body) <= {"envelope", "mailbox", "attachments", "copy"}:
         raise ApiError(400, "shape", "The request must hold an envelope and a mailbox key.")
     svc = services()
     try:
@@ -86,7 +87,9 @@ def create_report() -> ResponseReturnValue:
             max_bytes=svc.config.max_envelope_bytes,
         )
         new = NewMailbox.from_json(body["mailbox"])
-        svc.mailboxes.create(new, envelope, attach=_claimer(body.get("attachments", [])))
+        svc.mailboxes.create(
+            new, envelope, attach=_claimer(body.get("attachments", [])), copy=_copy(body)
+        )
     except UploadError as exc:
         raise ApiError(exc.status, exc.reason, str(exc)) from exc
     except EnvelopeError as exc:
@@ -96,6 +99,17 @@ def create_report() -> ResponseReturnValue:
         raise ApiError(409 if exc.reason == "conflict" else 400, exc.reason, str(exc)) from exc
     spend_csrf_token()
     return jsonify(ok=True), 201
+
+
+def _copy(body: dict[str, Any]) -> bytes | None:
+    """The reporter's own copy, when they asked for one (ciphertext the server
+    cannot open, checked for shape and size like an envelope)."""
+    if body.get("copy") is None:
+        return None
+    try:
+        return check_copy(body["copy"], services().config.max_envelope_bytes)
+    except (ValueError, EncodingError) as exc:
+        raise ApiError(400, "copy", "The copy is malformed.") from exc
 
 
 def _claimer(ids: object) -> Attach | None:
@@ -184,7 +198,15 @@ def open_case() -> ResponseReturnValue:
             {"seq": r.seq, "day": r.day.isoformat(), "sealed": b64encode(r.sealed)}
             for r in record.replies
         ],
-        sent=[{"kind": e.kind, "day": e.day.isoformat(), "size": e.size} for e in record.sent],
+        sent=[
+            {
+                "kind": e.kind,
+                "day": e.day.isoformat(),
+                "size": e.size,
+                **({"copy": b64encode(e.copy)} if e.copy else {}),
+            }
+            for e in record.sent
+        ],
     )
 
 
@@ -211,8 +233,12 @@ def confirm_code() -> ResponseReturnValue:
     if not isinstance(rotation, str):
         raise ApiError(400, "rotation", "The request must name the rotation to confirm.")
     try:
-        changed = services().mailboxes.confirm_rotation(current.mailbox_id, rotation)
+        changed = services().mailboxes.confirm_rotation(
+            current.mailbox_id, rotation, current.generation
+        )
     except MailboxError as exc:
+        if exc.reason == "rotated":  # the code that opened this case is dead: so is the case
+            case_session.end_here()
         raise ApiError(409, exc.reason, str(exc)) from exc
     case_session.confirmed(current, rotation)
     return jsonify(ok=True, already=not changed)
@@ -224,7 +250,7 @@ def send_message() -> ResponseReturnValue:
     body = json_body()  # read first: the case is checked once all of it has arrived
     current = _open_case()
     svc = services()
-    kind = "answer" if current.kind == "invitation" else "message"
+    kind = follow_up_kind(current.kind)
     _spend_work(body)
     try:
         envelope = check(
@@ -235,7 +261,10 @@ def send_message() -> ResponseReturnValue:
             max_bytes=svc.config.max_envelope_bytes,
         )
         svc.mailboxes.add_envelope(
-            current.mailbox_id, envelope, attach=_claimer(body.get("attachments", []))
+            current.mailbox_id,
+            envelope,
+            attach=_claimer(body.get("attachments", [])),
+            copy=_copy(body),
         )
     except UploadError as exc:
         raise ApiError(exc.status, exc.reason, str(exc)) from exc
@@ -246,6 +275,13 @@ def send_message() -> ResponseReturnValue:
             raise ApiError(429, "case_full", str(exc)) from exc
         raise ApiError(403, "expired") from exc
     return jsonify(ok=True), 201
+
+
+@bp.post("/case/alive")
+def keep_alive() -> ResponseReturnValue:
+    """The reporter is still here (typing a long message): the case stays open."""
+    _open_case()
+    return jsonify(ok=True)
 
 
 @bp.post("/case/leave")

@@ -4,6 +4,12 @@ The session is server-side (see sessions.py): its cookie holds only a random
 token. The open case is the mailbox id and the time of the last action; after
 ``case_idle_seconds`` without one, the case is closed. Opening, confirming a
 new code, leaving and idling out each move the session to a new token.
+
+Without JavaScript the server also keeps, sealed in the session while the case
+is open: the reporter's secret key (to seal their follow-ups and read their
+case), the new code until it is confirmed (so every page can show it again),
+and the last four digits of the code that works now (so every page can say
+which one it is, even after the case closes).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from . import idle_session, sessions
 from .services import services
 
 KEY = "case"
+CLOSED = "case-closed"  # what the code form says once a no-JS case has closed
 
 
 @dataclass(frozen=True)
@@ -27,8 +34,11 @@ class OpenCase:
     kind: str
     generation: str | None  # the confirmed rotation the opening code came from
     pending: str | None = None  # the rotation begun in this session, not yet confirmed
-    # Only without JavaScript: the server seals this reporter's follow-ups with it.
-    reporter: PrivateKey | None = None
+    # Only without JavaScript:
+    reporter: PrivateKey | None = None  # seals this reporter's follow-ups
+    new_code: str | None = None  # the pending code's digits, until confirmed
+    working: str | None = None  # the last group of the code that opens the case now
+    confirmed_here: bool = False  # this session confirmed the code that works now
 
 
 def _save(case: OpenCase, *, fresh_token: bool) -> None:
@@ -37,9 +47,13 @@ def _save(case: OpenCase, *, fresh_token: bool) -> None:
         "kind": case.kind,
         "gen": case.generation,
         "pending": case.pending,
+        "new": case.new_code,
+        "works": case.working,
+        "confirmed": case.confirmed_here,
     }
     if case.reporter is not None:
         values["sk"] = b64encode(bytes(case.reporter))
+    session.pop(CLOSED, None)
     if fresh_token:
         idle_session.begin(KEY, **values)
     else:
@@ -56,7 +70,7 @@ def current() -> OpenCase | None:
     before = session.get(KEY)
     data = idle_session.fresh(KEY, services().config.case_idle_seconds)
     if data is None:
-        _discard_pending(before)  # idled out: as if the reporter had left
+        _closed(before)  # idled out: as if the reporter had left
         return None
     if not sessions.alive():  # ended (Leave, another tab) while this request came in
         return None
@@ -75,6 +89,9 @@ def _case(data: dict[str, Any]) -> OpenCase:
         generation=text("gen"),
         pending=text("pending"),
         reporter=PrivateKey(b64decode(sk, length=32)) if sk else None,
+        new_code=text("new"),
+        working=text("works"),
+        confirmed_here=data.get("confirmed") is True,
     )
 
 
@@ -82,20 +99,53 @@ def rotation_begun(case: OpenCase, rotation: str) -> None:
     _save(replace(case, pending=rotation), fresh_token=False)
 
 
-def confirmed(case: OpenCase, rotation: str) -> None:
+def confirmed(case: OpenCase, rotation: str, working: str | None = None) -> None:
     """The reporter confirmed the new code: the case stays open, on a new token
     (a cookie copied before this no longer works), now of the new code's generation."""
-    _save(replace(case, generation=rotation, pending=None), fresh_token=True)
+    _save(
+        replace(
+            case,
+            generation=rotation,
+            pending=None,
+            new_code=None,
+            working=working,
+            confirmed_here=True,
+        ),
+        fresh_token=True,
+    )
+
+
+def drop_new_code(case: OpenCase) -> None:
+    """Another opening replaced this session's new code: it can no longer be
+    confirmed, so the page stops showing it (the code that opened the case works)."""
+    _save(replace(case, pending=None, new_code=None), fresh_token=False)
+
+
+def end_here() -> None:
+    """A newer code was confirmed elsewhere: the code that opened this case is dead,
+    and the case closes here without a hint that it still works."""
+    session.pop(CLOSED, None)
+    idle_session.end(KEY)
 
 
 def leave() -> None:
     """Close the case; a new code begun here and never confirmed is discarded."""
-    data = session.get(KEY)
-    if isinstance(data, dict):
-        _discard_pending(data)
+    _closed(session.get(KEY))
     idle_session.end(KEY)
 
 
-def _discard_pending(data: object) -> None:
-    if isinstance(data, dict) and isinstance(data.get("pending"), str):
+def closed_hint() -> str | None:
+    """After a no-JS case closed: the last group of the code that still works."""
+    hint = session.get(CLOSED)
+    return hint if isinstance(hint, str) else None
+
+
+def _closed(data: object) -> None:
+    """The case closes: drop an unconfirmed code (the old one keeps working) and
+    remember which code works now, for the page to say."""
+    if not isinstance(data, dict):
+        return
+    if isinstance(data.get("pending"), str):
         services().mailboxes.discard_pending(str(data["id"]), data["pending"])
+    if isinstance(data.get("works"), str):
+        session[CLOSED] = data["works"]

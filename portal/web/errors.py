@@ -36,8 +36,12 @@ MESSAGES = {
         "Open it again with your newest code."
     ),
     "superseded": N_(
-        "Your case was opened again somewhere else, which made a newer code. "
-        "Your previous code still works."
+        "Your case was opened again somewhere else, which made a newer code, so the new "
+        "code on this page no longer works. Your previous code still works."
+    ),
+    "rotated": N_(
+        "Your case was opened somewhere else and a newer code was confirmed there. "
+        "Only that newest code opens your case now."
     ),
     "empty": N_("An empty file cannot be sent."),
     "too_many": N_("You have added as many files as one report can hold."),

@@ -50,9 +50,25 @@ def onion_notice() -> str | None:
     return None if host == config.onion_address.lower() else config.onion_address
 
 
+def code_halves(code: str | None) -> Markup:
+    """A code as two halves of three groups, each kept on one line: on a narrow
+    screen it breaks 3 + 3, never 5 + 1. Empty halves for the browser to fill."""
+    groups = (code or "").split()
+    halves = (" ".join(groups[:3]), " ".join(groups[3:]))
+    return Markup(" ").join(Markup('<span class="code-half">{}</span>').format(h) for h in halves)
+
+
+def code_end(digits: str) -> Markup:
+    """The last group of a code, named in a sentence ("your code ending in 3918"):
+    kept left to right inside right-to-left text."""
+    return Markup('<span dir="ltr" class="code-digits">{}</span>').format(digits)
+
+
 @bp.app_context_processor
 def _page_context() -> dict[str, object]:
     return {
+        "code_halves": code_halves,
+        "code_end": code_end,
         "org_name": organization_name,
         "org_logo": logo,
         "org_text": _text,

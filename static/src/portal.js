@@ -2,6 +2,7 @@
 // each page works the same with JavaScript off.
 import { installQuickExit } from './page/quick-exit.js';
 import { enhanceCasePage } from './page/case-page.js';
+import { enhanceCodeInput } from './page/code-input.js';
 import { enhanceReportForm } from './page/report-form.js';
 
 function start() {
@@ -10,6 +11,8 @@ function start() {
   installQuickExit(document);
   enhanceReportForm(document);
   enhanceCasePage(document);
+  // The code field of the "open your case again" form a closed case's page offers.
+  if (!document.getElementById('case-form')) enhanceCodeInput(document.getElementById('code'));
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -49,6 +49,7 @@ def chromium(
     height: int = 900,
     downloads: str | None = None,
     extra_args: tuple[str, ...] = (),
+    prompts: dict[str, str] | None = None,
 ) -> Iterator[webdriver.Chrome]:
     """A fresh headless Chromium with an empty profile, closed afterwards."""
     assert mode in MODES
@@ -80,6 +81,8 @@ def chromium(
             "prefs", {"profile.managed_default_content_settings.javascript": 2}
         )
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    if prompts:
+        options.set_capability("unhandledPromptBehavior", prompts)
     service = Service(executable_path=driver_path, log_output=os.devnull)
     drv = webdriver.Chrome(options=options, service=service)
     drv.set_page_load_timeout(60)

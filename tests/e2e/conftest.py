@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.e2e.live import LivePortal, live_portal
+from tests.e2e.live import LivePortal, live_portal, loopback_server
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,3 +31,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def live(tmp_path_factory: pytest.TempPathFactory, desk_home: Path) -> Iterator[LivePortal]:
     with live_portal(tmp_path_factory.mktemp("live"), desk_home / "organization.json") as portal:
         yield portal
+
+
+class _Elsewhere(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>Elsewhere</title><p>Weather today</p>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def elsewhere() -> Iterator[str]:
+    """A harmless site on 127.0.0.1, where quick exit leads in these tests."""
+    with loopback_server(_Elsewhere) as url:
+        yield url

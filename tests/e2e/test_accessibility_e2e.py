@@ -104,13 +104,26 @@ def walk_without_javascript(drv: WebDriver, live: LivePortal, audit: Audit) -> N
     audit("case opened")
     drv.find_element(By.ID, "last_group").send_keys("0000")
     next_page(drv, drv.find_element(By.CSS_SELECTOR, "#confirm-form button[type=submit]").click)
-    wait(drv, WAIT).until(visible(drv, "#error-summary"))
-    assert active_id(drv) == "error-summary"
+    wait(drv, WAIT).until(visible(drv, "#confirm-error"))
+    assert active_id(drv) == "last_group", "the field to correct must receive focus"
     audit("new code, wrong last digits")
     new_code = codes.normalise(drv.find_element(By.CSS_SELECTOR, "[data-new-code]").text)
-    drv.find_element(By.ID, "last_group").send_keys(codes.last_group(new_code))
-    next_page(drv, drv.find_element(By.CSS_SELECTOR, "form button[type=submit]").click)
-    audit("new code confirmed")
+    group = drv.find_element(By.ID, "last_group")
+    group.clear()
+    group.send_keys(codes.last_group(new_code))
+    next_page(drv, drv.find_element(By.CSS_SELECTOR, "#confirm-form button[type=submit]").click)
+    wait(drv, WAIT).until(visible(drv, "#confirmed-notice"))
+    assert active_id(drv) == "confirmed-notice"
+    audit("new code confirmed, case still open")
+    drv.find_element(By.ID, "message").send_keys("A message")
+    next_page(drv, drv.find_element(By.CSS_SELECTOR, "#message-form button[type=submit]").click)
+    wait(drv, WAIT).until(visible(drv, "#message-done-nojs"))
+    audit("message sent")
+    next_page(drv, drv.find_element(By.CSS_SELECTOR, "#leave-form button[type=submit]").click)
+    wait(drv, WAIT).until(visible(drv, "#left-notice"))
+    audit("case left")
+    drv.get(live.url + "/report/sent")
+    audit("code page after it was shown")
 
 
 @pytest.mark.parametrize("lang", ["en", "fr", "es", "ar"])

@@ -29,6 +29,7 @@ from portal.organization import Organization
 from portal.reports import new_mailbox_key
 from tests.conftest import PASSPHRASE
 from tests.e2e.live import BIN, ROOT, LivePortal, fresh_desk_copy, live_portal
+from tests.loop import new_code_and_rotation
 from tests.test_garbage import API_ROUTES, FORM_ROUTES
 
 ADDRESS_OR_AGENT = (b"127.0.0.1", b"Mozilla", b"python-urllib", b"HeadlessChrome", b"User-Agent")
@@ -141,8 +142,7 @@ def test_every_failing_code_looks_and_times_the_same(hard: LivePortal, org: Orga
     dead = submit(s, org, Timings(), "rotated away")
     s.get("/case")
     first = s.form("/case", {"code": dead})
-    new = codes.normalise(first.text.split("data-new-code>")[1].split("<")[0])
-    rotation = first.text.split('name="rotation" value="')[1].split('"')[0]
+    new, rotation = new_code_and_rotation(first.text)
     assert (
         s.form(
             "/case/confirm", {"rotation": rotation, "new_code": new, "last_group": new[-4:]}
@@ -153,10 +153,16 @@ def test_every_failing_code_looks_and_times_the_same(hard: LivePortal, org: Orga
     opener = Session(hard.url)
     opener.get("/case")
     pending_page = opener.form("/case", {"code": live_code}).text
-    pending = codes.normalise(pending_page.split("data-new-code>")[1].split("<")[0])
+    pending, _ = new_code_and_rotation(pending_page)
+    unknown = codes.generate()
+
+    def typo(code: str) -> str:
+        return code[:-1] + str((int(code[-1]) + 1) % 10)
+
     kinds = {
-        "typo": live_code[:-1] + str((int(live_code[-1]) + 1) % 10),  # caught only on the server
-        "unknown": codes.generate(),
+        "typo": typo(live_code),  # caught only on the server: the check digit fails
+        "typo of no case": typo(unknown),
+        "unknown": unknown,
         "rotated": dead,
         "pending": pending,
     }
@@ -172,7 +178,10 @@ def test_every_failing_code_looks_and_times_the_same(hard: LivePortal, org: Orga
         times[kind].append(time.perf_counter() - start)
         token_free = resp.text.replace(probe.token, "")
         bodies[kind].add((resp.status, token_free.split('name="csrf_token" value="')[0]))
-    assert len({b for v in bodies.values() for b in v}) == 1  # one answer, byte for byte
+    # One answer, byte for byte, for every code that could be a code; a typing
+    # mistake gets the check-digit hint, the same whether or not a case is near.
+    assert len({b for k, v in bodies.items() if not k.startswith("typo") for b in v}) == 1
+    assert len(bodies["typo"] | bodies["typo of no case"]) == 1
     assert next(iter(bodies["unknown"]))[0] == 404
     medians = {k: statistics.median(v) for k, v in times.items()}
     for kind in ("typo", "rotated", "pending"):

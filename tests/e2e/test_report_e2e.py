@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,25 +26,15 @@ from portal.envelopes import BODY_OVERHEAD, is_bucket, open_envelope
 from portal.organization import Organization
 from portal.pow import Challenge, is_solution, solve
 from tests.conftest import PASSPHRASE, files_containing
-from tests.e2e.browsers import chromium, sent_requests
-from tests.e2e.firefox import AnyDriver, firefox, wait
+from tests.e2e.browsers import sent_requests
+from tests.e2e.drivers import browser as open_browser
+from tests.e2e.drivers import mode_of
+from tests.e2e.firefox import AnyDriver, wait
 from tests.e2e.live import LivePortal, fresh_desk_copy
 
 # Argon2 without JIT or WebAssembly is slow: that is the point of the mode
 # (about 20 s in Chromium's --jitless; Firefox's Safer level is slower still).
 SEAL_TIMEOUT = {"js": 60, "jitless": 420, "nojs": 60}
-# Each Firefox level as the Chromium mode that stands for it.
-FIREFOX_LEVELS = {"standard": "js", "safer": "jitless", "safest": "nojs"}
-
-
-@contextmanager
-def _browser(name: str, level: str) -> Iterator[AnyDriver]:
-    if name == "chromium":
-        with chromium(level) as drv:
-            yield drv
-    else:
-        with firefox(level) as ff:
-            yield ff
 
 
 def _fill_report(drv: AnyDriver, marker: str) -> None:
@@ -136,9 +124,9 @@ def test_report_reaches_the_desk_and_nothing_readable_is_stored(
     org: Organization,
     tmp_path: Path,
 ) -> None:
-    mode = FIREFOX_LEVELS.get(level, level) if browser == "firefox" else level
+    mode = mode_of(browser, level)
     marker = f"MARKER-{level}-{secrets.token_hex(6)}"
-    with _browser(browser, level) as drv:
+    with open_browser(browser, level) as drv:
         drv.get(live.url + "/report")
         browser_notice = drv.find_element(By.ID, "seal-notice-browser")
         server_notice = drv.find_element(By.ID, "seal-notice-server")

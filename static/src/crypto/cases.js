@@ -3,7 +3,7 @@
 import { b64, unb64 } from './encoding.js';
 import { deriveCode, generateCode } from './codes.js';
 import { caseId, sealEnvelope, wrapKey } from './envelopes.js';
-import { reportPlaintext } from './reports.js';
+import { openCopy, reportPlaintext, sealCopy } from './reports.js';
 
 // The open case's secret key stays in this worker (never on the page, never
 // sent): it seals the reporter's follow-ups, which is what binds them to the case.
@@ -56,6 +56,7 @@ export function openCase(sodium, { wrap, record, organization }, progress) {
   const verifyKey = unb64(sodium, organization.verify.vk);
   const mailbox = caseId(sodium, keyPair.publicKey);
   const items = verifiedInOrder(sodium, record.replies, keyPair, verifyKey, mailbox);
+  const copies = record.sent.map((s) => (s.copy ? openCopy(sodium, s.copy, keyPair) : null));
   progress(3);
   const code = generateCode(sodium);
   const next = deriveCode(sodium, code, organization);
@@ -65,13 +66,16 @@ export function openCase(sodium, { wrap, record, organization }, progress) {
   };
   if (openKey) sodium.memzero(openKey);
   openKey = privateKey;
-  return { items, mailbox, next: { code, mailbox: nextMailbox } };
+  return { items, copies, mailbox, next: { code, mailbox: nextMailbox } };
 }
 
-export function sealFollowUp(sodium, { organization, kind, text, attachments = [] }) {
+export function sealFollowUp(sodium, { organization, kind, text, attachments = [], keepCopy = false }) {
   if (!openKey) throw new Error('no case is open');
-  const plaintext = reportPlaintext(sodium, kind, kind, 1, { [kind]: text }, { attachments });
-  return sealEnvelope(sodium, kind, plaintext, organization.encrypt, 'browser', openKey);
+  const fields = { [kind]: text };
+  const plaintext = reportPlaintext(sodium, kind, kind, 1, fields, { attachments });
+  const envelope = sealEnvelope(sodium, kind, plaintext, organization.encrypt, 'browser', openKey);
+  const copy = keepCopy ? sealCopy(sodium, sodium.crypto_scalarmult_base(openKey), kind, fields) : null;
+  return { envelope, copy };
 }
 
 // Leaving (or idling out of) the case: forget its key.

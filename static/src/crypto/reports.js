@@ -1,7 +1,7 @@
 // Sealing a new report in the browser; the server-side twin is portal/reports.py.
-import { b64 } from './encoding.js';
+import { b64, unb64 } from './encoding.js';
 import { deriveCode, generateCode } from './codes.js';
-import { sealEnvelope, wrapKey } from './envelopes.js';
+import { bucketSize, sealEnvelope, wrapKey } from './envelopes.js';
 
 // The same document as portal/reports.py plaintext(): a report names its
 // reporter's public key, whose case id is the case's.
@@ -11,8 +11,30 @@ export function reportPlaintext(sodium, kind, form, version, fields, { replyPk =
   return sodium.from_string(JSON.stringify(doc));
 }
 
+// The reporter's own copy of what they wrote, when they ask for one: sealed to
+// their case's key, the twin of portal/reports.py seal_copy() (files are not copied).
+export function sealCopy(sodium, publicKey, kind, fields) {
+  const doc = sodium.from_string(JSON.stringify({ kind, fields }));
+  const padded = sodium.pad(doc, bucketSize(doc.length));
+  return b64(sodium, sodium.crypto_box_seal(padded, publicKey));
+}
+
+// The fields of a copy, or null if it does not open as one.
+export function openCopy(sodium, sealed, keyPair) {
+  try {
+    const padded = sodium.crypto_box_seal_open(unb64(sodium, sealed), keyPair.publicKey,
+      keyPair.privateKey);
+    const doc = JSON.parse(sodium.to_string(sodium.unpad(padded, padded.length)));
+    return doc && typeof doc.fields === 'object' ? doc.fields : null;
+  } catch (_) {
+    return null;
+  }
+}
+
 // Everything that leaves the browser is in `request`; the code stays here.
-export function sealReport(sodium, { organization, form, version, fields, attachments = [] }, progress) {
+export function sealReport(sodium, {
+  organization, form, version, fields, attachments = [], keepCopy = false,
+}, progress) {
   const reporter = sodium.crypto_box_keypair();
   const code = generateCode(sodium);
   progress(2);
@@ -25,9 +47,10 @@ export function sealReport(sodium, { organization, form, version, fields, attach
   sodium.memzero(reporter.privateKey);
   sodium.memzero(wrap);
   progress(3);
+  const copy = keepCopy ? sealCopy(sodium, reporter.publicKey, 'report', fields) : null;
   const plaintext = reportPlaintext(sodium, 'report', form, version, fields,
     { replyPk: reporter.publicKey, attachments });
   const envelope = sealEnvelope(sodium, 'report', plaintext, organization.encrypt, 'browser');
   sodium.memzero(plaintext);
-  return { request: { envelope, mailbox }, code };
+  return { request: { envelope, mailbox, ...(copy ? { copy } : {}) }, code };
 }

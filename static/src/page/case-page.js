@@ -1,14 +1,23 @@
 // Progressive enhancement of /case: derive the code, open the case, verify the
 // desk's replies and make the next code, all in the browser. The server sees
 // only `lookup` and ciphertext. Replies are rendered with textContent, never HTML.
-import { asciiDigits, formatCode, normaliseCode } from '../crypto/codes.js';
+//
+// Nothing typed is lost: the case is kept open while the reporter writes, and if
+// it closes anyway the message stays in its box while the case is opened again
+// right here; leaving the page with a message unsent or a new code unconfirmed
+// asks first.
+import { asciiDigits, normaliseCode } from '../crypto/codes.js';
+import { enhanceCodeInput } from './code-input.js';
 import { csrfToken, messageFor, postJson } from './http.js';
+import { guardUnsent } from './leaving.js';
 import { Progress, showError, templateTexts } from './progress.js';
-import { FileUploads } from './uploads.js';
+import { showCode } from './report-form.js';
+import { FileUploads, FilesNotReady } from './uploads.js';
 import { Units } from './units.js';
 import { Work } from './work.js';
 import { CryptoWorker } from './worker-client.js';
 
+const KEEP_ALIVE_MS = 60_000;
 
 function fill(node, values) {
   for (const [field, value] of Object.entries(values)) {
@@ -16,6 +25,20 @@ function fill(node, values) {
     if (el) el.textContent = value;
   }
   return node;
+}
+
+// A sentence naming a code by its last four digits, kept left to right in any script.
+function sayDigits(el, text, digits) {
+  const [before, after = ''] = text.split('{digits}');
+  const span = el.ownerDocument.createElement('span');
+  span.dir = 'ltr';
+  span.className = 'code-digits';
+  span.textContent = digits;
+  el.replaceChildren(before, span, after);
+}
+
+function today() {
+  return new Date().toISOString().slice(0, 10);
 }
 
 class CaseView {
@@ -30,6 +53,7 @@ class CaseView {
     this.kindLabels = templateTexts(doc, 'case-templates', 'data-kind-label');
     this.units = new Units(doc);
     this.statusLabels = templateTexts(doc, 'case-templates', 'data-status-label');
+    this.texts = templateTexts(doc, 'case-templates', 'data-step');
     this.statusPrefix = tpl.querySelector('[data-status-prefix]').textContent;
   }
 
@@ -37,8 +61,46 @@ class CaseView {
     return this.tpl[name].cloneNode(true);
   }
 
+  sentItem(kind, day, size, fields) {
+    const li = fill(this.clone('sent'), {
+      kind: this.kindLabels[kind] || '', day, size: this.units.size(size),
+    });
+    const copy = li.querySelector('[data-field="copy"]');
+    if (fields) {
+      copy.querySelector('[data-field="copy-text"]').textContent = Object.values(fields)
+        .filter((v) => v).join('\n\n');
+      copy.hidden = false;
+    }
+    return li;
+  }
+
+  addSent(kind, size, fields) {
+    const d = this.doc;
+    d.getElementById('sent-list').append(this.sentItem(kind, today(), size, fields));
+    d.getElementById('sent-section').hidden = false;
+  }
+
+  // A witness reads the questions first and answers them; the new code comes after.
+  arrange(witness) {
+    const d = this.doc;
+    const order = witness
+      ? ['questions-section', 'message-section', 'new-code-section', 'confirm-done',
+        'replies-section', 'sent-section', 'status-section']
+      : ['new-code-section', 'confirm-done', 'status-section', 'replies-section', 'sent-section',
+        'questions-section', 'message-section'];
+    const sections = d.getElementById('case-sections');
+    for (const id of order) sections.append(d.getElementById(id));
+    d.getElementById('questions-section').hidden = !witness;
+    d.getElementById('status-section').hidden = witness;
+    for (const el of d.querySelectorAll('#case-view [data-follow-up]')) {
+      el.hidden = el.dataset.followUp !== (witness ? 'answer' : 'message');
+    }
+  }
+
   render(record, opened) {
     const d = this.doc;
+    const witness = record.kind === 'invitation';
+    this.arrange(witness);
     const statuses = d.getElementById('status-list');
     statuses.replaceChildren(fill(this.clone('status'), {
       status: this.statusLabels.received, day: record.created,
@@ -50,9 +112,12 @@ class CaseView {
         }));
       }
     }
+    const questions = opened.items.find(({ item }) => item && item.type === 'questions');
+    d.querySelector('[data-field="questions"]').textContent = questions ? questions.item.text : '';
     const replies = d.getElementById('reply-list');
     replies.replaceChildren();
-    for (const { item } of opened.items) {
+    const shown = opened.items.filter((entry) => !(witness && entry === questions));
+    for (const { item } of shown) {
       const li = this.clone('reply');
       if (item) {
         fill(li, {
@@ -60,38 +125,28 @@ class CaseView {
           status: item.status ? `${this.statusPrefix} ${this.statusLabels[item.status] || ''}` : '',
           text: item.text,
         });
+        li.querySelector('[data-field="text"]').hidden = !item.text; // a status alone
       } else {
         li.classList.add('reply-invalid');
         li.querySelector('[data-field="invalid"]').hidden = false;
       }
       replies.append(li);
     }
-    d.getElementById('no-replies').hidden = opened.items.length > 0;
-    d.getElementById('sent-list').replaceChildren(...record.sent.map((s) => fill(this.clone('sent'), {
-      kind: this.kindLabels[s.kind] || '', day: s.day, size: this.units.size(s.size),
-    })));
-    const followUp = record.kind === 'invitation' ? 'answer' : 'message';
-    for (const h of d.querySelectorAll('[data-follow-up]')) h.hidden = h.dataset.followUp !== followUp;
-    d.querySelector('[data-new-code]').textContent = formatCode(opened.next.code);
+    d.getElementById('no-replies').hidden = shown.length > 0;
+    d.getElementById('sent-list').replaceChildren(...record.sent.map((s, i) => this.sentItem(
+      s.kind, s.day, s.size, opened.copies[i],
+    )));
+    d.getElementById('sent-section').hidden = record.sent.length === 0;
+    showCode(d.getElementById('new-code-section'), opened.next.code);
+    d.getElementById('new-code-section').hidden = false;
+    d.getElementById('confirm-form').hidden = false;
+    d.getElementById('confirm-done').hidden = true;
     d.getElementById('case-entry').hidden = true;
     d.getElementById('case-view').hidden = false;
+    const title = witness ? this.texts['title-witness'] : this.texts['title-case'];
+    d.title = `${title} · ${d.title.split(' · ').pop()}`;
     d.getElementById('case-heading').focus();
   }
-}
-
-function leaveAfterIdle(doc, form, seconds) {
-  let last = Date.now();
-  for (const type of ['keydown', 'pointerdown', 'input']) {
-    doc.addEventListener(type, () => { last = Date.now(); }, { passive: true });
-  }
-  const timer = window.setInterval(() => {
-    if (Date.now() - last < seconds * 1000) return;
-    window.clearInterval(timer);
-    doc.getElementById('case-view').replaceChildren();
-    postJson(form.dataset.endpointLeave, csrfToken(form), {}).finally(() => {
-      window.location.replace(`${window.location.pathname}?left=1`);
-    });
-  }, 5000);
 }
 
 export function enhanceCasePage(doc) {
@@ -107,9 +162,25 @@ export function enhanceCasePage(doc) {
   const errorBox = doc.getElementById('js-error');
   const button = form.querySelector('button[type=submit]');
   const view = new CaseView(doc);
+  const textarea = doc.getElementById('message');
+  const messageError = doc.getElementById('message-error');
+  const work = new Work(worker, form.dataset.endpointPow, token);
+  enhanceCodeInput(input);
   // Load libsodium now, while the reporter types the code; a failure shows on use.
   worker.start().catch(() => {});
-  let state = null; // { kind, code, rotation } while the case is open
+  let state = null; // { kind, code, rotation, confirmed } while the case is open
+  guardUnsent(() => textarea.value.trim() !== '' || Boolean(state && !state.confirmed));
+
+  const reopenHere = (why) => {
+    // The case closed while the reporter was here: their words stay in the box,
+    // and they open the case again right above it.
+    state = null;
+    worker.run('close-case', {}).catch(() => {});
+    doc.getElementById('case-entry').hidden = false;
+    button.disabled = false;
+    showError(errorBox, why);
+    input.focus();
+  };
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -132,11 +203,12 @@ export function enhanceCasePage(doc) {
         (n) => progress.step(Math.max(n, 2)));
       progress.step(4);
       const { rotation } = await postJson(form.dataset.endpointRotate, token, opened.next.mailbox);
-      state = { kind: record.kind, code: opened.next.code, rotation };
+      state = { kind: record.kind, code: opened.next.code, rotation, confirmed: false };
       work.prepare().catch(() => {}); // for a follow-up, while the reporter reads
       progress.stop();
       view.render(record, opened);
-      leaveAfterIdle(doc, form, Number(form.dataset.idleSeconds));
+      sayDigits(doc.getElementById('code-status'), texts.until, digits.slice(-4));
+      watchIdle();
     } catch (error) {
       progress.stop();
       showError(errorBox, messageFor(error, texts.error));
@@ -158,33 +230,85 @@ export function enhanceCasePage(doc) {
     }
     try {
       await postJson(form.dataset.endpointConfirm, token, { rotation: state.rotation });
+      state.confirmed = true;
       confirmForm.hidden = true;
       const done = doc.getElementById('confirm-done');
+      sayDigits(done, texts.confirmed, state.code.slice(-4));
       done.hidden = false;
       done.focus();
     } catch (error) {
-      confirmError.textContent = messageFor(error, texts.error);
-      confirmError.hidden = false;
+      if (error.status === 403) reopenHere(texts.expired);
+      else if (error.reason === 'rotated') reopenHere(messageFor(error, texts.error));
+      else if (error.reason === 'superseded') {
+        // Another opening replaced this new code: it is dead, so it is no longer
+        // shown; the code that opened the case still works, and the page says so.
+        state.confirmed = true;
+        doc.getElementById('new-code-section').hidden = true;
+        const done = doc.getElementById('confirm-done');
+        done.textContent = messageFor(error, texts.error);
+        done.hidden = false;
+        done.focus();
+      } else {
+        confirmError.textContent = messageFor(error, texts.error);
+        confirmError.hidden = false;
+      }
     }
   });
 
   const messageForm = doc.getElementById('message-form');
-  const work = new Work(worker, form.dataset.endpointPow, token);
   const files = new FileUploads(doc, messageForm, worker, token, work);
+
+  // Typing is activity: the case is kept open on the server while it goes on
+  // (at least three times per idle period, so it never lapses mid-sentence).
+  const keepAliveMs = Math.min(KEEP_ALIVE_MS, (Number(form.dataset.idleSeconds) * 1000) / 3);
+  let lastAlive = Date.now();
+  let lastActivity = Date.now();
+  textarea.addEventListener('input', () => {
+    lastActivity = Date.now();
+    if (!state || Date.now() - lastAlive < keepAliveMs) return;
+    lastAlive = Date.now();
+    postJson(form.dataset.endpointAlive, token, {}).catch((error) => {
+      if (error.status === 403) reopenHere(texts.expired);
+    });
+  });
+
+  let idleTimer = null;
+  const watchIdle = () => {
+    window.clearInterval(idleTimer);
+    for (const type of ['keydown', 'pointerdown']) {
+      doc.addEventListener(type, () => { lastActivity = Date.now(); }, { passive: true });
+    }
+    const seconds = Number(form.dataset.idleSeconds);
+    idleTimer = window.setInterval(() => {
+      if (!state || Date.now() - lastActivity < seconds * 1000) return;
+      window.clearInterval(idleTimer);
+      if (textarea.value.trim() !== '') {
+        reopenHere(texts.expired); // never wipe words that were not sent
+        return;
+      }
+      leave();
+    }, 5000);
+  };
+
   messageForm.addEventListener('submit', async (event) => {
     event.preventDefault();
     if (!state || !messageForm.reportValidity()) return;
-    const textarea = doc.getElementById('message');
-    const messageError = doc.getElementById('message-error');
     messageError.hidden = true;
     try {
+      if (files.busy()) await files.settled();
       const attachments = files.ready();
       const kind = state.kind === 'invitation' ? 'answer' : 'message';
-      const envelope = await worker.run('seal-follow-up', {
-        organization, kind, text: textarea.value, attachments,
+      const keepCopy = messageForm.querySelector('#keep_copy').checked;
+      const sealed = await worker.run('seal-follow-up', {
+        organization, kind, text: textarea.value, attachments, keepCopy,
       });
-      await work.post(form.dataset.endpointMessage,
-        { envelope, attachments: attachments.map((a) => a.upload) });
+      await work.post(form.dataset.endpointMessage, {
+        envelope: sealed.envelope,
+        attachments: attachments.map((a) => a.upload),
+        ...(sealed.copy ? { copy: sealed.copy } : {}),
+      });
+      view.addSent(kind, JSON.stringify(sealed.envelope).length,
+        keepCopy ? { [kind]: textarea.value } : null);
       textarea.value = '';
       files.clear();
       const done = doc.getElementById('message-done');
@@ -192,12 +316,22 @@ export function enhanceCasePage(doc) {
       done.focus();
     } catch (error) {
       // The text stays in the box: nothing typed is lost.
-      showError(messageError, error.status === 403 ? texts.expired : messageFor(error, texts.error));
+      if (error.status === 403) reopenHere(texts.expired);
+      else if (error instanceof FilesNotReady) showError(messageError, error.message);
+      else showError(messageError, messageFor(error, texts.error));
     }
   });
 
-  doc.getElementById('leave-form').addEventListener('submit', () => {
+  const leave = () => {
+    state = null;
     doc.getElementById('case-view').hidden = true;
     worker.run('close-case', {}).catch(() => {});
+    postJson(form.dataset.endpointLeave, token, {}).finally(() => {
+      window.location.replace(`${window.location.pathname}?left=1`);
+    });
+  };
+  doc.getElementById('leave-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    leave();
   });
 }

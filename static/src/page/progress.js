@@ -1,4 +1,6 @@
-// The progress panel: a bar, a polite live status per step, and a quiet timer.
+// The progress panel: a bar, a polite live status naming the step that is
+// running now, and a quiet timer. It scrolls itself into view when it starts,
+// so on a phone it is not left below the button that was pressed.
 export function templateTexts(doc, templateId, attribute) {
   const out = {};
   const tpl = doc.getElementById(templateId);
@@ -22,7 +24,10 @@ export class Progress {
 
   start() {
     this.panel.hidden = false;
+    // Its top just under the sticky Quick exit bar, so it has the screen to grow into.
+    this.panel.scrollIntoView({ block: 'start' });
     const started = Date.now();
+    window.clearInterval(this.timer);
     this.timer = window.setInterval(() => {
       this.elapsed.textContent = this.units.text('seconds_so_far', Math.round((Date.now() - started) / 1000));
     }, 1000);
@@ -31,6 +36,12 @@ export class Progress {
   step(n) {
     this.bar.value = n;
     this.status.textContent = `${this.texts[n]} (${n}/${this.total})`;
+  }
+
+  // A state that is not one of the numbered steps (waiting for files to be sent).
+  note(key) {
+    this.bar.removeAttribute('value');
+    this.status.textContent = this.texts[key];
   }
 
   stop() {

@@ -1,15 +1,50 @@
-// Quick exit: the link works without JavaScript; with it, Escape also leaves,
-// and location.replace() keeps this site out of the Back button's history.
+// Quick exit: a plain link without JavaScript. With it, three more things:
+// - the exit replaces this page in history, and every move within the portal
+//   replaces too, so the portal never holds more than one entry in the Back
+//   list and Back after Quick exit goes where the reader was before;
+// - Esc leaves: at once outside a text box, twice in a row inside one (so an
+//   Esc meant for the box, or an input method's cancel, throws nothing away);
+// - leaving this way never asks "leave the page?".
+import { exiting } from './leaving.js';
+
+const TEXT_BOX = 'textarea, select, [contenteditable=""], [contenteditable="true"], '
+  + 'input:not([type=checkbox]):not([type=radio]):not([type=button]):not([type=submit])'
+  + ':not([type=file]):not([type=reset])';
+const TWICE_WITHIN_MS = 1500;
+
 export function installQuickExit(doc) {
   const link = doc.getElementById('quick-exit');
   if (!link) return;
   const leave = (event) => {
     if (event) event.preventDefault();
+    exiting();
     doc.body.hidden = true;
     window.location.replace(link.href);
   };
   link.addEventListener('click', leave);
+  let lastEscape = 0;
   doc.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape') leave(event);
+    if (event.key !== 'Escape' || event.isComposing || event.keyCode === 229) return;
+    const inBox = event.target instanceof Element && event.target.closest(TEXT_BOX);
+    const now = Date.now();
+    if (!inBox || now - lastEscape < TWICE_WITHIN_MS) leave(event);
+    else lastEscape = now;
+  });
+  replaceWithinThePortal(doc);
+}
+
+// Links to another page of the portal replace the current history entry.
+function replaceWithinThePortal(doc) {
+  doc.addEventListener('click', (event) => {
+    if (event.defaultPrevented || event.button !== 0
+        || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    const anchor = event.target instanceof Element && event.target.closest('a[href]');
+    if (!anchor || anchor.target || anchor.hasAttribute('download')) return;
+    const url = new URL(anchor.href, window.location.href);
+    if (url.origin !== window.location.origin) return;
+    if (url.pathname === window.location.pathname && url.search === window.location.search
+        && url.hash) return; // a link within this page (skip link, error summary)
+    event.preventDefault();
+    window.location.replace(url.href);
   });
 }

@@ -1,8 +1,9 @@
 // Progressive enhancement of /report: seal in the browser, post only ciphertext.
 import { formatCode } from '../crypto/codes.js';
 import { csrfToken, messageFor } from './http.js';
+import { guardUnsent } from './leaving.js';
 import { Progress, showError, templateTexts } from './progress.js';
-import { FileUploads } from './uploads.js';
+import { FileUploads, FilesNotReady } from './uploads.js';
 import { Units } from './units.js';
 import { Work } from './work.js';
 import { CryptoWorker } from './worker-client.js';
@@ -11,9 +12,18 @@ function collectFields(form) {
   const fields = {};
   for (const name of form.dataset.fields.split(' ')) {
     const el = form.elements.namedItem(name);
-    fields[name] = el && typeof el.value === 'string' ? el.value : '';
+    if (el && el instanceof RadioNodeList) fields[name] = el.value;
+    else fields[name] = el && typeof el.value === 'string' ? el.value : '';
   }
   return fields;
+}
+
+// The code, in two halves of three groups that each stay on one line.
+export function showCode(panel, code) {
+  const groups = formatCode(code).split(' ');
+  const halves = panel.querySelectorAll('.code-half');
+  halves[0].textContent = groups.slice(0, 3).join(' ');
+  halves[1].textContent = groups.slice(3).join(' ');
 }
 
 export function enhanceReportForm(doc) {
@@ -26,10 +36,14 @@ export function enhanceReportForm(doc) {
   const worker = new CryptoWorker(form.dataset.worker, form.dataset.workerIntegrity);
   const work = new Work(worker, form.dataset.endpointPow, csrfToken(form));
   const files = new FileUploads(doc, form, worker, csrfToken(form), work);
+  let sent = false;
   // Load libsodium and solve the proof of work now, while the reporter writes;
   // a failure shows on use.
   worker.start().catch(() => {});
   work.prepare().catch(() => {});
+  // Leaving with words not sent asks first (Quick exit never does).
+  guardUnsent(() => !sent && (files.hasFiles()
+    || Object.values(collectFields(form)).some((value) => value.trim() !== '')));
 
   doc.getElementById('seal-notice-server').hidden = true;
   doc.getElementById('seal-notice-browser').hidden = false;
@@ -46,37 +60,38 @@ export function enhanceReportForm(doc) {
       return;
     }
     description.removeAttribute('aria-invalid');
-    let attachments;
-    try {
-      attachments = files.ready();
-    } catch (error) {
-      showError(errorBox, error.message);
-      return;
-    }
     button.disabled = true;
     progress.start();
     try {
+      if (files.busy()) { // pressing Send while files are still going out is honoured
+        progress.note('waiting');
+        await files.settled();
+      }
+      const attachments = files.ready();
       const result = await worker.run('seal-report', {
         attachments,
         organization: JSON.parse(form.dataset.organization),
         form: form.dataset.formId,
         version: Number(form.dataset.formVersion),
         fields: collectFields(form),
+        keepCopy: Boolean(doc.getElementById('keep_copy') && doc.getElementById('keep_copy').checked),
       }, (n) => progress.step(n));
       progress.step(4);
       await work.post(form.dataset.endpoint,
         { ...result.request, attachments: attachments.map((a) => a.upload) });
+      sent = true;
       progress.stop();
       form.reset();
       files.clear();
       doc.getElementById('report-page').hidden = true;
       const codePanel = doc.getElementById('code-panel');
-      codePanel.querySelector('[data-code]').textContent = formatCode(result.code);
+      showCode(codePanel, result.code);
       codePanel.hidden = false;
+      doc.title = `${doc.getElementById('code-heading').textContent} · ${doc.title.split(' · ').pop()}`;
       doc.getElementById('code-heading').focus();
     } catch (error) {
       progress.stop();
-      showError(errorBox, messageFor(error, texts.error));
+      showError(errorBox, error instanceof FilesNotReady ? error.message : messageFor(error, texts.error));
       button.disabled = false;
     }
   });

@@ -6,6 +6,9 @@ import { Units } from './units.js';
 
 const RETRIES = 8;
 
+// Files are still being sent, or one could not be: the message says which.
+export class FilesNotReady extends Error {}
+
 function sleep(ms) {
   return new Promise((resolve) => { window.setTimeout(resolve, ms); });
 }
@@ -110,7 +113,7 @@ export class FileUploads {
     this.overallBar.max = Math.max(total, 1);
     this.overallBar.value = sent;
     let left = '';
-    if (this.rate && sent < total) left = ` · ${this.units.text('seconds_left', Math.ceil((total - sent) / this.rate))}`;
+    if (this.rate && sent < total) left = ` · ${this.units.timeLeft((total - sent) / this.rate)}`;
     this.overallText.textContent = `${this.units.size(sent)} / ${this.units.size(total)}${left}`;
     for (const e of this.entries) {
       const bar = e.li.querySelector('[data-field="bar"]');
@@ -183,11 +186,31 @@ export class FileUploads {
     }
   }
 
-  // The sealed descriptions of every sent file; throws while any is still sending.
+  // Whether any file is still being encrypted or sent.
+  busy() {
+    return this.entries.some((e) => e.state !== 'done' && e.state !== 'failed');
+  }
+
+  // Resolves once every file chosen so far has been sent (or has failed).
+  async settled() {
+    let queue;
+    do {
+      queue = this.queue;
+      await queue; // eslint-disable-line no-await-in-loop
+    } while (queue !== this.queue);
+  }
+
+  // The sealed descriptions of every sent file; throws while any is still
+  // sending, or if one could not be sent (it is never dropped silently).
   ready() {
-    const pending = this.entries.filter((e) => e.state !== 'done' && e.state !== 'failed');
-    if (pending.length) throw new Error(this.texts.wait_files);
+    if (this.busy()) throw new FilesNotReady(this.texts.wait_files);
+    if (this.entries.some((e) => e.state === 'failed')) throw new FilesNotReady(this.texts.failed_files);
     return this.entries.filter((e) => e.state === 'done').map((e) => e.meta);
+  }
+
+  // Whether the reporter has chosen any file not yet sent with a report.
+  hasFiles() {
+    return this.entries.length > 0;
   }
 
   clear() {
