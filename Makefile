@@ -1,5 +1,5 @@
 # make run   - set everything up and serve the portal on 127.0.0.1:8000
-# make test  - set everything up and run every test (lint, types, unit, browser)
+# make test  - set everything up and run every test (lint, types, JS vectors, unit, browser)
 # make setup - the set-up alone; make bench - the benchmarks
 
 SHELL := /bin/bash
@@ -10,7 +10,7 @@ NPM_STAMP := node_modules/.installed
 ASSETS := static/dist/manifest.json
 JS_SOURCES := $(shell find static/src static/css -type f 2>/dev/null) build.mjs esbuild.options.mjs
 
-.PHONY: setup run test lint typecheck pytest bench load audit messages clean system-node system-browser
+.PHONY: setup run test lint typecheck jstest pytest vectors bench load audit messages clean system-node system-browser
 
 setup: $(PY_STAMP) $(ASSETS)
 
@@ -47,8 +47,17 @@ run: setup
 	  trap 'kill $$relay 2>/dev/null' EXIT INT TERM; \
 	  PORTAL_DEMO=1 $(BIN)/gunicorn 'portal:create_app()'
 
-lint: $(PY_STAMP)
+lint: $(PY_STAMP) $(NPM_STAMP)
 	$(BIN)/ruff check .
+	npx --no-install eslint .
+
+# The browser's protocol modules against the shared known answers (tests/vectors/).
+jstest: $(NPM_STAMP)
+	node --test tests/js/
+
+# Rewrite the known answers from the Python protocol (only when it changes on purpose).
+vectors: $(PY_STAMP)
+	$(BIN)/python -m tests.vectors.make
 
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy
@@ -56,7 +65,7 @@ typecheck: $(PY_STAMP)
 pytest: setup system-browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck jstest pytest
 
 bench: setup system-browser
 	$(BIN)/python -m bench
@@ -75,5 +84,5 @@ clean:
 # Re-read every translatable string and merge it into the catalogs; new strings
 # arrive untranslated, and the suite fails until someone translates them.
 messages: $(PY_STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k plural_variants:1,2 --no-location --sort-output --project reporting-portal -o portal/translations/messages.pot .
-	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --width 100 --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel extract -F babel.cfg -k plural_variants:1,2 --no-location --sort-output --project reporting-portal -o portal/server/translations/messages.pot .
+	$(BIN)/pybabel update -i portal/server/translations/messages.pot -d portal/server/translations --width 100 --no-fuzzy-matching --ignore-obsolete

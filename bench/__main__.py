@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from portal.desk import keystore
-from portal.organization import load
-from tests.e2e.live import live_portal
+from portal.protocol.organization import load
+from tests.harness.live import live_portal
 
 from . import crypto, desk, flood, ingest, pages, throughput
 

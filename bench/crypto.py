@@ -17,11 +17,11 @@ from typing import Any
 
 from nacl import pwhash
 
-from portal.envelopes import seal
-from portal.filecrypt import CHUNK, EncryptingWriter
-from portal.organization import Organization
-from portal.pow import Challenge, solve
-from tests.e2e.browsers import chromium, wait
+from portal.protocol.envelopes import seal
+from portal.protocol.filecrypt import CHUNK, EncryptingWriter
+from portal.protocol.organization import Organization
+from portal.protocol.pow import Challenge, solve
+from tests.harness.browsers import chromium, wait
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = "391822074471038599621548"

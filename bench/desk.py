@@ -14,19 +14,19 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from portal.blobs import BlobStore
-from portal.db import Database, upgrade
+from portal.common.blobs import BlobStore
+from portal.common.db import Database
 from portal.desk import cases, keystore
 from portal.desk.store import DeskStore
-from portal.encoding import b64encode
-from portal.envelopes import case_id, open_envelope, seal
-from portal.filecrypt import CHUNK, EncryptingWriter
-from portal.inbox import export_inbox
-from portal.mailboxes import Mailboxes, envelope_blob
-from portal.models import Attachment, Envelope, Mailbox
-from portal.organization import Organization
-from portal.reports import plaintext
-from portal.uploads import attachment_blob
+from portal.protocol.encoding import b64encode
+from portal.protocol.envelopes import case_id, open_envelope, seal
+from portal.protocol.filecrypt import CHUNK, EncryptingWriter
+from portal.protocol.organization import Organization
+from portal.protocol.reports import plaintext
+from portal.server.inbox import export_inbox
+from portal.server.mailboxes import Mailboxes, attachment_blob, envelope_blob
+from portal.server.models import Attachment, Envelope, Mailbox
+from portal.server.schema import upgrade
 
 ENVELOPES = 10_000
 BLOB_MIB = 64

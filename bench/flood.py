@@ -17,10 +17,9 @@ from typing import Any
 from portal.desk import cases, keystore
 from portal.desk.inbox import discard_items
 from portal.desk.store import DeskStore
-from portal.encoding import b64encode
-from tests.sealing import browser_style_request
-
-from .http import Session
+from portal.protocol.encoding import b64encode
+from tests.harness.http import Session
+from tests.harness.sealing import browser_style_request
 
 JUNK = 200
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .http import Session
+from tests.harness.http import Session
 
 PART = 8 * 1024 * 1024
 

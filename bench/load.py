@@ -11,45 +11,12 @@ import argparse
 import statistics
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from portal.desk import keystore
-from portal.organization import Organization, load
-from tests.e2e.live import live_portal
-
-from .http import Session
-from .reporters import Timings, open_case, submit
-
-
-def run_load(url: str, org: Organization, seconds: float, clients: int) -> Timings:
-    timings = Timings()
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-
-    def reporter(n: int) -> None:
-        local = Timings()
-        i = 0
-        while time.monotonic() < deadline:
-            try:
-                s = Session(url)
-                code = submit(s, org, local, f"load {n}-{i}", files=1 if i % 2 else 0)
-                open_case(Session(url), org, local, code)
-            except Exception as exc:
-                local.errors.append(f"{type(exc).__name__}: {exc}")
-            i += 1
-        with lock:
-            for name, values in local.samples.items():
-                timings.samples.setdefault(name, []).extend(values)
-            timings.errors.extend(local.errors)
-
-    threads = [threading.Thread(target=reporter, args=(n,)) for n in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return timings
+from portal.protocol.organization import load
+from tests.harness.live import live_portal
+from tests.harness.reporters import Timings, run_load
 
 
 def percentile(values: list[float], p: float) -> float:

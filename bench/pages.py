@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from tests.e2e.browsers import chromium
+from tests.harness.browsers import chromium
 
 PAGES = ("/", "/report", "/case", "/safety")
 

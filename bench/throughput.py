@@ -13,14 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from portal import codes
-from portal.encoding import b64encode
-from portal.envelopes import seal
-from portal.organization import Organization
-from portal.pow import proof_for
-
-from .http import Session
-from .reporters import Timings, submit
+from portal.protocol import codes
+from portal.protocol.encoding import b64encode
+from portal.protocol.envelopes import seal
+from portal.protocol.organization import Organization
+from portal.protocol.pow import proof_for
+from tests.harness.http import Session
+from tests.harness.reporters import Timings, submit
 
 LEVELS = (1, 8, 32)
 SECONDS = 4.0

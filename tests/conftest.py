@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal import create_app, create_relay_app
-from portal.config import Config, load_config
 from portal.desk import keystore
 from portal.desk.keystore import DeskKeys
-from portal.organization import Organization
-from portal.pow import proof_for
-
-PASSPHRASE = "correct horse battery staple"
-CSRF = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
+from portal.protocol.organization import Organization
+from portal.server.app import create_app, create_relay_app
+from portal.server.config import Config, load_config
+from tests.harness.web import PASSPHRASE
 
 
 @pytest.fixture(scope="session")
@@ -78,28 +73,3 @@ def client(app: Flask) -> FlaskClient:
     # Not `with app.test_client()`: a preserved request context would share `g`
     # (and flask-wtf's cached token) with every other client in the test.
     return app.test_client()
-
-
-def csrf_token(client: FlaskClient, path: str = "/report") -> str:
-    page = client.get(path).get_data(as_text=True)
-    match = CSRF.search(page)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
-def api_post(client: FlaskClient, path: str, body: Any, page: str = "/report") -> Any:
-    """POST JSON as the browser does: with the page's CSRF token and, where the
-    route asks for one, a solved proof of work."""
-    headers = {"X-CSRFToken": csrf_token(client, page)}
-    if path in PAID_ROUTES:
-        offer = client.post("/api/pow", headers=headers).get_json()
-        body = {**body, "pow": proof_for(offer)}
-    return client.post(path, json=body, headers=headers)
-
-
-PAID_ROUTES = ("/api/reports", "/api/uploads", "/api/case/message")
-
-
-def files_containing(root: Path, needle: bytes) -> list[Path]:
-    """Every file under root whose bytes contain needle (database and WAL included)."""
-    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from portal import create_app
-from portal.branding import BrandingError, load_branding, sanitise
-from portal.config import Config
+from portal.server.app import create_app
+from portal.server.branding import BrandingError, load_branding, sanitise
+from portal.server.config import Config
 
 XSS_PAYLOADS = [
     "<script>alert(1)</script>",

@@ -17,7 +17,8 @@ import pytest
 from flask import Flask
 from nacl.signing import SigningKey
 
-from portal.bundles import (
+from portal.desk.keystore import DeskKeys
+from portal.protocol.bundles import (
     MAX_MANIFEST_BYTES,
     BundleError,
     Item,
@@ -26,9 +27,8 @@ from portal.bundles import (
     open_bundle,
     write_bundle,
 )
-from portal.desk.keystore import DeskKeys
-from portal.organization import Organization
-from tests.loop import to_portal
+from portal.protocol.organization import Organization
+from tests.harness.loop import to_portal
 
 GiB = 1024**3
 NAME = "envelopes/" + "a" * 32 + ".json"

@@ -12,15 +12,15 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.bundles import BundleError, Item, Manifest, open_bundle, write_bundle
 from portal.cli import main
 from portal.desk import cases, keystore
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
-from portal.inbox import export_inbox
-from portal.organization import Organization
-from portal.web.services import services
-from tests.conftest import PASSPHRASE, csrf_token
+from portal.protocol.bundles import BundleError, Item, Manifest, open_bundle, write_bundle
+from portal.protocol.organization import Organization
+from portal.server.inbox import export_inbox
+from portal.server.web.services import services
+from tests.harness.web import PASSPHRASE, csrf_token
 
 
 def _submit(client: FlaskClient, text: str) -> None:
@@ -58,9 +58,7 @@ def test_exported_reports_are_read_on_the_desk(
     _export(app, bundle)
     assert cases.import_inbox(store, desk_keys, bundle) == cases.ImportResult(new=0, already=2)
     texts = sorted(
-        cases.show_case(store, desk_keys, row["case"])["items"][0]["content"]["fields"][
-            "what_happened"
-        ]
+        cases.show_case(store, desk_keys, row.case).items[0].content["fields"]["what_happened"]
         for row in cases.list_cases(store)
     )
     assert texts == ["first MARKER-b1", "second MARKER-b2"]

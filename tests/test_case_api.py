@@ -11,13 +11,14 @@ from flask.testing import FlaskClient
 from nacl.public import PrivateKey
 from nacl.secret import SecretBox
 
-from portal import codes
-from portal.encoding import b64decode, b64encode
-from portal.envelopes import seal
-from portal.organization import Organization
-from portal.reports import new_mailbox_key, seal_follow_up
-from tests.conftest import api_post
-from tests.sealing import browser_style_request
+from portal.protocol import codes
+from portal.protocol.encoding import b64decode, b64encode
+from portal.protocol.envelopes import seal
+from portal.protocol.mailbox import new_mailbox_key
+from portal.protocol.organization import Organization
+from portal.protocol.reports import seal_follow_up
+from tests.harness.sealing import browser_style_request
+from tests.harness.web import api_post
 
 
 def _post(client: FlaskClient, path: str, body: Any) -> Any:

@@ -14,16 +14,15 @@ from flask.testing import FlaskClient
 from nacl.signing import SigningKey
 from sqlalchemy import select
 
-from portal import codes
-from portal.bundles import BundleError, Manifest, open_bundle, write_bundle
-from portal.config import Config
 from portal.desk import cases, replies
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
-from portal.models import Envelope, Mailbox, Reply
-from portal.web.services import services
-from tests.conftest import CSRF, csrf_token, files_containing
-from tests.loop import (
+from portal.protocol import codes
+from portal.protocol.bundles import BundleError, Manifest, open_bundle, write_bundle
+from portal.server.config import Config
+from portal.server.models import Envelope, Mailbox, Reply
+from portal.server.web.services import services
+from tests.harness.loop import (
     confirm,
     confirm_page,
     desk_outbox,
@@ -33,6 +32,7 @@ from tests.loop import (
     to_desk,
     to_portal,
 )
+from tests.harness.web import CSRF, csrf_token, files_containing
 
 CSRF_VALUE = re.compile(CSRF.pattern.replace('([^"]+)', '[^"]+'))
 
@@ -53,7 +53,7 @@ def _reply_loop(
 ) -> str:
     code = submit_report(client, text)
     to_desk(app, store, keys, tmp)
-    (case_id,) = [c["case"] for c in cases.list_cases(store)]
+    (case_id,) = [c.case for c in cases.list_cases(store)]
     replies.reply(store, keys, case_id, "in_review", reply_text)
     to_portal(app, desk_outbox(store, keys, tmp / "outbox.tar"))
     return code
@@ -101,11 +101,11 @@ def test_full_loop_reply_rotation_and_follow_up(
     )
     assert resp.status_code == 200
     to_desk(app, store, desk_keys, tmp_path)
-    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0]["case"])
-    kinds = [i["kind"] for i in shown["items"]]
+    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0].case)
+    kinds = [i.kind for i in shown.items]
     assert kinds == ["report", "message"]
-    assert shown["items"][1]["content"]["fields"]["message"] == "MARKER-followup more details"
-    assert shown["status"] == "in_review"
+    assert shown.items[1].content["fields"]["message"] == "MARKER-followup more details"
+    assert shown.status == "in_review"
     for marker in (b"MARKER-loop", b"MARKER-reply", b"MARKER-followup"):
         assert files_containing(config.data_dir, marker) == []
 
@@ -116,7 +116,7 @@ def test_a_replayed_or_renumbered_desk_item_is_not_believed(
     """The attack: the server serves an old, genuinely signed status again as a newer
     item (or under another number); the reader must not take it as the latest word."""
     code = _reply_loop(app, client, store, desk_keys, tmp_path, "report", "first reply")
-    (case_id,) = [c["case"] for c in cases.list_cases(store)]
+    (case_id,) = [c.case for c in cases.list_cases(store)]
     replies.reply(store, desk_keys, case_id, "closed", "MARKER-closing")
     to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o2.tar"))
     with app.app_context(), services().db.transaction() as s:
@@ -246,13 +246,13 @@ def test_witness_invitation_answers(
     assert resp.status_code == 200
     to_desk(app, store, desk_keys, tmp_path)
     listed = cases.list_cases(store)
-    assert [(c["case"], c["witness"], c["kinds"]) for c in listed] == [
-        (invitation.mailbox_id, True, ["answer"])
+    assert [(c.case, c.witness, c.kinds) for c in listed] == [
+        (invitation.mailbox_id, True, ("answer",))
     ]
     shown = cases.show_case(store, desk_keys, invitation.mailbox_id)
-    assert shown["witness"] is True
-    assert shown["items"][0]["kind"] == "answer"
-    assert shown["items"][0]["content"]["fields"]["answer"] == "MARKER-a I saw trucks."
+    assert shown.witness is True
+    assert shown.items[0].kind == "answer"
+    assert shown.items[0].content["fields"]["answer"] == "MARKER-a I saw trucks."
 
 
 def test_acked_ciphertext_is_deleted_only_after_the_grace_period(
@@ -265,8 +265,6 @@ def test_acked_ciphertext_is_deleted_only_after_the_grace_period(
 ) -> None:
     import datetime as dt
 
-    from portal.retention import purge_acknowledged
-
     submit_report(client, "report")
     to_desk(app, store, desk_keys, tmp_path)
     result = to_portal(app, desk_outbox(store, desk_keys, tmp_path / "outbox.tar"))
@@ -275,10 +273,10 @@ def test_acked_ciphertext_is_deleted_only_after_the_grace_period(
     assert len(blobs) == 1
     with app.app_context():
         mailboxes = services().mailboxes
-        assert purge_acknowledged(mailboxes, 7) == 0
+        assert mailboxes.purge_acknowledged(7) == 0
         assert blobs[0].exists()
         mailboxes.today = lambda: dt.date.today() + dt.timedelta(days=8)  # type: ignore[method-assign]
-        assert purge_acknowledged(mailboxes, 7) == 1
+        assert mailboxes.purge_acknowledged(7) == 1
     assert not blobs[0].exists()
     # The next inbox tells the desk its outbox landed: the ack is not sent again.
     to_desk(app, store, desk_keys, tmp_path)
@@ -292,7 +290,7 @@ def test_acked_ciphertext_is_deleted_only_after_the_grace_period(
 
 def _state(app: Flask) -> tuple[int, int]:
     with app.app_context(), services().db.reading() as s:
-        from portal.models import OutboxImport, Reply
+        from portal.server.models import OutboxImport, Reply
 
         return (len(list(s.scalars(select(Reply)))), len(list(s.scalars(select(OutboxImport)))))
 
@@ -305,7 +303,7 @@ def good_outbox(
     submit_report(client, "report two")
     to_desk(app, store, desk_keys, tmp_path)
     for case in cases.list_cases(store):
-        replies.reply(store, desk_keys, case["case"], "in_review", "thank you")
+        replies.reply(store, desk_keys, case.case, "in_review", "thank you")
     return desk_outbox(store, desk_keys, tmp_path / "outbox.tar")
 
 

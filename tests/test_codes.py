@@ -5,8 +5,8 @@ from __future__ import annotations
 import nacl.pwhash
 import pytest
 
-from portal import codes
-from portal.codes import CodeError, KdfParams
+from portal.protocol import codes
+from portal.protocol.codes import CodeError, KdfParams
 
 PARAMS = KdfParams(ops=2, mem=16 * 1024 * 1024)
 SALT = bytes(range(16))

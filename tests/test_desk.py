@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal import codes
 from portal.cli import main
 from portal.desk import cases, replies
 from portal.desk.custody import CustodyLog
@@ -24,13 +23,14 @@ from portal.desk.keystore import DeskKeys
 from portal.desk.lock import DeskBusy, desk_lock
 from portal.desk.store import DeskStore
 from portal.desk.web import create_desk_app
-from portal.encoding import b64encode
-from portal.inbox import export_inbox
-from portal.organization import Organization
-from portal.web.services import services
-from tests.conftest import CSRF, PASSPHRASE, api_post
-from tests.loop import desk_outbox, submit_report, to_desk, to_portal
-from tests.sealing import browser_style_request
+from portal.protocol import codes
+from portal.protocol.encoding import b64encode
+from portal.protocol.organization import Organization
+from portal.server.inbox import export_inbox
+from portal.server.web.services import services
+from tests.harness.loop import desk_outbox, submit_report, to_desk, to_portal
+from tests.harness.sealing import browser_style_request
+from tests.harness.web import CSRF, PASSPHRASE, api_post
 
 TOKEN = "launch-token-for-tests"
 
@@ -51,7 +51,7 @@ def _busy_log(app: Flask, client: FlaskClient, home: Path, keys: DeskKeys, tmp: 
     store = DeskStore(home)
     submit_report(client, "report")
     to_desk(app, store, keys, tmp)
-    case = cases.list_cases(store)[0]["case"]
+    case = cases.list_cases(store)[0].case
     cases.show_case(store, keys, case)
     replies.reply(store, keys, case, "in_review", "thanks")
     replies.invite(store, keys, "questions")
@@ -259,7 +259,7 @@ def test_desk_files_hold_no_plaintext(
     store = DeskStore(home)
     submit_report(client, "MARKER-at-rest")
     to_desk(app, store, desk_keys, tmp_path)
-    case = cases.list_cases(store)[0]["case"]
+    case = cases.list_cases(store)[0].case
     cases.show_case(store, desk_keys, case)
     replies.reply(store, desk_keys, case, None, "MARKER-reply-at-rest")
     for path in home.rglob("*"):

@@ -9,8 +9,8 @@ import pytest
 from nacl.public import PrivateKey
 
 from portal.desk.keystore import DeskKeys
-from portal.encoding import b64decode, b64encode
-from portal.envelopes import (
+from portal.protocol.encoding import b64decode, b64encode
+from portal.protocol.envelopes import (
     EnvelopeError,
     bucket_size,
     check,
@@ -20,7 +20,7 @@ from portal.envelopes import (
     seal,
     unpad,
 )
-from portal.organization import Organization, RecipientKey, key_id
+from portal.protocol.organization import Organization, RecipientKey, key_id
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from portal.filecrypt import (
+from portal.protocol.filecrypt import (
     CHUNK,
     DamagedFile,
     EncryptingWriter,

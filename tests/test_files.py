@@ -16,23 +16,23 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from portal import create_app
 from portal.cli import main
-from portal.config import Config
 from portal.desk import cases
-from portal.desk import files as desk_files
+from portal.desk import evidence as desk_files
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
-from portal.encoding import b64encode
-from portal.filecrypt import CHUNK, EncryptingWriter
-from portal.models import Attachment
-from portal.organization import Organization
-from portal.uploads import attachment_blob
-from portal.web.services import services
-from tests.conftest import PASSPHRASE, api_post, csrf_token, files_containing
-from tests.e2e.live import fresh_desk_copy
-from tests.loop import CODE_ON_PAGE, to_desk
-from tests.sealing import browser_style_request
+from portal.protocol.encoding import b64encode
+from portal.protocol.filecrypt import CHUNK, EncryptingWriter
+from portal.protocol.organization import Organization
+from portal.server.app import create_app
+from portal.server.config import Config
+from portal.server.mailboxes import attachment_blob
+from portal.server.models import Attachment
+from portal.server.web.services import services
+from tests.harness.live import fresh_desk_copy
+from tests.harness.loop import CODE_ON_PAGE, to_desk
+from tests.harness.sealing import browser_style_request
+from tests.harness.web import PASSPHRASE, api_post, csrf_token, files_containing
 
 
 def _evidence(size: int, tag: bytes) -> bytes:
@@ -81,14 +81,14 @@ def test_no_js_files_are_encrypted_on_arrival_and_saved_identical_on_the_desk(
     store = DeskStore(tmp_path / "desk")
     result = to_desk(app, store, desk_keys, tmp_path)
     assert result.files == 2
-    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0]["case"])
-    states = {f["name"]: f["state"] for f in shown["items"][0]["files"]}
+    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0].case)
+    states = {f["name"]: f["state"] for f in shown.items[0].files}
     assert states == {"../../etc/photo.jpg": "verified", "statement.pdf": "verified"}
     out = tmp_path / "saved"
     saved = desk_files.save_files(
         store,
-        shown["case"],
-        desk_files.files_of(shown["items"][0]["content"], shown["case"]),
+        shown.case,
+        desk_files.files_of(shown.items[0].content, shown.case),
         out,
     )
     assert sorted(n for n, _ in saved.saved) == ["photo.jpg", "statement.pdf"]
@@ -107,15 +107,15 @@ def test_a_tampered_blob_is_reported_damaged_and_never_written(
     home = fresh_desk_copy(desk_home, tmp_path / "desk")
     store = DeskStore(home)
     to_desk(app, store, desk_keys, tmp_path)
-    case = cases.list_cases(store)[0]["case"]
-    content = cases.show_case(store, desk_keys, case)["items"][0]["content"]
+    case = cases.list_cases(store)[0].case
+    content = cases.show_case(store, desk_keys, case).items[0].content
     target = next(f for f in desk_files.files_of(content, case) if f.name == "bad.bin")
     path = store.blobs.path(str(desk_files.locate(store, target)))
     blob = bytearray(path.read_bytes())
     blob[CHUNK // 2] ^= 0x01
     path.write_bytes(bytes(blob))
     shown = cases.show_case(store, desk_keys, case)
-    assert {f["name"]: f["state"] for f in shown["items"][0]["files"]} == {
+    assert {f["name"]: f["state"] for f in shown.items[0].files} == {
         "good.txt": "verified",
         "bad.bin": "damaged",
     }
@@ -295,9 +295,9 @@ def test_a_browser_report_with_files_reaches_the_desk(
     assert r.status_code == 201, r.get_json()
     store = DeskStore(tmp_path / "desk")
     to_desk(app, store, desk_keys, tmp_path)
-    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0]["case"])
-    assert [f["state"] for f in shown["items"][0]["files"]] == ["verified"]
-    f = desk_files.files_of(shown["items"][0]["content"], shown["case"])[0]
+    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0].case)
+    assert [f["state"] for f in shown.items[0].files] == ["verified"]
+    f = desk_files.files_of(shown.items[0].content, shown.case)[0]
     assert b"".join(desk_files.plaintext(store, f)) == data
 
 
@@ -314,7 +314,7 @@ def test_a_report_naming_an_unfinished_upload_stores_nothing(
     assert r.status_code == 400 and r.get_json()["error"] == "unfinished"
     assert [a.mailbox_id for a in _attachments(app)] == [None]
     with app.app_context(), services().db.reading() as s:
-        from portal.models import Mailbox
+        from portal.server.models import Mailbox
 
         assert list(s.scalars(select(Mailbox))) == []
     # Nothing already sent is lost: the upload can still be finished and used.
@@ -391,14 +391,14 @@ def test_the_desk_serves_verified_files_and_refuses_damaged_ones(
     app: Flask, client: FlaskClient, desk_keys: DeskKeys, tmp_path: Path, desk_home: Path
 ) -> None:
     from portal.desk.web import create_desk_app
-    from tests.conftest import CSRF
+    from tests.harness.web import CSRF
 
     photo = b"\xff\xd8" + os.urandom(3000)
     assert _no_js_report(client, [(photo, "photo.jpg")]).status_code == 200
     home = fresh_desk_copy(desk_home, tmp_path / "desk")
     store = DeskStore(home)
     to_desk(app, store, desk_keys, tmp_path)
-    case = cases.list_cases(store)[0]["case"]
+    case = cases.list_cases(store)[0].case
     desk = create_desk_app(home, token="t", idle_seconds=600)
     c = desk.test_client()
     c.get("/?token=t")
@@ -406,9 +406,7 @@ def test_the_desk_serves_verified_files_and_refuses_damaged_ones(
     c.post("/unlock", data={"csrf_token": token, "passphrase": PASSPHRASE})
     page = c.get(f"/cases/{case}").get_data(as_text=True)
     assert hashlib.sha256(photo).hexdigest() in page and "verified" in page
-    upload = desk_files.files_of(
-        cases.show_case(store, desk_keys, case)["items"][0]["content"], case
-    )[0]
+    upload = desk_files.files_of(cases.show_case(store, desk_keys, case).items[0].content, case)[0]
     resp = c.get(f"/cases/{case}/files/{upload.upload}")
     assert resp.status_code == 200 and resp.data == photo
     assert resp.headers["X-SHA256"] == hashlib.sha256(photo).hexdigest()

@@ -18,28 +18,27 @@ from flask.testing import FlaskClient
 from nacl.public import PrivateKey, SealedBox
 from sqlalchemy import select
 
-from portal import codes
-from portal.bundles import Item, Manifest, open_bundle, write_bundle
 from portal.cli import main
 from portal.desk import cases, replies
 from portal.desk.custody import CustodyLog, entry_hash
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
-from portal.encoding import b64encode
-from portal.envelopes import case_id, seal
-from portal.filecrypt import CHUNK
-from portal.inbox import export_inbox
-from portal.models import Attachment, Envelope, Mailbox, RefusedItem
-from portal.organization import Organization
-from portal.replies import open_reply
-from portal.reports import plaintext, seal_follow_up
-from portal.retention import purge_acknowledged
-from portal.uploads import attachment_blob
-from portal.web.services import services
-from tests.conftest import PASSPHRASE, api_post, csrf_token
-from tests.e2e.live import fresh_desk_copy
-from tests.loop import desk_outbox, open_case, submit_report, to_desk, to_portal
-from tests.sealing import browser_style_request
+from portal.protocol import codes
+from portal.protocol.bundles import Item, Manifest, open_bundle, write_bundle
+from portal.protocol.encoding import b64encode
+from portal.protocol.envelopes import case_id, seal
+from portal.protocol.filecrypt import CHUNK
+from portal.protocol.organization import Organization
+from portal.protocol.replies import open_reply
+from portal.protocol.reports import plaintext, seal_follow_up
+from portal.server.inbox import export_inbox
+from portal.server.mailboxes import attachment_blob
+from portal.server.models import Attachment, Envelope, Mailbox, RefusedItem
+from portal.server.web.services import services
+from tests.harness.live import fresh_desk_copy
+from tests.harness.loop import desk_outbox, open_case, submit_report, to_desk, to_portal
+from tests.harness.sealing import browser_style_request
+from tests.harness.web import PASSPHRASE, api_post, csrf_token
 
 
 @pytest.fixture
@@ -158,14 +157,14 @@ def test_evidence_altered_in_transit_is_never_acknowledged_or_deleted(
     to_portal(app, outbox)
     with app.app_context():
         svc = services()
-        purge_acknowledged(svc.mailboxes, grace_days=-1)  # even with no grace at all
+        svc.mailboxes.purge_acknowledged(grace_days=-1)  # even with no grace at all
         assert svc.mailboxes.blobs.path(attachment_blob(blob_id)).exists()
         assert svc.mailboxes.blobs.read(attachment_blob(blob_id)) != bytes(len(evidence))
     # The portal sends it again; the good copy verifies, is kept and acknowledged.
     result = to_desk(app, store, desk_keys, tmp_path)
     assert (result.files, result.damaged) == (1, 0) and store.damaged() == []
-    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0]["case"])
-    assert [f["state"] for f in shown["items"][0]["files"]] == ["verified"]
+    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0].case)
+    assert [f["state"] for f in shown.items[0].files] == ["verified"]
     assert blob_id in _outbox_items(desk_outbox(store, desk_keys, tmp_path / "o2.tar"))["acked"]
 
 
@@ -298,9 +297,9 @@ def test_injected_and_relabelled_follow_ups_are_refused(
     assert sum("not made by this case's reporter" in r for r in reasons) == 3
     assert sum("second report" in r for r in reasons) == 1
     shown = cases.show_case(store, desk_keys, case)
-    assert [i["kind"] for i in shown["items"] if not i["damaged"]] == ["report"]
-    assert len([i for i in shown["items"] if i["damaged"]]) == 4
-    assert all(i["content"] == {} for i in shown["items"] if i["damaged"])
+    assert [i.kind for i in shown.items if not i.damaged] == ["report"]
+    assert len([i for i in shown.items if i.damaged]) == 4
+    assert all(i.content == {} for i in shown.items if i.damaged)
     # A genuine follow-up, sealed by the reporter's own key, is accepted.
     genuine = seal_follow_up(org, "message", "MARKER-genuine", reporter)
     inbox = _rewrite(
@@ -334,7 +333,7 @@ def test_a_case_with_a_damaged_stored_item_still_shows(
     report_row = next(r for r in store.envelopes(case) if r.kind == "report")
     store.blobs.path(f"envelopes/{report_row.sha256}").write_bytes(b'{"kind":"report"}')
     shown = cases.show_case(store, desk_keys, case)
-    damaged = {i["kind"]: bool(i["damaged"]) for i in shown["items"]}
+    damaged = {i.kind: bool(i.damaged) for i in shown.items}
     assert damaged == {"report": True, "message": False}
     runner = CliRunner(env={"PORTAL_DESK_PASSPHRASE": PASSPHRASE})
     out = runner.invoke(main, ["desk", "show", case, "--home", str(home)])
@@ -407,7 +406,7 @@ def test_a_malformed_case_label_in_an_inbox_jams_nothing(
 
     result = cases.import_inbox(store, desk_keys, _rewrite(inbox, tmp_path / "e.tar", mislabel))
     assert (result.new, result.damaged) == (1, 1)
-    case = cases.list_cases(store)[0]["case"]
+    case = cases.list_cases(store)[0].case
     replies.reply(store, desk_keys, case, "in_review", "ok")
     for n in (1, 2):
         outcome = to_portal(app, desk_outbox(store, desk_keys, tmp_path / f"o{n}.tar"))
@@ -430,7 +429,7 @@ def test_forged_outbox_numbers_cannot_hide_a_reply(
 ) -> None:
     submit_report(client, "MARKER-counter")
     to_desk(app, store, desk_keys, tmp_path)
-    case = cases.list_cases(store)[0]["case"]
+    case = cases.list_cases(store)[0].case
     replies.reply(store, desk_keys, case, "in_review", "the reply that must arrive")
     lost = desk_outbox(store, desk_keys, tmp_path / "lost.tar")  # the relay drops it
     assert _outbox_items(lost)["extra"]["seq"] == 1
@@ -447,7 +446,7 @@ def test_forged_outbox_numbers_cannot_hide_a_reply(
         # The desk believed the lie and left the reply out; the portal refuses the
         # outbox, since it was made on the word that outbox 1 arrived.
         assert _outbox_items(nxt)["replies"] == []
-        from portal.bundles import BundleError
+        from portal.protocol.bundles import BundleError
 
         with pytest.raises(BundleError, match="missing outbox"):
             to_portal(app, nxt)
@@ -499,7 +498,7 @@ def test_a_rewritten_custody_log_is_caught_by_the_anchored_head(
 ) -> None:
     submit_report(client, "MARKER-custody")
     to_desk(app, store, desk_keys, tmp_path)
-    case = cases.list_cases(store)[0]["case"]
+    case = cases.list_cases(store)[0].case
     cases.show_case(store, desk_keys, case)
     to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o.tar"))
     runner = CliRunner(env={"PORTAL_DESK_PASSPHRASE": PASSPHRASE})
@@ -522,7 +521,7 @@ def test_a_rewritten_custody_log_is_caught_by_the_anchored_head(
 
         s.query(Checkpoint).delete()
     with app.app_context():
-        from portal.outbox import portal_checkpoints
+        from portal.server.outbox import portal_checkpoints
 
         printed = tmp_path / "checkpoints.json"
         printed.write_text(json.dumps(portal_checkpoints(services().mailboxes)))
@@ -598,7 +597,7 @@ def test_an_item_swapped_under_a_victims_id_gets_nothing_deleted(
         victim_blob = next(i for i in bundle.manifest.items if i.kind == "blob")
     attacker = PrivateKey.generate()
     out = io.BytesIO()
-    from portal.filecrypt import EncryptingWriter
+    from portal.protocol.filecrypt import EncryptingWriter
 
     writer = EncryptingWriter(out)
     writer.write(b"the attacker's bytes")
@@ -642,16 +641,16 @@ def test_an_item_swapped_under_a_victims_id_gets_nothing_deleted(
     assert to_portal(app, outbox).acked == 0  # nothing the portal holds was acknowledged
     with app.app_context():
         svc = services()
-        purge_acknowledged(svc.mailboxes, grace_days=-1)
+        svc.mailboxes.purge_acknowledged(grace_days=-1)
         assert svc.mailboxes.blobs.path(attachment_blob(victim_blob.id)).exists()
         assert svc.mailboxes.blobs.path(f"envelopes/{victim_env.id}").exists()
     # The real items keep coming, and the desk keeps them in the victim's own case.
     result = to_desk(app, store, desk_keys, tmp_path)
     assert (result.new, result.files, result.damaged) == (1, 1, 0)
-    victim_case = next(c["case"] for c in cases.list_cases(store) if c["case"] != attacker_case)
+    victim_case = next(c.case for c in cases.list_cases(store) if c.case != attacker_case)
     shown = cases.show_case(store, desk_keys, victim_case)
-    assert [f["state"] for f in shown["items"][0]["files"]] == ["verified"]
-    f = next(iter(shown["items"][0]["files"]))
+    assert [f["state"] for f in shown.items[0].files] == ["verified"]
+    f = next(iter(shown.items[0].files))
     assert f["sha256"] == hashlib.sha256(evidence).hexdigest()
     assert to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o2.tar")).acked == 2
 
@@ -735,7 +734,7 @@ def test_hostile_inboxes_neither_crash_nor_exhaust_the_desk(
 ) -> None:
     """The second review crashed `desk import` with odd manifest types and a deeply
     nested envelope, and `desk show` with a report whose fields were a list."""
-    from portal.bundles import BundleError
+    from portal.protocol.bundles import BundleError
 
     submit_report(client, "MARKER-still-fine")
     inbox = _inbox(app, tmp_path / "i.tar")
@@ -781,7 +780,7 @@ def test_hostile_inboxes_neither_crash_nor_exhaust_the_desk(
     result = cases.import_inbox(store, desk_keys, evil)
     assert (result.new, result.damaged) == (1, 1)
     for row in cases.list_cases(store):
-        cases.show_case(store, desk_keys, row["case"])  # nothing crashes
+        cases.show_case(store, desk_keys, row.case)  # nothing crashes
 
 
 def test_a_wiped_log_on_a_desk_that_exported_does_not_pass(
@@ -858,7 +857,7 @@ def test_a_part_raced_against_itself_cannot_corrupt_a_claimed_file(
     was refused whole."""
     import threading
 
-    from portal.filecrypt import EncryptingWriter
+    from portal.protocol.filecrypt import EncryptingWriter
 
     out = io.BytesIO()
     writer = EncryptingWriter(out)
@@ -983,10 +982,10 @@ def test_junk_cannot_starve_the_real_items(
             svc = services()
             export_inbox(svc.mailboxes, svc.organization, tmp_path / "i.tar", limit=5)
         cases.import_inbox(store, desk_keys, tmp_path / "i.tar")
-        shown = [cases.show_case(store, desk_keys, c["case"]) for c in cases.list_cases(store)]
-        if shown and all(f["state"] == "verified" for f in shown[0]["items"][0]["files"]):
+        shown = [cases.show_case(store, desk_keys, c.case) for c in cases.list_cases(store)]
+        if shown and all(f["state"] == "verified" for f in shown[0].items[0].files):
             break
-    assert len(shown) == 1 and shown[0]["items"][0]["files"][0]["state"] == "verified"
+    assert len(shown) == 1 and shown[0].items[0].files[0]["state"] == "verified"
 
 
 def test_a_copy_under_a_new_id_hides_nothing(
@@ -995,7 +994,7 @@ def test_a_copy_under_a_new_id_hides_nothing(
     _no_js_report_with_file(client, b"kept evidence " * 100)
     inbox = _inbox(app, tmp_path / "i.tar")
     cases.import_inbox(store, desk_keys, inbox)
-    case = cases.list_cases(store)[0]["case"]
+    case = cases.list_cases(store)[0].case
     with open_bundle(inbox, "inbox") as bundle:
         blob = next(i for i in bundle.manifest.items if i.kind == "blob")
         data = bundle.read(blob)
@@ -1003,7 +1002,7 @@ def test_a_copy_under_a_new_id_hides_nothing(
     copy = (Item(copy_id, "blob", f"blobs/{copy_id}", 0, "", {"mailbox": case}), data)
     cases.import_inbox(store, desk_keys, _rewrite(inbox, tmp_path / "c.tar", added=[copy]))
     shown = cases.show_case(store, desk_keys, case)
-    assert [f["state"] for f in shown["items"][0]["files"]] == ["verified"]
+    assert [f["state"] for f in shown.items[0].files] == ["verified"]
     with open_bundle(desk_outbox(store, desk_keys, tmp_path / "o.tar"), "outbox") as bundle:
         ack = next(i for i in bundle.manifest.items if i.kind == "ack")
         acked = {a["id"] for a in json.loads(bundle.read(ack))["envelopes"]}
@@ -1061,7 +1060,7 @@ def test_a_log_cut_back_to_an_older_head_does_not_pass(
     to_desk(app, store, desk_keys, tmp_path)
     to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o1.tar"))
     first_head = store.checkpoints()[0]["n"]
-    cases.show_case(store, desk_keys, cases.list_cases(store)[0]["case"])
+    cases.show_case(store, desk_keys, cases.list_cases(store)[0].case)
     desk_outbox(store, desk_keys, tmp_path / "o2.tar")
     _rewrite_log(store.custody, lambda e: e["n"] <= first_head)
     with store.db.transaction() as s:

@@ -9,7 +9,7 @@ import pytest
 
 from portal.desk import keystore
 from portal.desk.keystore import KeystoreError
-from tests.conftest import PASSPHRASE
+from tests.harness.web import PASSPHRASE
 
 
 def test_unlock_gives_keys_matching_the_public_file(desk_home: Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from portal import codes
-from portal.logs import ScrubFilter, scrub
+from portal.common.logs import ScrubFilter, scrub
+from portal.protocol import codes
 
 
 def test_addresses_and_codes_are_scrubbed() -> None:

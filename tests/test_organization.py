@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from portal.desk import keystore
-from portal.organization import Organization, OrganizationError, fingerprint, load, parse
+from portal.protocol.organization import Organization, OrganizationError, fingerprint, load, parse
 
 
 def test_the_ceremony_output_parses_and_round_trips(desk_home: Path, org: Organization) -> None:

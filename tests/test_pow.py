@@ -11,20 +11,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal import create_app
-from portal.config import Config, load_config
-from portal.encoding import b64decode, b64encode
-from portal.pow import (
-    Challenge,
-    guess,
-    is_solution,
-    leading_zero_bits,
-    proof_for,
-    solve,
-)
-from portal.web.work import TOKEN_BYTES
-from tests.conftest import csrf_token
-from tests.sealing import browser_style_request
+from portal.protocol.encoding import b64decode, b64encode
+from portal.protocol.pow import Challenge, guess, is_solution, leading_zero_bits, proof_for, solve
+from portal.server.app import create_app
+from portal.server.config import Config, load_config
+from portal.server.web.work import TOKEN_BYTES
+from tests.harness.sealing import browser_style_request
+from tests.harness.web import csrf_token
 
 ROUTES = ("/api/reports", "/api/uploads")
 
@@ -46,8 +39,8 @@ def _body(route: str, org: Any) -> dict[str, Any]:
 
 
 def _count(app: Flask) -> int:
-    from portal.models import Attachment, Mailbox
-    from portal.web.services import services
+    from portal.server.models import Attachment, Mailbox
+    from portal.server.web.services import services
 
     with app.app_context(), services().db.reading() as s:
         return s.query(Mailbox).count() + s.query(Attachment).count()

@@ -18,15 +18,21 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.cli import main
-from portal.config import Config
 from portal.desk import cases, replies
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
-from portal.staff import PASSPHRASE_WORDS, TOTP_STEP, NewAccount, StaffAccounts, diceware_passphrase
-from portal.web.requests import PortalRequest
-from portal.web.services import services
-from tests.conftest import csrf_token, files_containing
-from tests.loop import desk_outbox, submit_report
+from portal.server.config import Config
+from portal.server.staff import (
+    PASSPHRASE_WORDS,
+    TOTP_STEP,
+    NewAccount,
+    StaffAccounts,
+    diceware_passphrase,
+)
+from portal.server.web.requests import PortalRequest
+from portal.server.web.services import services
+from tests.harness.loop import desk_outbox, submit_report
+from tests.harness.web import csrf_token, files_containing
 
 
 class FakeClock:
@@ -206,8 +212,8 @@ def test_rehash_when_parameters_change(
 ) -> None:
     from argon2 import PasswordHasher
 
-    from portal.db import Database
-    from portal.models import StaffAccount
+    from portal.common.db import Database
+    from portal.server.models import StaffAccount
 
     db: Database = relay_app.extensions["portal"].db
     with db.transaction() as s:
@@ -239,7 +245,7 @@ def test_inbox_download_and_outbox_upload_through_the_pages(
         assert tar.getnames()[0] == "manifest.json"
     store = DeskStore(tmp_path / "desk")
     cases.import_inbox(store, desk_keys, inbox)
-    replies.reply(store, desk_keys, cases.list_cases(store)[0]["case"], "in_review", "ok")
+    replies.reply(store, desk_keys, cases.list_cases(store)[0].case, "in_review", "ok")
     outbox = desk_outbox(store, desk_keys, tmp_path / "outbox.tar")
     up = _upload_outbox(relay, outbox.read_bytes())
     assert up.status_code == 200

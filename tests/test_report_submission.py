@@ -13,19 +13,19 @@ from nacl.public import PrivateKey
 from nacl.secret import SecretBox
 from sqlalchemy import func, select
 
-from portal import codes
-from portal.config import Config
 from portal.desk.keystore import DeskKeys
-from portal.encoding import b64decode
-from portal.envelopes import open_envelope
-from portal.mailboxes import envelope_blob
-from portal.models import Envelope, Mailbox
-from portal.organization import Organization
-from portal.pow import proof_for
-from portal.web.services import services
-from tests.conftest import csrf_token, files_containing
-from tests.loop import CODE_ON_PAGE, TAG
-from tests.sealing import browser_style_request
+from portal.protocol import codes
+from portal.protocol.encoding import b64decode
+from portal.protocol.envelopes import open_envelope
+from portal.protocol.organization import Organization
+from portal.protocol.pow import proof_for
+from portal.server.config import Config
+from portal.server.mailboxes import envelope_blob
+from portal.server.models import Envelope, Mailbox
+from portal.server.web.services import services
+from tests.harness.loop import CODE_ON_PAGE, TAG
+from tests.harness.sealing import browser_style_request
+from tests.harness.web import csrf_token, files_containing
 
 
 def _counts(app: Flask) -> tuple[int, int]:

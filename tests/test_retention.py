@@ -11,14 +11,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from portal.config import Config
 from portal.desk import cases, replies
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
-from portal.models import Mailbox
-from portal.retention import purge_idle_mailboxes, sweep_orphans
-from portal.web.services import services
-from tests.loop import desk_outbox, submit_report, to_desk, to_portal
+from portal.server.config import Config
+from portal.server.models import Mailbox
+from portal.server.web.services import services
+from tests.harness.loop import desk_outbox, submit_report, to_desk, to_portal
 
 
 def _later(app: Flask, days: int) -> None:
@@ -33,14 +32,14 @@ def test_idle_cases_are_deleted_only_when_the_desk_has_everything(
     store = DeskStore(tmp_path / "desk")
     to_desk(app, store, desk_keys, tmp_path)
     for case in cases.list_cases(store):
-        replies.reply(store, desk_keys, case["case"], "closed", "done")
+        replies.reply(store, desk_keys, case.case, "closed", "done")
     to_portal(app, desk_outbox(store, desk_keys, tmp_path / "o.tar"))
     submit_report(client, "not yet carried")
     with app.app_context():
         _later(app, 100)
-        assert purge_idle_mailboxes(services().mailboxes, 365) == 0
+        assert services().mailboxes.purge_idle(365) == 0
         _later(app, 400)
-        assert purge_idle_mailboxes(services().mailboxes, 365) == 2
+        assert services().mailboxes.purge_idle(365) == 2
         with services().db.reading() as s:
             assert len(list(s.scalars(select(Mailbox)))) == 1  # the unacknowledged one stays
     remaining = list((config.blob_dir / "envelopes").iterdir())
@@ -62,6 +61,6 @@ def test_stray_files_from_interrupted_writes_are_swept(
     for path in (stray, tmp, kept):
         os.utime(path, (old, old))
     with app.app_context():
-        assert sweep_orphans(services().mailboxes) == 2
+        assert services().mailboxes.sweep_orphans() == 2
     assert kept.exists() and fresh.exists()  # a blob mid-transaction is too new to judge
     assert not stray.exists() and not tmp.exists()

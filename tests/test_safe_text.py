@@ -17,19 +17,20 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal import reports
-from portal.cli import CliError, main
+from portal.cli import main
+from portal.cli.output import CliError
+from portal.common.safe_text import clean_name, for_terminal, json_for_terminal
 from portal.desk import cases
-from portal.desk import files as desk_files
+from portal.desk import evidence as desk_files
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
 from portal.desk.web import create_desk_app
-from portal.organization import Organization
-from portal.safe_text import clean_name, for_terminal, json_for_terminal
-from tests import sealing
-from tests.conftest import CSRF, PASSPHRASE, api_post, csrf_token
-from tests.e2e.live import fresh_desk_copy
-from tests.loop import to_desk
+from portal.protocol import reports
+from portal.protocol.organization import Organization
+from tests.harness import sealing
+from tests.harness.live import fresh_desk_copy
+from tests.harness.loop import to_desk
+from tests.harness.web import CSRF, PASSPHRASE, api_post, csrf_token
 
 ESC_CLEAR = "\x1b[2J"
 OSC_TITLE = "\x1b]0;pwned\x07"
@@ -196,7 +197,7 @@ def _sealed_report(
     def hostile(*args: Any, **kwargs: Any) -> bytes:
         return real(*(fields if arg == placeholder else arg for arg in args), **kwargs)
 
-    monkeypatch.setattr("tests.sealing.plaintext", hostile)
+    monkeypatch.setattr("tests.harness.sealing.plaintext", hostile)
     _, request = sealing.browser_style_request(org, placeholder["what_happened"])
     resp = api_post(client, "/api/reports", request)
     assert resp.status_code == 201, resp.get_json()
@@ -218,7 +219,7 @@ def _desk(home: Path, *args: str) -> Result:
 
 def _fields_by_case(store: DeskStore, keys: DeskKeys) -> dict[str, dict[str, str]]:
     return {
-        row["case"]: cases.show_case(store, keys, row["case"])["items"][0]["content"]["fields"]
+        row.case: cases.show_case(store, keys, row.case).items[0].content["fields"]
         for row in cases.list_cases(store)
     }
 
@@ -277,8 +278,8 @@ def test_a_file_named_with_a_bidi_override_is_saved_and_shown_cleaned(
     )
     store = DeskStore(home)
     to_desk(app, store, desk_keys, tmp_path)
-    case = cases.list_cases(store)[0]["case"]
-    names = [f["name"] for f in cases.show_case(store, desk_keys, case)["items"][0]["files"]]
+    case = cases.list_cases(store)[0].case
+    names = [f["name"] for f in cases.show_case(store, desk_keys, case).items[0].files]
     assert names == [f"photo{RLO}gpj.exe", f"{C1_CSI}x{ZWJ}.jpg"]
 
     out = tmp_path / "saved"
@@ -296,9 +297,7 @@ def test_a_file_named_with_a_bidi_override_is_saved_and_shown_cleaned(
     page = c.get(f"/cases/{case}").get_data(as_text=True)
     assert "<strong>photogpj.exe</strong>" in page and "<strong>31mx.jpg</strong>" in page
     assert RLO not in page and "\x9b" not in page and ZWJ not in page
-    upload = desk_files.files_of(
-        cases.show_case(store, desk_keys, case)["items"][0]["content"], case
-    )
+    upload = desk_files.files_of(cases.show_case(store, desk_keys, case).items[0].content, case)
     resp = c.get(f"/cases/{case}/files/{upload[0].upload}")
     assert resp.data == exe
     disposition = resp.headers["Content-Disposition"]
@@ -315,9 +314,9 @@ def test_damaged_and_missing_file_names_are_escaped_on_stderr(
     )
     store = DeskStore(home)
     to_desk(app, store, desk_keys, tmp_path)
-    case = cases.list_cases(store)[0]["case"]
+    case = cases.list_cases(store)[0].case
     damaged, missing = desk_files.files_of(
-        cases.show_case(store, desk_keys, case)["items"][0]["content"], case
+        cases.show_case(store, desk_keys, case).items[0].content, case
     )
     path = store.blobs.path(str(desk_files.locate(store, damaged)))
     path.write_bytes(path.read_bytes()[:-3])

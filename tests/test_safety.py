@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 from flask.testing import FlaskClient
 
-from portal import create_app
-from portal.config import Config
-from portal.i18n import LANGUAGES
+from portal.common.languages import LANGUAGES
+from portal.server.app import create_app
+from portal.server.config import Config
 
 REPORTER_PAGES = ["/", "/report", "/case", "/safety", "/no-such-page"]
 ONION = "portalxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion"

@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal import create_app
-from portal.config import Config
+from portal.server.app import create_app
+from portal.server.config import Config
 
 PAGES = ["/", "/report", "/no-such-page"]
 

@@ -15,10 +15,10 @@ from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
 
 from portal.cli import main
-from portal.config import Config
-from portal.encoding import b64decode, b64encode
-from portal.web.sessions import TOKEN_BYTES, session_id
-from tests.conftest import csrf_token, files_containing
+from portal.protocol.encoding import b64decode, b64encode
+from portal.server.config import Config
+from portal.server.web.sessions import TOKEN_BYTES, session_id
+from tests.harness.web import csrf_token, files_containing
 
 
 def _cookie(client: FlaskClient, name: str = "portal_session") -> str:
@@ -170,7 +170,7 @@ def test_a_request_in_flight_cannot_bring_a_left_session_back(
     with app.app_context():
         rows = app.extensions["portal"].db
         with rows.reading() as s:
-            from portal.models import SessionRow
+            from portal.server.models import SessionRow
 
             held = [r.id for r in s.query(SessionRow)]
     assert len(held) == 1  # only the reporter's own, new session
@@ -185,7 +185,7 @@ def test_a_new_token_won_by_a_racing_request_dies_with_the_leave_it_raced(
     token opens nothing, though Leave never saw it."""
     from flask import request
 
-    from portal.web import case_session
+    from portal.server.web import case_session
 
     _open_a_case(client)
     with client.session_transaction() as sess:

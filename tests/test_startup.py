@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from portal import create_app
-from portal.config import ConfigError, load_config
-from portal.organization import OrganizationError
+from portal.protocol.organization import OrganizationError
+from portal.server.app import create_app
+from portal.server.config import ConfigError, load_config
 
 
 def test_refuses_to_start_without_keys(tmp_path: Path) -> None:

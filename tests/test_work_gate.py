@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from portal import create_app
-from portal.config import Config
-from portal.web.work_gate import Busy, WorkGate
-from tests.conftest import csrf_token
+from portal.server.app import create_app
+from portal.server.config import Config
+from portal.server.web.work_gate import Busy, WorkGate
+from tests.harness.web import csrf_token
 
 
 def test_slots_are_shared_through_the_data_dir(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 // Bench worker: times the portal's real browser crypto (static/src/crypto).
-import { deriveCode } from '../../static/src/crypto/codes.js';
-import { sealEnvelope } from '../../static/src/crypto/envelopes.js';
-import { beginFile, endFile, nextPart } from '../../static/src/crypto/files.js';
-import { solveWork } from '../../static/src/crypto/pow.js';
+import { deriveCode } from '../../static/src/protocol/codes.js';
+import { sealEnvelope } from '../../static/src/protocol/envelopes.js';
+import { beginFile, endFile, nextPart } from '../../static/src/protocol/filecrypt.js';
+import { solveWork } from '../../static/src/protocol/pow.js';
 
 const sodium = require('libsodium-wrappers-sumo');
 

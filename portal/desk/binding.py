@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..encoding import EncodingError, b64decode
-from ..envelopes import FOLLOW_UP, EnvelopeError, case_id, open_envelope
-from .files import CaseFile, files_of
-from .keystore import DeskKeys
+from portal.desk.evidence import CaseFile, files_of
+from portal.desk.keystore import DeskKeys
+from portal.protocol.encoding import EncodingError, b64decode
+from portal.protocol.envelopes import FOLLOW_UP, EnvelopeError, case_id, open_envelope
 
 
 class Unbound(ValueError):

@@ -20,7 +20,7 @@ from typing import Any
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-from ..encoding import EncodingError, b64decode
+from portal.protocol.encoding import EncodingError, b64decode
 
 GENESIS = "0" * 64
 EVENTS = ("import", "view", "reply", "invite", "export", "save", "discard")

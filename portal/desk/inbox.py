@@ -32,15 +32,12 @@ from nacl.signing import VerifyKey
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from ..bundles import Bundle, BundleError, Item, open_bundle
-from ..encoding import EncodingError, b64decode
-from ..filecrypt import DamagedFile, verify
-from ..files import atomic_writer, fsync_dir
-from .binding import CaseKey, Opened, Unbound, open_bound
-from .custody import checkpoint_message
-from .files import CaseFile
-from .keystore import DeskKeys
-from .store import (
+from portal.common.atomic import atomic_writer, fsync_dir
+from portal.desk.binding import CaseKey, Opened, Unbound, open_bound
+from portal.desk.custody import checkpoint_message
+from portal.desk.evidence import CaseFile
+from portal.desk.keystore import DeskKeys
+from portal.desk.store import (
     AckAlias,
     Checkpoint,
     DamagedItem,
@@ -55,6 +52,9 @@ from .store import (
     WitnessInvitation,
     utc_today,
 )
+from portal.protocol.bundles import Bundle, BundleError, Item, open_bundle
+from portal.protocol.encoding import EncodingError, b64decode
+from portal.protocol.filecrypt import DamagedFile, verify
 
 HEX_ID = re.compile(r"\A[0-9a-f]{16,64}\Z")
 CASE_ID = re.compile(r"\A[0-9a-f]{32}\Z")

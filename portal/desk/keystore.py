@@ -18,10 +18,11 @@ from nacl.public import PrivateKey
 from nacl.secret import SecretBox
 from nacl.signing import SigningKey
 
-from ..codes import KdfParams
-from ..encoding import b64decode, b64encode
-from ..files import atomic_write
-from ..organization import Organization, RecipientKey, key_id, parse
+from portal.common.atomic import atomic_write
+from portal.common.errors import NamedError
+from portal.protocol.codes import KdfParams
+from portal.protocol.encoding import b64decode, b64encode
+from portal.protocol.organization import Organization, RecipientKey, key_id, parse
 
 DESK_FILE = "desk.json"
 ORG_FILE = "organization.json"
@@ -36,8 +37,10 @@ COSTS = {
 }
 
 
-class KeystoreError(Exception):
+class KeystoreError(NamedError):
     """The desk home is missing, already initialised, or the passphrase is wrong."""
+
+    REASON = "keystore"
 
 
 @dataclass(frozen=True)

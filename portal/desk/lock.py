@@ -8,9 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from portal.common.errors import NamedError
 
-class DeskBusy(RuntimeError):
+
+class DeskBusy(NamedError, RuntimeError):
     """Another desk process holds this home."""
+
+    REASON = "desk_busy"
 
 
 @contextmanager

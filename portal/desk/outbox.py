@@ -11,11 +11,9 @@ from typing import BinaryIO
 
 from sqlalchemy import select, update
 
-from ..bundles import Item, Manifest, write_bundle
-from ..encoding import b64encode
-from .custody import checkpoint_message
-from .keystore import DeskKeys
-from .store import (
+from portal.desk.custody import checkpoint_message
+from portal.desk.keystore import DeskKeys
+from portal.desk.store import (
     AckAlias,
     Checkpoint,
     DamagedItem,
@@ -27,6 +25,8 @@ from .store import (
     WitnessInvitation,
     utc_today,
 )
+from portal.protocol.bundles import Item, Manifest, write_bundle
+from portal.protocol.encoding import b64encode
 
 
 def _item(kind: str, item_id: str, name: str, data: bytes, **meta: object) -> tuple[Item, bytes]:

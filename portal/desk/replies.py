@@ -11,18 +11,21 @@ import nacl.exceptions
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from sqlalchemy import func, select
 
-from .. import codes
-from ..envelopes import case_id as case_id_of
-from ..replies import ReplyItem, parse_item, seal_reply
-from ..reports import new_mailbox_key
-from .keystore import DeskKeys
-from .store import DeskCase, DeskStore, SentReply, WitnessInvitation, utc_today
+from portal.common.errors import NamedError
+from portal.desk.keystore import DeskKeys
+from portal.desk.store import DeskCase, DeskStore, SentReply, WitnessInvitation, utc_today
+from portal.protocol import codes
+from portal.protocol.envelopes import case_id as case_id_of
+from portal.protocol.mailbox import new_mailbox_key
+from portal.protocol.replies import ReplyItem, parse_item, seal_reply
 
 MAX_TEXT = 20_000
 
 
-class ReplyRefused(ValueError):
+class ReplyRefused(NamedError, ValueError):
     """A reply that cannot be written: empty, too long, or for a case without a reply key."""
+
+    REASON = "reply_refused"
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from pathlib import Path
 from sqlalchemy import Boolean, Date, Integer, LargeBinary, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ..blobs import BlobStore
-from ..db import Database
-from ..encoding import b64encode
-from .custody import CustodyLog
+from portal.common.blobs import BlobStore
+from portal.common.db import Database
+from portal.desk.custody import CustodyLog
+from portal.protocol.encoding import b64encode
 
 DB_FILE = "desk.sqlite"
 

@@ -33,22 +33,22 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
 
-from .. import codes
-from ..assets import load_assets
-from ..bundles import BundleError
-from ..forms import field_labels
-from ..organization import fingerprint
-from ..replies import STATUS_LABELS, STATUSES
-from ..safe_text import clean_name
-from ..web import security
-from ..web.json_provider import SafeJSONProvider
-from . import cases as desk_cases
-from . import files as desk_files
-from . import keystore
-from . import replies as desk_replies
-from .inbox import discard_items
-from .outbox import export_outbox
-from .store import DeskStore
+from portal.common import headers as security
+from portal.common.assets import load_assets
+from portal.common.json_provider import SafeJSONProvider
+from portal.common.safe_text import clean_name
+from portal.desk import cases as desk_cases
+from portal.desk import evidence as desk_files
+from portal.desk import keystore
+from portal.desk import replies as desk_replies
+from portal.desk.inbox import discard_items
+from portal.desk.outbox import export_outbox
+from portal.desk.store import DeskStore
+from portal.protocol import codes
+from portal.protocol.bundles import BundleError
+from portal.protocol.fields import field_labels
+from portal.protocol.organization import fingerprint
+from portal.protocol.replies import STATUS_LABELS, STATUSES
 
 TOKEN_COOKIE = "desk_token"  # noqa: S105 - a cookie name
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,18 +148,11 @@ def lock() -> ResponseReturnValue:
 
 @bp.get("/cases")
 def case_list() -> ResponseReturnValue:
-    k = keys()
-    rows = desk_cases.list_cases(store())
-    statuses = desk_cases.current_statuses(store(), k)
     show = request.args.get("show", "all")
-    for row in rows:
-        row["status"] = statuses.get(row["case"], "received")
-    if show == "new":
-        rows = [r for r in rows if r["replies"] == 0]
-    elif show == "witness":
-        rows = [r for r in rows if r["witness"]]
-    elif show in STATUSES:
-        rows = [r for r in rows if r["status"] == show]
+    if show not in (*desk_cases.FILTERS, *STATUSES):
+        show = "all"
+    statuses = desk_cases.current_statuses(store(), keys())
+    rows = desk_cases.select_cases(desk_cases.list_cases(store(), statuses), show)
     return render_template("desk/cases.html", rows=rows, show=show)
 
 

@@ -1,9 +1,9 @@
 // The crypto worker: libsodium runs here so the page stays responsive (and can
 // show progress) even when Argon2 takes a minute without JIT or WebAssembly.
-import { closeCase, deriveForOpening, openCase, sealFollowUp } from './crypto/cases.js';
-import { beginFile, cancelFile, endFile, nextPart } from './crypto/files.js';
-import { solveWork } from './crypto/pow.js';
-import { sealReport } from './crypto/reports.js';
+import { closeCase, deriveForOpening, openCase, sealFollowUp } from './protocol/replies.js';
+import { beginFile, cancelFile, endFile, nextPart } from './protocol/filecrypt.js';
+import { solveWork } from './protocol/pow.js';
+import { sealReport } from './protocol/reports.js';
 
 // require(), not import: it resolves libsodium's CommonJS build, which keeps the
 // pure-JavaScript fallback used when WebAssembly is off (the ESM build lacks it).

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.live import LivePortal, live_portal, loopback_server
+from tests.harness.live import LivePortal, live_portal, loopback_server
 
 
 def pytest_configure(config: pytest.Config) -> None:

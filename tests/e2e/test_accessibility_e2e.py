@@ -11,10 +11,10 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from portal import codes
-from tests.e2e.a11y import active_id, axe_violations, choose_language
-from tests.e2e.browsers import chromium, next_page, shown_code, wait
-from tests.e2e.live import LivePortal
+from portal.protocol import codes
+from tests.harness.a11y import active_id, axe_violations, choose_language
+from tests.harness.browsers import chromium, next_page, shown_code, wait
+from tests.harness.live import LivePortal
 
 WAIT = 90
 

@@ -14,38 +14,19 @@ import pytest
 from nacl.signing import SigningKey
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions as ec
 
-from portal import codes
-from portal.db import Database
-from portal.encoding import b64decode
-from portal.models import Reply
-from portal.replies import ReplyItem, seal_reply
-from tests.conftest import PASSPHRASE, files_containing
-from tests.e2e.browsers import chromium, sent_requests, wait
-from tests.e2e.live import LivePortal, fresh_desk_copy
+from portal.common.db import Database
+from portal.protocol import codes
+from portal.protocol.encoding import b64decode
+from portal.protocol.replies import ReplyItem, seal_reply
+from portal.server.models import Reply
+from tests.harness.browsers import chromium, sent_requests, wait
+from tests.harness.journeys import open_case, submit, wait_for_case
+from tests.harness.live import LivePortal, fresh_desk_copy
+from tests.harness.web import PASSPHRASE, files_containing
 
 WAIT = 90
 DESK_ENV = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
-
-
-def submit(drv: WebDriver, live: LivePortal, text: str) -> str:
-    drv.get(live.url + "/report")
-    drv.find_element(By.ID, "what_happened").send_keys(text)
-    drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
-    el = wait(drv, WAIT).until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]")))
-    wait(drv, 10).until(lambda d: len(el.text.replace(" ", "")) == 24)
-    return codes.normalise(el.text)
-
-
-def open_case(drv: WebDriver, live: LivePortal, typed: str) -> None:
-    drv.get(live.url + "/case")
-    drv.find_element(By.ID, "code").send_keys(typed)
-    drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
-
-
-def wait_for_case(drv: WebDriver) -> None:
-    wait(drv, WAIT).until(ec.visibility_of_element_located((By.ID, "case-heading")))
 
 
 def wait_for_refusal(drv: WebDriver) -> str:

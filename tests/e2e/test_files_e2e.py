@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.conftest import PASSPHRASE, files_containing
-from tests.e2e.browsers import chromium, sent_requests, wait
-from tests.e2e.live import LivePortal, fresh_desk_copy
+from tests.harness.browsers import chromium, sent_requests, wait
+from tests.harness.live import LivePortal, fresh_desk_copy
+from tests.harness.web import PASSPHRASE, files_containing
 
 DESK_ENV = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
 

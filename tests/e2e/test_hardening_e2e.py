@@ -17,20 +17,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bench.http import Session
-from bench.load import run_load
-from bench.reporters import Timings, submit
-from portal import codes
 from portal.desk import cases, keystore, replies
 from portal.desk.outbox import export_outbox
 from portal.desk.store import DeskStore
-from portal.encoding import b64encode
-from portal.organization import Organization
-from portal.reports import new_mailbox_key
-from tests.conftest import PASSPHRASE
-from tests.e2e.live import BIN, ROOT, LivePortal, fresh_desk_copy, live_portal
-from tests.loop import new_code_and_rotation
-from tests.test_garbage import API_ROUTES, FORM_ROUTES
+from portal.protocol import codes
+from portal.protocol.encoding import b64encode
+from portal.protocol.mailbox import new_mailbox_key
+from portal.protocol.organization import Organization
+from tests.harness.http import Session
+from tests.harness.live import BIN, ROOT, LivePortal, fresh_desk_copy, live_portal
+from tests.harness.loop import new_code_and_rotation
+from tests.harness.reporters import Timings, run_load, submit
+from tests.harness.web import NO_BODY_ROUTES, PASSPHRASE, post_routes
 
 ADDRESS_OR_AGENT = (b"127.0.0.1", b"Mozilla", b"python-urllib", b"HeadlessChrome", b"User-Agent")
 
@@ -218,7 +216,7 @@ def test_sigkill_mid_upload_part_loses_nothing(hard: LivePortal) -> None:
 
 
 def test_sigkill_mid_submission_and_mid_rotation(hard: LivePortal, org: Organization) -> None:
-    from tests.sealing import browser_style_request
+    from tests.harness.sealing import browser_style_request
 
     before = _count(hard, "mailboxes")
     s = Session(hard.url)
@@ -266,7 +264,7 @@ def test_sigkill_during_outbox_import_is_all_or_nothing(
     store = DeskStore(home)
     assert hard.portal("export-inbox", str(tmp_path / "inbox.tar")).returncode == 0
     cases.import_inbox(store, keys, tmp_path / "inbox.tar")
-    case = cases.list_cases(store)[0]["case"]
+    case = cases.list_cases(store)[0].case
     for n in range(300):
         replies.reply(store, keys, case, None, f"reply {n}")
     outbox = tmp_path / "outbox.tar"
@@ -357,7 +355,8 @@ GARBAGE: list[tuple[str, bytes]] = [
 
 
 def test_garbage_through_gunicorn_never_breaks_the_portal(hard: LivePortal) -> None:
-    routes = [*FORM_ROUTES, *API_ROUTES, "/api/uploads/abc/parts/0"]
+    forms, api = post_routes()
+    routes = [*forms, *api, "/api/uploads/abc/parts/0"]
     before = [_count(hard, t) for t in ("mailboxes", "envelopes", "replies")]
     s = Session(hard.url)
     s.get("/case")
@@ -370,7 +369,7 @@ def test_garbage_through_gunicorn_never_breaks_the_portal(hard: LivePortal) -> N
                 method = "PUT" if path.endswith("/parts/0") else "POST"
                 resp = s.request(method, path, body, headers)
                 assert resp.status < 500, (path, content_type, resp.status)
-                if not path.endswith("/leave"):  # leaving reads no body, and always works
+                if path not in NO_BODY_ROUTES:
                     assert resp.status >= 400, (path, content_type, resp.status)
     assert [_count(hard, t) for t in ("mailboxes", "envelopes", "replies")] == before
     _consistent(hard)

@@ -17,11 +17,11 @@ import pyotp
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from bench.http import Session
-from portal.bundles import Item, Manifest, open_bundle, write_bundle
-from portal.organization import Organization
-from tests.conftest import PASSPHRASE
-from tests.e2e.live import LivePortal, fresh_desk_copy
+from portal.protocol.bundles import Item, Manifest, open_bundle, write_bundle
+from portal.protocol.organization import Organization
+from tests.harness.http import Session
+from tests.harness.live import LivePortal, fresh_desk_copy
+from tests.harness.web import PASSPHRASE
 
 DESK_ENV = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
 
@@ -71,7 +71,7 @@ def _with_cookie(url: str, name: str, value: str) -> Session:
 
 def _open_case(live: LivePortal, org: Organization) -> tuple[Session, str]:
     """A reporter (browser-style) with an open case; returns the session and its code."""
-    from bench.reporters import Timings, open_case, submit
+    from tests.harness.reporters import Timings, open_case, submit
 
     s = Session(live.url)
     code = submit(s, org, Timings(), "MARKER-insider")

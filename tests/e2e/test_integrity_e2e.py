@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.e2e.browsers import chromium, sent_requests, shown_code, wait
-from tests.e2e.live import LivePortal, loopback_server
+from tests.harness.browsers import chromium, sent_requests, shown_code, wait
+from tests.harness.live import LivePortal, loopback_server
 
 HOP_BY_HOP = {"connection", "proxy-connection", "keep-alive", "transfer-encoding", "host"}
 

@@ -21,14 +21,14 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 
-from portal import codes
-from tests.conftest import PASSPHRASE
-from tests.e2e.a11y import choose_language
-from tests.e2e.browsers import chromium, next_page, shown_code
-from tests.e2e.drivers import browser as open_browser
-from tests.e2e.drivers import mode_of
-from tests.e2e.firefox import AnyDriver, wait
-from tests.e2e.live import LivePortal, fresh_desk_copy, live_portal
+from portal.protocol import codes
+from tests.harness.a11y import choose_language
+from tests.harness.browsers import chromium, next_page, shown_code
+from tests.harness.drivers import browser as open_browser
+from tests.harness.drivers import mode_of
+from tests.harness.firefox import AnyDriver, wait
+from tests.harness.live import LivePortal, fresh_desk_copy, live_portal
+from tests.harness.web import PASSPHRASE
 
 WAIT = 90
 IDLE = 8  # seconds a case stays open without activity, on the portal that tests idling

@@ -14,16 +14,16 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 
-from portal import codes
-from tests.e2e.a11y import (
+from portal.protocol import codes
+from tests.harness.a11y import (
     PAGES,
     active_id,
     choose_language,
     focus_is_visible,
     horizontal_overflow,
 )
-from tests.e2e.browsers import chromium, next_page, shown_code, wait
-from tests.e2e.live import LivePortal, live_portal
+from tests.harness.browsers import chromium, next_page, shown_code, wait
+from tests.harness.live import LivePortal, live_portal
 
 WAIT = 90
 MAX_TABS = 80

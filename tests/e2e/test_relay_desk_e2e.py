@@ -22,10 +22,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from portal.desk.custody import CustodyLog
-from tests.conftest import PASSPHRASE
-from tests.e2e.browsers import chromium, wait, wait_for_download
-from tests.e2e.live import BIN, ROOT, LivePortal, fresh_desk_copy
-from tests.e2e.test_case_e2e import open_case, submit, wait_for_case
+from tests.harness.browsers import chromium, wait, wait_for_download
+from tests.harness.journeys import open_case, submit, wait_for_case
+from tests.harness.live import BIN, ROOT, LivePortal, fresh_desk_copy
+from tests.harness.web import PASSPHRASE
 
 
 @pytest.fixture

@@ -19,18 +19,18 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
-from portal import codes
 from portal.desk.keystore import DeskKeys
-from portal.encoding import b64decode
-from portal.envelopes import BODY_OVERHEAD, is_bucket, open_envelope
-from portal.organization import Organization
-from portal.pow import Challenge, is_solution, solve
-from tests.conftest import PASSPHRASE, files_containing
-from tests.e2e.browsers import sent_requests
-from tests.e2e.drivers import browser as open_browser
-from tests.e2e.drivers import mode_of
-from tests.e2e.firefox import AnyDriver, wait
-from tests.e2e.live import LivePortal, fresh_desk_copy
+from portal.protocol import codes
+from portal.protocol.encoding import b64decode
+from portal.protocol.envelopes import BODY_OVERHEAD, is_bucket, open_envelope
+from portal.protocol.organization import Organization
+from portal.protocol.pow import Challenge, is_solution, solve
+from tests.harness.browsers import sent_requests
+from tests.harness.drivers import browser as open_browser
+from tests.harness.drivers import mode_of
+from tests.harness.firefox import AnyDriver, wait
+from tests.harness.live import LivePortal, fresh_desk_copy
+from tests.harness.web import PASSPHRASE, files_containing
 
 # Argon2 without JIT or WebAssembly is slow: that is the point of the mode
 # (about 20 s in Chromium's --jitless; Firefox's Safer level is slower still).

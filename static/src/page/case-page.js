@@ -6,7 +6,8 @@
 // it closes anyway the message stays in its box while the case is opened again
 // right here; leaving the page with a message unsent or a new code unconfirmed
 // asks first.
-import { asciiDigits, normaliseCode } from '../crypto/codes.js';
+import { asciiDigits, normaliseCode } from '../protocol/codes.js';
+import { followUpKind } from '../protocol/envelopes.js';
 import { enhanceCodeInput } from './code-input.js';
 import { csrfToken, messageFor, postJson } from './http.js';
 import { guardUnsent } from './leaving.js';
@@ -81,8 +82,9 @@ class CaseView {
   }
 
   // A witness reads the questions first and answers them; the new code comes after.
-  arrange(witness) {
+  arrange(caseKind) {
     const d = this.doc;
+    const witness = caseKind === 'invitation';
     const order = witness
       ? ['questions-section', 'message-section', 'new-code-section', 'confirm-done',
         'replies-section', 'sent-section', 'status-section']
@@ -93,14 +95,14 @@ class CaseView {
     d.getElementById('questions-section').hidden = !witness;
     d.getElementById('status-section').hidden = witness;
     for (const el of d.querySelectorAll('#case-view [data-follow-up]')) {
-      el.hidden = el.dataset.followUp !== (witness ? 'answer' : 'message');
+      el.hidden = el.dataset.followUp !== followUpKind(caseKind);
     }
   }
 
   render(record, opened) {
     const d = this.doc;
     const witness = record.kind === 'invitation';
-    this.arrange(witness);
+    this.arrange(record.kind);
     const statuses = d.getElementById('status-list');
     statuses.replaceChildren(fill(this.clone('status'), {
       status: this.statusLabels.received, day: record.created,
@@ -297,7 +299,7 @@ export function enhanceCasePage(doc) {
     try {
       if (files.busy()) await files.settled();
       const attachments = files.ready();
-      const kind = state.kind === 'invitation' ? 'answer' : 'message';
+      const kind = followUpKind(state.kind);
       const keepCopy = messageForm.querySelector('#keep_copy').checked;
       const sealed = await worker.run('seal-follow-up', {
         organization, kind, text: textarea.value, attachments, keepCopy,

@@ -1,6 +1,6 @@
 // The case code field, written as the code is: six groups of four, spaced as
 // the reporter types (only when typing at the end, so the caret never jumps).
-import { asciiDigits } from '../crypto/codes.js';
+import { asciiDigits } from '../protocol/codes.js';
 
 export function enhanceCodeInput(input) {
   if (!input) return;

@@ -23,7 +23,7 @@ export async function postJson(url, token, body) {
     headers: { 'Content-Type': 'application/json', 'X-CSRFToken': token },
     body: JSON.stringify(body || {}),
   });
-  let payload = {};
+  let payload;
   try {
     payload = await response.json();
   } catch (_) {

@@ -1,5 +1,5 @@
 // Progressive enhancement of /report: seal in the browser, post only ciphertext.
-import { formatCode } from '../crypto/codes.js';
+import { formatCode } from '../protocol/codes.js';
 import { csrfToken, messageFor } from './http.js';
 import { guardUnsent } from './leaving.js';
 import { Progress, showError, templateTexts } from './progress.js';

@@ -24,7 +24,7 @@ async function request(method, url, token, body, binary) {
     },
     body: binary ? body : JSON.stringify(body || {}),
   });
-  let payload = {};
+  let payload;
   try { payload = await response.json(); } catch (_) { payload = {}; }
   if (!response.ok) {
     const error = new ApiError(response.status, payload.error || 'http', payload.message);
@@ -196,7 +196,7 @@ export class FileUploads {
     let queue;
     do {
       queue = this.queue;
-      await queue; // eslint-disable-line no-await-in-loop
+      await queue;
     } while (queue !== this.queue);
   }
 

@@ -1,0 +1,117 @@
+"""Languages: which one a page speaks, in which direction, and its catalog.
+
+The catalogs are the ``.po`` files under ``portal/translations``; they are read
+once at start-up and compiled in memory, so no generated ``.mo`` file can go
+stale and nothing is written to disk. The language comes from a session-only
+cookie set by the switcher on every page, else from the browser's
+``Accept-Language``, else English.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import cached_property
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+from flask import Flask, request
+from flask_babel import Babel, Domain, format_decimal, get_domain, get_locale, gettext
+
+from portal.common.languages import COOKIE, DEFAULT, LANGUAGES, Language
+
+CATALOG_DIR = Path(__file__).resolve().parent / "translations"
+
+
+def catalog_path(code: str) -> Path:
+    return CATALOG_DIR / code / "LC_MESSAGES" / "messages.po"
+
+
+def load_catalog(code: str) -> NullTranslations:
+    """One language's translations, compiled from its ``.po`` in memory."""
+    path = catalog_path(code)
+    if not path.exists():
+        return NullTranslations()
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale=code)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+def select_language() -> str:
+    """The switcher's choice, else the browser's preference, else English."""
+    chosen = request.cookies.get(COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES, default=DEFAULT) or DEFAULT
+
+
+def current() -> Language:
+    locale = get_locale()
+    code = locale.language if locale is not None else DEFAULT
+    return LANGUAGES.get(code, LANGUAGES[DEFAULT])
+
+
+def format_size(size: int) -> str:
+    """A byte count in the reader's words and number format ("2,1 Go", "2.1 GB")."""
+    one_decimal = "#,##0.#"
+    if size >= 1 << 30:
+        return str(gettext("%(size)s GB", size=format_decimal(size / (1 << 30), one_decimal)))
+    if size >= 1 << 20:
+        return str(gettext("%(size)s MB", size=format_decimal(size / (1 << 20), one_decimal)))
+    return str(gettext("%(size)s KB", size=format_decimal(max(1, -(-size // 1024)))))
+
+
+def plural_variants(singular: str, plural: str) -> dict[str, str]:
+    """A counted message in each plural category (CLDR: one, few, many, other…) of
+    the page's language, "{n}" where the number goes, for the browser to choose
+    with Intl.PluralRules as numbers change ("1 second", "2 seconds", "3 ثوانٍ")."""
+    locale = get_locale()
+    rule = locale.plural_form if locale is not None else (lambda n: "one" if n == 1 else "other")
+    translations = get_domain().get_translations()
+    out: dict[str, str] = {}
+    for n in range(0, 1100):
+        category = str(rule(n))
+        if category not in out:
+            out[category] = translations.ngettext(singular, plural, n).replace("%(num)s", "{n}")
+    return out
+
+
+class _CatalogDomain(Domain):  # type: ignore[misc]
+    """Serves the catalogs compiled at start-up instead of reading ``.mo`` files."""
+
+    def __init__(self, catalogs: dict[str, NullTranslations]) -> None:
+        super().__init__()
+        self._catalogs = catalogs
+
+    def get_translations(self) -> NullTranslations:
+        return self._catalogs.get(current().code, self._catalogs[DEFAULT])
+
+
+class _PortalBabel(Babel):  # type: ignore[misc]
+    def __init__(self, catalogs: dict[str, NullTranslations]) -> None:
+        self._catalogs = catalogs
+        super().__init__()
+
+    @cached_property
+    def domain_instance(self) -> Domain:
+        return _CatalogDomain(self._catalogs)
+
+
+def install(app: Flask) -> None:
+    """Translate pages, messages and errors; say each page's language and direction."""
+    catalogs = {code: load_catalog(code) for code in LANGUAGES}
+    _PortalBabel(catalogs).init_app(app, default_locale=DEFAULT, locale_selector=select_language)
+    app.jinja_env.globals.update(
+        languages=LANGUAGES, language=current, plural_variants=plural_variants
+    )
+    app.jinja_env.filters["size"] = format_size
+
+    @app.after_request
+    def _content_language(response):  # type: ignore[no-untyped-def]
+        if request.blueprint != "relay":
+            response.headers["Content-Language"] = current().code
+        return response

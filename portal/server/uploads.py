@@ -1,0 +1,277 @@
+"""Evidence-file uploads on the portal: ciphertext in numbered parts, straight to disk.
+
+Parts are appended in order to one blob file, each written from the request
+stream in small pieces (memory stays flat), fsynced, then counted. A part that
+arrives out of order is refused with the number to resume from; a repeated part
+is accepted as already received; a part cut short is rolled back. An upload
+belongs to the session that started it until it is attached to a mailbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import hashlib
+import os
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import IO
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import ClientDisconnected
+
+from portal.common.blobs import BlobStore
+from portal.common.db import Database
+from portal.common.errors import PortalError
+from portal.server.mailboxes import attachment_blob
+from portal.server.models import Attachment
+
+PIECE = 64 * 1024
+MAX_PART = 16 * 1024 * 1024
+
+
+class UploadError(PortalError):
+    """``reason`` is stable for the browser."""
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_file_bytes: int
+    max_files: int
+    max_total_bytes: int
+    quota_bytes: int
+
+
+def _full() -> UploadError:
+    return UploadError(
+        "full",
+        "The portal has no room for this file right now. "
+        "Nothing you sent is lost; please try again later.",
+    )
+
+
+class Uploads:
+    def __init__(
+        self, db: Database, blobs: BlobStore, limits: UploadLimits, today: Callable[[], dt.date]
+    ) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.limits = limits
+        self.today = today
+
+    @staticmethod
+    def _stored(s: Session) -> int:
+        """Bytes really held: attached files whole, unfinished uploads as far as
+        they came (a size announced but never sent takes no room)."""
+        attached = s.scalar(
+            select(func.coalesce(func.sum(Attachment.size), 0)).where(
+                Attachment.mailbox_id.is_not(None)
+            )
+        )
+        sent = Attachment.received * Attachment.part_size
+        arrived = case((sent < Attachment.size, sent), else_=Attachment.size)
+        unfinished = s.scalar(
+            select(func.coalesce(func.sum(arrived), 0)).where(Attachment.mailbox_id.is_(None))
+        )
+        return int(attached or 0) + int(unfinished or 0)
+
+    def room(self) -> int:
+        """How many more ciphertext bytes the storage quota allows."""
+        with self.db.reading() as s:
+            return max(0, self.limits.quota_bytes - self._stored(s))
+
+    def start(self, owner: str, size: object, part_size: object) -> Attachment:
+        """Reserve an upload of ``size`` ciphertext bytes in parts of ``part_size``."""
+        if not (isinstance(size, int) and isinstance(part_size, int)):
+            raise UploadError("size", "The upload must give its size and part size.")
+        if size <= 0:
+            raise UploadError("empty", "An empty file cannot be sent.")
+        if size > self.limits.max_file_bytes:
+            raise UploadError("too_large", "This file is larger than the portal accepts.")
+        if not 1024 <= part_size <= MAX_PART:
+            raise UploadError("part_size", "The part size is not acceptable.")
+        with self.db.transaction() as s:
+            open_rows = list(s.scalars(select(Attachment).where(Attachment.owner == owner)))
+            if len(open_rows) >= self.limits.max_files:
+                raise UploadError(
+                    "too_many", "You have added as many files as one report can hold."
+                )
+            if sum(r.size for r in open_rows) + size > self.limits.max_total_bytes:
+                raise UploadError(
+                    "too_large", "These files together are larger than one report can hold."
+                )
+            if self._stored(s) + size > self.limits.quota_bytes:
+                raise _full()
+            row = Attachment(
+                id=secrets.token_hex(16),
+                owner=owner,
+                size=size,
+                part_size=part_size,
+                parts=-(-size // part_size),
+                received=0,
+                created_on=self.today(),
+            )
+            s.add(row)
+        self.blobs.path(attachment_blob(row.id)).parent.mkdir(parents=True, exist_ok=True)
+        return row
+
+    def _owned(self, s: Session, upload_id: str, owner: str) -> Attachment:
+        row = s.get(Attachment, upload_id)
+        if row is None or row.owner != owner:
+            raise UploadError("no_upload", "This upload does not exist or is not yours.")
+        return row
+
+    def status(self, upload_id: str, owner: str) -> Attachment:
+        with self.db.reading() as s:
+            return self._owned(s, upload_id, owner)
+
+    def write_part(
+        self, upload_id: str, owner: str, number: int, stream: IO[bytes], length: int | None
+    ) -> int:
+        """Append part ``number`` from ``stream``; return how many parts are now in."""
+        row = self.status(upload_id, owner)
+        if number < row.received:
+            return row.received  # a retry of a part that already arrived
+        if number != row.received:
+            raise UploadError("part_order", "Parts must arrive in order.", next=row.received)
+        if number >= row.parts:
+            raise UploadError("part_number", "This upload has no such part.")
+        expected = min(row.part_size, row.size - number * row.part_size)
+        if length != expected:
+            raise UploadError("part_size", f"Part {number} must be exactly {expected} bytes.")
+        if expected > self.room():  # counted as parts arrive, not as sizes are announced
+            raise _full()
+        path = self.blobs.path(attachment_blob(upload_id))
+        start = number * row.part_size
+        with open(path, "a+b") as blob:
+            fcntl.flock(blob, fcntl.LOCK_EX)
+            # Checked again under the lock: another request may have sent this part,
+            # or the file may have been attached to a report, while this one waited.
+            now = self.status(upload_id, owner)
+            if number < now.received:
+                return now.received
+            if number != now.received:
+                raise UploadError("part_order", "Parts must arrive in order.", next=now.received)
+            blob.truncate(start)  # drop whatever a dropped connection left behind
+            blob.seek(start)
+            written = 0
+            try:
+                while written < expected:
+                    piece = stream.read(min(PIECE, expected - written))
+                    if not piece:
+                        break
+                    blob.write(piece)
+                    written += len(piece)
+                if written != expected:
+                    raise UploadError("incomplete", "The part arrived incomplete; send it again.")
+                blob.flush()
+                os.fsync(blob.fileno())
+            except BaseException as exc:
+                blob.truncate(start)  # a part is all there, or not there at all
+                if isinstance(exc, ClientDisconnected):
+                    raise UploadError(
+                        "incomplete", "The connection dropped during this part; send it again."
+                    ) from exc
+                if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise UploadError(
+                        "full",
+                        "The portal has run out of space. Your upload is "
+                        "paused; nothing already sent is lost.",
+                    ) from exc
+                raise
+        with self.db.transaction() as s:
+            s.execute(
+                update(Attachment)
+                .where(Attachment.id == upload_id, Attachment.received == number)
+                .values(received=number + 1)
+            )
+        return number + 1
+
+    def cancel(self, upload_id: str, owner: str) -> None:
+        with self.db.transaction() as s:
+            s.delete(self._owned(s, upload_id, owner))
+        self.blobs.delete(attachment_blob(upload_id))
+
+    def claim(self, s: Session, owner: str, upload_ids: Iterable[str], mailbox_id: str) -> None:
+        """Attach finished uploads to a mailbox, inside the caller's transaction."""
+        for upload_id in upload_ids:
+            row = s.get(Attachment, upload_id) if isinstance(upload_id, str) else None
+            if row is None or row.owner != owner:
+                raise UploadError(
+                    "no_upload", "The report names a file that was not uploaded from this page."
+                )
+            if row.received != row.parts:
+                raise UploadError(
+                    "unfinished",
+                    "The report names a file whose upload has not "
+                    "finished. Nothing was sent; please wait for it or remove it.",
+                )
+            row.sha256 = self._finished_sha256(upload_id, row.size)
+            row.owner = None
+            row.mailbox_id = mailbox_id
+
+    def _finished_sha256(self, upload_id: str, size: int) -> str:
+        """The hash of a finished upload, read while no part is being written to it
+        (a part still being written means the upload has not finished, whatever its
+        count said a moment ago)."""
+        unfinished = UploadError(
+            "unfinished",
+            "The report names a file whose upload has not "
+            "finished. Nothing was sent; please wait for it or remove it.",
+        )
+        with self.blobs.open(attachment_blob(upload_id)) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise unfinished from exc
+            if os.fstat(handle.fileno()).st_size != size:
+                raise unfinished
+            digest = hashlib.sha256()
+            while chunk := handle.read(1024 * 1024):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def blob_sha256(self, upload_id: str) -> str:
+        digest = hashlib.sha256()
+        with self.blobs.open(attachment_blob(upload_id)) as handle:
+            while chunk := handle.read(1024 * 1024):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def add_sealed_on_server(self, s: Session, upload_id: str, size: int, mailbox_id: str) -> None:
+        """Register a file the server encrypted on arrival (the no-JS path)."""
+        s.add(
+            Attachment(
+                id=upload_id,
+                owner=None,
+                size=size,
+                part_size=size or 1,
+                parts=1,
+                received=1,
+                sha256=self.blob_sha256(upload_id),
+                mailbox_id=mailbox_id,
+                created_on=self.today(),
+            )
+        )
+
+    def expire(self, days: int) -> int:
+        """Delete unfinished or never-attached uploads older than ``days`` days."""
+        cutoff = self.today() - dt.timedelta(days=days)
+        with self.db.transaction() as s:
+            rows = list(
+                s.scalars(
+                    select(Attachment).where(
+                        Attachment.mailbox_id.is_(None), Attachment.created_on < cutoff
+                    )
+                )
+            )
+            for row in rows:
+                s.delete(row)
+        for row in rows:
+            with contextlib.suppress(FileNotFoundError):
+                self.blobs.delete(attachment_blob(row.id))
+        return len(rows)

@@ -1,0 +1,253 @@
+"""JSON endpoints for the browser code. They accept only ciphertext."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from portal.common.errors import PortalError
+from portal.protocol import codes
+from portal.protocol.encoding import EncodingError, b64decode, b64encode
+from portal.protocol.envelopes import check, follow_up_kind
+from portal.protocol.mailbox import MailboxKey, NewMailbox
+from portal.protocol.reports import check_copy
+from portal.server.mailboxes import Attach, MailboxError
+from portal.server.web import case_session, uploads_session, work
+from portal.server.web.errors import STATUS, public_message
+from portal.server.web.reporter import spend_csrf_token
+from portal.server.web.services import services
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+class ApiError(PortalError):
+    """A request this API refuses for its own shape (not its storage's)."""
+
+
+@bp.errorhandler(PortalError)
+def _refused(exc: PortalError) -> ResponseReturnValue:
+    """Every refusal, from here or from storage: the reason, the reporter's words
+    for it (translated) and its status from the one table; never the detail."""
+    answer = jsonify(error=exc.reason, message=public_message(exc.reason), **exc.extra)
+    return answer, STATUS.get(exc.reason, 400)
+
+
+def json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError("json", "The request must be a JSON object.")
+    return body
+
+
+@bp.get("/ping")
+def ping() -> ResponseReturnValue:
+    """A trivial answer, for health checks and as the benchmarks' baseline."""
+    return jsonify(ok=True)
+
+
+@bp.post("/pow")
+def new_challenge() -> ResponseReturnValue:
+    """A proof-of-work challenge for this session's next submission or upload."""
+    return jsonify(work.issue())
+
+
+def _spend_work(body: dict[str, Any]) -> None:
+    """Every browser submission pays for itself first (see web/work.py)."""
+    try:
+        work.spend(body.pop("pow", None))
+    except work.WorkMissing as exc:
+        raise ApiError("work", "No valid proof of work for this session.") from exc
+
+
+@bp.post("/reports")
+def create_report() -> ResponseReturnValue:
+    """A browser-sealed report and the new mailbox's key, as ciphertext."""
+    body = json_body()
+    _spend_work(body)
+    if not {"envelope", "mailbox"} <= set(body) <= {"envelope", "mailbox", "attachments", "copy"}:
+        raise ApiError("shape", "The request must hold an envelope and a mailbox key.")
+    svc = services()
+    envelope = check(
+        body["envelope"],
+        svc.organization,
+        kinds=("report",),
+        sealed_by="browser",
+        max_bytes=svc.config.max_envelope_bytes,
+    )
+    new = NewMailbox.from_json(body["mailbox"])
+    svc.mailboxes.create(
+        new, envelope, attach=_claimer(body.get("attachments", [])), copy=_copy(body)
+    )
+    spend_csrf_token()
+    return jsonify(ok=True), 201
+
+
+def _copy(body: dict[str, Any]) -> bytes | None:
+    """The reporter's own copy, when they asked for one (ciphertext the server
+    cannot open, checked for shape and size like an envelope)."""
+    if body.get("copy") is None:
+        return None
+    try:
+        return check_copy(body["copy"], services().config.max_envelope_bytes)
+    except (ValueError, EncodingError) as exc:
+        raise ApiError("copy", "The copy is malformed.") from exc
+
+
+def _claimer(ids: object) -> Attach | None:
+    """Attach this session's finished uploads inside the storing transaction."""
+    if not isinstance(ids, list) or len(ids) > services().config.max_files:
+        raise ApiError("attachments", "The list of files is malformed.")
+    if not ids:
+        return None
+    owner = uploads_session.owner()
+    uploads = services().uploads
+    return lambda s, mailbox_id: uploads.claim(s, owner, ids, mailbox_id)
+
+
+@bp.post("/uploads")
+def start_upload() -> ResponseReturnValue:
+    """Reserve an upload: its ciphertext size and part size; answer with its id."""
+    body = json_body()
+    _spend_work(body)
+    row = services().uploads.start(
+        uploads_session.owner(),
+        body.get("size"),
+        body.get("part_size"),
+    )
+    return jsonify(upload=row.id, parts=row.parts, received=0), 201
+
+
+@bp.get("/uploads/<upload_id>")
+def upload_status(upload_id: str) -> ResponseReturnValue:
+    """How many parts have arrived: where to resume."""
+    row = services().uploads.status(upload_id, uploads_session.owner())
+    return jsonify(upload=row.id, parts=row.parts, received=row.received)
+
+
+@bp.put("/uploads/<upload_id>/parts/<int:number>")
+def upload_part(upload_id: str, number: int) -> ResponseReturnValue:
+    """One part of ciphertext, streamed to disk as it arrives."""
+    received = services().uploads.write_part(
+        upload_id, uploads_session.owner(), number, request.stream, request.content_length
+    )
+    return jsonify(upload=upload_id, received=received)
+
+
+@bp.delete("/uploads/<upload_id>")
+def cancel_upload(upload_id: str) -> ResponseReturnValue:
+    services().uploads.cancel(upload_id, uploads_session.owner())
+    return jsonify(ok=True)
+
+
+def _open_case() -> case_session.OpenCase:
+    current = case_session.current()
+    if current is None:
+        raise ApiError("expired")
+    return current
+
+
+@bp.post("/case/open")
+def open_case() -> ResponseReturnValue:
+    """Present SHA-256's preimage (``lookup``); get back only ciphertext."""
+    body = json_body()
+    try:
+        lookup = b64decode(body.get("lookup"), length=32)
+    except EncodingError as exc:
+        raise ApiError("lookup", "The request must hold a 32-byte lookup.") from exc
+    record = services().mailboxes.find(codes.mailbox_index(lookup))
+    if record is None:
+        raise ApiError("no_case")
+    case_session.start(case_session.OpenCase(record.mailbox_id, record.kind, record.generation))
+    return jsonify(
+        mailbox=record.mailbox_id,
+        kind=record.kind,
+        wrapped_key=b64encode(record.wrapped_key),
+        created=record.created_on.isoformat(),
+        replies=[
+            {"seq": r.seq, "day": r.day.isoformat(), "sealed": b64encode(r.sealed)}
+            for r in record.replies
+        ],
+        sent=[
+            {
+                "kind": e.kind,
+                "day": e.day.isoformat(),
+                "size": e.size,
+                **({"copy": b64encode(e.copy)} if e.copy else {}),
+            }
+            for e in record.sent
+        ],
+    )
+
+
+@bp.post("/case/rotate")
+def rotate_code() -> ResponseReturnValue:
+    """The next code's index and wrapped key, pending until confirmed."""
+    body = json_body()
+    current = _open_case()
+    key = MailboxKey.from_json(body)
+    rotation = services().mailboxes.begin_rotation(current.mailbox_id, key, current.generation)
+    case_session.rotation_begun(current, rotation)
+    return jsonify(rotation=rotation)
+
+
+@bp.post("/case/confirm")
+def confirm_code() -> ResponseReturnValue:
+    body = json_body()
+    current = _open_case()
+    rotation = body.get("rotation")
+    if not isinstance(rotation, str):
+        raise ApiError("rotation", "The request must name the rotation to confirm.")
+    try:
+        changed = services().mailboxes.confirm_rotation(
+            current.mailbox_id, rotation, current.generation
+        )
+    except MailboxError as exc:
+        if exc.reason == "rotated":  # the code that opened this case is dead: so is the case
+            case_session.end_here()
+        raise
+    case_session.confirmed(current, rotation)
+    return jsonify(ok=True, already=not changed)
+
+
+@bp.post("/case/message")
+def send_message() -> ResponseReturnValue:
+    """A browser-sealed follow-up: a message, or a witness's answer."""
+    body = json_body()  # read first: the case is checked once all of it has arrived
+    current = _open_case()
+    svc = services()
+    kind = follow_up_kind(current.kind)
+    _spend_work(body)
+    try:
+        envelope = check(
+            body.get("envelope"),
+            svc.organization,
+            kinds=(kind,),
+            sealed_by="browser",
+            max_bytes=svc.config.max_envelope_bytes,
+        )
+        svc.mailboxes.add_envelope(
+            current.mailbox_id,
+            envelope,
+            attach=_claimer(body.get("attachments", [])),
+            copy=_copy(body),
+        )
+    except MailboxError as exc:
+        if exc.reason == "case_full":
+            raise
+        raise ApiError("expired", str(exc)) from exc  # the case is gone under this session
+    return jsonify(ok=True), 201
+
+
+@bp.post("/case/alive")
+def keep_alive() -> ResponseReturnValue:
+    """The reporter is still here (typing a long message): the case stays open."""
+    _open_case()
+    return jsonify(ok=True)
+
+
+@bp.post("/case/leave")
+def leave_case() -> ResponseReturnValue:
+    case_session.leave()
+    return jsonify(ok=True)

@@ -1,0 +1,86 @@
+"""What every reporter page shows around its content: who runs the portal, in
+the reader's language, and whether the reader came the safest way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, abort, request, url_for
+from markupsafe import Markup
+
+from portal.server import i18n
+from portal.server.web.services import services
+
+bp = Blueprint("page_context", __name__)
+
+
+@dataclass(frozen=True)
+class OrganizationText:
+    """A text from the branding folder and the language it is really written in."""
+
+    html: str | Markup
+    language: str
+
+
+def _text(kind: str) -> OrganizationText | None:
+    """The branding folder's ``kind`` ("name", "welcome", "guidance") for this reader."""
+    found = getattr(services().branding, kind).get(i18n.current().code)
+    return OrganizationText(*found) if found else None
+
+
+def organization_name() -> OrganizationText:
+    """The folder's name for the organization, else the one in its key file."""
+    return _text("name") or OrganizationText(services().organization.name, "")
+
+
+def logo() -> dict[str, str] | None:
+    found = services().branding.logo
+    if found is None:
+        return None
+    alt = found.alt.get(i18n.current().code) or found.alt.get("en") or ""
+    return {"url": url_for("page_context.logo_image", digest=found.digest), "alt": alt}
+
+
+def onion_notice() -> str | None:
+    """The onion address to recommend, when configured and the reader is elsewhere."""
+    config = services().config
+    if not (config.onion_notice and config.onion_address):
+        return None
+    host = (request.host or "").rsplit(":", 1)[0].lower()
+    return None if host == config.onion_address.lower() else config.onion_address
+
+
+def code_halves(code: str | None) -> Markup:
+    """A code as two halves of three groups, each kept on one line: on a narrow
+    screen it breaks 3 + 3, never 5 + 1. Empty halves for the browser to fill."""
+    groups = (code or "").split()
+    halves = (" ".join(groups[:3]), " ".join(groups[3:]))
+    return Markup(" ").join(Markup('<span class="code-half">{}</span>').format(h) for h in halves)
+
+
+def code_end(digits: str) -> Markup:
+    """The last group of a code, named in a sentence ("your code ending in 3918"):
+    kept left to right inside right-to-left text."""
+    return Markup('<span dir="ltr" class="code-digits">{}</span>').format(digits)
+
+
+@bp.app_context_processor
+def _page_context() -> dict[str, object]:
+    return {
+        "code_halves": code_halves,
+        "code_end": code_end,
+        "org_name": organization_name,
+        "org_logo": logo,
+        "org_text": _text,
+        "onion_notice": onion_notice,
+        "onion_address": services().config.onion_address,
+    }
+
+
+@bp.get("/organization/logo/<digest>")
+def logo_image(digest: str) -> Response:
+    found = services().branding.logo
+    if found is None or digest != found.digest:
+        abort(404)
+    # Like every non-build response it is sent no-store: a cached logo is a trace.
+    return Response(found.data, mimetype=found.mimetype)

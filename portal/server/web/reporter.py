@@ -1,0 +1,123 @@
+"""Reporter pages: welcome and new report. Every page works without JavaScript.
+
+The no-JS report is POST-redirect-GET: the new code waits, sealed in the
+server-side session, for the one page that shows it (never in a URL), and is
+dropped once shown. Sending the same form again, or reloading, is answered
+truthfully: the report was already received, and its code was shown once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
+
+from portal.protocol import codes
+from portal.protocol.reports import seal_on_server
+from portal.server.forms import ReportForm
+from portal.server.mailboxes import MailboxError
+from portal.server.web import sealed_files
+from portal.server.web.services import services
+from portal.server.web.work import current_hour
+from portal.server.web.work_gate import Busy
+
+bp = Blueprint("reporter", __name__)
+RECEIVED = "report-received"
+SHOW_CODE = "report-code"  # sealed in the session from the POST to the one GET
+
+
+def spend_csrf_token() -> bool:
+    """A form's token that sent something is spent, once: its digest goes into the
+    spent table atomically, so the same form posted again, even by many requests at
+    once, is refused. False if it was spent already."""
+    raw = session.pop("csrf_token", None)
+    g.pop("csrf_token", None)  # a page shown after this (busy, an error) gets a fresh token
+    if not isinstance(raw, str):
+        return False
+    digest = hashlib.sha256(b"csrf:" + raw.encode()).digest()
+    return services().spent.spend(digest, current_hour())
+
+
+@bp.get("/")
+def welcome() -> ResponseReturnValue:
+    return render_template("welcome.html")
+
+
+@bp.get("/safety")
+def safety() -> ResponseReturnValue:
+    """Staying safe: Tor Browser, shared devices, the code, what the organization sees."""
+    return render_template("safety.html")
+
+
+@bp.get("/report")
+def new_report() -> ResponseReturnValue:
+    return render_template("report.html", form=ReportForm())
+
+
+@bp.post("/report")
+def submit_report() -> ResponseReturnValue:
+    """The no-JavaScript path: seal in memory on arrival, store, show the code once."""
+    form = ReportForm()
+    try:
+        files = sealed_files.finished_uploads()
+    except sealed_files.FileProblem as exc:
+        form.validate()
+        return render_template("report.html", form=form, file_problem=str(exc)), 400
+    if not form.validate():
+        return render_template("report.html", form=form), 400
+    if not spend_csrf_token():  # this very form was sent already (a replay or a race)
+        return already_received()
+    svc = services()
+    try:
+        with svc.work_gate.slot():
+            sealed = seal_on_server(
+                svc.organization,
+                form.form_id,
+                form.form_version,
+                form.report_fields(),
+                [sealed_files.attachment_entry(f) for f in files],
+                copy=bool(request.form.get("keep_copy")),
+            )
+    except Busy:
+        # Nothing is lost: the form comes back filled in, to send again in a moment.
+        return render_template("report.html", form=form, busy=True), 503
+    try:
+        svc.mailboxes.create(
+            sealed.mailbox,
+            sealed.envelope,
+            attach=sealed_files.register(svc.uploads, files),
+            copy=sealed.copy,
+        )
+    except MailboxError:
+        return render_template("error.html", message="conflict"), 409
+    sealed_files.keep(files)
+    session[RECEIVED] = True
+    session[SHOW_CODE] = sealed.code
+    return redirect(url_for("reporter.report_sent"), code=303)
+
+
+@bp.get("/report/sent")
+def report_sent() -> ResponseReturnValue:
+    """The new code, shown once; afterwards, the truth that it was."""
+    code = session.pop(SHOW_CODE, None)
+    if isinstance(code, str):
+        return render_template("code.html", code=codes.format_code(code))
+    if session.get(RECEIVED):
+        return already_received()
+    return redirect(url_for("reporter.new_report"), code=303)
+
+
+def already_received() -> ResponseReturnValue:
+    """A report sent from this browser, then the same form sent again."""
+    return render_template("code.html", code=None, already=True)
+
+
+@bp.errorhandler(CSRFError)
+def _form_sent_again(exc: CSRFError) -> ResponseReturnValue:
+    """The report form sent a second time (Back, reload, a double press): say what
+    happened to the first one, not that nothing was stored."""
+    if request.endpoint == "reporter.submit_report" and session.get(RECEIVED):
+        return already_received()
+    return render_template("error.html", message="csrf"), 400

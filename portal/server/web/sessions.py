@@ -1,0 +1,251 @@
+"""Server-side sessions: the cookie holds a random token, the database its hash.
+
+A session cookie holds 32 random bytes and nothing else. The ``sessions``
+table keys each session by a one-way hash of that token and keeps its data
+sealed (SecretBox) under a second key derived from the token, with the time
+after which it is dead. So nothing in the data dir or the database lets
+anyone mint a session or read one: both need the token, which only the
+browser holds. Deleting the row ends the session at once, wherever its
+cookie is; :func:`regenerate` moves a session to a new token and deletes the
+old one (at log in, opening or leaving a case, confirming a code, and when a
+part of it goes idle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import nacl.exceptions
+from flask import Flask, Request, Response, current_app, session
+from flask.sessions import SessionInterface, SessionMixin
+from nacl.secret import SecretBox
+from sqlalchemy import delete, select
+from sqlalchemy import update as sa_update
+from werkzeug.datastructures import CallbackDict
+
+from portal.common.db import Database
+from portal.protocol.encoding import EncodingError, b64decode, b64encode
+from portal.server.models import SessionRow
+from portal.server.spent import SpentTokens
+
+TOKEN_BYTES = 32
+# How often an unchanged session's deadline is pushed back (a write saved on
+# most page views; the deadline is never more than this much too early).
+REFRESH_SECONDS = 300
+
+
+def session_id(token: bytes) -> bytes:
+    """The only form of the token the database holds."""
+    return hashlib.blake2b(token, person=b"portal-sess-id", digest_size=32).digest()
+
+
+def _box(token: bytes) -> SecretBox:
+    return SecretBox(hashlib.blake2b(token, person=b"portal-sess-key", digest_size=32).digest())
+
+
+class ServerSession(CallbackDict[str, Any], SessionMixin):
+    """Session data with its token; ``modified`` is set by any change."""
+
+    def __init__(
+        self, data: dict[str, Any] | None = None, token: bytes | None = None, deadline: int = 0
+    ) -> None:
+        def on_update(_self: CallbackDict[str, Any]) -> None:
+            self.modified = True
+            self.accessed = True
+
+        super().__init__(data or {}, on_update)
+        self.token = token
+        self.deadline = deadline
+        self.modified = False
+        self.accessed = False
+        self.replace_token = False
+
+    @property
+    def new(self) -> bool:  # type: ignore[override]
+        return self.token is None
+
+
+class SessionStore:
+    """Sessions in the portal's database, sealed under keys only their tokens give."""
+
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+        self.spent = SpentTokens(db)
+
+    def load(self, token: bytes) -> tuple[dict[str, Any], int] | None:
+        """The session's data and deadline, or None if it is unknown or dead."""
+        with self.db.reading() as s:
+            row = s.get(SessionRow, session_id(token))
+        if row is None or row.expires <= self.clock():
+            return None
+        try:
+            data = json.loads(_box(token).decrypt(row.sealed))
+        except (nacl.exceptions.CryptoError, ValueError):
+            return None
+        return (data, row.expires) if isinstance(data, dict) else None
+
+    def _sealed(self, token: bytes, data: dict[str, Any]) -> bytes:
+        return bytes(_box(token).encrypt(json.dumps(data, separators=(",", ":")).encode()))
+
+    def create(
+        self, token: bytes, data: dict[str, Any], lifetime: int, replaces: bytes | None = None
+    ) -> int | None:
+        """Store a new session; if it ``replaces`` one, only while that one is still
+        alive (deleted in the same transaction). None: the old one was revoked."""
+        deadline = int(self.clock()) + lifetime
+        with self.db.transaction() as s:
+            if replaces is not None:
+                gone = s.execute(
+                    delete(SessionRow).where(
+                        SessionRow.id == session_id(replaces), SessionRow.expires > self.clock()
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+                if gone != 1:
+                    return None
+            s.add(
+                SessionRow(id=session_id(token), sealed=self._sealed(token, data), expires=deadline)
+            )
+        return deadline
+
+    def update(self, token: bytes, data: dict[str, Any], lifetime: int) -> int | None:
+        """Rewrite a live session; never bring back one revoked meanwhile (None)."""
+        deadline = int(self.clock()) + lifetime
+        with self.db.transaction() as s:
+            changed = s.execute(
+                sa_update(SessionRow)
+                .where(SessionRow.id == session_id(token), SessionRow.expires > self.clock())
+                .values(sealed=self._sealed(token, data), expires=deadline)
+            ).rowcount  # type: ignore[attr-defined]
+        return deadline if changed == 1 else None
+
+    def alive(self, token: bytes) -> bool:
+        """Whether this session still exists (Leave or log out may have ended it since
+        this request began)."""
+        with self.db.reading() as s:
+            row = s.get(SessionRow, session_id(token))
+            return row is not None and row.expires > self.clock()
+
+    def delete(self, token: bytes) -> None:
+        with self.db.transaction() as s:
+            s.execute(delete(SessionRow).where(SessionRow.id == session_id(token)))
+
+    def purge(self) -> int:
+        """Delete every dead session; return how many."""
+        with self.db.transaction() as s:
+            dead = list(s.scalars(select(SessionRow.id).where(SessionRow.expires <= self.clock())))
+            if dead:
+                s.execute(delete(SessionRow).where(SessionRow.id.in_(dead)))
+        return len(dead)
+
+
+class ServerSessionInterface(SessionInterface):
+    """Flask's session, kept server-side (see the module's docstring)."""
+
+    def __init__(self, store: SessionStore, cookie_name: str, lifetime: int, secure: bool) -> None:
+        self.store = store
+        self.cookie_name = cookie_name
+        self.lifetime = lifetime
+        self.secure = secure
+        self._last_purge = 0.0
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        raw = request.cookies.get(self.cookie_name, "")
+        try:
+            token = b64decode(raw, length=TOKEN_BYTES)
+        except EncodingError:
+            return ServerSession()
+        found = self.store.load(token)
+        if found is None:
+            return ServerSession()  # never adopt a token the server did not issue
+        data, deadline = found
+        line = data.get(LINE)
+        if isinstance(line, str) and self.store.spent.is_spent(_line_digest(line)):
+            # Left or logged out while another request moved it to a new token.
+            self.store.delete(token)
+            return ServerSession()
+        return ServerSession(data, token, deadline)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        assert isinstance(session, ServerSession)
+        old = session.token
+        if old is not None and not session:
+            self.store.delete(old)
+            response.delete_cookie(self.cookie_name, path="/")
+            return
+        if not session:
+            return
+        now = self.store.clock()
+        if old is not None and not session.replace_token:
+            stale = session.deadline - now < self.lifetime - REFRESH_SECONDS
+            if session.modified or stale:
+                # None: revoked while this request ran (Leave, log out): it stays dead.
+                self.store.update(old, dict(session), self.lifetime)
+            return
+        token = secrets.token_bytes(TOKEN_BYTES)
+        if self.store.create(token, dict(session), self.lifetime, replaces=old) is None:
+            return  # the session this one replaces was revoked meanwhile: nothing comes back
+        session.token = token
+        response.set_cookie(
+            self.cookie_name,
+            b64encode(token),
+            httponly=True,
+            samesite="Strict",
+            secure=self.secure,
+            path="/",
+        )
+        response.vary.add("Cookie")
+        if now - self._last_purge > 60:
+            self._last_purge = now
+            self.store.purge()
+
+
+LINE = "line"  # the lineage of a privileged session, kept across its new tokens
+
+
+def _line_digest(line: str) -> bytes:
+    return hashlib.sha256(b"session-line:" + line.encode()).digest()
+
+
+def new_line() -> None:
+    """A privilege begins (a case opened, a log in): a lineage of its own."""
+    session[LINE] = secrets.token_hex(16)
+
+
+def end_line() -> None:
+    """Leave, log out, idling out: this lineage ends for good, whatever token a
+    request running at the same moment moves it to, and a new one begins."""
+    line = session.get(LINE)
+    if isinstance(line, str):
+        interface = current_app.session_interface
+        assert isinstance(interface, ServerSessionInterface)
+        hours = interface.lifetime // 3600 + 2  # kept for as long as a session can live
+        interface.store.spent.spend(_line_digest(line), int(time.time() // 3600) + hours)
+    new_line()
+
+
+def alive() -> bool:
+    """Whether this request's session still stands (a fresh one always does)."""
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if not isinstance(current, ServerSession) or current.token is None:
+        return True
+    interface = current_app.session_interface
+    assert isinstance(interface, ServerSessionInterface)
+    return interface.store.alive(current.token)
+
+
+def regenerate() -> None:
+    """Move this session to a new token at the end of the request; the old one dies."""
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if isinstance(current, ServerSession):
+        current.replace_token = True
+        current.modified = True
+
+
+def install(app: Flask, store: SessionStore, cookie_name: str, lifetime: int, secure: bool) -> None:
+    app.session_interface = ServerSessionInterface(store, cookie_name, lifetime, secure)

@@ -1,0 +1,145 @@
+"""Write ``protocol.json``: known answers both languages check (``make vectors``).
+
+Run once when the protocol changes on purpose, and commit the result; the
+Python suite (tests/test_vectors.py) and the browser code's suite
+(tests/js/vectors.test.mjs) then both check their code against the same file.
+Every value here is computed by the Python protocol modules; the JS suite
+re-computes each one with the browser's modules, so a drift on either side fails.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey
+
+from portal.protocol import codes, pow
+from portal.protocol.encoding import b64encode
+from portal.protocol.envelopes import bucket_size, case_id
+from portal.protocol.filecrypt import cipher_size
+from portal.protocol.mailbox import wrap_key
+from portal.protocol.replies import ReplyItem, seal_reply
+
+OUT = Path(__file__).with_name("protocol.json")
+ZERO_TO_NINE = {
+    "arabic-indic": 0x0660,
+    "persian": 0x06F0,
+    "devanagari": 0x0966,
+    "bengali": 0x09E6,
+    "thai": 0x0E50,
+    "myanmar": 0x1040,
+    "fullwidth": 0xFF10,
+}
+KDF = codes.KdfParams(ops=2, mem=64 * 1024)  # cheap: these are format checks, not cost checks
+
+
+def in_script(digits: str, zero: int) -> str:
+    return "".join(chr(zero + int(d)) for d in digits)
+
+
+def code_vectors() -> dict[str, object]:
+    prefix = "31415926535897932384626"
+    code = prefix + str(codes.damm_digit(prefix))
+    typo = code[:5] + str((int(code[5]) + 1) % 10) + code[6:]
+    inputs = {
+        "grouped": codes.format_code(code),
+        "dashes": "-".join(codes.format_code(code).split()),
+        "no-break spaces": "\u00a0".join(codes.format_code(code).split()),
+        "thin spaces and dots": ".".join(code[:12]) + "\u2009" + code[12:],
+        **{name: in_script(code, zero) for name, zero in ZERO_TO_NINE.items()},
+        "mixed scripts": in_script(code[:12], 0x0660) + " " + in_script(code[12:], 0x06F0),
+        "a typo": typo,
+        "one digit short": code[:-1],
+        "a letter": code[:10] + "O" + code[11:],
+        "empty": "",
+    }
+    normalised = {}
+    for name, text in inputs.items():
+        try:
+            normalised[name] = {"input": text, "digits": codes.normalise(text)}
+        except codes.CodeError:
+            normalised[name] = {"input": text, "digits": None}
+    return {
+        "code": code,
+        "damm": [{"prefix": p, "digit": codes.damm_digit(p)} for p in (prefix, "0" * 23, "9" * 23)],
+        "formatted": codes.format_code(code),
+        "normalise": normalised,
+    }
+
+
+def main() -> None:
+    salt = bytes(range(16))
+    code = code_vectors()["code"]
+    assert isinstance(code, str)
+    derived = codes.derive(code, salt, KDF)
+    reporter = PrivateKey(bytes(range(100, 132)))
+    desk = SigningKey(bytes(range(200, 232)))
+    mailbox = case_id(bytes(reporter.public_key))
+    wrapped_key = wrap_key(reporter, derived.wrap)
+    items = [
+        ReplyItem(mailbox, 1, "2026-11-01", "received", "We have your report."),
+        ReplyItem(mailbox, 2, "2026-11-03", None, "مرحبا · a reply in two scripts"),
+        ReplyItem(mailbox, 3, "2026-11-05", "closed", ""),
+    ]
+    sealed = [seal_reply(item, desk, bytes(reporter.public_key)) for item in items]
+    tampered = bytearray(sealed[1])
+    tampered[-1] ^= 1
+    other = ReplyItem("0" * len(mailbox), 4, "2026-11-06", None, "for another case")
+    replies = [
+        {"seq": 1, "day": "2026-11-01", "sealed": b64encode(sealed[0]), "expect": "verified"},
+        {"seq": 2, "day": "2026-11-03", "sealed": b64encode(bytes(tampered)), "expect": "refused"},
+        {"seq": 3, "day": "2026-11-05", "sealed": b64encode(sealed[2]), "expect": "verified"},
+        # filed under a number the desk did not sign: the server cannot reorder
+        {"seq": 7, "day": "2026-11-05", "sealed": b64encode(sealed[0]), "expect": "refused"},
+        {
+            "seq": 4,
+            "day": "2026-11-06",
+            "sealed": b64encode(seal_reply(other, desk, bytes(reporter.public_key))),
+            "expect": "refused",
+        },
+    ]
+    challenge = pow.Challenge(value=bytes(range(32)), bits=6, iterations=1000)
+    vectors = {
+        "about": "Known answers for the protocol, written by tests/vectors/make.py.",
+        "codes": code_vectors(),
+        "derive": {
+            "code": code,
+            "code_salt": b64encode(salt),
+            "kdf": {"ops": KDF.ops, "mem": KDF.mem},
+            "lookup": b64encode(derived.lookup),
+            "wrap": b64encode(derived.wrap),
+            "index": b64encode(derived.index),
+        },
+        "case_id": {"public_key": b64encode(bytes(reporter.public_key)), "id": mailbox},
+        "bucket_size": [
+            {"length": n, "size": bucket_size(n)} for n in (0, 1, 1024, 1025, 20_000, 300_000)
+        ],
+        "cipher_size": [
+            {"plain": n, "cipher": cipher_size(n)} for n in (0, 1, 65536, 65537, 10**6)
+        ],
+        "mailbox": {
+            "wrap": b64encode(derived.wrap),
+            "wrapped_key": b64encode(wrapped_key),
+            "reporter_public_key": b64encode(bytes(reporter.public_key)),
+            "verify_key": b64encode(bytes(desk.verify_key)),
+            "mailbox": mailbox,
+            "replies": replies,
+            "items": {
+                str(item.seq): {"status": item.status, "text": item.text, "date": item.date}
+                for item in items
+            },
+        },
+        "pow": {
+            "challenge": b64encode(challenge.value),
+            "bits": challenge.bits,
+            "iterations": challenge.iterations,
+            "nonce": pow.solve(challenge),
+        },
+    }
+    OUT.write_text(json.dumps(vectors, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
