@@ -11,7 +11,7 @@ const browser = Object.fromEntries([
   'require', 'globalThis', 'queueMicrotask', 'structuredClone', 'Response', 'Headers',
   'Element', 'Node', 'RadioNodeList', 'HTMLFormElement', 'URLSearchParams', 'addEventListener',
 ].map((name) => [name, 'readonly']));
-const node = Object.fromEntries(['process', 'Buffer', 'require', 'console', 'globalThis',
+const node = Object.fromEntries(['process', 'Buffer', 'Blob', 'require', 'console', 'globalThis',
   'TextEncoder', 'TextDecoder', 'crypto', 'URL', 'setTimeout'].map((n) => [n, 'readonly']));
 
 export default [
@@ -33,5 +33,6 @@ export default [
   {
     files: ['tests/js/**/*.mjs', '*.mjs', 'bench/browser/*.mjs'],
     languageOptions: { ecmaVersion: 2023, sourceType: 'module', globals: node },
+    rules: { 'no-unused-vars': ['error', { caughtErrorsIgnorePattern: '^_' }] },
   },
 ];

@@ -15,9 +15,9 @@ from portal.desk import keystore
 from portal.protocol.organization import load
 from tests.harness.live import live_portal
 
-from . import crypto, desk, flood, ingest, pages, throughput
+from . import crypto, desk, flood, ingest, journeys, pages, throughput
 
-SECTIONS = ("crypto", "pages", "throughput", "ingest", "desk", "flood")
+SECTIONS = ("crypto", "journeys", "pages", "throughput", "ingest", "desk", "flood")
 
 
 def main() -> int:
@@ -25,12 +25,6 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(SECTIONS))
     parser.add_argument("--ingest-mib", type=int, default=1024)
     parser.add_argument("--file-mib", type=int, default=64, help="browser file encryption size")
-    parser.add_argument(
-        "--jitless-file-mib",
-        type=int,
-        default=4,
-        help="file size without JIT (pure JS runs near 0.5 MiB/s)",
-    )
     args = parser.parse_args()
     only = set(args.only.split(","))
     started = time.monotonic()
@@ -42,23 +36,18 @@ def main() -> int:
         org = load(base / "home" / "organization.json")
         browser_pow_ms = float("nan")
         if "crypto" in only:
-            results = {
-                "native": crypto.native(org, args.file_mib),
-                "wasm": crypto.browser(org, "js", args.file_mib, derivations=3),
-            }
-            jitless = crypto.browser(org, "jitless", args.jitless_file_mib, derivations=1)
-            # Without JIT, time a smaller file and scale: the figure is a rate.
-            jitless["file_ms"] *= args.file_mib / args.jitless_file_mib
-            results["jitless"] = jitless
-            browser_pow_ms = jitless["pow_ms"]
+            results = crypto.run(org, args.file_mib)
+            browser_pow_ms = results["Firefox Safer"]["pow_ms"]
             _print(crypto.report(results))
         with live_portal(
             base / "portal",
             base / "home" / "organization.json",
             # Proofs of work cost the client, not the server: the floods section
             # measures them; here each still costs the server its one check.
-            extra_env={"PORTAL_ARGON2_RATE": "10000", "PORTAL_POW_BITS": "0"},
+            extra_env={"PORTAL_DERIVE_RATE": "10000", "PORTAL_POW_BITS": "0"},
         ) as live:
+            if "journeys" in only:
+                _print(journeys.report(journeys.run(live.url)))
             if "pages" in only:
                 _print(pages.report(pages.run(live.url)))
             if "throughput" in only:

@@ -18,9 +18,8 @@ from portal.common.blobs import BlobStore
 from portal.common.db import Database
 from portal.desk import cases, keystore
 from portal.desk.store import DeskStore
-from portal.protocol.encoding import b64encode
 from portal.protocol.envelopes import case_id, open_envelope, seal
-from portal.protocol.filecrypt import CHUNK, EncryptingWriter
+from portal.protocol.filecrypt import EncryptingWriter
 from portal.protocol.organization import Organization
 from portal.protocol.reports import plaintext
 from portal.server.inbox import export_inbox
@@ -59,17 +58,14 @@ def fill_portal(folder: Path, org: Organization, envelopes: int, blob_gib: float
             with path.open("wb") as out:
                 writer = EncryptingWriter(out)
                 writer.write(block)
-                digest = writer.finish()
+                writer.finish()
             described.append(
                 {
                     "upload": blob_id,
                     "name": f"file-{n}.bin",
                     "type": "application/octet-stream",
                     "size": len(block),
-                    "sha256": digest,
-                    "key": b64encode(writer.key),
-                    "header": b64encode(writer.header),
-                    "chunk": CHUNK,
+                    **writer.finish().entry(),
                     "metadata_removed": False,
                 }
             )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import nacl.pwhash
 import pytest
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.hmac import HMAC
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from portal.protocol import codes
 from portal.protocol.codes import CodeError, KdfParams
 
-PARAMS = KdfParams(ops=2, mem=16 * 1024 * 1024)
+PARAMS = KdfParams(iterations=codes.MIN_ITERATIONS)
 SALT = bytes(range(16))
 
 
@@ -91,14 +93,27 @@ def test_format_and_last_group() -> None:
     assert codes.last_group(code) == "1548"
 
 
-def test_argon2_cffi_derivation_equals_pynacl_crypto_pwhash() -> None:
+def test_the_derivation_equals_an_independent_pbkdf2_and_hmac() -> None:
+    """hashlib against OpenSSL through ``cryptography``: one PBKDF2 block, then
+    two HMAC labels (the browser's WebCrypto is held to it by the shared vectors)."""
     code = codes.generate()
     derived = codes.derive(code, SALT, PARAMS)
-    seed = nacl.pwhash.argon2id.kdf(
-        64, code.encode(), SALT, opslimit=PARAMS.ops, memlimit=PARAMS.mem
-    )
-    assert derived.lookup + derived.wrap == seed
+    kdf = PBKDF2HMAC(algorithm=SHA256(), length=32, salt=SALT, iterations=PARAMS.iterations)
+    seed = kdf.derive(code.encode())
+    for label, value in (
+        (b"portal-code-lookup", derived.lookup),
+        (b"portal-code-wrap", derived.wrap),
+    ):
+        mac = HMAC(seed, SHA256())
+        mac.update(label)
+        assert mac.finalize() == value
     assert derived.lookup != derived.wrap
+
+
+def test_more_iterations_derive_other_keys() -> None:
+    code = codes.generate()
+    more = KdfParams(iterations=PARAMS.iterations + 1)
+    assert codes.derive(code, SALT, PARAMS).index != codes.derive(code, SALT, more).index
 
 
 def test_different_codes_and_salts_derive_different_keys() -> None:

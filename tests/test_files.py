@@ -21,7 +21,6 @@ from portal.desk import cases
 from portal.desk import evidence as desk_files
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
-from portal.protocol.encoding import b64encode
 from portal.protocol.filecrypt import CHUNK, EncryptingWriter
 from portal.protocol.organization import Organization
 from portal.server.app import create_app
@@ -194,15 +193,12 @@ def _browser_file(data: bytes) -> tuple[bytes, dict[str, Any]]:
     out = io.BytesIO()
     writer = EncryptingWriter(out)
     writer.write(data)
-    digest = writer.finish()
+    writer.finish()
     entry = {
         "name": "evidence.bin",
         "type": "application/octet-stream",
         "size": len(data),
-        "sha256": digest,
-        "key": b64encode(writer.key),
-        "header": b64encode(writer.header),
-        "chunk": CHUNK,
+        **writer.finish().entry(),
         "metadata_removed": False,
     }
     return out.getvalue(), entry

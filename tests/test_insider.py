@@ -601,16 +601,13 @@ def test_an_item_swapped_under_a_victims_id_gets_nothing_deleted(
 
     writer = EncryptingWriter(out)
     writer.write(b"the attacker's bytes")
-    digest = writer.finish()
+    writer.finish()
     entry = {
         "upload": victim_blob.id,
         "name": "x",
         "type": "",
         "size": writer.size,
-        "sha256": digest,
-        "key": b64encode(writer.key),
-        "header": b64encode(writer.header),
-        "chunk": CHUNK,
+        **writer.finish().entry(),
         "metadata_removed": False,
     }
     own = plaintext(
@@ -862,7 +859,7 @@ def test_a_part_raced_against_itself_cannot_corrupt_a_claimed_file(
     out = io.BytesIO()
     writer = EncryptingWriter(out)
     writer.write(b"evidence " * 1000)
-    digest = writer.finish()
+    writer.finish()
     blob = out.getvalue()
     part = 4096
     made = api_post(client, "/api/uploads", {"size": len(blob), "part_size": part}).get_json()
@@ -921,10 +918,7 @@ def test_a_part_raced_against_itself_cannot_corrupt_a_claimed_file(
         "name": "e",
         "type": "",
         "size": writer.size,
-        "sha256": digest,
-        "key": b64encode(writer.key),
-        "header": b64encode(writer.header),
-        "chunk": CHUNK,
+        **writer.finish().entry(),
         "metadata_removed": False,
     }
     _, body = browser_style_request(org, "report with a raced file", attachments=[entry])
@@ -952,9 +946,10 @@ def test_a_hostile_chunk_size_jams_nothing(
             "name": "x",
             "type": "",
             "size": 10,
-            "sha256": "0" * 64,
+            "alg": "aes256gcm-stream",
+            "digest": "0" * 64,
             "key": b64encode(bytes(32)),
-            "header": b64encode(bytes(24)),
+            "prefix": b64encode(bytes(7)),
             "chunk": chunk,
             "metadata_removed": False,
         }

@@ -43,7 +43,9 @@ def _mutated(org: Organization, change: Any) -> dict[str, Any]:
         lambda d: d["verify"].update(kid="0" * 32),
         lambda d: d.update(code_salt="AAAA"),
         lambda d: d["kdf"].update(alg="scrypt"),
-        lambda d: d["kdf"].update(mem=1024),
+        lambda d: d["kdf"].update(iterations=1000),
+        lambda d: d["kdf"].update(iterations=True),
+        lambda d: d["kdf"].update(alg="argon2id13"),
     ],
 )
 def test_malformed_files_are_refused(org: Organization, change: Any) -> None:

@@ -38,7 +38,7 @@ def test_the_rate_bucket_empties_and_refills(tmp_path: Path) -> None:
 
 
 def test_a_busy_portal_keeps_the_reporters_words(config: Config) -> None:
-    app = create_app(replace(config, argon2_rate=1))
+    app = create_app(replace(config, derive_rate=1))
     gate: WorkGate = app.extensions["portal"].work_gate
     gate.bucket.tokens = 0
     gate.bucket.rate = 0.0001

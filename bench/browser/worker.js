@@ -15,7 +15,7 @@ async function timeFile(fileMiB) {
   const started = performance.now();
   await beginFile(sodium, { id: 'bench', file: blob, strip: false });
   for (let done = false; !done;) done = (await nextPart(sodium, { id: 'bench' })).value.done;
-  endFile(sodium, { id: 'bench' });
+  await endFile(sodium, { id: 'bench' });
   return performance.now() - started;
 }
 
@@ -33,7 +33,7 @@ self.onmessage = async (event) => {
   }
   out.seal_ms = (performance.now() - t0) / n;
   const t1 = performance.now();
-  for (let i = 0; i < derivations; i += 1) deriveCode(sodium, '391822074471038599621548', organization);
+  for (let i = 0; i < derivations; i += 1) await deriveCode(sodium, '391822074471038599621548', organization);
   out.derive_ms = (performance.now() - t1) / derivations;
   // The proof of work at the portal's default difficulty, over several challenges.
   const t2 = performance.now();

@@ -1,6 +1,6 @@
 """Database engine and sessions (SQLAlchemy), for the server and the desk alike.
 
-SQLite is the embedded default; any SQLAlchemy URL (PostgreSQL) works.
+SQLite is the embedded default and the only engine tested so far.
 """
 
 from __future__ import annotations

@@ -185,7 +185,7 @@ def show_case(store: DeskStore, keys: DeskKeys, case: str) -> CaseView:
         except (Unbound, OSError) as exc:
             items.append(replace(shown, damaged=str(exc)))
             continue
-        files_shown = [f.public(files.check(store, f)) for f in opened.files]
+        files_shown = [files.public(f, files.check(store, f)) for f in opened.files]
         items.append(replace(shown, content=opened.content, files=files_shown))
     for held in store.damaged(case_id):
         items.append(

@@ -1,9 +1,10 @@
-"""Evidence files on the desk: verify against the sealed hash, read, save.
+"""Evidence files on the desk: verify against the sealed digest, read, save.
 
 A file is "verified" only when its blob decrypts completely (every chunk
-authentic, FINAL at the end) to bytes whose SHA-256 is the one sealed in the
-report; otherwise it is "damaged" (or "missing" if its blob has not arrived),
-and it is never offered or written out as if it were good.
+authentic and in order, the last sealed as last) to bytes of the sealed size
+whose chunk digest is the one sealed in the report; otherwise it is "damaged"
+(or "missing" if its blob has not arrived), and it is never offered or written
+out as if it were good. The desk shows the plain SHA-256 it computes itself.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from typing import Any
 from portal.common.atomic import atomic_write, fsync_dir
 from portal.common.safe_text import clean_name
 from portal.desk.store import DeskStore
-from portal.protocol.encoding import EncodingError, b64decode
-from portal.protocol.filecrypt import DamagedFile, decrypted_chunks, verify
+from portal.protocol.filecrypt import DamagedFile, FileSeal, Verified, decrypted_chunks, verify
 
 STATES = ("verified", "damaged", "missing")
 
@@ -33,28 +33,32 @@ class CaseFile:
     name: str
     type: str
     size: int
-    sha256: str
     metadata_removed: bool
-    key: bytes
-    header: bytes
-    chunk: int
+    seal: FileSeal  # key, nonce prefix, chunk size and chunk digest, from the envelope
     case: str = ""  # the case whose envelope describes it
 
-    def public(self, state: str) -> dict[str, Any]:
-        return {
-            "upload": self.upload,
-            "name": self.name,
-            "type": self.type,
-            "size": self.size,
-            "sha256": self.sha256,
-            "metadata_removed": self.metadata_removed,
-            "state": state,
-        }
+
+@dataclass(frozen=True)
+class Checked:
+    """A file's state now, and the SHA-256 of its plaintext when it verified."""
+
+    state: str  # one of STATES
+    sha256: str | None = None
 
 
-# Chunk sizes a sender may name: a hostile one must not make the desk read a
-# whole file (or more than memory) as one chunk.
-MIN_CHUNK, MAX_CHUNK = 1024, 16 * 1024 * 1024
+def public(f: CaseFile, checked: Checked) -> dict[str, Any]:
+    """What the desk shows of a file (never its key)."""
+    return {
+        "upload": f.upload,
+        "name": f.name,
+        "type": f.type,
+        "size": f.size,
+        "sha256": checked.sha256,
+        "metadata_removed": f.metadata_removed,
+        "state": checked.state,
+    }
+
+
 MAX_FILE_SIZE = 1 << 40
 
 
@@ -63,63 +67,71 @@ def files_of(content: dict[str, Any], case: str = "") -> list[CaseFile]:
     out = []
     for entry in content.get("attachments") or []:
         try:
-            if not (
-                MIN_CHUNK <= int(entry["chunk"]) <= MAX_CHUNK
-                and 0 <= int(entry["size"]) <= MAX_FILE_SIZE
-            ):
+            seal = FileSeal.from_entry(entry)  # refuses a hostile chunk size
+            size = entry["size"]
+            if type(size) is not int or not 0 <= size <= MAX_FILE_SIZE:
                 continue
             out.append(
                 CaseFile(
                     upload=str(entry["upload"]),
                     name=str(entry.get("name") or ""),
                     type=str(entry.get("type") or ""),
-                    size=int(entry["size"]),
-                    sha256=str(entry["sha256"]),
+                    size=size,
                     metadata_removed=bool(entry.get("metadata_removed")),
-                    key=b64decode(entry["key"], length=32),
-                    header=b64decode(entry["header"], length=24),
-                    chunk=int(entry["chunk"]),
+                    seal=seal,
                     case=case,
                 )
             )
-        except (KeyError, TypeError, ValueError, EncodingError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             continue
     return out
 
 
-def _verifies(store: DeskStore, blob: str, f: CaseFile) -> bool:
+def verified(store: DeskStore, blob: str, f: CaseFile) -> Verified | None:
+    """The blob's plaintext size and SHA-256 if it is exactly the described file."""
     try:
         with store.blobs.open(blob) as src:
-            return verify(src, f.key, f.header, f.sha256, f.chunk) == f.size
+            result = verify(src, f.seal)
     except (FileNotFoundError, DamagedFile):
-        return False
+        return None
+    return result if result.size == f.size else None
 
 
-def locate(store: DeskStore, f: CaseFile) -> str | None:
-    """The blob holding exactly the file its case's envelope describes, if any."""
+def find_verified(store: DeskStore, f: CaseFile) -> tuple[str, Verified] | None:
+    """The blob holding exactly the file its case's envelope describes, if any, with
+    its plaintext's size and SHA-256."""
     for row in store.attachments(f.upload, f.case):
         blob = f"attachments/{row.sha256}"
-        if _verifies(store, blob, f):
-            return blob
+        result = verified(store, blob, f)
+        if result is not None:
+            return blob, result
     return None
 
 
-def check(store: DeskStore, f: CaseFile) -> str:
+def locate(store: DeskStore, f: CaseFile) -> str | None:
+    """The name of the blob holding exactly the described file, if any."""
+    found = find_verified(store, f)
+    return None if found is None else found[0]
+
+
+def check(store: DeskStore, f: CaseFile) -> Checked:
     """verified, damaged or missing. Checked every time, never remembered: a blob
     changed after an earlier check must not keep a "verified" it no longer earns."""
     kept = [f"attachments/{row.sha256}" for row in store.attachments(f.upload, f.case)]
     if not any(store.blobs.path(blob).exists() for blob in kept):
-        return "missing"
-    return "verified" if locate(store, f) is not None else "damaged"
+        return Checked("missing")
+    found = find_verified(store, f)
+    return Checked("verified", found[1].sha256) if found is not None else Checked("damaged")
 
 
 def plaintext(store: DeskStore, f: CaseFile) -> Iterator[bytes]:
-    """The file's bytes, chunk by chunk; raises DamagedFile if no kept copy verifies."""
-    blob = locate(store, f)
-    if blob is None:
+    """The file's bytes, chunk by chunk; raises DamagedFile if no kept copy verifies.
+    (Whoever keeps these bytes checks their SHA-256 against ``check``'s at the end.)"""
+    found = find_verified(store, f)
+    if found is None:
         raise DamagedFile("no kept copy of this file verifies")
-    with store.blobs.open(blob) as src:
-        yield from decrypted_chunks(src, f.key, f.header, f.chunk)
+    with store.blobs.open(found[0]) as src:
+        yield from decrypted_chunks(src, f.seal)
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
@@ -158,9 +170,9 @@ def save_files(store: DeskStore, case_id: str, files: list[CaseFile], out: Path)
     damaged: list[str] = []
     missing: list[str] = []
     for index, f in enumerate(files, start=1):
-        state = check(store, f)
-        if state != "verified":
-            (missing if state == "missing" else damaged).append(f.name or f.upload)
+        checked = check(store, f)
+        if checked.state != "verified" or checked.sha256 is None:
+            (missing if checked.state == "missing" else damaged).append(f.name or f.upload)
             continue
         name = safe_name(f.name, taken, f"file-{index}")
         tmp = out / f".{name}.part"
@@ -172,7 +184,7 @@ def save_files(store: DeskStore, case_id: str, files: list[CaseFile], out: Path)
                     handle.write(chunk)
                 handle.flush()
                 os.fsync(handle.fileno())
-            if digest.hexdigest() != f.sha256:
+            if digest.hexdigest() != checked.sha256:
                 raise DamagedFile("hash changed while saving")
             os.replace(tmp, out / name)
         except DamagedFile:
@@ -181,7 +193,7 @@ def save_files(store: DeskStore, case_id: str, files: list[CaseFile], out: Path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        saved.append((name, f.sha256))
+        saved.append((name, checked.sha256))
     sums = "".join(f"{sha}  {name}\n" for name, sha in saved)
     if saved:
         atomic_write(out / "SHA256SUMS", sums.encode(), 0o644)

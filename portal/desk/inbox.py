@@ -269,9 +269,7 @@ def _plan_blob(store: DeskStore, keys: DeskKeys, plan: _Plan, bundle: Bundle, it
             continue
         try:
             with quarantine.open("rb") as src:
-                size = verify(
-                    src, described.key, described.header, described.sha256, described.chunk
-                )
+                size = verify(src, described.seal).size
         except DamagedFile:
             reason = "it does not decrypt to the file its envelope describes"
             continue

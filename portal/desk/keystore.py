@@ -26,7 +26,7 @@ from portal.protocol.organization import Organization, RecipientKey, key_id, par
 
 DESK_FILE = "desk.json"
 ORG_FILE = "organization.json"
-CODE_KDF = KdfParams(ops=2, mem=16 * 1024 * 1024)
+CODE_KDF = KdfParams()  # the default PBKDF2 iterations (codes.DEFAULT_ITERATIONS)
 
 # Passphrase costs. SENSITIVE is the default; the others exist for demo desks
 # and the test suite, where a second of Argon2 per command adds up.

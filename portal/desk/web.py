@@ -175,17 +175,17 @@ def case_file(case_id: str, upload: str) -> ResponseReturnValue:
         f = desk_cases.case_file(store(), keys(), case_id, upload)
     except desk_cases.CaseError:
         abort(404)
-    state_now = desk_files.check(store(), f)
-    if state_now != "verified":
+    checked = desk_files.check(store(), f)
+    if checked.state != "verified" or checked.sha256 is None:
         return render_template(
             "desk/message.html",
-            title=f"File {state_now}",
+            title=f"File {checked.state}",
             text="This file does not match what the reporter sent, so it is not shown."
-            if state_now == "damaged"
+            if checked.state == "damaged"
             else "This file has not been imported yet.",
         ), 409
     inline = request.args.get("inline") == "1" and f.type in INLINE_TYPES
-    store().custody.append("view", case=case_id, file=f.upload, sha256=f.sha256)
+    store().custody.append("view", case=case_id, file=f.upload, sha256=checked.sha256)
     response = current_app.response_class(
         stream_with_context(desk_files.plaintext(store(), f)),
         mimetype=f.type if inline else "application/octet-stream",
@@ -194,7 +194,7 @@ def case_file(case_id: str, upload: str) -> ResponseReturnValue:
     response.headers["Content-Disposition"] = (
         f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(name)}"
     )
-    response.headers["X-SHA256"] = f.sha256
+    response.headers["X-SHA256"] = checked.sha256
     return response
 
 

@@ -1,25 +1,36 @@
 """One-time case codes: generation, Damm check digit, normalisation, derivation.
 
 A code is 24 decimal digits (23 random, one Damm check digit), shown as six
-groups of four. It is derived with Argon2id into a 32-byte ``lookup`` (whose
-SHA-256 indexes the mailbox) and a 32-byte ``wrap`` key (which wraps the
-reporter's secret key). The browser does the same derivation with libsodium.
+groups of four. It is derived with PBKDF2-HMAC-SHA256 into a 32-byte seed, and
+the seed with HMAC-SHA256 into a ``lookup`` (whose SHA-256 indexes the mailbox)
+and a ``wrap`` key (which wraps the reporter's secret key). The browser does the
+same derivation with its native WebCrypto at every Tor Browser level, and the
+server, without JavaScript, with hashlib: byte-identical everywhere.
+
+Why PBKDF2 and not a memory-hard function: the browser can only run a
+memory-hard function (Argon2id) in interpreted JavaScript at Safer, where one
+derivation took over 15 seconds; PBKDF2 is native everywhere. Its cost is set so
+that trying every code stays out of reach (docs/threat-model.md, "Codes").
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import unicodedata
 from dataclasses import dataclass
-
-from argon2.low_level import Type, hash_secret_raw
 
 from portal.common.errors import NamedError
 
 CODE_DIGITS = 24
 GROUP = 4
-SEED_BYTES = 64
+SEED_BYTES = 32
+KDF_ALG = "pbkdf2-sha256"
+# 2^15 iterations are 2^16 SHA-256 compressions per guess: with 76 bits of code,
+# 2^92 compressions to try every code (docs/threat-model.md). Nothing below it is accepted.
+MIN_ITERATIONS = 2**15
+DEFAULT_ITERATIONS = 50_000
 
 # The Damm quasigroup of order 10 (a weakly totally anti-symmetric table):
 # it catches every single-digit error and every adjacent transposition.
@@ -47,10 +58,9 @@ class CodeError(NamedError, ValueError):
 
 @dataclass(frozen=True)
 class KdfParams:
-    """Argon2id13 cost of the code derivation, published in organization.json."""
+    """The code derivation's cost (PBKDF2 iterations), published in organization.json."""
 
-    ops: int
-    mem: int  # bytes, as libsodium's crypto_pwhash takes it
+    iterations: int = DEFAULT_ITERATIONS
 
 
 @dataclass(frozen=True)
@@ -117,18 +127,17 @@ def last_group(digits: str) -> str:
 
 
 def derive(digits: str, salt: bytes, params: KdfParams) -> CodeKeys:
-    """Argon2id13(code, salt) -> lookup ‖ wrap, byte-identical to crypto_pwhash."""
-    seed = hash_secret_raw(
-        secret=digits.encode("ascii"),
-        salt=salt,
-        time_cost=params.ops,
-        memory_cost=params.mem // 1024,
-        parallelism=1,
-        hash_len=SEED_BYTES,
-        type=Type.ID,
-        version=19,
+    """PBKDF2-HMAC-SHA256(code, salt) -> seed; HMAC-SHA256(seed, label) -> lookup, wrap.
+
+    One 32-byte PBKDF2 block: an attacker testing a guess against a stored index
+    pays for exactly this block, no more and no less than the reporter."""
+    seed = hashlib.pbkdf2_hmac(
+        "sha256", digits.encode("ascii"), salt, params.iterations, SEED_BYTES
     )
-    return CodeKeys(lookup=seed[:32], wrap=seed[32:])
+    return CodeKeys(
+        lookup=hmac.new(seed, b"portal-code-lookup", hashlib.sha256).digest(),
+        wrap=hmac.new(seed, b"portal-code-wrap", hashlib.sha256).digest(),
+    )
 
 
 def mailbox_index(lookup: bytes) -> bytes:

@@ -14,11 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from portal.common.errors import NamedError
-from portal.protocol.codes import KdfParams
+from portal.protocol.codes import KDF_ALG, MIN_ITERATIONS, KdfParams
 from portal.protocol.encoding import EncodingError, b64decode, b64encode
-
-KDF_ALG = "argon2id13"
-MIN_KDF_MEM = 8 * 1024 * 1024
 
 
 class OrganizationError(NamedError, ValueError):
@@ -62,7 +59,7 @@ class Organization:
             "encrypt": [{"kid": r.kid, "pk": b64encode(r.pk)} for r in self.encrypt],
             "verify": {"kid": self.verify_kid, "vk": b64encode(self.verify_key)},
             "code_salt": b64encode(self.code_salt),
-            "kdf": {"alg": KDF_ALG, "ops": self.kdf.ops, "mem": self.kdf.mem},
+            "kdf": {"alg": KDF_ALG, "iterations": self.kdf.iterations},
         }
         if self.demo:
             doc["demo"] = True
@@ -106,17 +103,24 @@ def _parse(doc: object) -> Organization:
         raise OrganizationError("the verify key id does not match its key")
     kdf = doc["kdf"]
     if kdf["alg"] != KDF_ALG:
-        raise OrganizationError(f"unsupported code derivation {kdf['alg']!r}")
-    ops, mem = kdf["ops"], kdf["mem"]
-    if not (isinstance(ops, int) and isinstance(mem, int) and ops >= 1 and mem >= MIN_KDF_MEM):
-        raise OrganizationError("code derivation cost is too low")
+        raise OrganizationError(
+            f"unsupported code derivation {kdf['alg']!r} (this portal derives codes with "
+            f"{KDF_ALG!r}; a desk made before it must make new keys: no codes exist yet)"
+        )
+    iterations = kdf["iterations"]
+    if not isinstance(iterations, int) or isinstance(iterations, bool):
+        raise OrganizationError("the code derivation's iterations must be a whole number")
+    if iterations < MIN_ITERATIONS:
+        raise OrganizationError(
+            f"code derivation cost is too low: {iterations} iterations, at least {MIN_ITERATIONS}"
+        )
     return Organization(
         name=name,
         encrypt=tuple(encrypt),
         verify_kid=doc["verify"]["kid"],
         verify_key=vk,
         code_salt=b64decode(doc["code_salt"], length=16),
-        kdf=KdfParams(ops=ops, mem=mem),
+        kdf=KdfParams(iterations=iterations),
         demo=doc.get("demo") is True,
     )
 

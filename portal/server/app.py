@@ -81,9 +81,9 @@ def _base_app(config: Config, cookie_name: str, error_template: str) -> Flask:
         uploads=Uploads(db, mailboxes.blobs, limits, mailboxes.today),
         work_gate=WorkGate(
             config.data_dir / "work-slots",
-            slots=config.argon2_slots,
-            rate=config.argon2_rate,
-            burst=config.argon2_rate * 2,
+            slots=config.derive_slots,
+            rate=config.derive_rate,
+            burst=config.derive_rate * 2,
         ),
         branding=load_branding(config.branding_dir),
         pow_load=Load(),

@@ -1,7 +1,7 @@
 """Opening a case on the server, in memory, for reporters without JavaScript.
 
 The browser does all of this itself when it can. Here the server derives the
-code with Argon2id, unwraps the reporter's key, opens and verifies the desk's
+code (PBKDF2, as the browser would), unwraps the reporter's key, opens and verifies the desk's
 replies, makes the next code and stores it as a pending rotation, and forgets.
 Every failure raises the same CaseNotFound after the same work.
 """

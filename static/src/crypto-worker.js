@@ -1,5 +1,5 @@
-// The crypto worker: libsodium runs here so the page stays responsive (and can
-// show progress) even when Argon2 takes a minute without JIT or WebAssembly.
+// The crypto worker: libsodium and WebCrypto run here so the page stays
+// responsive (and can show progress) at every Tor Browser level.
 import { closeCase, deriveForOpening, openCase, sealFollowUp } from './protocol/replies.js';
 import { beginFile, cancelFile, endFile, nextPart } from './protocol/filecrypt.js';
 import { solveWork } from './protocol/pow.js';

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from nacl.signing import SigningKey
+from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -21,6 +22,8 @@ from portal.protocol.encoding import b64decode
 from portal.protocol.replies import ReplyItem, seal_reply
 from portal.server.models import Reply
 from tests.harness.browsers import chromium, sent_requests, wait
+from tests.harness.drivers import browser as open_browser
+from tests.harness.drivers import mode_of
 from tests.harness.journeys import open_case, submit, wait_for_case
 from tests.harness.live import LivePortal, fresh_desk_copy
 from tests.harness.web import PASSPHRASE, files_containing
@@ -85,19 +88,30 @@ def desk_round(live: LivePortal, home: Path, tmp: Path, marker: str, reply: str)
     raise AssertionError("case not found on the desk")
 
 
-@pytest.mark.parametrize("mode", ["js", "nojs"])
+@pytest.mark.parametrize(
+    ("browser", "level"),
+    [
+        ("chromium", "js"),
+        ("chromium", "nojs"),
+        ("firefox", "standard"),
+        ("firefox", "safer"),
+        ("firefox", "safest"),
+    ],
+)
 def test_full_case_loop_in_the_browser(
-    mode: str, live: LivePortal, desk_home: Path, tmp_path: Path
+    browser: str, level: str, live: LivePortal, desk_home: Path, tmp_path: Path
 ) -> None:
-    marker = f"MARKER-case-{mode}-{secrets.token_hex(4)}"
+    mode = "nojs" if mode_of(browser, level) == "nojs" else "js"
+    marker = f"MARKER-case-{browser}-{level}-{secrets.token_hex(4)}"
     reply = f"REPLY-{secrets.token_hex(4)} We read it. <script>alert(1)</script> <b>not bold</b>"
     home = fresh_desk_copy(desk_home, tmp_path / "desk")
-    with chromium(mode) as drv:
+    with open_browser(browser, level) as drv:
         code = submit(drv, live, marker)
     case_id = desk_round(live, home, tmp_path, marker, reply)
 
-    with chromium(mode) as drv:
-        drv.get_log("performance")
+    with open_browser(browser, level) as drv:
+        if isinstance(drv, webdriver.Chrome):
+            drv.get_log("performance")
         # Typed in Arabic-Indic digits with dashes: normalised like any other input.
         typed = "-".join(
             "".join(chr(0x660 + int(d)) for d in code[i : i + 4]) for i in range(0, 24, 4)
@@ -134,13 +148,13 @@ def test_full_case_loop_in_the_browser(
         done = "message-done" if mode == "js" else "message-done-nojs"
         wait(drv, WAIT).until(lambda d: d.find_element(By.ID, done).is_displayed())
         assert len(drv.find_elements(By.CSS_SELECTOR, "#sent-list li")) == 2
-        if mode == "js":
+        if isinstance(drv, webdriver.Chrome) and mode == "js":
             for req in sent_requests(drv):
                 body = req["body"] or ""
                 for secret in (code, fresh, follow_up, reply):
                     assert secret not in body
 
-    with chromium(mode) as drv:
+    with open_browser(browser, level) as drv:
         open_case(drv, live, codes.format_code(code))
         assert "could not open a case" in wait_for_refusal(drv)
         open_case(drv, live, codes.format_code(fresh))

@@ -20,6 +20,8 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.harness.browsers import chromium, sent_requests, wait
+from tests.harness.drivers import browser as open_browser
+from tests.harness.drivers import mode_of
 from tests.harness.live import LivePortal, fresh_desk_copy
 from tests.harness.web import PASSPHRASE, files_containing
 
@@ -159,18 +161,30 @@ def test_files_with_javascript_resume_strip_and_arrive_identical(
     assert f"{hashlib.sha256(big).hexdigest()}  video.mp4" in sums
 
 
-@pytest.mark.parametrize("mode", ["jitless", "nojs"])
-def test_a_file_without_jit_or_without_javascript(
-    mode: str, live: LivePortal, desk_home: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("browser", "level"),
+    [
+        ("chromium", "jitless"),
+        ("chromium", "nojs"),
+        ("firefox", "standard"),
+        ("firefox", "safer"),
+        ("firefox", "safest"),
+    ],
+)
+def test_a_file_at_every_level_in_both_browsers(
+    browser: str, level: str, live: LivePortal, desk_home: Path, tmp_path: Path
 ) -> None:
-    marker = f"MARKER-{mode}-{secrets.token_hex(4)}"
-    data = b"MARKER-filebody" + os.urandom(150_000)
+    """A file of several chunks and two upload parts, byte for byte to the desk,
+    with JavaScript on (WebCrypto, JIT or not) or off (the server encrypts)."""
+    mode = mode_of(browser, level)
+    marker = f"MARKER-{browser}-{level}-{secrets.token_hex(4)}"
+    data = b"MARKER-filebody" + os.urandom(1_500_000)
     path = _write(tmp_path, "evidence.bin", data)
-    with chromium(mode) as drv:
+    with open_browser(browser, level) as drv:
         drv.get(live.url + "/report")
         drv.find_element(By.ID, "what_happened").send_keys(marker)
         drv.find_element(By.ID, "files").send_keys(path)
-        if mode == "jitless":
+        if mode != "nojs":
             _wait_files_sent(drv, 1, 240)
         _submit_and_code(drv, 300)
     assert files_containing(live.data_dir, b"MARKER-filebody") == []
@@ -178,3 +192,5 @@ def test_a_file_without_jit_or_without_javascript(
     saved, shown = _desk_saves(live, desk_home, tmp_path, marker)
     assert (saved / "evidence.bin").read_bytes() == data
     assert shown["items"][0]["sealed_by"] == ("server" if mode == "nojs" else "browser")
+    (f,) = shown["items"][0]["files"]
+    assert f["sha256"] == hashlib.sha256(data).hexdigest() and f["state"] == "verified"

@@ -39,7 +39,7 @@ def hard(tmp_path_factory: pytest.TempPathFactory, desk_home: Path) -> Iterator[
         tmp_path_factory.mktemp("hard"),
         desk_home / "organization.json",
         workers=2,
-        extra_env={"PORTAL_ARGON2_RATE": "1000"},
+        extra_env={"PORTAL_DERIVE_RATE": "1000"},
     ) as portal:
         yield portal
 

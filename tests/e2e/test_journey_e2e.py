@@ -462,13 +462,13 @@ def _watch_progress(drv: AnyDriver) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("browser", "level", "lang"), [("chromium", "jitless", "en"), ("firefox", "safer", "ar")]
-)
+# Chromium, whose DevTools can make the network as slow as a Tor circuit: sealing
+# is now over in well under a second, and the timer must still be seen to count.
+@pytest.mark.parametrize(("level", "lang"), [("jitless", "en"), ("js", "ar")])
 def test_progress_names_the_running_step_in_view_in_good_grammar(
-    live: LivePortal, browser: str, level: str, lang: str
+    live: LivePortal, level: str, lang: str
 ) -> None:
-    with open_browser(browser, level, width=360, height=640) as drv:  # a phone
+    with open_browser("chromium", level, width=360, height=640) as drv:  # a phone
         choose_language(drv, live, lang)  # type: ignore[arg-type]
         drv.get(live.url + "/report")
         scripted(drv)
@@ -480,6 +480,11 @@ def test_progress_names_the_running_step_in_view_in_good_grammar(
         _watch_progress(drv)
         button = drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]")
         drv.execute_script("arguments[0].scrollIntoView({block: 'end'})", button)
+        drv.execute_cdp_cmd("Network.enable", {})  # type: ignore[union-attr]
+        drv.execute_cdp_cmd(  # type: ignore[union-attr]
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 2500, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
         button.click()
         shown_code(drv, 420)  # type: ignore[arg-type]
         seen = drv.execute_script("return window.seen")
@@ -488,10 +493,10 @@ def test_progress_names_the_running_step_in_view_in_good_grammar(
         held = {}
         for this, after in zip(steps, [*steps[1:], {"t": steps[-1]["t"]}], strict=True):
             held[this["text"]] = held.get(this["text"], 0) + after["t"] - this["t"]
-        if level == "jitless":
-            # Argon2 without JIT is the long step: the page says so while it runs.
-            longest = max(held, key=lambda k: held[k])
-            assert longest.startswith(texts["2"]), held
+        # Each step is named while it runs, in order, with its number.
+        named = [next((k for k in texts if text.startswith(texts[k])), None) for text in held]
+        assert named == sorted(n for n in named if n is not None), held
+        assert {"2", "3"} <= set(named), held
         elapsed = [s["text"] for s in seen if s["kind"] == "elapsed" and s["text"]]
         variants = drv.execute_script(
             "return [...document.getElementById('unit-texts').content"

@@ -146,9 +146,9 @@ def test_escape_leaves_at_once_and_back_does_not_return(live: LivePortal, elsewh
         drv.find_element(By.ID, "what_happened").send_keys("someone is coming")
         drv.find_element(By.TAG_NAME, "h1").click()  # outside a text box, Esc once leaves
         press(drv, Keys.ESCAPE)
-        wait(drv, 10).until(lambda d: d.current_url == elsewhere + "/weather")
+        wait(drv, 30).until(lambda d: d.current_url == elsewhere + "/weather")
         drv.back()
-        wait(drv, 10).until(lambda d: d.current_url == elsewhere + "/before")
+        wait(drv, 30).until(lambda d: d.current_url == elsewhere + "/before")
 
 
 def test_quick_exit_is_a_plain_link_without_javascript(live: LivePortal, elsewhere: str) -> None:
@@ -304,7 +304,7 @@ def test_nothing_is_left_in_the_browser_after_a_whole_case(live: LivePortal) -> 
         drv.find_element(By.ID, "code").send_keys(codes.format_code(code))
         drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
         wait(drv, WAIT).until(ec.visibility_of_element_located((By.ID, "case-heading")))
-        new_code = codes.normalise(drv.find_element(By.CSS_SELECTOR, "[data-new-code]").text)
+        new_code = shown_code(drv, WAIT, selector="[data-new-code]")
         drv.set_script_timeout(20)
         stored = drv.execute_async_script(
             """

@@ -78,7 +78,7 @@ def _check_browser_request(
     assert report["fields"]["may_contact"] == "yes"
     assert report["fields"]["may_share"] == ""
     assert report["fields"]["language"] == "العربية"
-    # The code the page showed derives (argon2-cffi) to the index and wrap key it sent.
+    # The code the page showed derives (hashlib PBKDF2) to the index and wrap key it sent.
     derived = codes.derive(code, org.code_salt, org.kdf)
     assert b64decode(body["mailbox"]["index"]) == derived.index
     sk = PrivateKey(SecretBox(derived.wrap).decrypt(b64decode(body["mailbox"]["wrapped_key"])))

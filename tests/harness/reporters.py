@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from portal.protocol import codes
 from portal.protocol.encoding import b64encode
-from portal.protocol.filecrypt import CHUNK, EncryptingWriter
+from portal.protocol.filecrypt import EncryptingWriter
 from portal.protocol.organization import Organization
 from tests.harness.http import Session
 from tests.harness.sealing import browser_style_request
@@ -39,7 +39,7 @@ def submit(s: Session, org: Organization, t: Timings, text: str, files: int = 0)
         out = io.BytesIO()
         w = EncryptingWriter(out)
         w.write(f"file {n} of {text}".encode() * 2000)
-        digest = w.finish()
+        w.finish()
         blob = out.getvalue()
         part = 16 * 1024
         start = s.paid("/api/uploads", {"size": len(blob), "part_size": part})
@@ -62,10 +62,7 @@ def submit(s: Session, org: Organization, t: Timings, text: str, files: int = 0)
                 "name": f"f{n}",
                 "type": "text/plain",
                 "size": w.size,
-                "sha256": digest,
-                "key": b64encode(w.key),
-                "header": b64encode(w.header),
-                "chunk": CHUNK,
+                **w.finish().entry(),
                 "metadata_removed": False,
             }
         )

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { dammDigit, deriveCode, formatCode, normaliseCode } from '../../static/src/protocol/codes.js';
 import { b64 } from '../../static/src/protocol/encoding.js';
 import { bucketSize, caseId } from '../../static/src/protocol/envelopes.js';
-import { cipherSize } from '../../static/src/protocol/filecrypt.js';
+import { chunkDigest, cipherSize, importFileKey, sealChunk } from '../../static/src/protocol/filecrypt.js';
 import { openMailbox } from '../../static/src/protocol/mailbox.js';
 import { solveWork } from '../../static/src/protocol/pow.js';
 import { openCase } from '../../static/src/protocol/replies.js';
@@ -37,7 +37,7 @@ test('check digits and grouping match the vectors', () => {
 test('the code derivation matches the vectors', async () => {
   const na = await sodium();
   const v = vectors.derive;
-  const { lookup, wrap } = deriveCode(na, v.code, { code_salt: v.code_salt, kdf: v.kdf });
+  const { lookup, wrap } = await deriveCode(na, v.code, { code_salt: v.code_salt, kdf: v.kdf });
   assert.equal(b64(na, lookup), v.lookup);
   assert.equal(b64(na, wrap), v.wrap);
   assert.equal(b64(na, na.crypto_hash_sha256(lookup)), v.index);
@@ -58,7 +58,7 @@ test("a mailbox opens and only the desk's items in their signed order are truste
   assert.equal(b64(na, pair.publicKey), v.reporter_public_key);
   const organization = { verify: { vk: v.verify_key }, code_salt: vectors.derive.code_salt, kdf: vectors.derive.kdf };
   const record = { wrapped_key: v.wrapped_key, replies: v.replies, sent: [] };
-  const opened = openCase(na, { wrap: v.wrap, record, organization }, () => {});
+  const opened = await openCase(na, { wrap: v.wrap, record, organization }, () => {});
   assert.equal(opened.mailbox, v.mailbox);
   const expect = [...v.replies].sort((a, b) => a.seq - b.seq);
   assert.deepEqual(opened.items.map((i) => i.seq), expect.map((r) => r.seq));
@@ -75,4 +75,26 @@ test('the smallest proof of work matches the vectors', async () => {
   const v = vectors.pow;
   const { nonce } = await solveWork({ challenge: v.challenge, bits: v.bits, iterations: v.iterations });
   assert.equal(nonce, v.nonce);
+});
+
+test('a file stream seals to the same bytes and digest as the vectors say', async () => {
+  const na = await sodium();
+  const v = vectors.file;
+  const bytes = (t) => na.from_base64(t, na.base64_variants.URLSAFE_NO_PADDING);
+  const plain = bytes(v.plain);
+  const key = await importFileKey(bytes(v.key));
+  const prefix = bytes(v.prefix);
+  const sealed = [];
+  const hashes = [];
+  const count = Math.ceil(plain.length / v.chunk);
+  for (let n = 0; n < count; n += 1) {
+    const piece = plain.subarray(n * v.chunk, (n + 1) * v.chunk);
+    sealed.push(await sealChunk(key, prefix, n, n === count - 1, piece));
+    hashes.push(new Uint8Array(await crypto.subtle.digest('SHA-256', piece)));
+  }
+  const blob = new Uint8Array(sealed.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of sealed) { blob.set(p, at); at += p.length; }
+  assert.equal(b64(na, blob), v.blob);
+  assert.equal(await chunkDigest(na, hashes), v.digest);
 });

@@ -9,6 +9,7 @@ re-computes each one with the browser's modules, so a drift on either side fails
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from nacl.signing import SigningKey
 from portal.protocol import codes, pow
 from portal.protocol.encoding import b64encode
 from portal.protocol.envelopes import bucket_size, case_id
-from portal.protocol.filecrypt import cipher_size
+from portal.protocol.filecrypt import ALG, chunk_digest, cipher_size, seal_chunk
 from portal.protocol.mailbox import wrap_key
 from portal.protocol.replies import ReplyItem, seal_reply
 
@@ -32,7 +33,7 @@ ZERO_TO_NINE = {
     "myanmar": 0x1040,
     "fullwidth": 0xFF10,
 }
-KDF = codes.KdfParams(ops=2, mem=64 * 1024)  # cheap: these are format checks, not cost checks
+KDF = codes.KdfParams(iterations=codes.MIN_ITERATIONS)
 
 
 def in_script(digits: str, zero: int) -> str:
@@ -66,6 +67,26 @@ def code_vectors() -> dict[str, object]:
         "damm": [{"prefix": p, "digit": codes.damm_digit(p)} for p in (prefix, "0" * 23, "9" * 23)],
         "formatted": codes.format_code(code),
         "normalise": normalised,
+    }
+
+
+def file_vector() -> dict[str, object]:
+    """A small file in three chunks (the last one short), sealed with a fixed key."""
+    key, prefix, chunk = bytes(range(32)), bytes(range(7)), 1024
+    plain = bytes(i % 251 for i in range(2500))
+    pieces = [plain[i : i + chunk] for i in range(0, len(plain), chunk)]
+    blob = b"".join(
+        seal_chunk(key, prefix, n, n == len(pieces) - 1, piece) for n, piece in enumerate(pieces)
+    )
+    return {
+        "alg": ALG,
+        "key": b64encode(key),
+        "prefix": b64encode(prefix),
+        "chunk": chunk,
+        "plain": b64encode(plain),
+        "blob": b64encode(blob),
+        "digest": chunk_digest([hashlib.sha256(p).digest() for p in pieces]),
+        "sha256": hashlib.sha256(plain).hexdigest(),
     }
 
 
@@ -107,7 +128,7 @@ def main() -> None:
         "derive": {
             "code": code,
             "code_salt": b64encode(salt),
-            "kdf": {"ops": KDF.ops, "mem": KDF.mem},
+            "kdf": {"alg": codes.KDF_ALG, "iterations": KDF.iterations},
             "lookup": b64encode(derived.lookup),
             "wrap": b64encode(derived.wrap),
             "index": b64encode(derived.index),
@@ -117,8 +138,9 @@ def main() -> None:
             {"length": n, "size": bucket_size(n)} for n in (0, 1, 1024, 1025, 20_000, 300_000)
         ],
         "cipher_size": [
-            {"plain": n, "cipher": cipher_size(n)} for n in (0, 1, 65536, 65537, 10**6)
+            {"plain": n, "cipher": cipher_size(n)} for n in (0, 1, 262143, 262144, 262145, 10**6)
         ],
+        "file": file_vector(),
         "mailbox": {
             "wrap": b64encode(derived.wrap),
             "wrapped_key": b64encode(wrapped_key),

@@ -2,7 +2,7 @@
 
 Werkzeug spools large multipart file parts to temporary files. On the reporter
 endpoints that take files without JavaScript, each part is instead encrypted
-as it streams in (secretstream, a fresh key per file) straight into the blob
+as it streams in (AES-256-GCM STREAM, a fresh key per file) straight into the blob
 store; on every other portal endpoint file parts are dropped unread, except the
 relay's outbox upload, which is ciphertext already.
 """

@@ -8,8 +8,6 @@ from flask import request
 from flask_babel import gettext
 
 from portal.common.errors import NamedError
-from portal.protocol.encoding import b64encode
-from portal.protocol.filecrypt import CHUNK
 from portal.server.uploads import Uploads
 from portal.server.web.errors import public_message
 from portal.server.web.requests import PortalRequest, SealedUpload
@@ -54,10 +52,7 @@ def attachment_entry(upload: SealedUpload) -> dict[str, Any]:
         "name": upload.filename,
         "type": upload.content_type,
         "size": upload.writer.size,
-        "sha256": upload.writer.finish(),
-        "key": b64encode(upload.writer.key),
-        "header": b64encode(upload.writer.header),
-        "chunk": CHUNK,
+        **upload.writer.finish().entry(),
         "metadata_removed": False,
     }
 

@@ -1,4 +1,4 @@
-"""Bounding the server's Argon2 work (no-JS submissions and case openings).
+"""Bounding the server's code derivations (no-JS submissions and case openings).
 
 Each derivation costs 16 MiB and tens of milliseconds of CPU. A fixed number of
 slots, shared by every gunicorn worker through lock files in the data dir,

@@ -156,11 +156,14 @@ export class FileUploads {
       const made = await this.work.post(this.endpoint,
         { size: info.cipherSize, part_size: info.partSize });
       entry.upload = made.upload;
+      if (made.parts !== Math.max(1, Math.ceil(info.cipherSize / info.partSize))) {
+        throw new Error('the portal asked for the file in an unexpected number of parts');
+      }
       for (let n = 0; n < made.parts; n += 1) {
         if (entry.cancelled) return;
         const part = await this.worker.run('file-part', { id: entry.id });
         await this.put(entry, n, part.data);
-        entry.sent = Math.min(entry.total, (n + 1) * (info.partSize - 16 * 17));
+        entry.sent = Math.min(entry.total, (n + 1) * info.partPlain);
         this.rate = entry.sent / Math.max(0.5, (Date.now() - started) / 1000);
         this.refresh();
       }

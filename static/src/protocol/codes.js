@@ -67,15 +67,24 @@ export function formatCode(digits) {
   return groups.join(' ');
 }
 
-// Argon2id13(code, salt) -> lookup ‖ wrap; byte-identical to portal/codes.py derive().
-export function deriveCode(sodium, digits, organization) {
-  const seed = sodium.crypto_pwhash(
-    64,
-    sodium.from_string(digits),
-    sodium.from_base64(organization.code_salt, sodium.base64_variants.URLSAFE_NO_PADDING),
-    organization.kdf.ops,
-    organization.kdf.mem,
-    sodium.crypto_pwhash_ALG_ARGON2ID13,
+const LOOKUP_LABEL = new TextEncoder().encode('portal-code-lookup');
+const WRAP_LABEL = new TextEncoder().encode('portal-code-wrap');
+
+// PBKDF2-HMAC-SHA256(code, salt) -> seed; HMAC-SHA256(seed, label) -> lookup, wrap.
+// The browser's own WebCrypto, native at every Tor Browser level; byte-identical to
+// portal/protocol/codes.py derive().
+export async function deriveCode(sodium, digits, organization) {
+  if (organization.kdf.alg !== 'pbkdf2-sha256') throw new Error('unsupported code derivation');
+  const subtle = globalThis.crypto.subtle;
+  const password = await subtle.importKey('raw', new TextEncoder().encode(digits), 'PBKDF2', false,
+    ['deriveBits']);
+  const salt = sodium.from_base64(organization.code_salt, sodium.base64_variants.URLSAFE_NO_PADDING);
+  const seed = await subtle.deriveBits(
+    { name: 'PBKDF2', hash: 'SHA-256', salt, iterations: organization.kdf.iterations }, password, 256,
   );
-  return { lookup: seed.subarray(0, 32), wrap: seed.subarray(32, 64) };
+  const key = await subtle.importKey('raw', seed, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const [lookup, wrap] = await Promise.all([
+    subtle.sign('HMAC', key, LOOKUP_LABEL), subtle.sign('HMAC', key, WRAP_LABEL),
+  ]);
+  return { lookup: new Uint8Array(lookup), wrap: new Uint8Array(wrap) };
 }

@@ -18,8 +18,8 @@ export function unwrapKey(sodium, wrappedKey, wrap) {
 }
 
 // Derive the code and wrap the reporter's secret key under it (new_mailbox_key).
-export function newMailboxKey(sodium, secretKey, code, organization) {
-  const { lookup, wrap } = deriveCode(sodium, code, organization);
+export async function newMailboxKey(sodium, secretKey, code, organization) {
+  const { lookup, wrap } = await deriveCode(sodium, code, organization);
   const key = {
     index: b64(sodium, sodium.crypto_hash_sha256(lookup)),
     wrapped_key: b64(sodium, wrapKey(sodium, secretKey, wrap)),

@@ -12,8 +12,8 @@ import { openCopy, reportPlaintext, sealCopy } from './reports.js';
 // sent): it seals the reporter's follow-ups, which is what binds them to the case.
 let openKey = null;
 
-export function deriveForOpening(sodium, { code, organization }) {
-  const { lookup, wrap } = deriveCode(sodium, code, organization);
+export async function deriveForOpening(sodium, { code, organization }) {
+  const { lookup, wrap } = await deriveCode(sodium, code, organization);
   return { lookup: b64(sodium, lookup), wrap: b64(sodium, wrap) };
 }
 
@@ -50,7 +50,7 @@ function verifiedInOrder(sodium, replies, keyPair, verifyKey, mailbox) {
   return items.sort((a, b) => a.seq - b.seq);
 }
 
-export function openCase(sodium, { wrap, record, organization }, progress) {
+export async function openCase(sodium, { wrap, record, organization }, progress) {
   const keyPair = openMailbox(sodium, record.wrapped_key, wrap);
   const { privateKey } = keyPair;
   const verifyKey = unb64(sodium, organization.verify.vk);
@@ -59,7 +59,7 @@ export function openCase(sodium, { wrap, record, organization }, progress) {
   const copies = record.sent.map((s) => (s.copy ? openCopy(sodium, s.copy, keyPair) : null));
   progress(3);
   const code = generateCode(sodium);
-  const nextMailbox = newMailboxKey(sodium, privateKey, code, organization);
+  const nextMailbox = await newMailboxKey(sodium, privateKey, code, organization);
   if (openKey) sodium.memzero(openKey);
   openKey = privateKey;
   return { items, copies, mailbox, next: { code, mailbox: nextMailbox } };

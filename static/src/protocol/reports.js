@@ -33,14 +33,14 @@ export function openCopy(sodium, sealed, keyPair) {
 }
 
 // Everything that leaves the browser is in `request`; the code stays here.
-export function sealReport(sodium, {
+export async function sealReport(sodium, {
   organization, form, version, fields, attachments = [], keepCopy = false,
 }, progress) {
   const reporter = sodium.crypto_box_keypair();
   const code = generateCode(sodium);
   progress(2);
   const mailbox = {
-    ...newMailboxKey(sodium, reporter.privateKey, code, organization),
+    ...(await newMailboxKey(sodium, reporter.privateKey, code, organization)),
     public_key: b64(sodium, reporter.publicKey),
   };
   sodium.memzero(reporter.privateKey);
