@@ -51,3 +51,15 @@ def elsewhere() -> Iterator[str]:
     """A harmless site on 127.0.0.1, where quick exit leads in these tests."""
     with loopback_server(_Elsewhere) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def exit_live(
+    tmp_path_factory: pytest.TempPathFactory, desk_home: Path, elsewhere: str
+) -> Iterator[LivePortal]:
+    """A portal whose Quick exit leads to the ``elsewhere`` site, to follow it there."""
+    env = {"PORTAL_QUICK_EXIT_URL": elsewhere + "/weather"}
+    with live_portal(
+        tmp_path_factory.mktemp("exit"), desk_home / "organization.json", extra_env=env
+    ) as portal:
+        yield portal

@@ -36,14 +36,8 @@ DESK_ENV = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
 
 
 @pytest.fixture(scope="module")
-def live(
-    tmp_path_factory: pytest.TempPathFactory, desk_home: Path, elsewhere: str
-) -> Iterator[LivePortal]:
-    env = {"PORTAL_QUICK_EXIT_URL": elsewhere + "/weather"}
-    with live_portal(
-        tmp_path_factory.mktemp("journey"), desk_home / "organization.json", extra_env=env
-    ) as portal:
-        yield portal
+def live(exit_live: LivePortal) -> LivePortal:
+    return exit_live
 
 
 @pytest.fixture(scope="module")

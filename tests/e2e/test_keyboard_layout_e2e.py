@@ -3,8 +3,6 @@ reduced motion, announced progress, and a genuinely mirrored Arabic layout."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,21 +21,15 @@ from tests.harness.a11y import (
     horizontal_overflow,
 )
 from tests.harness.browsers import chromium, next_page, shown_code, wait
-from tests.harness.live import LivePortal, live_portal
+from tests.harness.live import LivePortal
 
 WAIT = 90
 MAX_TABS = 80
 
 
 @pytest.fixture(scope="module")
-def live(
-    tmp_path_factory: pytest.TempPathFactory, desk_home: Path, elsewhere: str
-) -> Iterator[LivePortal]:
-    env = {"PORTAL_QUICK_EXIT_URL": elsewhere + "/weather"}
-    with live_portal(
-        tmp_path_factory.mktemp("keys"), desk_home / "organization.json", extra_env=env
-    ) as portal:
-        yield portal
+def live(exit_live: LivePortal) -> LivePortal:
+    return exit_live
 
 
 def press(drv: WebDriver, *keys: str) -> None:
