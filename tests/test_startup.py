@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,6 +46,25 @@ def test_demo_mode_makes_a_demo_desk_and_shows_a_banner(tmp_path: Path) -> None:
     first = (config.demo_desk_home / "organization.json").read_bytes()
     create_app(config)
     assert (config.demo_desk_home / "organization.json").read_bytes() == first
+
+
+def test_a_demo_desk_from_before_pbkdf2_is_retired_and_made_anew(tmp_path: Path) -> None:
+    config = load_config(
+        {
+            "PORTAL_DATA_DIR": str(tmp_path / "data"),
+            "PORTAL_KEYS": str(tmp_path / "none.json"),
+            "PORTAL_DEMO": "1",
+        }
+    )
+    create_app(config)
+    org_file = config.demo_desk_home / "organization.json"
+    old = json.loads(org_file.read_text())
+    old["kdf"] = {"alg": "argon2id13", "ops": 2, "mem": 16 * 1024 * 1024}
+    org_file.write_text(json.dumps(old))
+    create_app(config)  # starts, with a new demo desk
+    assert json.loads(org_file.read_text())["kdf"]["alg"] == "pbkdf2-sha256"
+    (retired,) = config.demo_desk_home.parent.glob(f"{config.demo_desk_home.name}.retired-*")
+    assert json.loads((retired / "organization.json").read_text())["kdf"]["alg"] == "argon2id13"
 
 
 def test_real_keys_win_over_demo_mode(tmp_path: Path, desk_home: Path) -> None:

@@ -24,6 +24,13 @@ class OrganizationError(NamedError, ValueError):
     REASON = "organization"
 
 
+class UnsupportedDerivation(OrganizationError):
+    """The file names a code derivation this portal does not speak (a desk made
+    before the move to PBKDF2)."""
+
+    REASON = "unsupported_derivation"
+
+
 @dataclass(frozen=True)
 class RecipientKey:
     """One X25519 public key that every envelope is sealed to."""
@@ -103,7 +110,7 @@ def _parse(doc: object) -> Organization:
         raise OrganizationError("the verify key id does not match its key")
     kdf = doc["kdf"]
     if kdf["alg"] != KDF_ALG:
-        raise OrganizationError(
+        raise UnsupportedDerivation(
             f"unsupported code derivation {kdf['alg']!r} (this portal derives codes with "
             f"{KDF_ALG!r}; a desk made before it must make new keys: no codes exist yet)"
         )

@@ -9,6 +9,7 @@ import fcntl
 import logging
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +17,12 @@ from pathlib import Path
 
 from portal.common.atomic import atomic_write
 from portal.desk import keystore
-from portal.protocol.organization import Organization, load
+from portal.protocol.organization import (
+    Organization,
+    OrganizationError,
+    UnsupportedDerivation,
+    load,
+)
 from portal.server import schema
 from portal.server.config import Config
 
@@ -64,10 +70,31 @@ def load_secrets(data_dir: Path) -> Secrets:
     )
 
 
+def _demo_desk_usable(home: Path) -> bool:
+    """Whether a demo desk's organization file names a derivation this portal speaks
+    (a demo desk from before the move to PBKDF2 does not: it holds no real codes)."""
+    try:
+        load(home / keystore.ORG_FILE)
+    except UnsupportedDerivation:
+        return False
+    except OrganizationError:
+        return True  # another fault: let loading it say so
+    return True
+
+
 def organization(config: Config) -> Organization:
     """The organization's keys; in demo mode, a demo desk's if none are configured."""
     if config.demo and not config.keys_path.exists():
         home = config.demo_desk_home
+        if (home / keystore.DESK_FILE).exists() and not _demo_desk_usable(home):
+            retired = home.with_name(f"{home.name}.retired-{int(time.time())}")
+            log.warning(
+                "the demo desk in %s uses a code derivation this portal no longer supports: "
+                "moved to %s and making a new one",
+                home,
+                retired,
+            )
+            home.rename(retired)
         if not (home / keystore.DESK_FILE).exists():
             log.warning(
                 "no keys at %s: creating a DEMO desk in %s (passphrase %r)",
