@@ -84,5 +84,5 @@ clean:
 # Re-read every translatable string and merge it into the catalogs; new strings
 # arrive untranslated, and the suite fails until someone translates them.
 messages: $(PY_STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k plural_variants:1,2 --no-location --sort-output --project reporting-portal -o portal/server/translations/messages.pot .
-	$(BIN)/pybabel update -i portal/server/translations/messages.pot -d portal/server/translations --width 100 --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel extract -F babel.cfg -k plural_variants:1,2 --no-location --sort-output --project reporting-portal -o portal/common/translations/messages.pot .
+	$(BIN)/pybabel update -i portal/common/translations/messages.pot -d portal/common/translations --width 100 --no-fuzzy-matching --ignore-obsolete

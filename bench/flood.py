@@ -72,7 +72,7 @@ def desk_cost(live: Any, home: Path, tmp: Path) -> dict[str, float]:
     result = cases.import_inbox(store, keys, inbox)
     import_s = time.perf_counter() - started
     started = time.perf_counter()
-    discard_items(store, [d.id for d in store.damaged()])
+    discard_items(store, [d.id for d in store.damaged()], "bench")
     discard_s = time.perf_counter() - started
     junk = max(1, result.damaged)
     return {

@@ -89,6 +89,7 @@ def test_no_js_files_are_encrypted_on_arrival_and_saved_identical_on_the_desk(
         shown.case,
         desk_files.files_of(shown.items[0].content, shown.case),
         out,
+        "tester",
     )
     assert sorted(n for n, _ in saved.saved) == ["photo.jpg", "statement.pdf"]
     assert (out / "photo.jpg").read_bytes() == photo
@@ -407,8 +408,9 @@ def test_the_desk_serves_verified_files_and_refuses_damaged_ones(
     assert resp.status_code == 200 and resp.data == photo
     assert resp.headers["X-SHA256"] == hashlib.sha256(photo).hexdigest()
     assert resp.headers["Content-Disposition"].startswith("attachment")
-    inline = c.get(f"/cases/{case}/files/{upload.upload}?inline=1")
-    assert inline.headers["Content-Disposition"].startswith("inline")
+    assert resp.mimetype == "application/octet-stream"  # never rendered by the browser
+    # Not a picture Pillow can read (random bytes after a JPEG marker): no view is made.
+    assert c.get(f"/cases/{case}/files/{upload.upload}/view").status_code == 422
     path = store.blobs.path(str(desk_files.locate(store, upload)))
     path.write_bytes(path.read_bytes()[:-3])
     resp = c.get(f"/cases/{case}/files/{upload.upload}")

@@ -14,8 +14,8 @@ from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
 
+from portal.common.i18n import catalog_path, format_size
 from portal.common.languages import COOKIE, LANGUAGES
-from portal.server.i18n import catalog_path, format_size
 from tests.harness.web import csrf_token
 
 ROOT = Path(__file__).resolve().parent.parent

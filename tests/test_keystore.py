@@ -30,7 +30,7 @@ def test_private_keys_are_not_stored_in_the_clear(desk_home: Path) -> None:
 
 
 def test_wrong_passphrase_is_refused(desk_home: Path) -> None:
-    with pytest.raises(KeystoreError, match="wrong passphrase"):
+    with pytest.raises(KeystoreError, match="not right"):
         keystore.unlock(desk_home, "not the passphrase")
 
 
@@ -48,5 +48,5 @@ def test_empty_passphrase_is_refused(tmp_path: Path) -> None:
 
 def test_sensitive_cost_is_the_default(tmp_path: Path) -> None:
     keystore.init(tmp_path / "desk", "pass", "Org")
-    kdf = json.loads((tmp_path / "desk" / keystore.DESK_FILE).read_text())["kdf"]
+    kdf = json.loads((tmp_path / "desk" / keystore.DESK_FILE).read_text())["people"][0]["kdf"]
     assert (kdf["ops"], kdf["mem"]) == keystore.COSTS["sensitive"]

@@ -23,6 +23,7 @@ from portal.common.safe_text import clean_name, for_terminal, json_for_terminal
 from portal.desk import cases
 from portal.desk import evidence as desk_files
 from portal.desk.keystore import DeskKeys
+from portal.desk.names import case_name
 from portal.desk.store import DeskStore
 from portal.desk.web import create_desk_app
 from portal.protocol import reports
@@ -295,13 +296,14 @@ def test_a_file_named_with_a_bidi_override_is_saved_and_shown_cleaned(
     token = CSRF.search(c.get("/").get_data(as_text=True)).group(1)  # type: ignore[union-attr]
     c.post("/unlock", data={"csrf_token": token, "passphrase": PASSPHRASE})
     page = c.get(f"/cases/{case}").get_data(as_text=True)
-    assert "<strong>photogpj.exe</strong>" in page and "<strong>31mx.jpg</strong>" in page
+    assert ">photogpj.exe</strong>" in page and ">31mx.jpg</strong>" in page
     assert RLO not in page and "\x9b" not in page and ZWJ not in page
     upload = desk_files.files_of(cases.show_case(store, desk_keys, case).items[0].content, case)
     resp = c.get(f"/cases/{case}/files/{upload[0].upload}")
     assert resp.data == exe
     disposition = resp.headers["Content-Disposition"]
-    assert disposition == f"attachment; filename*=UTF-8''{quote('photogpj.exe')}"
+    expected = f"{case_name(case)}_item1_photogpj.exe"  # the case and item make it unique
+    assert disposition == f"attachment; filename*=UTF-8''{quote(expected)}"
 
 
 def test_damaged_and_missing_file_names_are_escaped_on_stderr(

@@ -14,14 +14,16 @@ from typing import Any
 import click
 
 from portal.cli.output import CliError, echo, emit
+from portal.common.languages import LANGUAGES
 from portal.common.safe_text import for_terminal
 from portal.desk import cases as desk_cases
+from portal.desk import casework, keystore, settings, stats
 from portal.desk import evidence as desk_files
-from portal.desk import keystore
 from portal.desk import replies as desk_replies
 from portal.desk.custody import CustodyLog, checked_anchors
 from portal.desk.inbox import discard_items
-from portal.desk.lock import DeskBusy, desk_lock
+from portal.desk.lock import DeskBusy
+from portal.desk.names import case_name
 from portal.desk.outbox import export_outbox
 from portal.desk.store import DeskStore
 from portal.protocol import codes
@@ -31,6 +33,8 @@ from portal.protocol.organization import fingerprint
 from portal.protocol.replies import STATUSES
 
 PASSPHRASE_ENV = "PORTAL_DESK_PASSPHRASE"  # noqa: S105 - a variable name
+PERSON_ENV = "PORTAL_DESK_PERSON"
+CODE_ENV = "PORTAL_DESK_CODE"
 
 home_option = click.option(
     "--home",
@@ -52,18 +56,28 @@ def _passphrase(confirm: bool = False) -> str:
 
 
 def _unlock(home: Path) -> keystore.DeskKeys:
+    """Unlock as the person named by PORTAL_DESK_PERSON (or asked for when the desk
+    has several), with their passphrase and, if they have one, a one-time code."""
     try:
-        return keystore.unlock(home, _passphrase())
+        people = keystore.people(home)
+        person = os.environ.get(PERSON_ENV)
+        if person is None and len(people) > 1:
+            person = click.prompt("Your name on the desk", err=True)
+        chosen = [p for p in people if person is None or p.name.casefold() == person.casefold()]
+        code = os.environ.get(CODE_ENV)
+        if code is None and any(p.second_factor for p in chosen):
+            code = click.prompt("One-time code from your authenticator", err=True)
+        return keystore.unlock(home, _passphrase(), person, code)
     except keystore.KeystoreError as exc:
         raise CliError(str(exc)) from exc
 
 
 @contextlib.contextmanager
 def _desk_home(home: Path) -> Iterator[None]:
-    """Hold the desk home for one command; refuse if `desk serve` holds it."""
+    """Say plainly when another desk process kept the home busy for too long
+    (each change holds the home only while it runs; see portal/desk/lock.py)."""
     try:
-        with desk_lock(home):
-            yield
+        yield
     except DeskBusy as exc:
         raise CliError(str(exc)) from exc
 
@@ -88,10 +102,16 @@ def desk() -> None:
     show_default=True,
     help="Argon2id cost of unlocking the keys with the passphrase.",
 )
-def desk_init(home: Path, name: str, cost: str) -> None:
+@click.option(
+    "--person",
+    default=keystore.FIRST_PERSON,
+    show_default=True,
+    help="Your name: the first person who can unlock the desk.",
+)
+def desk_init(home: Path, name: str, cost: str, person: str) -> None:
     """The key ceremony: make the desk's keys and the public organization.json."""
     try:
-        org = keystore.init(home, _passphrase(confirm=True), name, cost=cost)
+        org = keystore.init(home, _passphrase(confirm=True), name, cost=cost, person=person)
     except keystore.KeystoreError as exc:
         raise CliError(str(exc)) from exc
     echo(f"Desk keys created in {home}.")
@@ -115,8 +135,9 @@ def desk_import(home: Path, bundle: Path) -> None:
             f"imported {result.new} new envelope(s) and {result.files} file(s); "
             f"{result.already} already here"
         )
-        for arrival in result.arrivals:
-            echo(f"  new {arrival.kind:<7} in case {arrival.case}")
+        for case in desk_cases.arrivals_by_case(store, result)["cases"]:
+            what = ", ".join(f"{n} {kind}" for kind, n in case["kinds"])
+            echo(f"  {case['name']}  ({case['case'][:8]}): {what}")
         if result.damaged:
             echo(
                 f"{result.damaged} item(s) kept aside as damaged, not acknowledged "
@@ -135,13 +156,29 @@ def desk_list(home: Path, as_json: bool) -> None:
     with _desk_home(home):
         keys = _unlock(home)
         store = DeskStore(home)
-        rows = desk_cases.list_cases(store, desk_cases.current_statuses(store, keys))
-        lines = [
-            f"{r.case}  received {r.received}  {r.envelopes} item(s)  {r.status}"
-            + ("  witness" if r.witness else "")
-            for r in rows
-        ]
+        rows = desk_cases.list_cases(store, keys)
+        lines = [_case_line(r) for r in rows]
         emit([desk_cases.as_json(r) for r in rows], as_json, lines or ["no cases yet"])
+
+
+def _case_line(r: desk_cases.CaseSummary) -> str:
+    """One case in `desk cases`: new marks first, so they catch the eye."""
+    mark = "NEW " if r.new else (f"+{r.unread_count:<3}" if r.unread_count else "    ")
+    parts = [
+        mark,
+        f"{r.name}  {r.case}",
+        "witness" if r.witness else "report ",
+        f"{r.status:<10}",
+        f"last {r.last_at}",
+        f"{r.envelopes} item(s), {r.files} file(s), {r.replies} reply(ies)",
+    ]
+    if r.assignee:
+        parts.append(f"assigned to {for_terminal(r.assignee)}")
+    if r.due:
+        parts.append(f"reply due {r.due}" + (" OVERDUE" if r.overdue else ""))
+    if r.tags:
+        parts.append("tags: " + ", ".join(for_terminal(t) for t in r.tags))
+    return "  ".join(parts)
 
 
 def _indented(value: str) -> str:
@@ -154,9 +191,20 @@ def _render_case(case: desk_cases.CaseView) -> str:
     t = for_terminal
     labels = field_labels()
     kind = "witness case" if case.witness else "case"
-    lines = [f"{kind.capitalize()} {t(case.case)} · status: {t(case.status)}"]
+    lines = [f"{kind.capitalize()} {case.name} ({t(case.case)}) · status: {t(case.status)}"]
+    work = case.work
+    if work.assignee or work.due or work.tags:
+        lines.append(
+            f"assigned to {t(work.assignee or 'nobody')} · reply due {work.due or '-'} · "
+            f"tags: {', '.join(t(x) for x in work.tags) or '-'}"
+        )
     for item in case.items:
-        lines.append(f"\n== {t(item.kind)} received {t(item.day)} (sealed by {t(item.sealed_by)})")
+        new = "NEW " if item.new else ""
+        lang = f", in {t(item.lang)}" if item.lang else ""
+        lines.append(
+            f"\n== {new}{t(item.kind)} received {t(item.day)}, kept {t(item.at or '-')} "
+            f"(sealed by {t(item.sealed_by)}{lang})"
+        )
         if item.damaged:
             lines.append(f"DAMAGED, not shown: {t(item.damaged)}")
         for name, value in item.content.get("fields", {}).items():
@@ -165,12 +213,27 @@ def _render_case(case: desk_cases.CaseView) -> str:
                 # and is quoted, so it cannot pass for the desk's own lines.
                 label = labels.get(name) or f"Field {json.dumps(str(name), ensure_ascii=False)}"
                 lines.append(f"{t(label)}:\n{_indented(str(value))}")
+        for f in item.files:
+            flags = [str(f["state"])]
+            if f.get("location"):
+                flags.append("STILL CARRIES LOCATION METADATA")
+            lines.append(
+                f"file: {t(str(f['name']) or '(no name)')} · {f['size']} bytes · "
+                f"{t(str(f['type']) or 'unknown type')} · {', '.join(flags)}"
+                + (f" · sha256 {f['sha256']}" if f.get("sha256") else "")
+            )
     for reply in case.replies:
         state = "delivered" if reply.delivered else "waiting for the next outbox"
         status = f" · status set to {t(reply.status)}" if reply.status else ""
-        lines.append(f"\n-- our {t(reply.type)} {reply.seq} of {t(reply.day)}{status} ({state})")
+        by = f" by {t(reply.by)}" if reply.by else ""
+        lines.append(
+            f"\n-- our {t(reply.type)} {reply.seq} of {t(reply.day)}{by}{status} ({state})"
+        )
         if reply.text:
             lines.append(_indented(reply.text))
+    for note in work.notes:
+        lines.append(f"\n-- note by {t(note.by)}, {note.at:%Y-%m-%d %H:%M} UTC (stays on the desk)")
+        lines.append(_indented(note.text))
     return "\n".join(lines)
 
 
@@ -212,10 +275,11 @@ def desk_reply(home: Path, case: str, status: str | None, text: str, text_file: 
         if text_file is not None:
             text = text_file.read()
         try:
-            item = desk_replies.reply(store, keys, _resolve(store, case), status, text)
+            saved = desk_replies.reply(store, keys, _resolve(store, case), status, text)
         except desk_replies.ReplyRefused as exc:
             raise CliError(str(exc)) from exc
-        echo(f"reply {item.seq} for case {item.mailbox} is ready for the next outbox")
+        assert saved.item is not None
+        echo(f"reply {saved.item.seq} for case {saved.item.mailbox} is ready for the next outbox")
 
 
 @desk.command("invite")
@@ -227,15 +291,28 @@ def desk_reply(home: Path, case: str, status: str | None, text: str, text_file: 
     required=True,
     help="A text file with the questions for the witness.",
 )
-def desk_invite(home: Path, questions_file: Any) -> None:
+@click.option("--case", "about", help="The case the witness is asked about.")
+@click.option(
+    "--language",
+    type=click.Choice(sorted(LANGUAGES)),
+    default="en",
+    show_default=True,
+    help="The language of the witness's printed sheet.",
+)
+def desk_invite(home: Path, questions_file: Any, about: str | None, language: str) -> None:
     """Make a witness invitation; its code is printed once, to hand over out of band."""
     with _desk_home(home):
         keys = _unlock(home)
+        store = DeskStore(home)
+        concerns = _resolve(store, about) if about else None
         try:
-            invitation = desk_replies.invite(DeskStore(home), keys, questions_file.read())
+            invitation = desk_replies.invite(
+                store, keys, questions_file.read(), concerns=concerns, language=language
+            )
         except desk_replies.ReplyRefused as exc:
             raise CliError(str(exc)) from exc
-        echo(f"Witness case {invitation.mailbox_id} created.")
+        assert invitation.code is not None
+        echo(f"Witness case {case_name(invitation.mailbox_id)} ({invitation.mailbox_id}) created.")
         echo("Hand this code to the witness. It is shown only now and is not stored:")
         echo(f"    {codes.format_code(invitation.code)}")
         echo("The witness can use it once the next outbox has been imported on the portal.")
@@ -260,8 +337,10 @@ def desk_export(home: Path, file: Path) -> None:
 @desk.command("serve")
 @home_option
 @click.option("--port", default=0, show_default=True, help="Port on 127.0.0.1 (0: any free one).")
-@click.option("--idle-minutes", default=15, show_default=True, help="Lock the keys after this.")
-def desk_serve(home: Path, port: int, idle_minutes: int) -> None:
+@click.option(
+    "--idle-minutes", default=15.0, show_default=True, help="Lock the keys after this."
+)
+def desk_serve(home: Path, port: int, idle_minutes: float) -> None:
     """Serve the desk's web interface on 127.0.0.1, behind a per-launch token."""
     from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -275,7 +354,7 @@ def desk_serve(home: Path, port: int, idle_minutes: int) -> None:
 
     with _desk_home(home):
         try:
-            app = create_desk_app(home, idle_seconds=idle_minutes * 60)
+            app = create_desk_app(home, idle_seconds=max(1, round(idle_minutes * 60)))
         except keystore.KeystoreError as exc:
             raise CliError(str(exc)) from exc
         server = make_server("127.0.0.1", port, app, threaded=True, request_handler=Quiet)
@@ -371,11 +450,11 @@ def desk_discard(home: Path, items: tuple[str, ...], everything: bool) -> None:
     """Give up on damaged items: the next outbox tells the portal to delete them
     (after its grace period). Use it for junk that will never verify."""
     with _desk_home(home):
-        _unlock(home)
+        keys = _unlock(home)
         store = DeskStore(home)
         ids = [d.id for d in store.damaged()] if everything else list(items)
         try:
-            done = discard_items(store, ids)
+            done = discard_items(store, ids, keys.person)
         except KeyError as exc:
             raise CliError(f"nothing kept aside is called {exc.args[0]}") from exc
         echo(f"{done} item(s) will be discarded by the next outbox")
@@ -403,7 +482,7 @@ def desk_save(home: Path, case: str, out: Path) -> None:
         case_files = [
             f for item in shown.items for f in desk_files.files_of(item.content, shown.case)
         ]
-        result = desk_files.save_files(store, shown.case, case_files, out)
+        result = desk_files.save_files(store, shown.case, case_files, out, keys.person)
         for name, sha in result.saved:
             echo(f"verified  {sha}  {name}")
         for name in result.damaged:
@@ -412,3 +491,196 @@ def desk_save(home: Path, case: str, out: Path) -> None:
             echo(f"missing   {name}: not imported yet", err=True)
         if result.damaged:
             raise CliError(f"{len(result.damaged)} file(s) are damaged")
+
+
+@desk.group("people")
+def desk_people() -> None:
+    """The people who can unlock this desk, each with their own passphrase."""
+
+
+@desk_people.command("list")
+@home_option
+def people_list(home: Path) -> None:
+    """Who can unlock the desk (names only)."""
+    try:
+        found = keystore.people(home)
+    except keystore.KeystoreError as exc:
+        raise CliError(str(exc)) from exc
+    for p in found:
+        echo(
+            f"{p.name}  {'second factor' if p.second_factor else 'passphrase only'}"
+            f"  added by {p.added_by or '-'} {p.added_on}"
+        )
+
+
+@desk_people.command("add")
+@home_option
+@click.argument("name")
+@click.option("--second-factor", is_flag=True, help="Also require a one-time code (TOTP).")
+def people_add(home: Path, name: str, second_factor: bool) -> None:
+    """Add a person: you unlock first, then the new person chooses a passphrase
+    (PORTAL_DESK_NEW_PASSPHRASE for scripts)."""
+    with _desk_home(home):
+        keys = _unlock(home)
+        new = os.environ.get("PORTAL_DESK_NEW_PASSPHRASE") or click.prompt(
+            f"Passphrase for {name}", hide_input=True, confirmation_prompt=True, err=True
+        )
+        store = DeskStore(home)
+        try:
+            with store.changing():
+                enrolment = keystore.add_person(home, keys, name, new, second_factor=second_factor)
+        except keystore.KeystoreError as exc:
+            raise CliError(str(exc)) from exc
+        added = keystore.clean_person(name)
+        store.custody.append("person", keys.person, added=added, second_factor=second_factor)
+        echo(f"{added} can now unlock this desk.")
+        if enrolment is not None:
+            import qrcode
+
+            echo("Enter this secret in their authenticator app now; it is not shown again:")
+            echo(f"    {enrolment.secret}")
+            qr = qrcode.QRCode(border=1)
+            qr.add_data(enrolment.uri)
+            qr.print_ascii(out=sys.stdout)
+
+
+@desk_people.command("remove")
+@home_option
+@click.argument("name")
+def people_remove(home: Path, name: str) -> None:
+    """Remove a person: their passphrase opens nothing here from now on, and any
+    desk page they have open is locked at its next request."""
+    with _desk_home(home):
+        keys = _unlock(home)
+        store = DeskStore(home)
+        try:
+            with store.changing():
+                gone = keystore.remove_person(home, keys, name)
+                casework.forget_person(store, gone)
+        except keystore.KeystoreError as exc:
+            raise CliError(str(exc)) from exc
+        store.custody.append("person", keys.person, removed=gone)
+        echo(f"{gone} can no longer unlock this desk.")
+        echo("What they may have kept (a copy of desk.json, a backup) is in docs/threat-model.md.")
+
+
+@desk_people.command("passphrase")
+@home_option
+def people_passphrase(home: Path) -> None:
+    """Change your own passphrase."""
+    with _desk_home(home):
+        keys = _unlock(home)
+        new = os.environ.get("PORTAL_DESK_NEW_PASSPHRASE") or click.prompt(
+            "New passphrase", hide_input=True, confirmation_prompt=True, err=True
+        )
+        store = DeskStore(home)
+        try:
+            with store.changing():
+                keystore.change_passphrase(home, keys, _passphrase(), new)
+        except keystore.KeystoreError as exc:
+            raise CliError(str(exc)) from exc
+        store.custody.append("person", keys.person, changed_passphrase=keys.person)
+        echo("Passphrase changed.")
+
+
+@desk.command("work")
+@home_option
+@click.argument("case")
+@click.option("--note", help="Add an internal note (it never leaves the desk).")
+@click.option("--tags", help="Set the case's tags, comma-separated ('' clears them).")
+@click.option("--assign", help="Assign the case to a person ('' unassigns it).")
+@click.option("--due", help="The day a reply is due, like 2026-12-31 ('' clears it).")
+def desk_work(
+    home: Path,
+    case: str,
+    note: str | None,
+    tags: str | None,
+    assign: str | None,
+    due: str | None,
+) -> None:
+    """Notes, tags, assignment and due dates: staff's own work on a case."""
+    chosen = {"note": note, "tags": tags, "assign": assign, "due": due}
+    if all(v is None for v in chosen.values()):
+        raise CliError("say what to change: --note, --tags, --assign or --due")
+    with _desk_home(home):
+        keys = _unlock(home)
+        store = DeskStore(home)
+        case_id = _resolve(store, case)
+        people = [p.name for p in keystore.people(home)]
+        for kind, value in chosen.items():
+            if value is None:
+                continue
+            try:
+                casework.record(store, keys, case_id, kind, value, people)
+            except casework.WorkRefused as exc:
+                raise CliError(str(exc)) from exc
+            echo(f"{kind} kept for case {case_name(case_id)}")
+
+
+@desk.command("search")
+@home_option
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def desk_search(home: Path, query: str, as_json: bool) -> None:
+    """Find the cases whose texts hold every word of QUERY (decrypted in memory)."""
+    with _desk_home(home):
+        keys = _unlock(home)
+        hits = desk_cases.search(DeskStore(home), keys, query)
+        rows = [
+            {"case": h.case, "name": case_name(h.case), "where": h.where, "snippet": h.snippet}
+            for h in hits
+        ]
+        lines = [f"{r['name']}  {r['where']:<8} {r['snippet']}" for r in rows]
+        emit(rows, as_json, lines or ["nothing found"])
+
+
+@desk.command("stats")
+@home_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+def desk_stats(home: Path, as_csv: bool) -> None:
+    """Cases by month, kind, status and tag; time to first reply and to closing."""
+    with _desk_home(home):
+        keys = _unlock(home)
+        figures = stats.compute(desk_cases.case_facts(DeskStore(home), keys))
+        if as_csv:
+            click.echo(stats.to_csv(figures), nl=False)
+            return
+        echo(f"cases: {figures.total}, referrals: {figures.referrals}")
+        for title, rows in (
+            ("by month", figures.by_month),
+            ("by kind", figures.by_kind),
+            ("by status", figures.by_status),
+            ("by tag", figures.by_tag),
+        ):
+            echo(f"{title}: " + (", ".join(f"{for_terminal(k)} {v}" for k, v in rows) or "-"))
+        for title, d in (("first reply", figures.to_first_reply), ("closing", figures.to_close)):
+            if d.median is None or d.p90 is None:
+                echo(f"time to {title}: no case yet")
+            else:
+                echo(
+                    f"time to {title}: median {stats.hours(d.median):.1f} h, "
+                    f"90th percentile {stats.hours(d.p90):.1f} h ({d.count} case(s))"
+                )
+
+
+@desk.command("settings")
+@home_option
+@click.option("--onion-address", help="The portal's onion address, for invitation sheets.")
+@click.option("--web-address", help="The portal's https:// address, for invitation sheets.")
+def desk_settings(home: Path, onion_address: str | None, web_address: str | None) -> None:
+    """Show or change the portal addresses printed on witness invitation sheets."""
+    store = DeskStore(home)
+    given = {
+        k: v
+        for k, v in (("onion_address", onion_address), ("web_address", web_address))
+        if v is not None
+    }
+    if given:
+        with _desk_home(home):
+            keys = _unlock(home)
+            try:
+                settings.write(store, keys, given)
+            except settings.SettingRefused as exc:
+                raise CliError(str(exc)) from exc
+    for key, value in settings.read(store).items():
+        echo(f"{key}: {value or '(not set)'}")

@@ -1,6 +1,6 @@
 """The languages the portal speaks, and the marker for text translated where it is shown.
 
-Pure data: the server's Flask-Babel wiring (``portal.server.i18n``) reads it, and
+Pure data: the server's Flask-Babel wiring (``portal.common.i18n``) reads it, and
 the protocol marks its status labels with ``N_`` without loading Flask.
 """
 

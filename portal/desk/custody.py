@@ -23,7 +23,10 @@ from nacl.signing import VerifyKey
 from portal.protocol.encoding import EncodingError, b64decode
 
 GENESIS = "0" * 64
-EVENTS = ("import", "view", "reply", "invite", "export", "save", "discard")
+EVENTS = (
+    "import", "view", "reply", "invite", "export", "save", "discard",
+    "note", "tags", "assign", "due", "person", "search", "settings",
+)  # fmt: skip
 
 
 def checkpoint_message(n: int, head: str) -> bytes:
@@ -103,8 +106,9 @@ class CustodyLog:
         entry = json.loads(last)
         return int(entry["n"]), str(entry["hash"])
 
-    def append(self, event: str, **details: Any) -> dict[str, Any]:
-        """Add one entry, durably, chained to the last one."""
+    def append(self, event: str, by: str, **details: Any) -> dict[str, Any]:
+        """Add one entry, durably, chained to the last one, naming the person ``by``
+        whom it was done (older entries, from before people were named, have none)."""
         assert event in EVENTS, event
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -115,6 +119,7 @@ class CustodyLog:
                 "n": n + 1,
                 "at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
                 "event": event,
+                "by": by,
                 "details": details,
                 "prev": prev,
             }

@@ -21,7 +21,9 @@ from typing import Any
 
 from portal.common.atomic import atomic_write, fsync_dir
 from portal.common.safe_text import clean_name
-from portal.desk.store import DeskStore
+from portal.desk import viewing
+from portal.desk.names import case_name
+from portal.desk.store import DeskStore, FileFacts
 from portal.protocol.filecrypt import DamagedFile, FileSeal, Verified, decrypted_chunks, verify
 
 STATES = ("verified", "damaged", "missing")
@@ -36,6 +38,7 @@ class CaseFile:
     metadata_removed: bool
     seal: FileSeal  # key, nonce prefix, chunk size and chunk digest, from the envelope
     case: str = ""  # the case whose envelope describes it
+    item: int = 0  # the position (from 1) of that envelope in its case
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,14 @@ class Checked:
     sha256: str | None = None
 
 
-def public(f: CaseFile, checked: Checked) -> dict[str, Any]:
-    """What the desk shows of a file (never its key)."""
+def public(f: CaseFile, checked: Checked, location: bool | None = None) -> dict[str, Any]:
+    """What the desk shows of a file (never its key). ``location``: whether the
+    desk found location metadata still in it (None: not an image it checks)."""
     return {
+        "download_name": download_name(f.case, f.item, f.name),
+        "held_back": viewing.held_back(f.type),
+        "viewable": f.type in viewing.SANITISABLE,
+        "location": location,
         "upload": f.upload,
         "name": f.name,
         "type": f.type,
@@ -151,6 +159,36 @@ def safe_name(name: str, taken: set[str], fallback: str) -> str:
     return candidate
 
 
+def download_name(case: str, item: int, name: str) -> str:
+    """A download's name that no other file of any case shares: the case's name,
+    the item's number and the file's position-free cleaned name (``photo.jpg`` of
+    two cases, or of two items, never collide in a Downloads folder)."""
+    cleaned = safe_name(name, set(), "file")
+    return f"{case_name(case) if case else 'case'}_item{item}_{cleaned}"
+
+
+def location_flag(store: DeskStore, f: CaseFile, sha256: str) -> bool | None:
+    """Whether a verified image still carries location metadata (its plaintext is
+    read in a sandboxed child, once; the answer is kept by the file's hash)."""
+    if f.type not in viewing.SANITISABLE:
+        return None
+    with store.db.reading() as s:
+        known = s.get(FileFacts, sha256)
+    if known is not None:
+        return known.location
+    try:
+        found = viewing.location_of(b"".join(plaintext(store, f)))
+    except (viewing.UnsafeImage, DamagedFile):
+        return None
+    remember_location(store, sha256, found)
+    return found
+
+
+def remember_location(store: DeskStore, sha256: str, location: bool) -> None:
+    with store.db.transaction() as s:
+        s.merge(FileFacts(sha256=sha256, location=location))
+
+
 @dataclass(frozen=True)
 class SaveResult:
     saved: list[tuple[str, str]]  # (file name, sha256)
@@ -158,12 +196,19 @@ class SaveResult:
     missing: list[str]
 
 
-def save_files(store: DeskStore, case_id: str, files: list[CaseFile], out: Path) -> SaveResult:
+def save_files(
+    store: DeskStore, case_id: str, files: list[CaseFile], out: Path, by: str
+) -> SaveResult:
     """Write verified originals into ``out`` with a SHA256SUMS manifest.
 
     Each file is decrypted to a temporary name, hashed on the way, and renamed
     only if it matches; anything else is removed and reported.
     """
+    with store.changing():
+        return _save(store, case_id, files, out, by)
+
+
+def _save(store: DeskStore, case_id: str, files: list[CaseFile], out: Path, by: str) -> SaveResult:
     out.mkdir(parents=True, exist_ok=True)
     taken = {p.name.lower() for p in out.iterdir()}
     saved: list[tuple[str, str]] = []
@@ -200,6 +245,7 @@ def save_files(store: DeskStore, case_id: str, files: list[CaseFile], out: Path)
         fsync_dir(out)
     store.custody.append(
         "save",
+        by,
         case=case_id,
         folder=str(out),
         files=[{"name": n, "sha256": h} for n, h in saved],

@@ -50,6 +50,7 @@ from portal.desk.store import (
     ReceivedEnvelope,
     SentReply,
     WitnessInvitation,
+    utc_now,
     utc_today,
 )
 from portal.protocol.bundles import Bundle, BundleError, Item, open_bundle
@@ -110,6 +111,11 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
     word, so the desk acknowledges the pair (id, sha256) and the portal deletes
     an item only if that is exactly what it holds.
     """
+    with store.changing():
+        return _import(store, keys, path)
+
+
+def _import(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
     own = {r.kid for r in keys.organization.encrypt}
     today = utc_today()
     with open_bundle(path, "inbox") as bundle:
@@ -147,6 +153,7 @@ def import_inbox(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
     _sweep_quarantine(store)
     store.custody.append(
         "import",
+        keys.person,
         bundle_sha256=bundle_sha256,
         new=[{"id": i.id, "sha256": i.sha256} for i, _, _ in plan.envelopes]
         + [{"id": i.id, "sha256": i.sha256} for i, _, _ in plan.files],
@@ -344,10 +351,15 @@ def _write(store: DeskStore, plan: _Plan, counters: _Counters, today: dt.date) -
         _from_quarantine(store, item.sha256, "envelopes")
     for item, _file, _case in plan.files:
         _from_quarantine(store, item.sha256, "attachments")
+    now = utc_now()
     with store.db.transaction() as s:
+        state = s.get(DeskState, 1)
+        assert state is not None
+        arrival = state.arrivals or 0
         for case, key in plan.new_cases.items():
             s.add(DeskCase(id=case, reporter_pk=key.reporter_pk, kind=key.kind, opened_on=today))
         for item, labels, opened in plan.envelopes:
+            arrival += 1
             document = store.blobs.read(f"envelopes/{item.sha256}")
             s.add(
                 ReceivedEnvelope(
@@ -360,6 +372,8 @@ def _write(store: DeskStore, plan: _Plan, counters: _Counters, today: dt.date) -
                     received_on=labels.day,
                     imported_on=today,
                     seq=labels.seq,
+                    imported_at=now,
+                    arrival=arrival,
                 )
             )
             for f in opened.files:
@@ -383,6 +397,7 @@ def _write(store: DeskStore, plan: _Plan, counters: _Counters, today: dt.date) -
             s.execute(delete(DamagedItem).where(DamagedItem.id == item.id))
         for item, case, reason in plan.damaged:
             _set_aside(s, item, case, reason, today)
+        state.arrivals = arrival
         _seen_again(s, plan.seen_again)
         _apply_counters(s, counters, plan.notes, today)
 
@@ -500,11 +515,11 @@ def stored_case_keys(store: DeskStore) -> dict[str, CaseKey]:
         return {c.id: CaseKey(c.reporter_pk, c.kind) for c in s.scalars(select(DeskCase))}
 
 
-def discard_items(store: DeskStore, names: list[str]) -> int:
+def discard_items(store: DeskStore, names: list[str], by: str) -> int:
     """Staff give up on items kept aside (named by SHA-256 or the portal's id): the
     next outbox asks the portal to delete them, if it holds exactly those bytes."""
     done: list[str] = []
-    with store.db.transaction() as s:
+    with store.changing(), store.db.transaction() as s:
         for name in names:
             rows = list(
                 s.scalars(
@@ -519,5 +534,5 @@ def discard_items(store: DeskStore, names: list[str]) -> int:
                 row.discarded, row.discard_exported_in, row.discard_confirmed = True, None, False
                 done.append(row.sha256)
     if done:
-        store.custody.append("discard", items=sorted(done))
+        store.custody.append("discard", by, items=sorted(done))
     return len(done)

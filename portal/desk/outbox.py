@@ -53,6 +53,11 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
     also carries the custody log's head, signed, for the portal to keep. The
     number is used only once the bundle is written.
     """
+    with store.changing():
+        return _export(store, keys, path)
+
+
+def _export(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
     with store.db.reading() as s:
         state = s.get(DeskState, 1)
         assert state is not None
@@ -112,6 +117,7 @@ def export_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
     # covers the export itself.
     store.custody.append(
         "export",
+        keys.person,
         seq=seq,
         base=base,
         items=[{"id": i.id, "kind": i.kind, "sha256": i.sha256} for i, _ in entries],

@@ -7,13 +7,22 @@ import json
 import secrets
 from dataclasses import dataclass
 
-import nacl.exceptions
-from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.public import PrivateKey
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from portal.common.errors import NamedError
+from portal.desk.casework import WorkRefused, open_own, seal_own
 from portal.desk.keystore import DeskKeys
-from portal.desk.store import DeskCase, DeskStore, SentReply, WitnessInvitation, utc_today
+from portal.desk.store import (
+    DeskCase,
+    DeskStore,
+    FormOnce,
+    SentReply,
+    WitnessInvitation,
+    utc_now,
+    utc_today,
+)
 from portal.protocol import codes
 from portal.protocol.envelopes import case_id as case_id_of
 from portal.protocol.mailbox import new_mailbox_key
@@ -31,7 +40,15 @@ class ReplyRefused(NamedError, ValueError):
 @dataclass(frozen=True)
 class NewInvitation:
     mailbox_id: str
-    code: str
+    code: str | None  # None when this form had already made it: its code was shown then
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A reply kept for the next outbox, or the one this very form kept before."""
+
+    item: ReplyItem | None
+    again: bool = False
 
 
 def _checked(text: str, what: str, *, required: bool) -> str:
@@ -53,63 +70,99 @@ def reporter_key(store: DeskStore, mailbox_id: str) -> bytes:
     return case.reporter_pk
 
 
-def _own_copy(keys: DeskKeys, item: ReplyItem) -> bytes:
-    return bytes(SealedBox(PublicKey(keys.organization.encrypt[0].pk)).encrypt(item.to_bytes()))
-
-
 def read_own_copy(keys: DeskKeys, sealed: bytes) -> ReplyItem:
-    for sk in keys.encrypt.values():
-        try:
-            return parse_item(json.loads(SealedBox(sk).decrypt(sealed)))
-        except nacl.exceptions.CryptoError:
-            continue
-    raise ReplyRefused("a stored reply cannot be opened with this desk's keys")
+    try:
+        return parse_item(json.loads(open_own(keys, sealed)))
+    except WorkRefused as exc:
+        raise ReplyRefused("a stored reply cannot be opened with this desk's keys") from exc
 
 
-def _store_item(store: DeskStore, keys: DeskKeys, item: ReplyItem, reporter_pk: bytes) -> str:
+def _once(s: Session, nonce: str, made: str) -> None:
+    if nonce:
+        s.add(FormOnce(nonce=nonce[:64], made=made, at=utc_now()))
+
+
+def _store_item(
+    store: DeskStore, keys: DeskKeys, item: ReplyItem, reporter_pk: bytes, s: Session
+) -> str:
+    """Add the item to the transaction ``s``; the caller logs it once committed."""
     reply_id = secrets.token_hex(16)
-    sealed = seal_reply(item, keys.signing, reporter_pk)
-    with store.db.transaction() as s:
-        s.add(
-            SentReply(
-                id=reply_id,
-                mailbox_id=item.mailbox,
-                seq=item.seq,
-                written_on=utc_today(),
-                for_reporter=sealed,
-                for_desk=_own_copy(keys, item),
-            )
+    s.add(
+        SentReply(
+            id=reply_id,
+            mailbox_id=item.mailbox,
+            seq=item.seq,
+            written_on=utc_today(),
+            for_reporter=seal_reply(item, keys.signing, reporter_pk),
+            for_desk=seal_own(keys.organization, item.to_bytes()),
+            by=keys.person,
+            written_at=utc_now(),
         )
+    )
+    return reply_id
+
+
+def _log_item(store: DeskStore, keys: DeskKeys, item: ReplyItem, reply_id: str) -> None:
+    with store.db.reading() as s:
+        row = s.get(SentReply, reply_id)
+        assert row is not None
+        sealed = row.for_reporter
     store.custody.append(
         "invite" if item.type == "questions" else "reply",
+        keys.person,
         case=item.mailbox,
         seq=item.seq,
         status=item.status,
         id=reply_id,
         sha256=hashlib.sha256(sealed).hexdigest(),
     )
-    return reply_id
 
 
 def reply(
-    store: DeskStore, keys: DeskKeys, case_id: str, status: str | None, text: str
-) -> ReplyItem:
-    """Write a signed reply (text, a new status, or both) for the next outbox."""
+    store: DeskStore,
+    keys: DeskKeys,
+    case_id: str,
+    status: str | None,
+    text: str,
+    nonce: str = "",
+) -> Saved:
+    """Write a signed reply (text, a new status, or both) for the next outbox.
+
+    ``nonce`` is the form's one-time field: the same form sent again (a refresh,
+    a double click) keeps nothing new and says so.
+    """
     text = _checked(text, "a reply", required=status is None)
     pk = reporter_key(store, case_id)
-    with store.db.reading() as s:
-        seq = (
-            s.scalar(select(func.max(SentReply.seq)).where(SentReply.mailbox_id == case_id)) or 0
-        ) + 1
-    item = ReplyItem(
-        mailbox=case_id, seq=seq, date=utc_today().isoformat(), status=status, text=text
-    )
-    _store_item(store, keys, item, pk)
-    return item
+    with store.changing():
+        with store.db.transaction() as s:
+            if nonce and s.get(FormOnce, nonce[:64]) is not None:
+                return Saved(item=None, again=True)
+            seq = (
+                s.scalar(select(func.max(SentReply.seq)).where(SentReply.mailbox_id == case_id))
+                or 0
+            ) + 1
+            item = ReplyItem(
+                mailbox=case_id, seq=seq, date=utc_today().isoformat(), status=status, text=text
+            )
+            reply_id = _store_item(store, keys, item, pk, s)
+            _once(s, nonce, reply_id)
+        _log_item(store, keys, item, reply_id)
+    return Saved(item=item)
 
 
-def invite(store: DeskStore, keys: DeskKeys, questions: str) -> NewInvitation:
-    """Make a witness mailbox whose first item holds the questions; return its code once."""
+def invite(
+    store: DeskStore,
+    keys: DeskKeys,
+    questions: str,
+    *,
+    concerns: str | None = None,
+    language: str | None = None,
+    nonce: str = "",
+) -> NewInvitation:
+    """Make a witness mailbox whose first item holds the questions; return its code
+    once. ``concerns`` links it to the case it is about; ``language`` is the one
+    the witness's sheet is printed in. The same form sent again makes nothing
+    new: it names the invitation it made, without a code."""
     questions = _checked(questions, "an invitation's questions", required=True)
     witness = PrivateKey.generate()
     code = codes.generate()
@@ -117,17 +170,6 @@ def invite(store: DeskStore, keys: DeskKeys, questions: str) -> NewInvitation:
     witness_pk = bytes(witness.public_key)
     mailbox_id = case_id_of(witness_pk)
     today = utc_today()
-    with store.db.transaction() as s:
-        s.add(
-            WitnessInvitation(
-                mailbox_id=mailbox_id,
-                index=key.index,
-                wrapped_key=key.wrapped_key,
-                reporter_pk=witness_pk,
-                created_on=today,
-            )
-        )
-        s.add(DeskCase(id=mailbox_id, reporter_pk=witness_pk, kind="invitation", opened_on=today))
     item = ReplyItem(
         mailbox=mailbox_id,
         seq=1,
@@ -136,5 +178,30 @@ def invite(store: DeskStore, keys: DeskKeys, questions: str) -> NewInvitation:
         text=questions,
         type="questions",
     )
-    _store_item(store, keys, item, bytes(witness.public_key))
+    with store.changing():
+        with store.db.transaction() as s:
+            made = s.get(FormOnce, nonce[:64]) if nonce else None
+            if made is not None:
+                return NewInvitation(mailbox_id=made.made, code=None)
+            if concerns is not None and s.get(DeskCase, concerns) is None:
+                raise ReplyRefused(f"there is no case {concerns!r} to link the invitation to")
+            s.add(
+                WitnessInvitation(
+                    mailbox_id=mailbox_id,
+                    index=key.index,
+                    wrapped_key=key.wrapped_key,
+                    reporter_pk=witness_pk,
+                    created_on=today,
+                    concerns=concerns,
+                    language=language,
+                    by=keys.person,
+                    created_at=utc_now(),
+                )
+            )
+            s.add(
+                DeskCase(id=mailbox_id, reporter_pk=witness_pk, kind="invitation", opened_on=today)
+            )
+            reply_id = _store_item(store, keys, item, witness_pk, s)
+            _once(s, nonce, mailbox_id)
+        _log_item(store, keys, item, reply_id)
     return NewInvitation(mailbox_id=mailbox_id, code=code)

@@ -2,21 +2,43 @@
 
 Replies the desk wrote are kept twice, both encrypted: sealed to the reporter
 (what goes out) and sealed to the desk's own key (so staff can reread them).
-Plaintext exists only in memory while the desk is unlocked.
+Staff's own case work (notes, tags, assignment, due dates) and unsaved drafts
+are sealed to the desk's own public key too, so even a draft saved while the
+desk is locked is never plaintext on disk. Plaintext exists only in memory
+while the desk is unlocked.
+
+Times of day are the desk's own (UTC, naive in the database); the portal still
+sends days only. A desk made before a column existed gains it, empty, when
+opened (``_add_missing_columns``): every column added since the first release
+is nullable.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Boolean, Date, Integer, LargeBinary, String, func, select
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    String,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from portal.common.blobs import BlobStore
 from portal.common.db import Database
 from portal.desk.custody import CustodyLog
+from portal.desk.lock import desk_lock
 from portal.protocol.encoding import b64encode
 
 DB_FILE = "desk.sqlite"
@@ -24,6 +46,11 @@ DB_FILE = "desk.sqlite"
 
 def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
+
+
+def utc_now() -> dt.datetime:
+    """Now, to the second, in UTC (stored naive: every time on the desk is UTC)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
 
 
 class DeskBase(DeclarativeBase):
@@ -46,6 +73,10 @@ class ReceivedEnvelope(DeskBase):
     received_on: Mapped[dt.date] = mapped_column(Date)
     imported_on: Mapped[dt.date] = mapped_column(Date)
     seq: Mapped[int] = mapped_column(Integer, default=1)
+    # When this desk kept it, and the desk-wide arrival number that orders what is
+    # new for each person (SeenMark); empty for envelopes kept before they existed.
+    imported_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    arrival: Mapped[int | None] = mapped_column(Integer)
     # The outbox that last carried this envelope's ack, and whether the portal applied it.
     ack_exported_in: Mapped[int | None] = mapped_column(Integer)
     ack_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -79,6 +110,8 @@ class SentReply(DeskBase):
     for_desk: Mapped[bytes] = mapped_column(LargeBinary)
     exported_in: Mapped[int | None] = mapped_column(Integer)
     confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    by: Mapped[str | None] = mapped_column(String(80))
+    written_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class WitnessInvitation(DeskBase):
@@ -93,6 +126,10 @@ class WitnessInvitation(DeskBase):
     created_on: Mapped[dt.date] = mapped_column(Date)
     exported_in: Mapped[int | None] = mapped_column(Integer)
     confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    concerns: Mapped[str | None] = mapped_column(String(32), index=True)  # the case it is about
+    language: Mapped[str | None] = mapped_column(String(8))  # of the witness's sheet
+    by: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class DeskCase(DeskBase):
@@ -185,6 +222,90 @@ class DeskState(DeskBase):
     # The newest outbox number any inbox reported, when above export_seq (a desk
     # restored from a backup): only the next export number may catch up to it.
     portal_seq: Mapped[int] = mapped_column(Integer, default=0)
+    arrivals: Mapped[int | None] = mapped_column(Integer, default=0)  # the last arrival number
+
+
+class CaseEvent(DeskBase):
+    """A piece of staff's own work on a case (a note, its tags, who it is assigned
+    to, when a reply is due), sealed to the desk's own key. It never leaves the
+    desk: no outbox carries it. The newest event of a kind is the current value."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # note, tags, assign, due
+    by: Mapped[str] = mapped_column(String(80))
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SeenMark(DeskBase):
+    """How far a person has looked at a case: the newest arrival number they saw."""
+
+    __tablename__ = "seen_marks"
+
+    person: Mapped[str] = mapped_column(String(80), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    upto: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Draft(DeskBase):
+    """Words a person was writing when the desk locked or refused them, sealed to
+    the desk's own public key (so it can be kept without the private keys), given
+    back after they unlock, deleted once saved."""
+
+    __tablename__ = "drafts"
+
+    person: Mapped[str] = mapped_column(String(80), primary_key=True)
+    place: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. reply:<case>
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class FormOnce(DeskBase):
+    """A form that was already acted on (its one-time field), and what it made:
+    sending the same form again (a refresh, a double click, Back and resubmit)
+    gives that result back instead of making a second one."""
+
+    __tablename__ = "forms_once"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    made: Mapped[str] = mapped_column(String(80))
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class FileFacts(DeskBase):
+    """What the desk learnt from a verified file's plaintext (named by its
+    SHA-256): whether it still carries location metadata."""
+
+    __tablename__ = "file_facts"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    location: Mapped[bool] = mapped_column(Boolean)
+
+
+class Setting(DeskBase):
+    """Public settings of the desk (the portal's addresses for invitation sheets)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(400))
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Give a desk made by an older release the columns added since (all nullable)."""
+    found = inspect(engine)
+    with engine.begin() as conn:
+        for table in DeskBase.metadata.sorted_tables:
+            have = {c["name"] for c in found.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(engine.dialect)
+                    conn.execute(
+                        text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                    )
 
 
 @dataclass(frozen=True)
@@ -204,11 +325,16 @@ class DeskStore:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.db = Database(f"sqlite:///{home / DB_FILE}")
         DeskBase.metadata.create_all(self.db.engine)
+        _add_missing_columns(self.db.engine)
         with self.db.transaction() as s:
             if s.get(DeskState, 1) is None:
                 s.add(DeskState(id=1, export_seq=0, confirmed_seq=0))
         self.blobs = BlobStore(home / "blobs")
         self.custody = CustodyLog(home / "custody.log")
+
+    def changing(self) -> AbstractContextManager[None]:
+        """Hold this home for one change (see lock.py): CLI and web share it."""
+        return desk_lock(self.home)
 
     def kept(self, sha256: str) -> bool:
         """Whether an envelope or file with exactly these bytes is kept already."""

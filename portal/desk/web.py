@@ -1,9 +1,17 @@
 """The desk's web interface (``portal desk serve``): local, offline, token-gated.
 
 It listens on 127.0.0.1 only. Every request must carry the random token printed
-at launch (first in the URL, then in an HttpOnly cookie). The keys are unlocked
-into this process's memory with the passphrase and dropped again after
-``idle_seconds`` without a request, or on "Lock".
+at launch (first in the URL, then in an HttpOnly cookie). Each browser that
+unlocks is one person's session: the keys are opened with that person's own
+passphrase (and second factor) into this process's memory, and dropped again
+after ``idle_seconds`` without a request, on "Lock", or at once when the person
+is removed from the desk (by anyone, in this process or the CLI).
+
+Nothing typed is lost to the lock: a form sent while locked is kept as a
+draft sealed to the desk's own public key, and given back after unlocking.
+Every POST answers with a redirect (POST/redirect/GET) or, on an error, with
+the same page and the words still in it; forms that make something carry a
+one-time field, so sending one again makes nothing twice.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from flask import (
@@ -23,6 +32,7 @@ from flask import (
     Flask,
     abort,
     current_app,
+    make_response,
     redirect,
     render_template,
     request,
@@ -31,17 +41,23 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from portal.common import headers as security
+from portal.common import i18n
 from portal.common.assets import load_assets
 from portal.common.json_provider import SafeJSONProvider
+from portal.common.languages import COOKIE, LANGUAGES
 from portal.common.safe_text import clean_name
 from portal.desk import cases as desk_cases
+from portal.desk import casework, keystore, settings, stats, viewing
 from portal.desk import evidence as desk_files
-from portal.desk import keystore
 from portal.desk import replies as desk_replies
 from portal.desk.inbox import discard_items
+from portal.desk.names import case_name
 from portal.desk.outbox import export_outbox
 from portal.desk.store import DeskStore
 from portal.protocol import codes
@@ -51,36 +67,69 @@ from portal.protocol.organization import fingerprint
 from portal.protocol.replies import STATUS_LABELS, STATUSES
 
 TOKEN_COOKIE = "desk_token"  # noqa: S105 - a cookie name
+SESSION_COOKIE = "desk_sid"
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
+class Visit:
+    """One browser's time at the desk: who unlocked it, and their keys while open."""
+
+    person: str
+    keys: keystore.DeskKeys | None
+    last_seen: float
+    shown_once: dict[str, Any] = field(default_factory=dict)  # codes and secrets, PRG
+
+
+@dataclass
 class DeskState:
-    """The unlocked keys, held in memory only while in use."""
+    """The people at this desk now, in memory only."""
 
     home: Path
     token: str
     idle_seconds: int
-    keys: keystore.DeskKeys | None = None
-    last_seen: float = 0.0
+    visits: dict[str, Visit] = field(default_factory=dict)
+    texts: casework.TextCache = field(default_factory=casework.TextCache)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def current_keys(self) -> keystore.DeskKeys | None:
+    def visit(self, sid: str) -> Visit | None:
+        """This browser's visit, its keys dropped when idle too long or when its
+        person no longer exists on the desk (then the visit ends entirely)."""
+        people = {p.name for p in keystore.people(self.home)}
         with self.lock:
-            if self.keys is not None and time.monotonic() - self.last_seen > self.idle_seconds:
-                self.keys = None
-            if self.keys is not None:
-                self.last_seen = time.monotonic()
-            return self.keys
+            for key in [k for k, v in self.visits.items() if v.person not in people]:
+                del self.visits[key]
+            found = self.visits.get(sid)
+            if found is None:
+                return None
+            now = time.monotonic()
+            if found.keys is not None and now - found.last_seen > self.idle_seconds:
+                found.keys = None
+                found.shown_once.clear()
+            if found.keys is not None:
+                found.last_seen = now
+            if not any(v.keys is not None for v in self.visits.values()):
+                self.texts.clear()
+            return found
 
-    def unlock(self, passphrase: str) -> None:
-        keys = keystore.unlock(self.home, passphrase)
+    def unlock(self, sid: str | None, person: str, passphrase: str, code: str) -> str:
+        keys = keystore.unlock(self.home, passphrase, person or None, code or None)
         with self.lock:
-            self.keys, self.last_seen = keys, time.monotonic()
+            visit = self.visits.get(sid or "")
+            if visit is None or visit.person != keys.person:
+                sid = secrets.token_urlsafe(24)
+            assert sid is not None
+            self.visits[sid] = Visit(person=keys.person, keys=keys, last_seen=time.monotonic())
+            return sid
 
-    def lock_now(self) -> None:
+    def lock_now(self, sid: str) -> None:
         with self.lock:
-            self.keys = None
+            visit = self.visits.get(sid)
+            if visit is not None:
+                visit.keys = None
+                visit.shown_once.clear()
+            if not any(v.keys is not None for v in self.visits.values()):
+                self.texts.clear()
 
 
 bp = Blueprint("desk", __name__)
@@ -96,16 +145,44 @@ def store() -> DeskStore:
     return st
 
 
+def sid() -> str:
+    return request.cookies.get(SESSION_COOKIE, "")
+
+
+def visit() -> Visit | None:
+    return state().visit(sid())
+
+
+def _to_unlock() -> WerkzeugResponse:
+    return redirect(url_for("desk.home", next=request.path))
+
+
 def keys() -> keystore.DeskKeys:
-    k = state().current_keys()
-    if k is None:
-        abort(redirect(url_for("desk.home")))
-    return k
+    v = visit()
+    if v is None or v.keys is None:
+        abort(_to_unlock())
+    return v.keys
 
 
 def _same(given: str, expected: str) -> bool:
     """Constant-time comparison of any text (a non-ASCII token is simply wrong)."""
     return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+
+
+def _local(path: str | None) -> str:
+    """A path on this desk to go back to after unlocking (never another site)."""
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return url_for("desk.case_list")
+
+
+def _keep_draft(place: str, text: str) -> None:
+    """Keep what was typed while locked, sealed, for the person of this browser."""
+    v = visit()
+    if v is not None and text.strip():
+        casework.save_draft(
+            store(), keystore.public_organization(state().home), v.person, place, text
+        )
 
 
 @bp.before_app_request
@@ -124,108 +201,266 @@ def _require_launch_token() -> ResponseReturnValue | None:
     return None
 
 
+@bp.app_context_processor
+def _page_globals() -> dict[str, Any]:
+    v = visit()
+    return {"me": v.person if v is not None and v.keys is not None else None}
+
+
+@bp.get("/language/<code>")
+def choose_language(code: str) -> ResponseReturnValue:
+    """The desk's pages in another language (a cookie for this browser session)."""
+    response = redirect(_local(request.args.get("next")))
+    if code in LANGUAGES:
+        response.set_cookie(COOKIE, code, httponly=True, samesite="Strict")
+    return response
+
+
+# --- unlocking -------------------------------------------------------------------
+
+
 @bp.get("/")
 def home() -> ResponseReturnValue:
-    if state().current_keys() is None:
-        return render_template("desk/unlock.html")
-    return redirect(url_for("desk.case_list"))
+    v = visit()
+    if v is None or v.keys is None:
+        return render_template(
+            "desk/unlock.html", next=_local(request.args.get("next")), known=v.person if v else ""
+        )
+    return redirect(_local(request.args.get("next")))
 
 
 @bp.post("/unlock")
 def unlock() -> ResponseReturnValue:
+    target = _local(request.form.get("next"))
     try:
-        state().unlock(request.form.get("passphrase", ""))
-    except keystore.KeystoreError:
-        return render_template("desk/unlock.html", error=True), 403
-    return redirect(url_for("desk.case_list"), code=303)
+        new_sid = state().unlock(
+            sid() or None,
+            request.form.get("person", ""),
+            request.form.get("passphrase", ""),
+            request.form.get("code", ""),
+        )
+    except keystore.KeystoreError as exc:
+        return render_template(
+            "desk/unlock.html",
+            error=str(exc),
+            next=target,
+            known=request.form.get("person", ""),
+        ), 403
+    response = redirect(target, code=303)
+    response.set_cookie(SESSION_COOKIE, new_sid, httponly=True, samesite="Strict")
+    return response
 
 
 @bp.post("/lock")
 def lock() -> ResponseReturnValue:
-    state().lock_now()
+    state().lock_now(sid())
     return redirect(url_for("desk.home"), code=303)
+
+
+# --- cases -----------------------------------------------------------------------
 
 
 @bp.get("/cases")
 def case_list() -> ResponseReturnValue:
+    k = keys()
     show = request.args.get("show", "all")
     if show not in (*desk_cases.FILTERS, *STATUSES):
         show = "all"
-    statuses = desk_cases.current_statuses(store(), keys())
-    rows = desk_cases.select_cases(desk_cases.list_cases(store(), statuses), show)
-    return render_template("desk/cases.html", rows=rows, show=show)
+    chosen = desk_cases.Selection(
+        show=show,
+        tag=request.args.get("tag", "").strip(),
+        assignee=request.args.get("assignee", "").strip(),
+        due_by=request.args.get("due_by", "").strip(),
+    )
+    everything = desk_cases.list_cases(store(), k)
+    rows = desk_cases.select_cases(everything, chosen, k.person)
+    query = request.args.get("q", "").strip()
+    hits = desk_cases.search(store(), k, query, state().texts) if query else []
+    return render_template(
+        "desk/cases.html",
+        rows=rows,
+        chosen=chosen,
+        query=query,
+        hits=hits,
+        names={r.case: r.name for r in everything},
+        unread_total=sum(1 for r in everything if r.new or r.unread_count),
+        tags=sorted({t for r in everything for t in r.tags}, key=str.casefold),
+        people=[p.name for p in keystore.people(state().home)],
+    )
+
+
+def _case_page(case_id: str, *, status: int = 200, **extra: Any) -> ResponseReturnValue:
+    k = keys()
+    try:
+        case = desk_cases.show_case(store(), k, case_id)
+    except desk_cases.CaseError:
+        abort(404)
+    saved_drafts = casework.drafts(store(), k)
+    return render_template(
+        "desk/case.html",
+        case=case,
+        statuses=STATUSES,
+        labels=field_labels(),
+        languages=LANGUAGES,
+        people=[p.name for p in keystore.people(state().home)],
+        drafts=saved_drafts,
+        reply_text=extra.pop("reply_text", saved_drafts.get(f"reply:{case.case}", "")),
+        note_text=extra.pop("note_text", saved_drafts.get(f"note:{case.case}", "")),
+        once=secrets.token_hex(16),
+        names={c: case_name(c) for c in (case.concerns, *case.witnesses) if c},
+        **extra,
+    ), status
 
 
 @bp.get("/cases/<case_id>")
 def case_view(case_id: str) -> ResponseReturnValue:
+    return _case_page(case_id)
+
+
+def _resolved(case_id: str) -> str:
     try:
-        case = desk_cases.show_case(store(), keys(), case_id)
+        return desk_cases.resolve(store(), case_id)
     except desk_cases.CaseError:
         abort(404)
-    return render_template("desk/case.html", case=case, statuses=STATUSES, labels=field_labels())
 
 
-INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+@bp.post("/cases/<case_id>/reply")
+def case_reply(case_id: str) -> ResponseReturnValue:
+    text = request.form.get("text", "")
+    v = visit()
+    if v is None or v.keys is None:
+        _keep_draft(f"reply:{case_id[:32]}", text)
+        return redirect(url_for("desk.home", next=url_for("desk.case_view", case_id=case_id)), 303)
+    status = request.form.get("status") or None
+    if status is not None and status not in STATUSES:
+        abort(400)
+    case = _resolved(case_id)
+    try:
+        saved = desk_replies.reply(
+            store(), v.keys, case, status, text, nonce=request.form.get("once", "")
+        )
+    except desk_replies.ReplyRefused as exc:
+        return _case_page(case, status=400, reply_error=str(exc), reply_text=text)
+    casework.drop_draft(store(), v.person, f"reply:{case}")
+    back = (
+        url_for("desk.case_view", case_id=case, again=1)
+        if saved.again
+        else url_for("desk.case_view", case_id=case, saved=1)
+    )
+    return redirect(back + "#history", 303)
 
 
-@bp.get("/cases/<case_id>/files/<upload>")
-def case_file(case_id: str, upload: str) -> ResponseReturnValue:
-    """A verified file, decrypted as it is sent; a damaged one is never served."""
+@bp.post("/cases/<case_id>/work")
+def case_work(case_id: str) -> ResponseReturnValue:
+    kind = request.form.get("kind", "")
+    value: Any = request.form.get("value", "")
+    v = visit()
+    if v is None or v.keys is None:
+        if kind == "note":
+            _keep_draft(f"note:{case_id[:32]}", str(value))
+        return redirect(url_for("desk.home", next=url_for("desk.case_view", case_id=case_id)), 303)
+    if kind not in casework.KINDS:
+        abort(400)
+    case = _resolved(case_id)
+    people = [p.name for p in keystore.people(state().home)]
+    try:
+        done = casework.record(
+            store(), v.keys, case, kind, value, people, nonce=request.form.get("once", "")
+        )
+    except casework.WorkRefused as exc:
+        return _case_page(
+            case,
+            status=400,
+            work_error=str(exc),
+            work_kind=kind,
+            note_text=str(value) if kind == "note" else None,
+        )
+    if kind == "note":
+        casework.drop_draft(store(), v.person, f"note:{case}")
+    return redirect(
+        url_for("desk.case_view", case_id=case, worked=kind if done else "again") + "#work", 303
+    )
+
+
+def _verified_file(case_id: str, upload: str) -> tuple[desk_files.CaseFile, str]:
     try:
         f = desk_cases.case_file(store(), keys(), case_id, upload)
     except desk_cases.CaseError:
         abort(404)
     checked = desk_files.check(store(), f)
     if checked.state != "verified" or checked.sha256 is None:
-        return render_template(
-            "desk/message.html",
-            title=f"File {checked.state}",
-            text="This file does not match what the reporter sent, so it is not shown."
-            if checked.state == "damaged"
-            else "This file has not been imported yet.",
-        ), 409
-    inline = request.args.get("inline") == "1" and f.type in INLINE_TYPES
-    store().custody.append("view", case=case_id, file=f.upload, sha256=checked.sha256)
+        abort(
+            make_response(
+                render_template(
+                    "desk/message.html",
+                    title=_("This file is not shown"),
+                    text=_("This file does not match what the reporter sent, so it is not shown.")
+                    if checked.state == "damaged"
+                    else _("This file has not been imported yet."),
+                ),
+                409,
+            )
+        )
+    return f, checked.sha256
+
+
+@bp.get("/cases/<case_id>/files/<upload>")
+def case_file(case_id: str, upload: str) -> ResponseReturnValue:
+    """The original file, as a download only (never rendered by this browser)."""
+    k = keys()
+    f, sha256 = _verified_file(case_id, upload)
+    store().custody.append("view", k.person, case=f.case, file=f.upload, sha256=sha256)
     response = current_app.response_class(
-        stream_with_context(desk_files.plaintext(store(), f)),
-        mimetype=f.type if inline else "application/octet-stream",
+        stream_with_context(desk_files.plaintext(store(), f)), mimetype="application/octet-stream"
     )
-    name = desk_files.safe_name(f.name, set(), "file")
-    response.headers["Content-Disposition"] = (
-        f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(name)}"
-    )
-    response.headers["X-SHA256"] = checked.sha256
+    name = desk_files.download_name(f.case, f.item, f.name)
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
+    response.headers["X-SHA256"] = sha256
     return response
 
 
-@bp.post("/cases/<case_id>/reply")
-def case_reply(case_id: str) -> ResponseReturnValue:
-    status = request.form.get("status") or None
-    if status is not None and status not in STATUSES:
-        abort(400)
-    try:
-        desk_replies.reply(
-            store(),
-            keys(),
-            desk_cases.resolve(store(), case_id),
-            status,
-            request.form.get("text", ""),
-        )
-    except desk_cases.CaseError:
-        abort(404)
-    except desk_replies.ReplyRefused as exc:
-        return render_template("desk/message.html", title="Reply not saved", text=str(exc)), 400
-    return redirect(url_for("desk.case_view", case_id=case_id, saved=1), code=303)
-
-
-@bp.route("/import", methods=["GET", "POST"])
-def import_inbox() -> ResponseReturnValue:
+@bp.get("/cases/<case_id>/files/<upload>/view")
+def file_view(case_id: str, upload: str) -> ResponseReturnValue:
+    """A picture, from a sanitised copy, after a content warning was passed."""
     k = keys()
-    if request.method == "GET":
-        return render_template("desk/import.html")
+    f, sha256 = _verified_file(case_id, upload)
+    if f.type not in viewing.SANITISABLE:
+        abort(404)
+    data = b"".join(desk_files.plaintext(store(), f))
+    try:
+        clean = viewing.sanitise(data)
+    except viewing.UnsafeImage as exc:
+        return render_template(
+            "desk/message.html", title=_("This picture cannot be shown safely"), text=str(exc)
+        ), 422
+    desk_files.remember_location(store(), sha256, clean.location)
+    store().custody.append(
+        "view", k.person, case=f.case, file=f.upload, sha256=sha256, sanitised=True
+    )
+    if request.args.get("raw") == "1":
+        return send_file(io.BytesIO(clean.data), mimetype=clean.mimetype, max_age=0)
+    return render_template(
+        "desk/file.html", f=f, clean=clean, case=f.case, name=case_name(f.case), sha256=sha256
+    )
+
+
+# --- importing and exporting -----------------------------------------------------
+
+
+@bp.get("/import")
+def import_inbox() -> ResponseReturnValue:
+    keys()
+    v = visit()
+    result = v.shown_once.get(request.args.get("done", "")) if v else None
+    return render_template("desk/import.html", result=result)
+
+
+@bp.post("/import")
+def import_post() -> ResponseReturnValue:
+    k = keys()
     upload = request.files.get("inbox")
     if upload is None or not upload.filename:
-        return render_template("desk/import.html", error="Choose an inbox file first."), 400
+        return render_template("desk/import.html", error=_("Choose an inbox file first.")), 400
     with tempfile.TemporaryDirectory(dir=store().home) as work:
         path = Path(work) / "inbox.tar"
         upload.save(path)
@@ -233,9 +468,13 @@ def import_inbox() -> ResponseReturnValue:
             result = desk_cases.import_inbox(store(), k, path)
         except BundleError as exc:
             return render_template(
-                "desk/import.html", error=f"Bundle refused, nothing imported: {exc}"
+                "desk/import.html", error=_("Bundle refused, nothing imported: %(why)s", why=exc)
             ), 400
-    return render_template("desk/import.html", result=result)
+    v = visit()
+    done = secrets.token_urlsafe(8)
+    if v is not None:
+        v.shown_once[done] = desk_cases.arrivals_by_case(store(), result)
+    return redirect(url_for("desk.import_inbox", done=done), 303)
 
 
 @bp.get("/damaged")
@@ -246,31 +485,111 @@ def damaged_items() -> ResponseReturnValue:
 
 @bp.post("/damaged/discard")
 def discard() -> ResponseReturnValue:
-    keys()
+    k = keys()
     try:
-        discard_items(store(), request.form.getlist("item"))
+        discard_items(store(), request.form.getlist("item"), k.person)
     except KeyError:
         abort(404)
     return redirect(url_for("desk.damaged_items", discarded=1), code=303)
 
 
-@bp.route("/invite", methods=["GET", "POST"])
+@bp.get("/invite")
 def invite() -> ResponseReturnValue:
     k = keys()
-    if request.method == "GET":
-        return render_template("desk/invite.html")
+    about = request.args.get("case", "")
+    concerns = _resolved(about) if about else None
+    return render_template(
+        "desk/invite.html",
+        concerns=concerns,
+        name=case_name(concerns) if concerns else "",
+        questions=casework.drafts(store(), k).get(f"invite:{concerns or ''}", ""),
+        once=secrets.token_hex(16),
+        languages=LANGUAGES,
+    )
+
+
+@bp.post("/invite")
+def invite_post() -> ResponseReturnValue:
+    questions = request.form.get("questions", "")
+    about = request.form.get("concerns", "")[:32]
+    v = visit()
+    if v is None or v.keys is None:
+        _keep_draft(f"invite:{about}", questions)
+        return redirect(url_for("desk.home", next=url_for("desk.invite", case=about or None)), 303)
+    language = request.form.get("language", "en")
+    if language not in LANGUAGES:
+        language = "en"
+    concerns = _resolved(about) if about else None
     try:
-        made = desk_replies.invite(store(), k, request.form.get("questions", ""))
+        made = desk_replies.invite(
+            store(),
+            v.keys,
+            questions,
+            concerns=concerns,
+            language=language,
+            nonce=request.form.get("once", ""),
+        )
     except desk_replies.ReplyRefused as exc:
-        return render_template("desk/invite.html", error=str(exc)), 400
-    return render_template("desk/invite.html", made=made, code=codes.format_code(made.code))
+        return render_template(
+            "desk/invite.html",
+            error=str(exc),
+            concerns=concerns,
+            name=case_name(concerns) if concerns else "",
+            questions=questions,
+            once=request.form.get("once", ""),
+            languages=LANGUAGES,
+            chosen_language=language,
+        ), 400
+    casework.drop_draft(store(), v.person, f"invite:{about}")
+    if made.code is not None:
+        v.shown_once[f"code:{made.mailbox_id}"] = made.code
+    return redirect(url_for("desk.invitation", mailbox_id=made.mailbox_id), 303)
 
 
-@bp.route("/export", methods=["GET", "POST"])
+@bp.get("/invitations/<mailbox_id>")
+def invitation(mailbox_id: str) -> ResponseReturnValue:
+    keys()
+    v = visit()
+    inv = store().invitation(mailbox_id)
+    if inv is None:
+        abort(404)
+    code = v.shown_once.get(f"code:{mailbox_id}") if v else None
+    with force_locale(inv.language or "en"):
+        sheet = render_template(
+            "desk/_sheet.html",
+            addresses=settings.read(store()),
+            code=codes.format_code(code) if code else None,
+            organization_name=keystore.public_organization(state().home).name,
+            direction=LANGUAGES.get(inv.language or "en", LANGUAGES["en"]).direction,
+        )
+    return render_template(
+        "desk/invitation.html",
+        inv=inv,
+        name=case_name(mailbox_id),
+        concerns_name=case_name(inv.concerns) if inv.concerns else "",
+        code=code is not None,
+        sheet=sheet,
+    )
+
+
+@bp.post("/invitations/<mailbox_id>/forget")
+def forget_code(mailbox_id: str) -> ResponseReturnValue:
+    keys()
+    v = visit()
+    if v is not None:
+        v.shown_once.pop(f"code:{mailbox_id}", None)
+    return redirect(url_for("desk.invitation", mailbox_id=mailbox_id), 303)
+
+
+@bp.get("/export")
 def export() -> ResponseReturnValue:
+    keys()
+    return render_template("desk/export.html")
+
+
+@bp.post("/export")
+def export_post() -> ResponseReturnValue:
     k = keys()
-    if request.method == "GET":
-        return render_template("desk/export.html")
     with tempfile.TemporaryDirectory(dir=store().home) as work:
         path = Path(work) / "outbox.tar"
         manifest = export_outbox(store(), k, path)
@@ -284,8 +603,154 @@ def export() -> ResponseReturnValue:
     )
 
 
+# --- settings, people and statistics ---------------------------------------------
+
+
+@bp.get("/settings")
+def settings_page() -> ResponseReturnValue:
+    keys()
+    return render_template("desk/settings.html", values=settings.read(store()))
+
+
+@bp.post("/settings")
+def settings_post() -> ResponseReturnValue:
+    k = keys()
+    try:
+        settings.write(store(), k, {key: request.form.get(key, "") for key in settings.KEYS})
+    except settings.SettingRefused as exc:
+        return render_template("desk/settings.html", values=request.form, error=str(exc)), 400
+    return redirect(url_for("desk.settings_page", saved=1), 303)
+
+
+@bp.get("/people")
+def people_page() -> ResponseReturnValue:
+    keys()
+    v = visit()
+    enrolled = v.shown_once.get(request.args.get("enrolled", "")) if v else None
+    return render_template(
+        "desk/people.html",
+        people=keystore.people(state().home),
+        enrolled=enrolled,
+        once=secrets.token_hex(16),
+    )
+
+
+def _people_error(message: str) -> ResponseReturnValue:
+    return render_template(
+        "desk/people.html",
+        people=keystore.people(state().home),
+        error=message,
+        once=secrets.token_hex(16),
+        new_name=request.form.get("name", ""),
+    ), 400
+
+
+@bp.post("/people/add")
+def person_add() -> ResponseReturnValue:
+    k = keys()
+    v = visit()
+    once = request.form.get("once", "")
+    if once and casework.already_made(store(), once) is not None:
+        return redirect(url_for("desk.people_page", added="again"), 303)
+    passphrase = request.form.get("passphrase", "")
+    if passphrase != request.form.get("again", ""):
+        return _people_error(_("The two passphrases differ. Nobody was added."))
+    try:
+        with store().changing():
+            enrolment = keystore.add_person(
+                state().home,
+                k,
+                request.form.get("name", ""),
+                passphrase,
+                second_factor=request.form.get("second_factor") == "1",
+            )
+            casework.remember(store(), once, "person")
+    except keystore.KeystoreError as exc:
+        return _people_error(str(exc))
+    name = keystore.clean_person(request.form.get("name", ""))
+    store().custody.append("person", k.person, added=name, second_factor=enrolment is not None)
+    shown = ""
+    if enrolment is not None and v is not None:
+        shown = secrets.token_urlsafe(8)
+        v.shown_once[shown] = {
+            "name": name,
+            "secret": enrolment.secret,
+            "qr": qr_svg(enrolment.uri),
+        }
+    return redirect(url_for("desk.people_page", added=name, enrolled=shown or None), 303)
+
+
+@bp.post("/people/remove")
+def person_remove() -> ResponseReturnValue:
+    k = keys()
+    try:
+        with store().changing():
+            gone = keystore.remove_person(state().home, k, request.form.get("name", ""))
+            casework.forget_person(store(), gone)
+    except keystore.KeystoreError as exc:
+        return _people_error(str(exc))
+    store().custody.append("person", k.person, removed=gone)
+    return redirect(url_for("desk.people_page", removed=gone), 303)
+
+
+@bp.post("/people/passphrase")
+def person_passphrase() -> ResponseReturnValue:
+    k = keys()
+    new = request.form.get("new", "")
+    if new != request.form.get("again", ""):
+        return _people_error(_("The two new passphrases differ. Nothing was changed."))
+    try:
+        with store().changing():
+            keystore.change_passphrase(state().home, k, request.form.get("old", ""), new)
+    except keystore.KeystoreError as exc:
+        return _people_error(str(exc))
+    store().custody.append("person", k.person, changed_passphrase=k.person)
+    return redirect(url_for("desk.people_page", changed=1), 303)
+
+
+def qr_svg(uri: str) -> str:
+    """A QR code of an enrolment address, as inline SVG made here (no script)."""
+    import qrcode
+    import qrcode.image.svg
+
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    return str(image.to_string(encoding="unicode"))
+
+
+@bp.get("/stats")
+def stats_page() -> ResponseReturnValue:
+    k = keys()
+    figures = stats.compute(desk_cases.case_facts(store(), k))
+    kinds = {"report": _("Reports"), "witness": _("Witnesses")}
+    charts = [
+        (_("Cases by month"), list(figures.by_month)),
+        (_("Cases by kind"), [(kinds.get(k, k), n) for k, n in figures.by_kind]),
+        (_("Cases by status"), [(_(STATUS_LABELS[k]), n) for k, n in figures.by_status]),
+        (_("Cases by tag"), list(figures.by_tag)),
+    ]
+    return render_template(
+        "desk/stats.html",
+        figures=figures,
+        charts=[
+            stats.bar_chart(title, rows, label=_("cases"), empty=_("Nothing to show yet."))
+            for title, rows in charts
+        ],
+    )
+
+
+@bp.get("/stats.csv")
+def stats_csv() -> ResponseReturnValue:
+    k = keys()
+    figures = stats.compute(desk_cases.case_facts(store(), k))
+    return current_app.response_class(
+        stats.to_csv(figures),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=desk-statistics.csv"},
+    )
+
+
 def create_desk_app(home: Path, token: str | None = None, idle_seconds: int = 900) -> Flask:
-    """The desk app for one home; keys are unlocked per process, in memory."""
+    """The desk app for one home; keys are unlocked per visit, in memory."""
     app = Flask(
         __name__, static_folder=str(ROOT / "static"), template_folder=str(ROOT / "templates")
     )
@@ -306,6 +771,7 @@ def create_desk_app(home: Path, token: str | None = None, idle_seconds: int = 90
     )
     app.extensions["desk_store"] = desk_store
     CSRFProtect(app)
+    i18n.install(app)
     assets = load_assets(ROOT / "static")
     app.jinja_env.globals.update(
         organization=org,

@@ -34,8 +34,10 @@ def plaintext(
     *,
     reply_pk: bytes | None = None,
     attachments: list[dict[str, Any]] | None = None,
+    lang: str | None = None,
 ) -> bytes:
-    """The JSON document inside an envelope; a report carries its reporter's public key."""
+    """The JSON document inside an envelope; a report carries its reporter's public
+    key, and any item may name the language of the pages its sender was using."""
     doc: dict[str, Any] = {
         "kind": kind,
         "form": form,
@@ -43,6 +45,8 @@ def plaintext(
         "fields": dict(fields),
         "attachments": attachments or [],
     }
+    if lang:
+        doc["lang"] = lang
     if kind == "report":
         if reply_pk is None:
             raise ValueError("a report carries its reporter's public key")
@@ -87,9 +91,10 @@ def seal_follow_up(
     reporter: PrivateKey,
     attachments: list[dict[str, Any]] | None = None,
     sealed_by: str = "server",
+    lang: str | None = None,
 ) -> SealedEnvelope:
     """A message or a witness's answer, authenticated by the case's secret key."""
-    body = plaintext(kind, kind, 1, {kind: text}, attachments=attachments)
+    body = plaintext(kind, kind, 1, {kind: text}, attachments=attachments, lang=lang)
     return seal(kind, body, org.encrypt, sealed_by=sealed_by, sender=reporter)
 
 
@@ -110,6 +115,7 @@ def seal_on_server(
     fields: Mapping[str, str],
     attachments: list[dict[str, Any]] | None = None,
     copy: bool = False,
+    lang: str | None = None,
 ) -> ServerSealed:
     """Everything the browser would have done, done in memory."""
     reporter = PrivateKey.generate()
@@ -121,6 +127,7 @@ def seal_on_server(
         fields,
         reply_pk=bytes(reporter.public_key),
         attachments=attachments,
+        lang=lang,
     )
     envelope = seal("report", body, org.encrypt, sealed_by="server")
     own = seal_copy(bytes(reporter.public_key), "report", fields) if copy else None

@@ -9,13 +9,13 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from portal.common import headers as security
+from portal.common import i18n
 from portal.common.assets import load_assets
 from portal.common.blobs import BlobStore
 from portal.common.db import Database
 from portal.common.json_provider import SafeJSONProvider
 from portal.common.logs import install_log_filter
 from portal.protocol.organization import fingerprint
-from portal.server import i18n
 from portal.server.branding import load_branding
 from portal.server.config import Config, load_config
 from portal.server.mailboxes import Mailboxes

@@ -20,6 +20,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
+from portal.common import i18n
 from portal.protocol import codes
 from portal.protocol.envelopes import follow_up_kind
 from portal.protocol.replies import STATUS_LABELS
@@ -179,7 +180,9 @@ def send_message() -> ResponseReturnValue:
     )
     try:
         with svc.work_gate.slot():  # the server seals it: the same bound as every no-JS work
-            envelope = seal_follow_up(svc.organization, kind, text, current.reporter, entries)
+            envelope = seal_follow_up(
+                svc.organization, kind, text, current.reporter, entries, lang=i18n.current().code
+            )
             svc.mailboxes.add_envelope(
                 current.mailbox_id,
                 envelope,

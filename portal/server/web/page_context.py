@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, request, url_for
 from markupsafe import Markup
 
-from portal.server import i18n
+from portal.common import i18n
 from portal.server.web.services import services
 
 bp = Blueprint("page_context", __name__)

@@ -14,6 +14,7 @@ from flask import Blueprint, g, redirect, render_template, request, session, url
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
+from portal.common import i18n
 from portal.protocol import codes
 from portal.protocol.reports import seal_on_server
 from portal.server.forms import ReportForm
@@ -79,6 +80,7 @@ def submit_report() -> ResponseReturnValue:
                 form.report_fields(),
                 [sealed_files.attachment_entry(f) for f in files],
                 copy=bool(request.form.get("keep_copy")),
+                lang=i18n.current().code,
             )
     except Busy:
         # Nothing is lost: the form comes back filled in, to send again in a moment.

@@ -303,6 +303,7 @@ export function enhanceCasePage(doc) {
       const keepCopy = messageForm.querySelector('#keep_copy').checked;
       const sealed = await worker.run('seal-follow-up', {
         organization, kind, text: textarea.value, attachments, keepCopy,
+        lang: document.documentElement.lang,
       });
       await work.post(form.dataset.endpointMessage, {
         envelope: sealed.envelope,

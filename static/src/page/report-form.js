@@ -75,6 +75,7 @@ export function enhanceReportForm(doc) {
         version: Number(form.dataset.formVersion),
         fields: collectFields(form),
         keepCopy: Boolean(doc.getElementById('keep_copy') && doc.getElementById('keep_copy').checked),
+        lang: doc.documentElement.lang,
       }, (n) => progress.step(n));
       progress.step(4);
       await work.post(form.dataset.endpoint,

@@ -65,10 +65,12 @@ export async function openCase(sodium, { wrap, record, organization }, progress)
   return { items, copies, mailbox, next: { code, mailbox: nextMailbox } };
 }
 
-export function sealFollowUp(sodium, { organization, kind, text, attachments = [], keepCopy = false }) {
+export function sealFollowUp(sodium, {
+  organization, kind, text, attachments = [], keepCopy = false, lang = '',
+}) {
   if (!openKey) throw new Error('no case is open');
   const fields = { [kind]: text };
-  const plaintext = reportPlaintext(sodium, kind, kind, 1, fields, { attachments });
+  const plaintext = reportPlaintext(sodium, kind, kind, 1, fields, { attachments, lang });
   const envelope = sealEnvelope(sodium, kind, plaintext, organization.encrypt, 'browser', openKey);
   const copy = keepCopy ? sealCopy(sodium, sodium.crypto_scalarmult_base(openKey), kind, fields) : null;
   return { envelope, copy };
