@@ -14,6 +14,7 @@ from portal.desk.keystore import DeskKeys
 from portal.protocol.organization import Organization
 from portal.server.app import create_app, create_relay_app
 from portal.server.config import Config, load_config
+from tests.harness.live import fresh_desk_copy
 from tests.harness.web import PASSPHRASE
 
 
@@ -33,6 +34,12 @@ def desk_keys(desk_home: Path) -> DeskKeys:
 @pytest.fixture(scope="session")
 def org(desk_keys: DeskKeys) -> Organization:
     return desk_keys.organization
+
+
+@pytest.fixture
+def home(tmp_path: Path, desk_home: Path) -> Path:
+    """A desk home of its own for one test: the same keys, nothing imported yet."""
+    return fresh_desk_copy(desk_home, tmp_path / "desk")
 
 
 @pytest.fixture

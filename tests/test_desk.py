@@ -7,7 +7,6 @@ import io
 import itertools
 import json
 import re
-import shutil
 import tarfile
 import threading
 import time
@@ -35,15 +34,6 @@ from tests.harness.sealing import browser_style_request
 from tests.harness.web import CSRF, PASSPHRASE, api_post
 
 TOKEN = "launch-token-for-tests"
-
-
-@pytest.fixture
-def home(tmp_path: Path, desk_home: Path) -> Path:
-    target = tmp_path / "desk"
-    target.mkdir()
-    for name in ("desk.json", "organization.json"):
-        shutil.copy2(desk_home / name, target / name)
-    return target
 
 
 # --- custody log ----------------------------------------------------------------

@@ -3,6 +3,7 @@ that survive the lock, forms that act once, safe viewing, search and statistics.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -20,7 +21,8 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from portal.cli import main
-from portal.desk import cases, casework, keystore
+from portal.desk import cases, casework, keystore, viewing
+from portal.desk import evidence as desk_files
 from portal.desk.custody import CustodyLog
 from portal.desk.keystore import DeskKeys, KeystoreError
 from portal.desk.names import case_name
@@ -35,19 +37,19 @@ BEA_PASS = "bea's own passphrase"
 
 
 @pytest.fixture
-def home(tmp_path: Path, desk_home: Path) -> Path:
-    import shutil
-
-    target = tmp_path / "desk"
-    target.mkdir()
-    for name in ("desk.json", "organization.json"):
-        shutil.copy2(desk_home / name, target / name)
-    return target
+def desk_app(home: Path) -> Flask:
+    return create_desk_app(home, token=TOKEN, idle_seconds=600)
 
 
 @pytest.fixture
-def desk_app(home: Path) -> Flask:
-    return create_desk_app(home, token=TOKEN, idle_seconds=600)
+def one_case(
+    app: Flask, client: FlaskClient, home: Path, desk_keys: DeskKeys, tmp_path: Path
+) -> str:
+    """One no-JS report ("MARKER-one"), imported on the desk: its case id."""
+    store = DeskStore(home)
+    submit_report(client, "MARKER-one")
+    to_desk(app, store, desk_keys, tmp_path)
+    return cases.list_cases(store)[0].case
 
 
 def _csrf(c: FlaskClient, path: str) -> str:
@@ -108,12 +110,7 @@ def _report_with_photo(client: FlaskClient, text: str, photo: bytes) -> None:
 
 
 def test_each_person_unlocks_with_their_own_passphrase_and_is_named_in_the_log(
-    app: Flask,
-    client: FlaskClient,
-    home: Path,
-    desk_keys: DeskKeys,
-    desk_app: Flask,
-    tmp_path: Path,
+    home: Path, desk_keys: DeskKeys, desk_app: Flask, one_case: str
 ) -> None:
     _with_bea(home, desk_keys)
     assert [p.name for p in keystore.people(home)] == ["staff", BEA]
@@ -126,17 +123,14 @@ def test_each_person_unlocks_with_their_own_passphrase_and_is_named_in_the_log(
     raw = (home / "desk.json").read_bytes()
     assert bytes(bea.signing) not in raw and BEA_PASS.encode() not in raw
 
-    submit_report(client, "MARKER-team")
-    store = DeskStore(home)
-    to_desk(app, store, desk_keys, tmp_path)
-    case = cases.list_cases(store)[0].case
+    case = one_case
     c = _browser(desk_app, BEA, BEA_PASS)
     page = c.get(f"/cases/{case}").get_data(as_text=True)
     resp = c.post(
         f"/cases/{case}/reply",
         data={"csrf_token": _csrf(c, f"/cases/{case}"), "text": "hello from Bea", "once": "a" * 32},
     )
-    assert resp.status_code == 303 and "MARKER-team" in page
+    assert resp.status_code == 303 and "MARKER-one" in page
     c.post(
         f"/cases/{case}/work",
         data={"csrf_token": _csrf(c, f"/cases/{case}"), "kind": "note", "value": "call back"},
@@ -193,7 +187,16 @@ def test_a_second_factor_is_required_when_set(
             "000000" if pyotp.TOTP(enrolment.secret).now() != "000000" else "111111",
         )
     assert keystore.unlock(home, BEA_PASS, BEA, pyotp.TOTP(enrolment.secret).now()).person == BEA
-    _browser(desk_app, BEA, BEA_PASS, pyotp.TOTP(enrolment.secret).now())
+    code = pyotp.TOTP(enrolment.secret).now()
+    _browser(desk_app, BEA, BEA_PASS, code)
+    # Someone who watched her type replays the same code at once: refused.
+    thief = desk_app.test_client()
+    thief.get(f"/?token={TOKEN}")
+    replay = thief.post(
+        "/unlock",
+        data={"csrf_token": _csrf(thief, "/"), "person": BEA, "passphrase": BEA_PASS, "code": code},
+    )
+    assert replay.status_code == 403 and thief.get("/cases").status_code == 302
 
 
 def test_people_are_added_through_the_page_once_and_shown_their_second_factor_once(
@@ -387,17 +390,10 @@ def test_tags_assignment_due_dates_notes_and_search(
 
 
 def test_a_reply_written_past_the_idle_lock_comes_back_after_unlocking(
-    app: Flask,
-    client: FlaskClient,
-    home: Path,
-    desk_keys: DeskKeys,
-    desk_app: Flask,
-    tmp_path: Path,
+    home: Path, desk_keys: DeskKeys, desk_app: Flask, one_case: str
 ) -> None:
     store = DeskStore(home)
-    submit_report(client, "MARKER-wait")
-    to_desk(app, store, desk_keys, tmp_path)
-    case = cases.list_cases(store)[0].case
+    case = one_case
     c = _browser(desk_app)
     token = _csrf(c, f"/cases/{case}")
     desk_app.extensions["desk"].idle_seconds = 0  # the reply took longer than the lock
@@ -442,17 +438,10 @@ def test_a_reply_written_past_the_idle_lock_comes_back_after_unlocking(
 
 
 def test_refreshing_an_invitation_never_makes_a_second_one(
-    app: Flask,
-    client: FlaskClient,
-    home: Path,
-    desk_keys: DeskKeys,
-    desk_app: Flask,
-    tmp_path: Path,
+    home: Path, desk_keys: DeskKeys, desk_app: Flask, one_case: str
 ) -> None:
     store = DeskStore(home)
-    submit_report(client, "MARKER-about")
-    to_desk(app, store, desk_keys, tmp_path)
-    about = cases.list_cases(store)[0].case
+    about = one_case
     c = _browser(desk_app)
     c.post(
         "/settings",
@@ -524,6 +513,14 @@ def test_pictures_are_held_back_cleaned_and_flagged_for_location(
     original = c.get(download.group(1))
     assert original.data == photo and original.mimetype == "application/octet-stream"
     assert f"{case_name(case)}_item1_photo.jpg" in original.headers["Content-Disposition"]
+    # A picture larger than the viewer takes is refused by its sealed size, before
+    # a byte of it is decrypted into memory.
+    upload = download.group(1).rsplit("/", 1)[1]
+    found = cases.case_file(store, desk_keys, case, upload)
+    huge = dataclasses.replace(found, size=viewing.MAX_INPUT_BYTES + 1)
+    store.blobs.path(str(desk_files.locate(store, found))).unlink()  # nothing left to read
+    with pytest.raises(viewing.UnsafeImage, match="too large"):
+        desk_files.picture(store, huge)
 
 
 def test_the_desk_speaks_the_portal_languages(desk_app: Flask) -> None:

@@ -35,15 +35,9 @@ from portal.server.inbox import export_inbox
 from portal.server.mailboxes import attachment_blob
 from portal.server.models import Attachment, Envelope, Mailbox, RefusedItem
 from portal.server.web.services import services
-from tests.harness.live import fresh_desk_copy
 from tests.harness.loop import desk_outbox, open_case, submit_report, to_desk, to_portal
 from tests.harness.sealing import browser_style_request
 from tests.harness.web import PASSPHRASE, api_post, csrf_token
-
-
-@pytest.fixture
-def home(tmp_path: Path, desk_home: Path) -> Path:
-    return fresh_desk_copy(desk_home, tmp_path / "desk")
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ from portal.desk.web import create_desk_app
 from portal.protocol import reports
 from portal.protocol.organization import Organization
 from tests.harness import sealing
-from tests.harness.live import fresh_desk_copy
 from tests.harness.loop import to_desk
 from tests.harness.web import CSRF, PASSPHRASE, api_post, csrf_token
 
@@ -175,11 +174,6 @@ def test_cli_errors_escape_their_message() -> None:
 
 
 # --- the attack, through the real portal and desk ----------------------------------
-
-
-@pytest.fixture
-def home(tmp_path: Path, desk_home: Path) -> Path:
-    return fresh_desk_copy(desk_home, tmp_path / "desk")
 
 
 def _sealed_report(

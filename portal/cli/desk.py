@@ -17,7 +17,7 @@ from portal.cli.output import CliError, echo, emit
 from portal.common.languages import LANGUAGES
 from portal.common.safe_text import for_terminal
 from portal.desk import cases as desk_cases
-from portal.desk import casework, keystore, settings, stats
+from portal.desk import casework, keystore, settings, staff, stats
 from portal.desk import evidence as desk_files
 from portal.desk import replies as desk_replies
 from portal.desk.custody import CustodyLog, checked_anchors
@@ -67,7 +67,7 @@ def _unlock(home: Path) -> keystore.DeskKeys:
         code = os.environ.get(CODE_ENV)
         if code is None and any(p.second_factor for p in chosen):
             code = click.prompt("One-time code from your authenticator", err=True)
-        return keystore.unlock(home, _passphrase(), person, code)
+        return keystore.unlock(home, _passphrase(), person, code, DeskStore(home).spend_code)
     except keystore.KeystoreError as exc:
         raise CliError(str(exc)) from exc
 
@@ -337,9 +337,7 @@ def desk_export(home: Path, file: Path) -> None:
 @desk.command("serve")
 @home_option
 @click.option("--port", default=0, show_default=True, help="Port on 127.0.0.1 (0: any free one).")
-@click.option(
-    "--idle-minutes", default=15.0, show_default=True, help="Lock the keys after this."
-)
+@click.option("--idle-minutes", default=15.0, show_default=True, help="Lock the keys after this.")
 def desk_serve(home: Path, port: int, idle_minutes: float) -> None:
     """Serve the desk's web interface on 127.0.0.1, behind a per-launch token."""
     from werkzeug.serving import WSGIRequestHandler, make_server
@@ -525,15 +523,13 @@ def people_add(home: Path, name: str, second_factor: bool) -> None:
         new = os.environ.get("PORTAL_DESK_NEW_PASSPHRASE") or click.prompt(
             f"Passphrase for {name}", hide_input=True, confirmation_prompt=True, err=True
         )
-        store = DeskStore(home)
         try:
-            with store.changing():
-                enrolment = keystore.add_person(home, keys, name, new, second_factor=second_factor)
+            added = staff.add(DeskStore(home), keys, name, new, second_factor=second_factor)
         except keystore.KeystoreError as exc:
             raise CliError(str(exc)) from exc
-        added = keystore.clean_person(name)
-        store.custody.append("person", keys.person, added=added, second_factor=second_factor)
-        echo(f"{added} can now unlock this desk.")
+        assert added is not None  # no one-time field: never "already done"
+        echo(f"{added.name} can now unlock this desk.")
+        enrolment = added.enrolment
         if enrolment is not None:
             import qrcode
 
@@ -552,14 +548,10 @@ def people_remove(home: Path, name: str) -> None:
     desk page they have open is locked at its next request."""
     with _desk_home(home):
         keys = _unlock(home)
-        store = DeskStore(home)
         try:
-            with store.changing():
-                gone = keystore.remove_person(home, keys, name)
-                casework.forget_person(store, gone)
+            gone = staff.remove(DeskStore(home), keys, name)
         except keystore.KeystoreError as exc:
             raise CliError(str(exc)) from exc
-        store.custody.append("person", keys.person, removed=gone)
         echo(f"{gone} can no longer unlock this desk.")
         echo("What they may have kept (a copy of desk.json, a backup) is in docs/threat-model.md.")
 
@@ -573,13 +565,10 @@ def people_passphrase(home: Path) -> None:
         new = os.environ.get("PORTAL_DESK_NEW_PASSPHRASE") or click.prompt(
             "New passphrase", hide_input=True, confirmation_prompt=True, err=True
         )
-        store = DeskStore(home)
         try:
-            with store.changing():
-                keystore.change_passphrase(home, keys, _passphrase(), new)
+            staff.change_passphrase(DeskStore(home), keys, _passphrase(), new)
         except keystore.KeystoreError as exc:
             raise CliError(str(exc)) from exc
-        store.custody.append("person", keys.person, changed_passphrase=keys.person)
         echo("Passphrase changed.")
 
 

@@ -170,8 +170,9 @@ def resolve(store: DeskStore, case: str) -> str:
 def _file_counts(store: DeskStore) -> dict[str, int]:
     with store.db.reading() as s:
         rows = s.execute(
-            select(ExpectedFile.case_id, func.count(func.distinct(ExpectedFile.upload_id)))
-            .group_by(ExpectedFile.case_id)
+            select(
+                ExpectedFile.case_id, func.count(func.distinct(ExpectedFile.upload_id))
+            ).group_by(ExpectedFile.case_id)
         )
         return {str(case): int(n) for case, n in rows}
 
@@ -340,12 +341,7 @@ def show_case(store: DeskStore, keys: DeskKeys, case: str, *, mark: bool = True)
         for f in opened.files:
             f = replace(f, item=index)
             checked = files.check(store, f)
-            found = (
-                files.location_flag(store, f, checked.sha256)
-                if checked.state == "verified" and checked.sha256
-                else None
-            )
-            files_shown.append(files.public(f, checked, found))
+            files_shown.append(files.public(f, checked, files.location_flag(store, f, checked)))
         lang = opened.content.get("lang")
         items.append(
             replace(

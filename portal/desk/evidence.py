@@ -47,6 +47,7 @@ class Checked:
 
     state: str  # one of STATES
     sha256: str | None = None
+    blob: str | None = None  # the kept copy that verified (read it, not another)
 
 
 def public(f: CaseFile, checked: Checked, location: bool | None = None) -> dict[str, Any]:
@@ -129,16 +130,23 @@ def check(store: DeskStore, f: CaseFile) -> Checked:
     if not any(store.blobs.path(blob).exists() for blob in kept):
         return Checked("missing")
     found = find_verified(store, f)
-    return Checked("verified", found[1].sha256) if found is not None else Checked("damaged")
-
-
-def plaintext(store: DeskStore, f: CaseFile) -> Iterator[bytes]:
-    """The file's bytes, chunk by chunk; raises DamagedFile if no kept copy verifies.
-    (Whoever keeps these bytes checks their SHA-256 against ``check``'s at the end.)"""
-    found = find_verified(store, f)
     if found is None:
-        raise DamagedFile("no kept copy of this file verifies")
-    with store.blobs.open(found[0]) as src:
+        return Checked("damaged")
+    return Checked("verified", found[1].sha256, found[0])
+
+
+def plaintext(store: DeskStore, f: CaseFile, blob: str | None = None) -> Iterator[bytes]:
+    """The file's bytes, chunk by chunk, from ``blob`` (the copy ``check`` just
+    verified) or else the first kept copy that verifies; raises DamagedFile if none
+    does. Every chunk is still authenticated as it is read, so a copy changed since
+    its check stops the stream. (Whoever keeps these bytes checks their SHA-256
+    against ``check``'s at the end.)"""
+    if blob is None:
+        found = find_verified(store, f)
+        if found is None:
+            raise DamagedFile("no kept copy of this file verifies")
+        blob = found[0]
+    with store.blobs.open(blob) as src:
         yield from decrypted_chunks(src, f.seal)
 
 
@@ -167,21 +175,30 @@ def download_name(case: str, item: int, name: str) -> str:
     return f"{case_name(case) if case else 'case'}_item{item}_{cleaned}"
 
 
-def location_flag(store: DeskStore, f: CaseFile, sha256: str) -> bool | None:
+def location_flag(store: DeskStore, f: CaseFile, checked: Checked) -> bool | None:
     """Whether a verified image still carries location metadata (its plaintext is
     read in a sandboxed child, once; the answer is kept by the file's hash)."""
-    if f.type not in viewing.SANITISABLE:
+    sha256 = checked.sha256
+    if f.type not in viewing.SANITISABLE or checked.state != "verified" or sha256 is None:
         return None
     with store.db.reading() as s:
         known = s.get(FileFacts, sha256)
     if known is not None:
         return known.location
     try:
-        found = viewing.location_of(b"".join(plaintext(store, f)))
+        found = viewing.location_of(picture(store, f, checked.blob))
     except (viewing.UnsafeImage, DamagedFile):
         return None
     remember_location(store, sha256, found)
     return found
+
+
+def picture(store: DeskStore, f: CaseFile, blob: str | None = None) -> bytes:
+    """A verified picture's bytes for the viewer, refused by its sealed size before
+    anything is decrypted when it is larger than the viewer would take."""
+    if f.size > viewing.MAX_INPUT_BYTES:
+        raise viewing.UnsafeImage(viewing.TOO_LARGE)
+    return b"".join(plaintext(store, f, blob))
 
 
 def remember_location(store: DeskStore, sha256: str, location: bool) -> None:
@@ -224,7 +241,7 @@ def _save(store: DeskStore, case_id: str, files: list[CaseFile], out: Path, by: 
         digest = hashlib.sha256()
         try:
             with open(tmp, "wb") as handle:
-                for chunk in plaintext(store, f):
+                for chunk in plaintext(store, f, checked.blob):
                     digest.update(chunk)
                     handle.write(chunk)
                 handle.flush()

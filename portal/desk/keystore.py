@@ -15,8 +15,11 @@ opens nothing in this file (what they may have kept is in docs/threat-model.md).
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import json
+import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,7 @@ class KeystoreError(NamedError):
 
 
 NOT_LET_IN = "that name, passphrase or one-time code is not right"
+SpendCode = Callable[[str, int], bool]  # (person, TOTP time step) -> first use?
 
 
 @dataclass(frozen=True)
@@ -238,22 +242,42 @@ def _open(entry: dict[str, Any], passphrase: str) -> dict[str, Any]:
     return secret
 
 
-def _second_factor(secret: dict[str, Any], code: str | None) -> None:
+def _second_factor(
+    secret: dict[str, Any], code: str | None, person: str, spend: SpendCode | None
+) -> None:
+    """Check the code against the person's TOTP secret (one step of clock drift
+    either way); ``spend`` refuses a code already used to unlock (a replay)."""
     totp = secret.get("totp")
     if totp is None:
         return
     given = "".join((code or "").split())
-    if not (given.isdigit() and pyotp.TOTP(totp).verify(given, valid_window=1)):
+    if not given.isdigit():
         raise KeystoreError(NOT_LET_IN)
+    otp = pyotp.TOTP(totp)
+    now = time.time()
+    for drift in (-1, 0, 1):
+        at = now + drift * otp.interval
+        if hmac.compare_digest(otp.at(at), given):
+            if spend is not None and not spend(
+                person, otp.timecode(dt.datetime.fromtimestamp(at, dt.UTC))
+            ):
+                break
+            return
+    raise KeystoreError(NOT_LET_IN)
 
 
 def unlock(
-    home: Path, passphrase: str, person: str | None = None, code: str | None = None
+    home: Path,
+    passphrase: str,
+    person: str | None = None,
+    code: str | None = None,
+    spend: SpendCode | None = None,
 ) -> DeskKeys:
     """Open the desk's private keys as ``person`` (the only one, when there is one).
 
     A wrong name, passphrase or second-factor code all raise KeystoreError
-    with the same words, so none of them can be guessed apart.
+    with the same words, so none of them can be guessed apart. ``spend``
+    (DeskStore.spend_code) makes each one-time code good for one unlock only.
     """
     desk = _read(home)
     if person is None:
@@ -268,7 +292,7 @@ def unlock(
         _passphrase_key(passphrase, bytes(pwhash.argon2id.SALTBYTES), ops, mem)
         raise KeystoreError(NOT_LET_IN)
     secret = _open(entry, passphrase)
-    _second_factor(secret, code)
+    _second_factor(secret, code, str(entry["name"]), spend)
     return DeskKeys(
         organization=parse(desk["organization"]),
         encrypt={e["kid"]: PrivateKey(b64decode(e["sk"])) for e in secret["encrypt"]},

@@ -28,11 +28,13 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    delete,
     func,
     inspect,
     select,
     text,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from portal.common.blobs import BlobStore
@@ -285,6 +287,15 @@ class FileFacts(DeskBase):
     location: Mapped[bool] = mapped_column(Boolean)
 
 
+class SpentCode(DeskBase):
+    """A one-time code's time step, once it unlocked the desk for a person."""
+
+    __tablename__ = "spent_codes"
+
+    person: Mapped[str] = mapped_column(String(80), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
 class Setting(DeskBase):
     """Public settings of the desk (the portal's addresses for invitation sheets)."""
 
@@ -335,6 +346,21 @@ class DeskStore:
     def changing(self) -> AbstractContextManager[None]:
         """Hold this home for one change (see lock.py): CLI and web share it."""
         return desk_lock(self.home)
+
+    def spend_code(self, person: str, step: int) -> bool:
+        """Record that ``person``'s one-time code of time step ``step`` was used;
+        False when it already was (someone replaying a code they saw typed)."""
+        try:
+            with self.db.transaction() as s:
+                if s.get(SpentCode, (person, step)) is not None:
+                    return False
+                s.execute(
+                    delete(SpentCode).where(SpentCode.person == person, SpentCode.step < step - 10)
+                )
+                s.add(SpentCode(person=person, step=step))
+        except IntegrityError:  # the same code, used at the same moment elsewhere
+            return False
+        return True
 
     def kept(self, sha256: str) -> bool:
         """Whether an envelope or file with exactly these bytes is kept already."""

@@ -32,6 +32,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -137,6 +138,10 @@ def location_of(data: bytes, timeout: float = 30.0) -> bool:
 # --- the parent's side -------------------------------------------------------
 
 
+# At most this many children at once: each may take CHILD_LIMITS' memory.
+_CHILDREN = threading.BoundedSemaphore(2)
+
+
 def _ask(mode: str, data: bytes, timeout: float) -> tuple[dict[str, object], bytes]:
     """Run the child in ``mode`` on ``data``: its JSON header and the bytes after it."""
     if mode != "limits":
@@ -147,14 +152,17 @@ def _ask(mode: str, data: bytes, timeout: float) -> tuple[dict[str, object], byt
     if not sys.executable:
         raise RuntimeError("no Python interpreter to run the image viewer with")
     command = [sys.executable, "-I", "-B", "-m", _MODULE, mode]
-    with subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,  # nothing the decoder says reaches the desk's logs
-        env={},  # no passphrase, no key paths, no PYTHON* settings
-        cwd="/",
-    ) as child:
+    with (
+        _CHILDREN,
+        subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # nothing the decoder says reaches the desk's logs
+            env={},  # no passphrase, no key paths, no PYTHON* settings
+            cwd="/",
+        ) as child,
+    ):
         try:
             out, _ = child.communicate(data, timeout=timeout)
         except subprocess.TimeoutExpired:

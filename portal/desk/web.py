@@ -53,7 +53,7 @@ from portal.common.json_provider import SafeJSONProvider
 from portal.common.languages import COOKIE, LANGUAGES
 from portal.common.safe_text import clean_name
 from portal.desk import cases as desk_cases
-from portal.desk import casework, keystore, settings, stats, viewing
+from portal.desk import casework, keystore, settings, staff, stats, viewing
 from portal.desk import evidence as desk_files
 from portal.desk import replies as desk_replies
 from portal.desk.inbox import discard_items
@@ -112,8 +112,10 @@ class DeskState:
                 self.texts.clear()
             return found
 
-    def unlock(self, sid: str | None, person: str, passphrase: str, code: str) -> str:
-        keys = keystore.unlock(self.home, passphrase, person or None, code or None)
+    def unlock(
+        self, sid: str | None, person: str, passphrase: str, code: str, spend: keystore.SpendCode
+    ) -> str:
+        keys = keystore.unlock(self.home, passphrase, person or None, code or None, spend)
         with self.lock:
             visit = self.visits.get(sid or "")
             if visit is None or visit.person != keys.person:
@@ -238,6 +240,7 @@ def unlock() -> ResponseReturnValue:
             request.form.get("person", ""),
             request.form.get("passphrase", ""),
             request.form.get("code", ""),
+            store().spend_code,
         )
     except keystore.KeystoreError as exc:
         return render_template(
@@ -382,7 +385,9 @@ def case_work(case_id: str) -> ResponseReturnValue:
     )
 
 
-def _verified_file(case_id: str, upload: str) -> tuple[desk_files.CaseFile, str]:
+def _verified_file(
+    case_id: str, upload: str
+) -> tuple[desk_files.CaseFile, desk_files.Checked, str]:
     try:
         f = desk_cases.case_file(store(), keys(), case_id, upload)
     except desk_cases.CaseError:
@@ -401,17 +406,18 @@ def _verified_file(case_id: str, upload: str) -> tuple[desk_files.CaseFile, str]
                 409,
             )
         )
-    return f, checked.sha256
+    return f, checked, checked.sha256
 
 
 @bp.get("/cases/<case_id>/files/<upload>")
 def case_file(case_id: str, upload: str) -> ResponseReturnValue:
     """The original file, as a download only (never rendered by this browser)."""
     k = keys()
-    f, sha256 = _verified_file(case_id, upload)
+    f, checked, sha256 = _verified_file(case_id, upload)
     store().custody.append("view", k.person, case=f.case, file=f.upload, sha256=sha256)
     response = current_app.response_class(
-        stream_with_context(desk_files.plaintext(store(), f)), mimetype="application/octet-stream"
+        stream_with_context(desk_files.plaintext(store(), f, checked.blob)),
+        mimetype="application/octet-stream",
     )
     name = desk_files.download_name(f.case, f.item, f.name)
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
@@ -423,12 +429,11 @@ def case_file(case_id: str, upload: str) -> ResponseReturnValue:
 def file_view(case_id: str, upload: str) -> ResponseReturnValue:
     """A picture, from a sanitised copy, after a content warning was passed."""
     k = keys()
-    f, sha256 = _verified_file(case_id, upload)
+    f, checked, sha256 = _verified_file(case_id, upload)
     if f.type not in viewing.SANITISABLE:
         abort(404)
-    data = b"".join(desk_files.plaintext(store(), f))
     try:
-        clean = viewing.sanitise(data)
+        clean = viewing.sanitise(desk_files.picture(store(), f, checked.blob))
     except viewing.UnsafeImage as exc:
         return render_template(
             "desk/message.html", title=_("This picture cannot be shown safely"), text=str(exc)
@@ -648,48 +653,41 @@ def _people_error(message: str) -> ResponseReturnValue:
 @bp.post("/people/add")
 def person_add() -> ResponseReturnValue:
     k = keys()
-    v = visit()
-    once = request.form.get("once", "")
-    if once and casework.already_made(store(), once) is not None:
-        return redirect(url_for("desk.people_page", added="again"), 303)
     passphrase = request.form.get("passphrase", "")
     if passphrase != request.form.get("again", ""):
         return _people_error(_("The two passphrases differ. Nobody was added."))
     try:
-        with store().changing():
-            enrolment = keystore.add_person(
-                state().home,
-                k,
-                request.form.get("name", ""),
-                passphrase,
-                second_factor=request.form.get("second_factor") == "1",
-            )
-            casework.remember(store(), once, "person")
+        added = staff.add(
+            store(),
+            k,
+            request.form.get("name", ""),
+            passphrase,
+            second_factor=request.form.get("second_factor") == "1",
+            nonce=request.form.get("once", ""),
+        )
     except keystore.KeystoreError as exc:
         return _people_error(str(exc))
-    name = keystore.clean_person(request.form.get("name", ""))
-    store().custody.append("person", k.person, added=name, second_factor=enrolment is not None)
+    if added is None:
+        return redirect(url_for("desk.people_page", added="again"), 303)
     shown = ""
-    if enrolment is not None and v is not None:
+    v = visit()
+    if added.enrolment is not None and v is not None:
         shown = secrets.token_urlsafe(8)
         v.shown_once[shown] = {
-            "name": name,
-            "secret": enrolment.secret,
-            "qr": qr_svg(enrolment.uri),
+            "name": added.name,
+            "secret": added.enrolment.secret,
+            "qr": qr_svg(added.enrolment.uri),
         }
-    return redirect(url_for("desk.people_page", added=name, enrolled=shown or None), 303)
+    return redirect(url_for("desk.people_page", added=added.name, enrolled=shown or None), 303)
 
 
 @bp.post("/people/remove")
 def person_remove() -> ResponseReturnValue:
     k = keys()
     try:
-        with store().changing():
-            gone = keystore.remove_person(state().home, k, request.form.get("name", ""))
-            casework.forget_person(store(), gone)
+        gone = staff.remove(store(), k, request.form.get("name", ""))
     except keystore.KeystoreError as exc:
         return _people_error(str(exc))
-    store().custody.append("person", k.person, removed=gone)
     return redirect(url_for("desk.people_page", removed=gone), 303)
 
 
@@ -700,11 +698,9 @@ def person_passphrase() -> ResponseReturnValue:
     if new != request.form.get("again", ""):
         return _people_error(_("The two new passphrases differ. Nothing was changed."))
     try:
-        with store().changing():
-            keystore.change_passphrase(state().home, k, request.form.get("old", ""), new)
+        staff.change_passphrase(store(), k, request.form.get("old", ""), new)
     except keystore.KeystoreError as exc:
         return _people_error(str(exc))
-    store().custody.append("person", k.person, changed_passphrase=k.person)
     return redirect(url_for("desk.people_page", changed=1), 303)
 
 

@@ -9,8 +9,10 @@ import io
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -20,7 +22,9 @@ from selenium.webdriver.common.by import By
 
 from portal.desk import keystore
 from portal.desk.store import DeskStore
+from tests.harness.a11y import axe_violations
 from tests.harness.browsers import chromium, wait
+from tests.harness.firefox import firefox
 from tests.harness.live import BIN, ROOT, fresh_desk_copy
 from tests.harness.loop import open_case, submit_report, to_desk
 from tests.harness.web import PASSPHRASE, csrf_token
@@ -89,12 +93,21 @@ def _unlock(drv: object, person: str, passphrase: str) -> None:
     wait(drv, 20).until(lambda d: d.find_element(By.ID, "me").text == person)  # type: ignore[arg-type]
 
 
+# The desk's pages carry no script: Firefox at Safest (JavaScript off) must do it all too.
+BROWSERS: dict[str, Callable[[], AbstractContextManager[Any]]] = {
+    "chromium": lambda: chromium("js"),
+    "firefox-standard": lambda: firefox("standard"),
+    "firefox-safest": lambda: firefox("safest"),
+}
+
+
+@pytest.mark.parametrize("browser", sorted(BROWSERS))
 def test_a_team_of_two_works_the_desk_without_losing_anything(
-    team_desk: tuple[str, Path],
+    team_desk: tuple[str, Path], browser: str
 ) -> None:
     url, home = team_desk
     base = url.split("/?")[0]
-    with chromium("js") as staff, chromium("js") as bea:
+    with BROWSERS[browser]() as staff, BROWSERS[browser]() as bea:
         for drv, person, passphrase in ((staff, "staff", PASSPHRASE), (bea, BEA, BEA_PASS)):
             drv.get(url)
             _unlock(drv, person, passphrase)
@@ -147,3 +160,31 @@ def test_a_team_of_two_works_the_desk_without_losing_anything(
         bea.refresh()  # a GET after the redirect: nothing is sent twice
         assert bea.find_element(By.ID, "history").text.count(words) == 1
         assert BEA in bea.find_element(By.ID, "history").text
+
+
+DESK_PAGES = ("/cases", "/cases?q=convoy", "/import", "/invite", "/export", "/damaged",
+              "/stats", "/people", "/settings")  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+def test_axe_finds_nothing_on_any_desk_page(team_desk: tuple[str, Path], lang: str) -> None:
+    url, _home = team_desk
+    base = url.split("/?")[0]
+    with chromium("js") as drv:
+        drv.get(url)
+        drv.get(f"{base}/language/{lang}?next=/")
+        assert drv.find_element(By.TAG_NAME, "html").get_attribute("dir") == (
+            "rtl" if lang == "ar" else "ltr"
+        )
+        assert axe_violations(drv) == []  # the unlock page
+        _unlock(drv, "staff", PASSPHRASE)
+        first_case = drv.find_element(By.CSS_SELECTOR, ".case-table a").get_attribute("href")
+        pages = [*DESK_PAGES, first_case.removeprefix(base)]
+        drv.get(first_case)
+        view = drv.find_elements(By.CSS_SELECTOR, "a.view-file")
+        if view:
+            pages.append(view[0].get_attribute("href").removeprefix(base))
+        for page in pages:
+            drv.get(base + page)
+            assert drv.find_element(By.ID, "me").text == "staff", page
+            assert axe_violations(drv) == [], page
