@@ -556,3 +556,21 @@ def test_work_is_sealed_and_a_draft_for_another_place_is_refused(
     )
     assert files_containing(home, b"MARKER-sealed") == []
     assert casework.drafts(store, desk_keys) == {"reply:" + "a" * 32: "MARKER-sealed"}
+
+
+def test_unlocking_always_starts_a_new_visit(desk_app: Flask) -> None:
+    """A visit id planted before unlocking (session fixation) never becomes an
+    unlocked visit, and locking ends what the old id could do."""
+    c = desk_app.test_client()
+    c.get(f"/?token={TOKEN}")
+    c.set_cookie("desk_sid", "planted-by-someone-else")
+    resp = c.post(
+        "/unlock", data={"csrf_token": _csrf(c, "/"), "person": "", "passphrase": PASSPHRASE}
+    )
+    assert resp.status_code == 303
+    new = c.get_cookie("desk_sid")
+    assert new is not None and new.value != "planted-by-someone-else"
+    visits = desk_app.extensions["desk"].visits
+    assert "planted-by-someone-else" not in visits and visits[new.value].keys is not None
+    c.post("/lock", data={"csrf_token": _csrf(c, "/cases")})
+    assert visits[new.value].keys is None and c.get("/cases").status_code == 302

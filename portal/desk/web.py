@@ -116,13 +116,11 @@ class DeskState:
         self, sid: str | None, person: str, passphrase: str, code: str, spend: keystore.SpendCode
     ) -> str:
         keys = keystore.unlock(self.home, passphrase, person or None, code or None, spend)
+        fresh = secrets.token_urlsafe(24)  # a new visit id at every unlock
         with self.lock:
-            visit = self.visits.get(sid or "")
-            if visit is None or visit.person != keys.person:
-                sid = secrets.token_urlsafe(24)
-            assert sid is not None
-            self.visits[sid] = Visit(person=keys.person, keys=keys, last_seen=time.monotonic())
-            return sid
+            self.visits.pop(sid or "", None)
+            self.visits[fresh] = Visit(person=keys.person, keys=keys, last_seen=time.monotonic())
+        return fresh
 
     def lock_now(self, sid: str) -> None:
         with self.lock:

@@ -99,6 +99,8 @@ def test_relay_and_desk_carry_a_report_and_its_reply(
             drv.back()
         else:
             raise AssertionError("the desk does not show the report")
+        # The browser sealed the language of its pages inside the report.
+        assert "The sender's pages were in English." in drv.find_element(By.ID, "main").text
         Select(drv.find_element(By.ID, "status")).select_by_value("more_info")
         reply = f"REPLY-{secrets.token_hex(4)} Could you tell us the date?"
         drv.find_element(By.ID, "text").send_keys(reply)
