@@ -21,13 +21,17 @@ class _PortalGroup(FlaskGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         from portal.cli import server
 
-        return sorted({"desk", *server.COMMANDS, *super().list_commands(ctx)})
+        return sorted({"desk", "verify-case", *server.COMMANDS, *super().list_commands(ctx)})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name == "desk":
             from portal.cli.desk import desk
 
             return desk
+        if name == "verify-case":  # a lawyer's machine: no desk, no portal
+            from portal.cli.desk import verify_case
+
+            return verify_case
         from portal.cli import server
 
         return server.COMMANDS.get(name) or super().get_command(ctx, name)
