@@ -16,7 +16,7 @@ import click
 from portal.cli.output import CliError, echo, emit
 from portal.common.languages import LANGUAGES
 from portal.common.safe_text import for_terminal
-from portal.desk import casefile, casework, keystore, settings, staff, stats
+from portal.desk import casefile, casework, keystore, settings, staff, stats, tables
 from portal.desk import cases as desk_cases
 from portal.desk import evidence as desk_files
 from portal.desk import replies as desk_replies
@@ -728,3 +728,34 @@ def verify_case(folder: Path, org_file: Path | None) -> None:
         failed = sum(1 for _, held, _ in verdict.checks if not held)
         raise CliError(f"the case file does NOT verify: {failed} item(s) failed")
     echo("the case file verifies: every item is exactly what the desk signed")
+
+
+@desk.command("export-table")
+@home_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The file to write: .csv or .xlsx.",
+)
+@click.option(
+    "--show",
+    type=click.Choice([*desk_cases.FILTERS, *STATUSES]),
+    default="all",
+    show_default=True,
+    help="Which cases: a filter of the case list, or a status.",
+)
+@click.option("--tag", default="", help="Only cases with this tag.")
+@click.option("--assignee", default="", help="Only cases assigned to this person.")
+def desk_export_table(home: Path, out: Path, show: str, tag: str, assignee: str) -> None:
+    """All cases (or a filter) as a table, one row per case, with the report
+    form's fields; formula-shaped cells are neutralised."""
+    with _desk_home(home):
+        keys = _unlock(home)
+        chosen = desk_cases.Selection(show=show, tag=tag, assignee=assignee)
+        try:
+            n = tables.export_table(DeskStore(home), keys, out, chosen)
+        except tables.TableRefused as exc:
+            raise CliError(str(exc)) from exc
+        echo(f"wrote {n} case(s) to {out}")
+        echo("It holds what reporters wrote, in the clear: keep it on encrypted storage.")

@@ -169,7 +169,7 @@ def _duration(values: Iterable[timedelta]) -> Duration:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(text: str) -> str:
+def safe_cell(text: str) -> str:
     """A cell a spreadsheet shows as text, never runs as a formula (OWASP's advice)."""
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
@@ -210,7 +210,7 @@ def to_csv(stats: Stats) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(tuple(_cell(cell) for cell in row) for row in rows)
+    writer.writerows(tuple(safe_cell(cell) for cell in row) for row in rows)
     return out.getvalue()
 
 
