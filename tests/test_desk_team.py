@@ -555,7 +555,8 @@ def test_work_is_sealed_and_a_draft_for_another_place_is_refused(
         store, desk_keys.organization, "staff", "reply:" + "a" * 32, "MARKER-sealed"
     )
     assert files_containing(home, b"MARKER-sealed") == []
-    assert casework.drafts(store, desk_keys) == {"reply:" + "a" * 32: "MARKER-sealed"}
+    kept = casework.drafts(store, desk_keys)
+    assert kept == {"reply:" + "a" * 32: casework.Kept("MARKER-sealed", {})}
 
 
 def test_unlocking_always_starts_a_new_visit(desk_app: Flask) -> None:
@@ -574,3 +575,79 @@ def test_unlocking_always_starts_a_new_visit(desk_app: Flask) -> None:
     assert "planted-by-someone-else" not in visits and visits[new.value].keys is not None
     c.post("/lock", data={"csrf_token": _csrf(c, "/cases")})
     assert visits[new.value].keys is None and c.get("/cases").status_code == 302
+
+
+def test_a_weak_passphrase_is_refused_for_anyone(home: Path, desk_keys: DeskKeys) -> None:
+    for weak in ("x", "short pass", "aaaaaaaaaaaaaaaa"):
+        with pytest.raises(KeystoreError, match="at least 12 characters"):
+            keystore.add_person(home, desk_keys, "Eve", weak, cost="interactive")
+    _with_bea(home, desk_keys)
+    bea = keystore.unlock(home, BEA_PASS, BEA)
+    with pytest.raises(KeystoreError, match="12 characters"):
+        keystore.change_passphrase(home, bea, BEA_PASS, "z")
+    with pytest.raises(KeystoreError, match="nothing was changed"):
+        keystore.change_passphrase(home, bea, "not her passphrase", "a much longer one now")
+
+
+def test_removing_a_person_asks_first_and_unassigns_their_cases(
+    home: Path, desk_keys: DeskKeys, desk_app: Flask, one_case: str
+) -> None:
+    _with_bea(home, desk_keys)
+    c = _browser(desk_app)
+    token = _csrf(c, f"/cases/{one_case}")
+    c.post(f"/cases/{one_case}/work", data={"csrf_token": token, "kind": "assign", "value": BEA})
+    confirm = c.get(f"/people/remove?name={BEA}").get_data(as_text=True)
+    assert "Yes, remove" in confirm and [p.name for p in keystore.people(home)] == ["staff", BEA]
+    c.post("/people/remove", data={"csrf_token": token, "name": BEA})
+    assert [p.name for p in keystore.people(home)] == ["staff"]
+    rows = cases.list_cases(DeskStore(home), keystore.unlock(home, PASSPHRASE))
+    assert rows[0].assignee is None
+
+
+def test_words_and_choices_survive_the_lock_and_can_be_thrown_away(
+    home: Path, desk_app: Flask, one_case: str
+) -> None:
+    c = _browser(desk_app)
+    token = _csrf(c, f"/cases/{one_case}")
+    desk_app.extensions["desk"].idle_seconds = 0
+    c.post(
+        f"/cases/{one_case}/reply",
+        data={"csrf_token": token, "text": "MARKER-kept words", "status": "more_info"},
+    )
+    c.post(
+        "/invite",
+        data={
+            "csrf_token": token,
+            "questions": "Who was there?",
+            "language": "fr",
+            "concerns": one_case,
+        },
+    )
+    # A form that only exists as a POST sends you back to its page, not to a 405.
+    resp = c.post("/people/add", data={"csrf_token": token, "name": "X"})
+    assert resp.status_code == 302 and "next=/people" in resp.headers["Location"]
+    desk_app.extensions["desk"].idle_seconds = 600
+    unlock = c.post(
+        "/unlock",
+        data={"csrf_token": token, "passphrase": PASSPHRASE, "person": "", "next": "/people/add"},
+    )
+    assert c.get(unlock.headers["Location"]).status_code == 200
+    page = c.get(f"/cases/{one_case}").get_data(as_text=True)
+    assert "MARKER-kept words" in page and '<option value="more_info" selected>' in page
+    invite = c.get(f"/invite?case={one_case}").get_data(as_text=True)
+    assert "Who was there?" in invite and '<option value="fr" lang="fr" selected>' in invite
+    c.post(f"/cases/{one_case}/drafts/discard", data={"csrf_token": token, "kind": "reply"})
+    page = c.get(f"/cases/{one_case}").get_data(as_text=True)
+    assert "MARKER-kept words" not in page and 'id="draft-restored"' not in page
+    assert c.get("/no/such/page").status_code == 404
+
+
+def test_search_finds_a_case_whose_words_are_in_different_items() -> None:
+    sources = [
+        ("c1", "report", "my brother was taken"),
+        ("c1", "message", "he was moved to the north"),
+        ("c2", "report", "my brother is safe"),
+    ]
+    hits = casework.matches(sources, "brother moved")
+    assert {(h.case, h.where) for h in hits} == {("c1", "report"), ("c1", "message")}
+    assert casework.matches(sources, "brother north safe") == []

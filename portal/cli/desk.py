@@ -111,7 +111,8 @@ def desk() -> None:
 def desk_init(home: Path, name: str, cost: str, person: str) -> None:
     """The key ceremony: make the desk's keys and the public organization.json."""
     try:
-        org = keystore.init(home, _passphrase(confirm=True), name, cost=cost, person=person)
+        chosen = keystore.strong_enough(_passphrase(confirm=True))
+        org = keystore.init(home, chosen, name, cost=cost, person=person)
     except keystore.KeystoreError as exc:
         raise CliError(str(exc)) from exc
     echo(f"Desk keys created in {home}.")

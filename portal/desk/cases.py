@@ -193,7 +193,8 @@ def _day_time(day: dt.date) -> dt.datetime:
 
 
 def list_cases(store: DeskStore, keys: DeskKeys | None = None) -> list[CaseSummary]:
-    """One summary per case, the most recent activity first. Without ``keys`` it
+    """One summary per case: what is new to ``keys.person`` first, then the most
+    recent activity first. Without ``keys`` it
     decrypts nothing (every status reads "received"); with them it adds statuses,
     tags, assignment and due dates, and what is new for ``keys.person``."""
     statuses = current_statuses(store, keys) if keys else {}
@@ -239,7 +240,11 @@ def list_cases(store: DeskStore, keys: DeskKeys | None = None) -> list[CaseSumma
                 ),
             )
         )
-    out.sort(key=lambda pair: (pair[0], pair[1].case), reverse=True)
+    # What is new to the person comes first, then the most recent activity.
+    out.sort(
+        key=lambda pair: (pair[1].new or pair[1].unread_count > 0, pair[0], pair[1].case),
+        reverse=True,
+    )
     return [summary for _, summary in out]
 
 

@@ -23,6 +23,7 @@ from nacl.public import PublicKey, SealedBox
 from sqlalchemy import delete, func, select
 
 from portal.common.errors import NamedError
+from portal.common.languages import N_
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import (
     CaseEvent,
@@ -36,11 +37,11 @@ from portal.desk.store import (
 from portal.protocol.organization import Organization
 
 KINDS = ("note", "tags", "assign", "due")
-MAX_NOTE = 20_000
+MAX_NOTE = 20_000  # the limits are also spelled out in the messages below
 MAX_TAG = 40
 MAX_TAGS = 20
 MAX_DRAFT = 40_000
-PLACE = re.compile(r"\A(reply|note|invite):[0-9a-f]{0,32}\Z")
+PLACE = re.compile(r"\A(reply|note|tags|invite):[0-9a-f]{0,32}\Z")
 
 
 class WorkRefused(NamedError, ValueError):
@@ -90,11 +91,11 @@ def clean_tags(raw: str | Iterable[str]) -> tuple[str, ...]:
         if not tag:
             continue
         if len(tag) > MAX_TAG or any(unicodedata.category(c).startswith("C") for c in tag):
-            raise WorkRefused(f"a tag must be one line of at most {MAX_TAG} characters")
+            raise WorkRefused(N_("a tag must be one line of at most 40 characters"))
         if tag.casefold() not in {t.casefold() for t in out}:
             out.append(tag)
     if len(out) > MAX_TAGS:
-        raise WorkRefused(f"a case can have at most {MAX_TAGS} tags")
+        raise WorkRefused(N_("a case can have at most 20 tags"))
     return tuple(out)
 
 
@@ -102,9 +103,9 @@ def _checked(kind: str, value: Any, people: Iterable[str]) -> Any:
     if kind == "note":
         text = str(value).strip()
         if not text:
-            raise WorkRefused("a note cannot be empty")
+            raise WorkRefused(N_("a note cannot be empty"))
         if len(text) > MAX_NOTE:
-            raise WorkRefused(f"a note can be at most {MAX_NOTE} characters")
+            raise WorkRefused(N_("a note can be at most 20,000 characters"))
         return text
     if kind == "tags":
         return list(clean_tags(value))
@@ -112,7 +113,7 @@ def _checked(kind: str, value: Any, people: Iterable[str]) -> Any:
         if not value:
             return None
         if value not in set(people):
-            raise WorkRefused(f"{value!r} is not a person on this desk")
+            raise WorkRefused(N_("that is not a person on this desk"))
         return str(value)
     if kind == "due":
         if not value:
@@ -120,7 +121,7 @@ def _checked(kind: str, value: Any, people: Iterable[str]) -> Any:
         try:
             return dt.date.fromisoformat(str(value)).isoformat()
         except ValueError as exc:
-            raise WorkRefused("a due date is a day, like 2026-12-31") from exc
+            raise WorkRefused(N_("a due date is a day, like 2026-12-31")) from exc
     raise WorkRefused(f"unknown kind of case work {kind!r}")
 
 
@@ -239,14 +240,34 @@ def mark_seen(store: DeskStore, person: str, case_id: str) -> None:
 # --- drafts and forms acted on once ------------------------------------------------
 
 
-def save_draft(store: DeskStore, org: Organization, person: str, place: str, text: str) -> None:
+@dataclass(frozen=True)
+class Kept:
+    """A form's words kept while the desk was locked, and its other choices
+    (a reply's status, an invitation's language)."""
+
+    text: str
+    choices: dict[str, str] = field(default_factory=dict)
+
+
+def save_draft(
+    store: DeskStore,
+    org: Organization,
+    person: str,
+    place: str,
+    text: str,
+    choices: dict[str, str] | None = None,
+) -> None:
     """Keep what ``person`` was writing, sealed with the public key (no unlock needed)."""
     if not PLACE.match(place):
         raise WorkRefused(f"no such place for a draft: {place!r}")
     if not text.strip():
         drop_draft(store, person, place)
         return
-    sealed = seal_own(org, text[:MAX_DRAFT].encode())
+    doc = {
+        "text": text[:MAX_DRAFT],
+        "choices": {k[:40]: v[:200] for k, v in (choices or {}).items()},
+    }
+    sealed = seal_own(org, json.dumps(doc).encode())
     with store.db.transaction() as s:
         row = s.get(Draft, (person, place))
         if row is None:
@@ -255,11 +276,15 @@ def save_draft(store: DeskStore, org: Organization, person: str, place: str, tex
             row.sealed, row.at = sealed, utc_now()
 
 
-def drafts(store: DeskStore, keys: DeskKeys) -> dict[str, str]:
+def drafts(store: DeskStore, keys: DeskKeys) -> dict[str, Kept]:
     """The unlocked person's drafts, by place, decrypted in memory."""
     with store.db.reading() as s:
         rows = list(s.scalars(select(Draft).where(Draft.person == keys.person)))
-    return {r.place: open_own(keys, r.sealed).decode() for r in rows}
+    out = {}
+    for r in rows:
+        doc = json.loads(open_own(keys, r.sealed))
+        out[r.place] = Kept(str(doc["text"]), {str(k): str(v) for k, v in doc["choices"].items()})
+    return out
 
 
 def drop_draft(store: DeskStore, person: str, place: str) -> None:
@@ -327,16 +352,25 @@ def snippet(text: str, needle: str, width: int = 60) -> str:
 
 
 def matches(sources: Iterable[tuple[str, str, str]], query: str) -> list[Hit]:
-    """Every source (case, where, text) holding all the query's words, one hit per
-    (case, where) with a snippet around the first word."""
+    """The cases whose texts, taken together, hold every word of the query (one in
+    the report, another in a follow-up), with one hit per (case, where) that holds
+    any of them, its snippet around the first word it holds."""
     wanted = words(query)
     if not wanted:
         return []
-    hits: list[Hit] = []
-    seen: set[tuple[str, str]] = set()
+    by_case: dict[str, list[tuple[str, str]]] = {}
     for case, where, text in sources:
-        folded = text.casefold()
-        if all(w in folded for w in wanted) and (case, where) not in seen:
-            seen.add((case, where))
-            hits.append(Hit(case, where, snippet(text, wanted[0])))
+        by_case.setdefault(case, []).append((where, text))
+    hits: list[Hit] = []
+    for case, texts in by_case.items():
+        whole = " ".join(text for _, text in texts).casefold()
+        if not all(w in whole for w in wanted):
+            continue
+        seen: set[str] = set()
+        for where, text in texts:
+            folded = text.casefold()
+            found = next((w for w in wanted if w in folded), None)
+            if found is not None and where not in seen:
+                seen.add(where)
+                hits.append(Hit(case, where, snippet(text, found)))
     return hits

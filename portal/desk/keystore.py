@@ -34,6 +34,7 @@ from nacl.signing import SigningKey
 
 from portal.common.atomic import atomic_write
 from portal.common.errors import NamedError
+from portal.common.languages import N_
 from portal.protocol.codes import KdfParams
 from portal.protocol.encoding import b64decode, b64encode
 from portal.protocol.organization import Organization, RecipientKey, key_id, parse
@@ -60,7 +61,9 @@ class KeystoreError(NamedError):
     REASON = "keystore"
 
 
-NOT_LET_IN = "that name, passphrase or one-time code is not right"
+NOT_LET_IN = N_("that name, passphrase or one-time code is not right")
+MIN_PASSPHRASE = 12  # characters; every person's passphrase opens the same keys
+TOO_SHORT = N_("a passphrase must be at least 12 characters: several words are easiest")
 SpendCode = Callable[[str, int], bool]  # (person, TOTP time step) -> first use?
 
 
@@ -97,9 +100,9 @@ def clean_person(name: str) -> str:
     """A person's name as the desk keeps it: trimmed, one line, no control characters."""
     name = unicodedata.normalize("NFC", " ".join(name.split()))
     if not name or len(name) > MAX_NAME:
-        raise KeystoreError(f"a name must be 1 to {MAX_NAME} characters")
+        raise KeystoreError(N_("a name must be 1 to 60 characters"))
     if any(unicodedata.category(ch).startswith("C") for ch in name):
-        raise KeystoreError("a name cannot hold control or invisible characters")
+        raise KeystoreError(N_("a name cannot hold control or invisible characters"))
     return name
 
 
@@ -134,6 +137,13 @@ def _read(home: Path) -> dict[str, Any]:
 
 def _write(home: Path, desk: dict[str, Any]) -> None:
     atomic_write(home / DESK_FILE, json.dumps(desk, indent=2).encode() + b"\n")
+
+
+def strong_enough(passphrase: str) -> str:
+    """The passphrase, if it is long enough to guard keys every person shares."""
+    if len(passphrase) < MIN_PASSPHRASE or len(set(passphrase)) < 5:
+        raise KeystoreError(TOO_SHORT)
+    return passphrase
 
 
 def _wrap(
@@ -282,7 +292,7 @@ def unlock(
     desk = _read(home)
     if person is None:
         if len(desk["people"]) != 1:
-            raise KeystoreError("this desk has several people: say who you are")
+            raise KeystoreError(N_("this desk has several people: say who you are"))
         entry: dict[str, Any] | None = dict(desk["people"][0])
     else:
         entry = _entry(desk, person)
@@ -323,9 +333,10 @@ def add_person(
     it is returned once, to be entered in the new person's authenticator.
     """
     name = clean_person(name)
+    strong_enough(passphrase)
     desk = _read(home)
     if _entry(desk, name) is not None:
-        raise KeystoreError(f"{name!r} is already a person on this desk")
+        raise KeystoreError(N_("there is already a person of that name on this desk"))
     if not is_person(home, keys.person):
         raise KeystoreError(f"{keys.person!r} is no longer a person on this desk")
     first = desk["people"][0]["kdf"]
@@ -348,7 +359,7 @@ def remove_person(home: Path, keys: DeskKeys, name: str) -> str:
     if not is_person(home, keys.person):
         raise KeystoreError(f"{keys.person!r} is no longer a person on this desk")
     if len(desk["people"]) == 1:
-        raise KeystoreError("the last person cannot be removed: nobody could open the desk")
+        raise KeystoreError(N_("the last person cannot be removed: nobody could open the desk"))
     desk["people"] = [p for p in desk["people"] if p["name"] != entry["name"]]
     _write(home, desk)
     return str(entry["name"])
@@ -360,7 +371,11 @@ def change_passphrase(home: Path, keys: DeskKeys, old: str, new: str) -> None:
     entry = _entry(desk, keys.person)
     if entry is None:
         raise KeystoreError(f"{keys.person!r} is no longer a person on this desk")
-    secret = _open(entry, old)
+    try:
+        secret = _open(entry, old)
+    except KeystoreError as exc:
+        raise KeystoreError(N_("your passphrase now is not right: nothing was changed")) from exc
+    strong_enough(new)
     kdf = entry["kdf"]
     fresh = _wrap(
         entry["name"],

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.common.errors import NamedError
+from portal.common.languages import N_
 from portal.desk.casework import WorkRefused, open_own, seal_own
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import (
@@ -28,7 +29,7 @@ from portal.protocol.envelopes import case_id as case_id_of
 from portal.protocol.mailbox import new_mailbox_key
 from portal.protocol.replies import ReplyItem, parse_item, seal_reply
 
-MAX_TEXT = 20_000
+MAX_TEXT = 20_000  # the messages below say it in words
 
 
 class ReplyRefused(NamedError, ValueError):
@@ -51,12 +52,12 @@ class Saved:
     again: bool = False
 
 
-def _checked(text: str, what: str, *, required: bool) -> str:
+def _checked(text: str, empty: str, too_long: str, *, required: bool) -> str:
     text = text.strip()
     if required and not text:
-        raise ReplyRefused(f"{what} cannot be empty")
+        raise ReplyRefused(empty)
     if len(text) > MAX_TEXT:
-        raise ReplyRefused(f"{what} can be at most {MAX_TEXT} characters")
+        raise ReplyRefused(too_long)
     return text
 
 
@@ -131,7 +132,12 @@ def reply(
     ``nonce`` is the form's one-time field: the same form sent again (a refresh,
     a double click) keeps nothing new and says so.
     """
-    text = _checked(text, "a reply", required=status is None)
+    text = _checked(
+        text,
+        N_("a reply cannot be empty"),
+        N_("a reply can be at most 20,000 characters"),
+        required=status is None,
+    )
     pk = reporter_key(store, case_id)
     with store.changing():
         with store.db.transaction() as s:
@@ -163,7 +169,12 @@ def invite(
     once. ``concerns`` links it to the case it is about; ``language`` is the one
     the witness's sheet is printed in. The same form sent again makes nothing
     new: it names the invitation it made, without a code."""
-    questions = _checked(questions, "an invitation's questions", required=True)
+    questions = _checked(
+        questions,
+        N_("the questions cannot be empty"),
+        N_("the questions can be at most 20,000 characters"),
+        required=True,
+    )
     witness = PrivateKey.generate()
     code = codes.generate()
     key = new_mailbox_key(code, keys.organization, witness)

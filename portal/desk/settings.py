@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from sqlalchemy import select
 
 from portal.common.errors import NamedError
+from portal.common.languages import N_
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore, Setting
 
@@ -39,11 +40,11 @@ def _checked(key: str, value: str) -> str:
         return ""
     if key == "onion_address":
         if not ONION.match(value.lower()):
-            raise SettingRefused("an onion address is 56 letters and digits followed by .onion")
+            raise SettingRefused(N_("an onion address is 56 letters and digits, then .onion"))
         value = value.lower().removeprefix("http://").rstrip("/")
         return f"http://{value}"
     if not WEB.match(value):
-        raise SettingRefused("a web address starts with https:// and names a host")
+        raise SettingRefused(N_("a web address starts with https:// and names a host"))
     return value
 
 

@@ -46,6 +46,10 @@ def remove(store: DeskStore, keys: DeskKeys, name: str) -> str:
         gone = keystore.remove_person(store.home, keys, name)
         casework.forget_person(store, gone)
     store.custody.append("person", keys.person, removed=gone)
+    # Their cases are nobody's now: say so, rather than point at someone who is gone.
+    for case_id, work in casework.work_of(store, keys).items():
+        if work.assignee == gone:
+            casework.record(store, keys, case_id, "assign", "")
     return gone
 
 

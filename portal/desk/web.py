@@ -44,6 +44,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from portal.common import headers as security
@@ -153,8 +154,29 @@ def visit() -> Visit | None:
     return state().visit(sid())
 
 
+def _showable(path: str) -> str:
+    """``path``, or the nearest page above it that a browser can GET (a form's
+    POST-only address sends you back to the page the form is on)."""
+    adapter = current_app.url_map.bind("localhost")
+    while path not in ("", "/"):
+        try:
+            adapter.match(path, method="GET")
+            return path
+        except HTTPException:
+            path = path.rsplit("/", 1)[0]
+    return url_for("desk.case_list")
+
+
+def _page_to_return_to() -> str:
+    """Where to come back to after unlocking: this page (with its query), or for
+    a form sent while locked, the page it is on."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    return _showable(request.path)
+
+
 def _to_unlock() -> WerkzeugResponse:
-    return redirect(url_for("desk.home", next=request.path))
+    return redirect(url_for("desk.home", next=_page_to_return_to()))
 
 
 def keys() -> keystore.DeskKeys:
@@ -170,19 +192,27 @@ def _same(given: str, expected: str) -> bool:
 
 
 def _local(path: str | None) -> str:
-    """A path on this desk to go back to after unlocking (never another site)."""
+    """A page on this desk to go back to after unlocking (never another site, never
+    an address that only takes a form)."""
     if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
-        return path
+        base, query = path.partition("?")[::2]
+        shown = _showable(base)
+        return shown + (f"?{query}" if query and shown == base else "")
     return url_for("desk.case_list")
 
 
-def _keep_draft(place: str, text: str) -> None:
-    """Keep what was typed while locked, sealed, for the person of this browser."""
+def _keep_draft(kind: str, case_id: str, text: str, **choices: str) -> None:
+    """Keep what was typed while locked, sealed, for the person of this browser
+    (``case_id`` as the URL gave it: a name or a prefix works too)."""
     v = visit()
-    if v is not None and text.strip():
-        casework.save_draft(
-            store(), keystore.public_organization(state().home), v.person, place, text
-        )
+    if v is None or not text.strip():
+        return
+    try:
+        case = desk_cases.resolve(store(), case_id) if case_id else ""
+    except desk_cases.CaseError:
+        return
+    org = keystore.public_organization(state().home)
+    casework.save_draft(store(), org, v.person, f"{kind}:{case}", text, choices)
 
 
 @bp.before_app_request
@@ -199,6 +229,16 @@ def _require_launch_token() -> ResponseReturnValue | None:
     if not _same(cookie, expected):
         return render_template("desk/forbidden.html"), 403
     return None
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def _not_here(exc: HTTPException) -> ResponseReturnValue:
+    return render_template(
+        "desk/message.html",
+        title=_("Nothing here"),
+        text=_("This page does not exist on the desk, or not for what was sent."),
+    ), exc.code or 404
 
 
 @bp.app_context_processor
@@ -224,7 +264,11 @@ def home() -> ResponseReturnValue:
     v = visit()
     if v is None or v.keys is None:
         return render_template(
-            "desk/unlock.html", next=_local(request.args.get("next")), known=v.person if v else ""
+            "desk/unlock.html",
+            next=_local(request.args.get("next")),
+            known=v.person if v else "",
+            idle_locked=v is not None,
+            idle_minutes=max(1, state().idle_seconds // 60),
         )
     return redirect(_local(request.args.get("next")))
 
@@ -297,6 +341,10 @@ def _case_page(case_id: str, *, status: int = 200, **extra: Any) -> ResponseRetu
     except desk_cases.CaseError:
         abort(404)
     saved_drafts = casework.drafts(store(), k)
+    reply = saved_drafts.get(f"reply:{case.case}")
+    note = saved_drafts.get(f"note:{case.case}")
+    tags = saved_drafts.get(f"tags:{case.case}")
+    fresh = casework.unread(store(), k.person)
     return render_template(
         "desk/case.html",
         case=case,
@@ -305,8 +353,12 @@ def _case_page(case_id: str, *, status: int = 200, **extra: Any) -> ResponseRetu
         languages=LANGUAGES,
         people=[p.name for p in keystore.people(state().home)],
         drafts=saved_drafts,
-        reply_text=extra.pop("reply_text", saved_drafts.get(f"reply:{case.case}", "")),
-        note_text=extra.pop("note_text", saved_drafts.get(f"note:{case.case}", "")),
+        reply_text=extra.pop("reply_text", reply.text if reply else ""),
+        reply_status=extra.pop("reply_status", reply.choices.get("status", "") if reply else ""),
+        note_text=extra.pop("note_text", note.text if note else ""),
+        tags_text=tags.text if tags else None,
+        next_new=min((c for c in fresh if c != case.case), default=None),
+        more_new=len(fresh),
         once=secrets.token_hex(16),
         names={c: case_name(c) for c in (case.concerns, *case.witnesses) if c},
         **extra,
@@ -330,7 +382,7 @@ def case_reply(case_id: str) -> ResponseReturnValue:
     text = request.form.get("text", "")
     v = visit()
     if v is None or v.keys is None:
-        _keep_draft(f"reply:{case_id[:32]}", text)
+        _keep_draft("reply", case_id, text, status=request.form.get("status", ""))
         return redirect(url_for("desk.home", next=url_for("desk.case_view", case_id=case_id)), 303)
     status = request.form.get("status") or None
     if status is not None and status not in STATUSES:
@@ -341,7 +393,9 @@ def case_reply(case_id: str) -> ResponseReturnValue:
             store(), v.keys, case, status, text, nonce=request.form.get("once", "")
         )
     except desk_replies.ReplyRefused as exc:
-        return _case_page(case, status=400, reply_error=str(exc), reply_text=text)
+        return _case_page(
+            case, status=400, reply_error=str(exc), reply_text=text, reply_status=status or ""
+        )
     casework.drop_draft(store(), v.person, f"reply:{case}")
     back = (
         url_for("desk.case_view", case_id=case, again=1)
@@ -357,8 +411,8 @@ def case_work(case_id: str) -> ResponseReturnValue:
     value: Any = request.form.get("value", "")
     v = visit()
     if v is None or v.keys is None:
-        if kind == "note":
-            _keep_draft(f"note:{case_id[:32]}", str(value))
+        if kind in ("note", "tags"):
+            _keep_draft(kind, case_id, str(value))
         return redirect(url_for("desk.home", next=url_for("desk.case_view", case_id=case_id)), 303)
     if kind not in casework.KINDS:
         abort(400)
@@ -376,11 +430,22 @@ def case_work(case_id: str) -> ResponseReturnValue:
             work_kind=kind,
             note_text=str(value) if kind == "note" else None,
         )
-    if kind == "note":
-        casework.drop_draft(store(), v.person, f"note:{case}")
+    if kind in ("note", "tags"):
+        casework.drop_draft(store(), v.person, f"{kind}:{case}")
     return redirect(
         url_for("desk.case_view", case_id=case, worked=kind if done else "again") + "#work", 303
     )
+
+
+@bp.post("/cases/<case_id>/drafts/discard")
+def discard_draft(case_id: str) -> ResponseReturnValue:
+    """Throw away words kept from before a lock (they are not wanted after all)."""
+    k = keys()
+    case = _resolved(case_id)
+    kind = request.form.get("kind", "")
+    if kind in ("reply", "note", "tags"):
+        casework.drop_draft(store(), k.person, f"{kind}:{case}")
+    return redirect(url_for("desk.case_view", case_id=case), 303)
 
 
 def _verified_file(
@@ -501,11 +566,15 @@ def invite() -> ResponseReturnValue:
     k = keys()
     about = request.args.get("case", "")
     concerns = _resolved(about) if about else None
+    kept = casework.drafts(store(), k).get(f"invite:{concerns or ''}")
     return render_template(
         "desk/invite.html",
         concerns=concerns,
         name=case_name(concerns) if concerns else "",
-        questions=casework.drafts(store(), k).get(f"invite:{concerns or ''}", ""),
+        questions=kept.text if kept else "",
+        chosen_language=kept.choices.get("language", "en") if kept else "en",
+        restored=kept is not None,
+        addresses=settings.read(store()),
         once=secrets.token_hex(16),
         languages=LANGUAGES,
     )
@@ -517,7 +586,7 @@ def invite_post() -> ResponseReturnValue:
     about = request.form.get("concerns", "")[:32]
     v = visit()
     if v is None or v.keys is None:
-        _keep_draft(f"invite:{about}", questions)
+        _keep_draft("invite", about, questions, language=request.form.get("language", ""))
         return redirect(url_for("desk.home", next=url_for("desk.invite", case=about or None)), 303)
     language = request.form.get("language", "en")
     if language not in LANGUAGES:
@@ -542,8 +611,9 @@ def invite_post() -> ResponseReturnValue:
             once=request.form.get("once", ""),
             languages=LANGUAGES,
             chosen_language=language,
+            addresses=settings.read(store()),
         ), 400
-    casework.drop_draft(store(), v.person, f"invite:{about}")
+    casework.drop_draft(store(), v.person, f"invite:{concerns or ''}")
     if made.code is not None:
         v.shown_once[f"code:{made.mailbox_id}"] = made.code
     return redirect(url_for("desk.invitation", mailbox_id=made.mailbox_id), 303)
@@ -677,6 +747,24 @@ def person_add() -> ResponseReturnValue:
             "qr": qr_svg(added.enrolment.uri),
         }
     return redirect(url_for("desk.people_page", added=added.name, enrolled=shown or None), 303)
+
+
+@bp.get("/people/remove")
+def person_remove_confirm() -> ResponseReturnValue:
+    keys()
+    name = request.args.get("name", "")
+    if not keystore.is_person(state().home, name):
+        abort(404)
+    return render_template("desk/remove_person.html", name=name)
+
+
+@bp.post("/people/enrolment/forget")
+def forget_enrolment() -> ResponseReturnValue:
+    keys()
+    v = visit()
+    if v is not None:
+        v.shown_once.pop(request.form.get("shown", ""), None)
+    return redirect(url_for("desk.people_page"), 303)
 
 
 @bp.post("/people/remove")

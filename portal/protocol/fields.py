@@ -86,6 +86,6 @@ def field_labels() -> dict[str, str]:
     """Labels for every sealed field name, for laying reports out on the desk."""
     return {
         **{spec.name: spec.label for spec in REPORT_FIELDS},
-        "message": "Message",
-        "answer": "Answers",
+        "message": N_("Message"),
+        "answer": N_("Answers"),
     }
