@@ -16,7 +16,16 @@ import click
 from portal.cli.output import CliError, echo, emit
 from portal.common.languages import LANGUAGES
 from portal.common.safe_text import for_terminal
-from portal.desk import casefile, casework, keystore, settings, staff, stats, tables
+from portal.desk import (
+    casefile,
+    casework,
+    keystore,
+    referrals,
+    settings,
+    staff,
+    stats,
+    tables,
+)
 from portal.desk import cases as desk_cases
 from portal.desk import evidence as desk_files
 from portal.desk import replies as desk_replies
@@ -124,10 +133,14 @@ def desk_init(home: Path, name: str, cost: str, person: str) -> None:
 @home_option
 @click.argument("bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def desk_import(home: Path, bundle: Path) -> None:
-    """Check an inbox bundle whole, then keep its new envelopes (still encrypted)."""
+    """Check an inbox bundle whole, then keep its new envelopes (still encrypted);
+    or check a partner's referral (signature, partner list, our key) and keep it."""
     with _desk_home(home):
         keys = _unlock(home)
         store = DeskStore(home)
+        if referrals.is_referral(bundle):
+            _import_referral(store, keys, bundle)
+            return
         try:
             result = desk_cases.import_inbox(store, keys, bundle)
         except BundleError as exc:
@@ -760,3 +773,129 @@ def desk_export_table(home: Path, out: Path, show: str, tag: str, assignee: str)
             raise CliError(str(exc)) from exc
         echo(f"wrote {n} case(s) to {out}")
         echo("It holds what reporters wrote, in the clear: keep it on encrypted storage.")
+
+
+def _import_referral(store: DeskStore, keys: keystore.DeskKeys, path: Path) -> None:
+    try:
+        opened = referrals.import_referral(store, keys, path)
+    except referrals.ReferralRefused as exc:
+        raise CliError(f"referral refused, nothing imported: {exc}") from exc
+    body = opened.body
+    echo(
+        f"referral from {for_terminal(opened.partner.name)} (their case "
+        f"{for_terminal(str(opened.header.get('case_name')))}): {len(body.get('items', []))} "
+        f"item(s), {len(body.get('files', []))} file(s); kept as {opened.sha256[:12]}"
+    )
+    echo("read it with `portal desk referrals --show ID`")
+
+
+@desk.group("partner")
+def desk_partner() -> None:
+    """Partner legal-aid organizations cases can be referred to, and from."""
+
+
+@desk_partner.command("add")
+@home_option
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--yes", is_flag=True, help="The fingerprints were compared already.")
+def partner_add(home: Path, file: Path, yes: bool) -> None:
+    """Add a partner from its public organization.json, after comparing fingerprints."""
+    with _desk_home(home):
+        keys = _unlock(home)
+        try:
+            org = referrals.read_partner_file(file)
+        except referrals.ReferralRefused as exc:
+            raise CliError(str(exc)) from exc
+        echo(f"{for_terminal(org.name)}")
+        echo(f"  encryption key fingerprint: {fingerprint(org.encrypt[0].kid)}")
+        echo(f"  signing key fingerprint:    {fingerprint(org.verify_kid)}")
+        if not yes and not click.confirm(
+            "Do both match what the partner told you (by phone, in person)?", err=True
+        ):
+            raise CliError("not added: compare the fingerprints with the partner first")
+        try:
+            referrals.add_partner(DeskStore(home), keys, org)
+        except referrals.ReferralRefused as exc:
+            raise CliError(str(exc)) from exc
+        echo(f"{for_terminal(org.name)} is a partner now (confirmed by {keys.person}).")
+
+
+@desk_partner.command("list")
+@home_option
+def partner_list(home: Path) -> None:
+    """The partners this desk refers to and accepts referrals from."""
+    found = referrals.partners(DeskStore(home))
+    for p in found:
+        enc, sig = p.fingerprints
+        echo(f"{for_terminal(p.name)}  signing {sig}  encryption {enc}  added by {p.added_by}")
+    if not found:
+        echo("no partners yet")
+
+
+@desk.command("refer")
+@home_option
+@click.argument("case")
+@click.option("--to", "to", required=True, help="The partner (its name).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write."
+)
+@click.option("--note", default="", help="A note for the partner.")
+@click.option("--item", "items", type=int, multiple=True, help="Only this item (repeatable).")
+def desk_refer(
+    home: Path, case: str, to: str, out: Path, note: str, items: tuple[int, ...]
+) -> None:
+    """Refer a case to a partner, if the reporter agreed to sharing: the chosen
+    items and their evidence, sealed to the partner and signed by this desk."""
+    with _desk_home(home):
+        keys = _unlock(home)
+        store = DeskStore(home)
+        try:
+            partner = referrals.find_partner(store, to)
+            made = referrals.refer(
+                store, keys, _resolve(store, case), partner, out, note=note, items=list(items)
+            )
+        except referrals.ReferralRefused as exc:
+            raise CliError(str(exc)) from exc
+        echo(f"wrote a referral to {for_terminal(partner.name)}: {made.items} item(s), "
+             f"{made.files} file(s), SHA-256 {made.sha256}")  # fmt: skip
+        echo("The reporter is told (status: referred to legal aid) with the next outbox.")
+
+
+@desk.command("referrals")
+@home_option
+@click.option("--show", "show", default="", help="Open this referral (its id or a prefix).")
+def desk_referrals(home: Path, show: str) -> None:
+    """Cases partners referred to this desk, or one of them in full."""
+    with _desk_home(home):
+        keys = _unlock(home)
+        store = DeskStore(home)
+        if not show:
+            names = {p.organization.verify_kid: p.name for p in referrals.partners(store)}
+            rows = referrals.received(store)
+            for r in rows:
+                who = for_terminal(names.get(r.partner, "?"))
+                when = f"{r.received_at:%Y-%m-%d %H:%M} UTC"
+                echo(f"{r.sha256[:12]}  from {who}  their case {r.their_case}  received {when}")
+            if not rows:
+                echo("no referrals received")
+            return
+        try:
+            opened = referrals.open_received(store, keys, show)
+        except referrals.ReferralRefused as exc:
+            raise CliError(str(exc)) from exc
+        body = opened.body
+        echo(f"Referred by {for_terminal(opened.partner.name)} "
+             f"(signing key {opened.partner.fingerprints[1]}), their case "
+             f"{for_terminal(str(body.get('case', {}).get('name')))}")  # fmt: skip
+        if body.get("note"):
+            echo(f"Their note:\n{_indented(str(body['note']))}", multiline=True)
+        labels = field_labels()
+        for item in body.get("items", []):
+            kind, day = for_terminal(str(item.get("kind"))), for_terminal(str(item.get("day")))
+            echo(f"\n== {kind} of {day}")
+            for name, value in item.get("fields", {}).items():
+                if value:
+                    label = labels.get(name) or f"Field {json.dumps(str(name), ensure_ascii=False)}"
+                    echo(f"{for_terminal(label)}:\n{_indented(str(value))}", multiline=True)
+        for f in body.get("files", []):
+            echo(f"file: {for_terminal(str(f.get('name')))}  sha256 {f.get('sha256')}")

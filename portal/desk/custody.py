@@ -25,7 +25,8 @@ from portal.protocol.encoding import EncodingError, b64decode
 GENESIS = "0" * 64
 EVENTS = (
     "import", "view", "reply", "invite", "export", "save", "discard",
-    "note", "tags", "assign", "due", "person", "search", "settings", "case_file", "table",
+    "note", "tags", "assign", "due", "person", "search", "settings",
+    "case_file", "table", "partner", "refer", "referral_in",
 )  # fmt: skip
 
 

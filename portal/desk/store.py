@@ -296,6 +296,31 @@ class SpentCode(DeskBase):
     step: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
+class PartnerRow(DeskBase):
+    """A partner organization, as a person on this desk confirmed it."""
+
+    __tablename__ = "partners"
+
+    verify_kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    organization: Mapped[str] = mapped_column(String(4000))  # its public JSON
+    added_by: Mapped[str] = mapped_column(String(80))
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class ReceivedReferral(DeskBase):
+    """A case another desk referred to us, kept as the file it came in
+    (``referrals/<sha256>``, still encrypted to our key)."""
+
+    __tablename__ = "received_referrals"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner: Mapped[str] = mapped_column(String(64))  # its verify_kid
+    their_case: Mapped[str] = mapped_column(String(40))  # the case's name on their desk
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    by: Mapped[str] = mapped_column(String(80))
+
+
 class Setting(DeskBase):
     """Public settings of the desk (the portal's addresses for invitation sheets)."""
 

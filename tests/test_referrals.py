@@ -1,0 +1,222 @@
+"""Referring a case to a partner legal-aid organization: only with the reporter's
+consent, only to a partner a person confirmed, and a partner's desk takes only
+what a desk on its own partner list signed, for its own key."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.cli import main
+from portal.desk import cases, keystore, referrals
+from portal.desk.custody import CustodyLog
+from portal.desk.keystore import DeskKeys
+from portal.desk.store import DeskStore
+from tests.harness.loop import desk_outbox, open_case, to_desk, to_portal
+from tests.harness.web import PASSPHRASE, csrf_token, files_containing
+
+PARTNER_PASS = "the partner's own passphrase"
+
+
+def _report(client: FlaskClient, text: str, share: str) -> str:
+    resp = client.post(
+        "/report",
+        data={
+            "csrf_token": csrf_token(client),
+            "what_happened": text,
+            "may_share": share,
+            "files": [(io.BytesIO(b"%PDF-1.4 MARKER-evidence"), "statement.pdf")],
+        },
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert resp.status_code == 200
+    from portal.protocol import codes
+    from tests.harness.loop import CODE_ON_PAGE, TAG
+
+    match = CODE_ON_PAGE.search(resp.get_data(as_text=True))
+    assert match
+    return codes.normalise(TAG.sub("", match.group(1)))
+
+
+@pytest.fixture
+def partner_home(tmp_path: Path) -> Path:
+    home = tmp_path / "partner-desk"
+    keystore.init(home, PARTNER_PASS, "Partner Legal Aid", cost="interactive")
+    return home
+
+
+@pytest.fixture
+def partner_keys(partner_home: Path) -> DeskKeys:
+    return keystore.unlock(partner_home, PARTNER_PASS)
+
+
+def _both_partners(
+    home: Path, desk_keys: DeskKeys, partner_home: Path, partner_keys: DeskKeys
+) -> referrals.Partner:
+    ours = referrals.add_partner(DeskStore(home), desk_keys, partner_keys.organization)
+    referrals.add_partner(DeskStore(partner_home), partner_keys, desk_keys.organization)
+    return ours
+
+
+def test_a_case_without_consent_is_never_referred(
+    app: Flask, client: FlaskClient, home: Path, desk_keys: DeskKeys,
+    partner_home: Path, partner_keys: DeskKeys, tmp_path: Path,
+) -> None:  # fmt: skip
+    partner = _both_partners(home, desk_keys, partner_home, partner_keys)
+    store = DeskStore(home)
+    for share in ("no", ""):
+        _report(client, f"MARKER-no-consent {share}", share)
+    to_desk(app, store, desk_keys, tmp_path)
+    for row in cases.list_cases(store):
+        with pytest.raises(referrals.ReferralRefused, match="did not answer yes"):
+            referrals.refer(store, desk_keys, row.case, partner, tmp_path / "r.json")
+    assert not (tmp_path / "r.json").exists()
+    assert all(e["event"] != "refer" for e in CustodyLog(home / "custody.log").entries())
+
+
+def test_a_referral_travels_to_the_partner_and_the_reporter_is_told(
+    app: Flask, client: FlaskClient, home: Path, desk_keys: DeskKeys,
+    partner_home: Path, partner_keys: DeskKeys, tmp_path: Path,
+) -> None:  # fmt: skip
+    partner = _both_partners(home, desk_keys, partner_home, partner_keys)
+    store = DeskStore(home)
+    code = _report(client, "MARKER-referred account", "yes")
+    to_desk(app, store, desk_keys, tmp_path)
+    case = cases.list_cases(store)[0].case
+    out = tmp_path / "referral.json"
+    made = referrals.refer(store, desk_keys, case, partner, out, note="Urgent: hearing on Monday")
+    assert made.items == 1 and made.files == 1
+    assert b"MARKER-referred" not in out.read_bytes() and b"MARKER-evidence" not in out.read_bytes()
+
+    theirs = DeskStore(partner_home)
+    opened = referrals.import_referral(theirs, partner_keys, out)
+    assert opened.partner.name == desk_keys.organization.name
+    assert opened.body["items"][0]["fields"]["what_happened"] == "MARKER-referred account"
+    assert base64.b64decode(opened.body["files"][0]["data"]) == b"%PDF-1.4 MARKER-evidence"
+    assert opened.body["note"] == "Urgent: hearing on Monday"
+    assert files_containing(partner_home, b"MARKER-referred") == []  # kept encrypted
+    assert [e["event"] for e in CustodyLog(home / "custody.log").entries()][-2:] == [
+        "refer",
+        "reply",
+    ]
+    assert CustodyLog(partner_home / "custody.log").entries()[-1]["event"] == "referral_in"
+
+    # The reporter reads it on the portal once the next outbox is applied.
+    to_portal(app, desk_outbox(store, desk_keys, tmp_path / "outbox.tar"))
+    status, page = open_case(client, code)
+    assert status == 200 and "Partner Legal Aid" in page and "Referred to legal aid" in page
+
+
+def test_a_partner_desk_refuses_strangers_forgeries_and_other_desks_files(
+    app: Flask, client: FlaskClient, home: Path, desk_keys: DeskKeys,
+    partner_home: Path, partner_keys: DeskKeys, tmp_path: Path,
+) -> None:  # fmt: skip
+    ours = referrals.add_partner(DeskStore(home), desk_keys, partner_keys.organization)
+    store = DeskStore(home)
+    _report(client, "MARKER-forge", "yes")
+    to_desk(app, store, desk_keys, tmp_path)
+    case = cases.list_cases(store)[0].case
+    good = tmp_path / "good.json"
+    referrals.refer(store, desk_keys, case, ours, good)
+    theirs = DeskStore(partner_home)
+    # 1. We are not on the partner's list yet: refused, nothing kept.
+    with pytest.raises(referrals.ReferralRefused, match="not on this desk's partner list"):
+        referrals.import_referral(theirs, partner_keys, good)
+    referrals.add_partner(theirs, partner_keys, desk_keys.organization)
+
+    def altered(change: str) -> Path:
+        doc = json.loads(good.read_text())
+        if change == "header":
+            doc["header"]["case_name"] = "someone-else"
+        elif change == "payload":
+            raw = bytearray(base64.b64decode(doc["payload"]))
+            raw[-1] ^= 1
+            doc["payload"] = base64.b64encode(bytes(raw)).decode()
+        elif change == "signer":
+            forger = keystore.init(tmp_path / "forger", PARTNER_PASS, "Forger", cost="interactive")
+            forged = keystore.unlock(tmp_path / "forger", PARTNER_PASS)
+            header = dict(doc["header"], case_name="forged")
+            doc["header"] = header
+            doc["sig"] = base64.b64encode(
+                forged.signing.sign(referrals._header_bytes(header)).signature
+            ).decode()
+            assert forger.verify_kid != desk_keys.organization.verify_kid
+        path = tmp_path / f"{change}.json"
+        path.write_text(json.dumps(doc))
+        return path
+
+    for change, why in (("header", "signature"), ("payload", "payload"), ("signer", "signature")):
+        with pytest.raises(referrals.ReferralRefused, match=why):
+            referrals.import_referral(theirs, partner_keys, altered(change))
+    # 2. A referral made for another organization's key does not open here.
+    third_home = tmp_path / "third"
+    keystore.init(third_home, PARTNER_PASS, "Third", cost="interactive")
+    third = referrals.add_partner(store, desk_keys, keystore.public_organization(third_home))
+    for_third = tmp_path / "for-third.json"
+    referrals.refer(store, desk_keys, case, third, for_third)
+    with pytest.raises(referrals.ReferralRefused, match="another organization"):
+        referrals.import_referral(theirs, partner_keys, for_third)
+    assert referrals.received(theirs) == []
+    referrals.import_referral(theirs, partner_keys, good)
+    assert len(referrals.received(theirs)) == 1
+
+
+def test_only_the_chosen_items_travel_and_the_cli_asks_for_fingerprints(
+    app: Flask, client: FlaskClient, home: Path, desk_keys: DeskKeys,
+    partner_home: Path, partner_keys: DeskKeys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    code = _report(client, "MARKER-first item", "yes")
+    assert open_case(client, code)[0] == 200
+    client.post(
+        "/case/message",
+        data={"csrf_token": csrf_token(client, "/case"), "message": "MARKER-second item"},
+        follow_redirects=True,
+    )
+    store = DeskStore(home)
+    to_desk(app, store, desk_keys, tmp_path)
+    case = cases.list_cases(store)[0].case
+    monkeypatch.setenv("PORTAL_DESK_PASSPHRASE", PASSPHRASE)
+    runner = CliRunner()
+    org_file = partner_home / "organization.json"
+    declined = runner.invoke(
+        main, ["desk", "partner", "add", "--home", str(home), str(org_file)], input="n\n"
+    )
+    assert declined.exit_code != 0 and referrals.partners(store) == []
+    added = runner.invoke(
+        main, ["desk", "partner", "add", "--home", str(home), str(org_file)], input="y\n"
+    )
+    assert added.exit_code == 0 and "signing key fingerprint" in added.output
+    listed = runner.invoke(main, ["desk", "partner", "list", "--home", str(home)])
+    assert "Partner Legal Aid" in listed.output
+    out = tmp_path / "only-second.json"
+    made = runner.invoke(
+        main,
+        ["desk", "refer", "--home", str(home), case[:8], "--to", "partner legal aid",
+         "--out", str(out), "--item", "2"],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    referrals.add_partner(DeskStore(partner_home), partner_keys, desk_keys.organization)
+    monkeypatch.setenv("PORTAL_DESK_PASSPHRASE", PARTNER_PASS)
+    imported = runner.invoke(main, ["desk", "import", "--home", str(partner_home), str(out)])
+    assert imported.exit_code == 0 and "referral from Test Rights Network" in imported.output
+    shown = runner.invoke(
+        main,
+        [
+            "desk",
+            "referrals",
+            "--home",
+            str(partner_home),
+            "--show",
+            imported.output.split("kept as ")[1][:12],
+        ],
+    )
+    assert shown.exit_code == 0 and "MARKER-second item" in shown.output
+    assert "MARKER-first item" not in shown.output and "Test Rights Network" in shown.output
