@@ -25,6 +25,7 @@ from portal.desk import (
     staff,
     stats,
     tables,
+    transparency,
 )
 from portal.desk import cases as desk_cases
 from portal.desk import evidence as desk_files
@@ -899,3 +900,31 @@ def desk_referrals(home: Path, show: str) -> None:
                     echo(f"{for_terminal(label)}:\n{_indented(str(value))}", multiline=True)
         for f in body.get("files", []):
             echo(f"file: {for_terminal(str(f.get('name')))}  sha256 {f.get('sha256')}")
+
+
+@desk.command("publish-figures")
+@home_option
+@click.option(
+    "--min-count",
+    type=click.IntRange(min=2),
+    default=transparency.DEFAULT_MIN,
+    show_default=True,
+    help="Withhold any count under this, and group months until each holds this many.",
+)
+def desk_publish_figures(home: Path, min_count: int) -> None:
+    """Publish aggregate figures on the portal's /transparency page: they travel,
+    signed, in every outbox from now on (run it again to update them)."""
+    with _desk_home(home):
+        keys = _unlock(home)
+        figures = transparency.publish(DeskStore(home), keys, min_count)
+
+        def shown(n: int | None) -> str:
+            return str(n) if n is not None else f"fewer than {min_count}"
+
+        echo(f"reports received: {shown(figures['total_reports'])}")
+        for p in figures["reports_by_period"]:
+            echo(f"  {p['from']} to {p['to']}: {p['count']}")
+        for status, n in figures["by_status"].items():
+            echo(f"  {status}: {shown(n)}")
+        echo(f"referrals: {shown(figures['referrals'])}")
+        echo("They leave with the next outbox; the portal may withhold more (its own threshold).")

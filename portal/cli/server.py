@@ -41,7 +41,7 @@ def import_outbox_command(file: Path) -> None:
     """Verify the desk's signature on an outbox bundle and apply all of it, or none."""
     svc = services()
     try:
-        result = import_outbox(svc.mailboxes, svc.organization, file)
+        result = import_outbox(svc.mailboxes, svc.organization, file, svc.config.transparency_min)
     except BundleError as exc:
         raise CliError(f"outbox refused, nothing changed: {exc}") from exc
     echo(

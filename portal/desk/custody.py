@@ -26,7 +26,7 @@ GENESIS = "0" * 64
 EVENTS = (
     "import", "view", "reply", "invite", "export", "save", "discard",
     "note", "tags", "assign", "due", "person", "search", "settings",
-    "case_file", "table", "partner", "refer", "referral_in",
+    "case_file", "table", "partner", "refer", "referral_in", "publish",
 )  # fmt: skip
 
 

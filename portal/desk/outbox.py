@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 from sqlalchemy import select, update
 
+from portal.desk import transparency
 from portal.desk.custody import checkpoint_message
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import (
@@ -106,6 +107,11 @@ def _export(store: DeskStore, keys: DeskKeys, path: Path) -> Manifest:
         _item("reply", r.id, f"replies/{r.id}.bin", r.for_reporter, mailbox=r.mailbox_id, seq=r.seq)
         for r in replies
     ]
+    figures = transparency.published(store)
+    if figures is not None:
+        public = json.dumps(figures, sort_keys=True).encode()
+        figures_id = hashlib.sha256(public).hexdigest()[:32]
+        entries.append(_item("figures", figures_id, f"figures/{figures_id}.json", public))
     if acks or discards:
         ack_id = secrets.token_hex(16)
         body = {

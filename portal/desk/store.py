@@ -28,6 +28,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     delete,
     func,
     inspect,
@@ -327,7 +328,7 @@ class Setting(DeskBase):
     __tablename__ = "settings"
 
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
-    value: Mapped[str] = mapped_column(String(400))
+    value: Mapped[str] = mapped_column(Text)
 
 
 def _add_missing_columns(engine: Engine) -> None:

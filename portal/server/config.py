@@ -56,6 +56,7 @@ class Config:
     pow_rate: int = 30  # solutions a minute per worker before the difficulty rises
     pending_per_case: int = 200  # follow-ups of one case waiting for the desk, at most
     inbox_items: int = 20_000  # items in one inbox bundle; the rest wait for the next
+    transparency_min: int = 5  # /transparency withholds any count under this
 
     @property
     def blob_dir(self) -> Path:
@@ -128,6 +129,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         derive_slots=_size(env, "PORTAL_DERIVE_SLOTS", os.cpu_count() or 2),
         derive_rate=_size(env, "PORTAL_DERIVE_RATE", 20),
         mailbox_retention_days=_size(env, "PORTAL_MAILBOX_RETENTION_DAYS", 365),
+        transparency_min=max(2, _size(env, "PORTAL_TRANSPARENCY_MIN", 5)),
         pow_bits=_count(env, "PORTAL_POW_BITS", 8),
         pow_max_bits=_size(env, "PORTAL_POW_MAX_BITS", 16),
         pow_rate=_size(env, "PORTAL_POW_RATE", 30),

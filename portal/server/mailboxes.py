@@ -96,6 +96,7 @@ class DeskItems:
     invitations: list[tuple[str, bytes, bytes]] = field(default_factory=list)
     replies: list[tuple[str, str, int, bytes]] = field(default_factory=list)
     acks: list[tuple[str, str]] = field(default_factory=list)  # (id, sha256)
+    figures: dict[str, Any] | None = None  # the desk's public figures (figures.py keeps them)
     refused: list[Refusal] = field(default_factory=list)
 
 

@@ -161,3 +161,14 @@ class SpentToken(Base):
 
     digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     hour: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class PublishedFigures(Base):
+    """The newest public figures the desk published (one row), as an outbox carried
+    them, signed with the rest of it; shown on /transparency."""
+
+    __tablename__ = "published_figures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    made_on: Mapped[dt.date] = mapped_column(Date)
+    document: Mapped[str] = mapped_column(String(20_000))

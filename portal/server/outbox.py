@@ -26,6 +26,7 @@ from portal.protocol.bundles import Bundle, BundleError, Item, Manifest, open_bu
 from portal.protocol.encoding import EncodingError, b64decode, b64encode
 from portal.protocol.mailbox import INDEX_BYTES, WRAPPED_KEY_BYTES
 from portal.protocol.organization import Organization
+from portal.server import figures
 from portal.server.mailboxes import DeskItems, Mailboxes, Refusal
 from portal.server.models import OutboxImport, RefusedItem
 
@@ -118,6 +119,13 @@ def _plan_item(bundle: Bundle, item: Item, plan: DeskItems) -> None:
         ):
             raise BundleError("it is malformed")
         plan.acks.extend((n["id"], n["sha256"]) for n in named)
+    elif item.kind == "figures":
+        doc = _json(bundle, item)
+        try:
+            figures.checked(doc, 2)
+        except figures.FiguresRefused as exc:
+            raise BundleError(str(exc)) from exc
+        plan.figures = doc
     else:
         raise BundleError("this portal does not know its kind")
 
@@ -145,7 +153,9 @@ def _checkpoint(extra: dict[str, Any]) -> tuple[int, str, bytes] | None:
     return (n, head, sig) if _SHA256.match(head) else None
 
 
-def import_outbox(mailboxes: Mailboxes, org: Organization, path: Path) -> OutboxResult:
+def import_outbox(
+    mailboxes: Mailboxes, org: Organization, path: Path, transparency_min: int = 5
+) -> OutboxResult:
     """Verify an outbox bundle, then apply it in one transaction.
 
     The whole bundle is refused (nothing changes) when its signature, a hash,
@@ -191,6 +201,8 @@ def import_outbox(mailboxes: Mailboxes, org: Organization, path: Path) -> Outbox
         # The desk has seen every refusal of the outboxes up to its base.
         s.execute(delete(RefusedItem).where(RefusedItem.outbox_seq <= base))
         counts, refusals = mailboxes.apply_desk_items(s, plan, today)
+        if plan.figures is not None:
+            figures.keep(s, plan.figures, transparency_min)
         refusals = [*plan.refused, *refusals]
         for r in refusals:
             s.merge(RefusedItem(id=r.id, outbox_seq=seq, kind=r.kind, reason=r.reason))

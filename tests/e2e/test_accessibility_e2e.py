@@ -132,7 +132,7 @@ def test_axe_finds_nothing_on_any_reporter_page(live: LivePortal, lang: str, mod
     with chromium(mode) as drv:
         choose_language(drv, live, lang)
         audit = Audit(drv, mode)
-        for path in ("/", "/safety", "/no-such-page"):
+        for path in ("/", "/safety", "/transparency", "/no-such-page"):
             drv.get(live.url + path)
             audit(path)
         walk = walk_with_javascript if mode == "js" else walk_without_javascript

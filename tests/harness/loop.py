@@ -52,7 +52,7 @@ def desk_outbox(store: DeskStore, keys: DeskKeys, path: Path) -> Path:
 def to_portal(app: Flask, path: Path) -> OutboxResult:
     with app.app_context():
         svc = services()
-        return import_outbox(svc.mailboxes, svc.organization, path)
+        return import_outbox(svc.mailboxes, svc.organization, path, svc.config.transparency_min)
 
 
 def open_case(client: FlaskClient, code: str) -> tuple[int, str]:

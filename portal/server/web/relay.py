@@ -162,7 +162,7 @@ def upload_outbox() -> ResponseReturnValue:
     path = _work_path(".tar")
     try:
         upload.save(path)
-        result = import_outbox(svc.mailboxes, svc.organization, path)
+        result = import_outbox(svc.mailboxes, svc.organization, path, svc.config.transparency_min)
     except BundleError as exc:
         return render_template("relay/result.html", refused=str(exc)), 400
     finally:

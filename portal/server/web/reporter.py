@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFError
 from portal.common import i18n
 from portal.protocol import codes
 from portal.protocol.reports import seal_on_server
+from portal.server import figures
 from portal.server.forms import ReportForm
 from portal.server.mailboxes import MailboxError
 from portal.server.web import sealed_files
@@ -43,7 +44,23 @@ def spend_csrf_token() -> bool:
 
 @bp.get("/")
 def welcome() -> ResponseReturnValue:
-    return render_template("welcome.html")
+    return render_template("welcome.html", has_figures=_published() is not None)
+
+
+def _published() -> figures.Figures | None:
+    svc = services()
+    with svc.db.reading() as s:
+        try:
+            return figures.shown(s, svc.config.transparency_min)
+        except figures.FiguresRefused:
+            return None  # kept before a stricter check: show nothing rather than guess
+
+
+@bp.get("/transparency")
+def transparency() -> ResponseReturnValue:
+    """What the organization can say about its work, in aggregate, as its desk
+    published it: no figure under the threshold, months grouped (figures.py)."""
+    return render_template("transparency.html", figures=_published())
 
 
 @bp.get("/safety")
