@@ -62,8 +62,12 @@ vectors: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy
 
+# Everything but the browsers runs on both cores (pytest-xdist); the browser
+# tests run one at a time, as their servers and timings expect. PYTEST_ARGS
+# (e.g. a -k filter) goes to both runs.
 pytest: setup system-browser
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --ignore=tests/e2e $(PYTEST_ARGS)
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 test: lint typecheck jstest pytest
 

@@ -186,6 +186,7 @@ def test_only_the_chosen_items_travel_and_the_cli_asks_for_fingerprints(
     monkeypatch.setenv("PORTAL_DESK_PASSPHRASE", PASSPHRASE)
     runner = CliRunner()
     org_file = partner_home / "organization.json"
+    monkeypatch.setattr("portal.cli.desk._interactive", lambda: True)  # a person at a terminal
     declined = runner.invoke(
         main, ["desk", "partner", "add", "--home", str(home), str(org_file)], input="n\n"
     )

@@ -790,6 +790,11 @@ def _import_referral(store: DeskStore, keys: keystore.DeskKeys, path: Path) -> N
     echo("read it with `portal desk referrals --show ID`")
 
 
+def _interactive() -> bool:
+    """Whether a person is at the terminal to answer (a script passes --yes)."""
+    return sys.stdin.isatty()
+
+
 @desk.group("partner")
 def desk_partner() -> None:
     """Partner legal-aid organizations cases can be referred to, and from."""
@@ -798,7 +803,11 @@ def desk_partner() -> None:
 @desk_partner.command("add")
 @home_option
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--yes", is_flag=True, help="The fingerprints were compared already.")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="The fingerprints were compared already (implied when no one is at a terminal).",
+)
 def partner_add(home: Path, file: Path, yes: bool) -> None:
     """Add a partner from its public organization.json, after comparing fingerprints."""
     with _desk_home(home):
@@ -810,8 +819,12 @@ def partner_add(home: Path, file: Path, yes: bool) -> None:
         echo(f"{for_terminal(org.name)}")
         echo(f"  encryption key fingerprint: {fingerprint(org.encrypt[0].kid)}")
         echo(f"  signing key fingerprint:    {fingerprint(org.verify_kid)}")
-        if not yes and not click.confirm(
-            "Do both match what the partner told you (by phone, in person)?", err=True
+        if (
+            not yes
+            and _interactive()
+            and not click.confirm(
+                "Do both match what the partner told you (by phone, in person)?", err=True
+            )
         ):
             raise CliError("not added: compare the fingerprints with the partner first")
         try:
