@@ -221,3 +221,73 @@ def test_only_the_chosen_items_travel_and_the_cli_asks_for_fingerprints(
     )
     assert shown.exit_code == 0 and "MARKER-second item" in shown.output
     assert "MARKER-first item" not in shown.output and "Test Rights Network" in shown.output
+
+
+def test_the_desk_pages_make_case_files_and_referrals_and_take_them_in(
+    app: Flask, client: FlaskClient, home: Path, desk_keys: DeskKeys,
+    partner_home: Path, partner_keys: DeskKeys, tmp_path: Path,
+) -> None:  # fmt: skip
+    import re
+    import zipfile
+
+    from portal.desk import casefile
+    from portal.desk.web import create_desk_app
+    from tests.harness.web import CSRF
+
+    _both_partners(home, desk_keys, partner_home, partner_keys)
+    store = DeskStore(home)
+    _report(client, "MARKER-web referral", "yes")
+    _report(client, "MARKER-web private", "no")
+    to_desk(app, store, desk_keys, tmp_path)
+
+    def browser(app_home: Path, passphrase: str) -> FlaskClient:
+        desk = create_desk_app(app_home, token="t", idle_seconds=600)
+        c = desk.test_client()
+        c.get("/?token=t")
+        token = CSRF.search(c.get("/").get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+        c.post("/unlock", data={"csrf_token": token, "passphrase": passphrase, "person": ""})
+        return c
+
+    ours = browser(home, PASSPHRASE)
+    rows = {r.case: r for r in cases.list_cases(store)}
+    pages = {case: ours.get(f"/cases/{case}").get_data(as_text=True) for case in rows}
+    shared = next(c for c, page in pages.items() if "MARKER-web referral" in page)
+    private = next(c for c in pages if c != shared)
+    assert 'id="no-consent"' in pages[private] and 'id="refer"' in pages[shared]
+    token = CSRF.search(pages[shared]).group(1)  # type: ignore[union-attr]
+    refused = ours.post(
+        f"/cases/{private}/refer", data={"csrf_token": token, "partner": "Partner Legal Aid"}
+    )
+    assert refused.status_code == 400 and "did not answer yes" in refused.get_data(as_text=True)
+
+    bundle = ours.post(f"/cases/{shared}/casefile", data={"csrf_token": token})
+    assert bundle.status_code == 200 and bundle.mimetype == "application/zip"
+    unzipped = tmp_path / "unzipped"
+    with zipfile.ZipFile(io.BytesIO(bundle.data)) as z:
+        z.extractall(unzipped)
+    folder = next(unzipped.iterdir())
+    assert casefile.verify_case(folder, desk_keys.organization).ok
+
+    referral = ours.post(
+        f"/cases/{shared}/refer",
+        data={"csrf_token": token, "partner": "Partner Legal Aid", "item": ["1"], "note": "see me"},
+    )
+    assert referral.status_code == 200 and b"MARKER-web" not in referral.data
+    theirs = browser(partner_home, PARTNER_PASS)
+    ptoken = CSRF.search(theirs.get("/import").get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    imported = theirs.post(
+        "/import",
+        data={"csrf_token": ptoken, "inbox": (io.BytesIO(referral.data), "referral.json")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    page = imported.get_data(as_text=True)
+    assert "MARKER-web referral" in page and "Test Rights Network" in page and "see me" in page
+    link = re.search(r'href="(/referrals/[0-9a-f]+/files/1)"', page)
+    assert link and theirs.get(link.group(1)).data.startswith(b"%PDF-1.4 MARKER-evidence")
+    assert "Test Rights Network" in theirs.get("/referrals").get_data(as_text=True)
+    # Published figures from the statistics page.
+    ours.post("/stats/publish", data={"csrf_token": token, "min_count": "2"})
+    from portal.desk import transparency
+
+    assert transparency.published(store) is not None

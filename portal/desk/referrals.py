@@ -339,3 +339,18 @@ def open_received(store: DeskStore, keys: DeskKeys, sha256: str) -> Opened:
     opened = _open(store, keys, store.blobs.read(f"referrals/{matches[0].sha256}"))
     store.custody.append("view", keys.person, referral=matches[0].sha256)
     return opened
+
+
+def file_of(opened: Opened, n: int) -> tuple[bytes, str]:
+    """File ``n`` (from 1) of a referral, checked against the SHA-256 it was sent with."""
+    files = opened.body.get("files", [])
+    if not 1 <= n <= len(files):
+        raise ReferralRefused(f"no file {n} in this referral")
+    f = files[n - 1]
+    try:
+        data = base64.b64decode(f["data"], validate=True)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ReferralRefused("this file is malformed") from exc
+    if hashlib.sha256(data).hexdigest() != f.get("sha256"):
+        raise ReferralRefused("this file does not match the SHA-256 it was sent with")
+    return data, str(f.get("name") or "")

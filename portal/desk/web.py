@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import hmac
 import io
+import os
 import secrets
 import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,8 +55,18 @@ from portal.common.assets import load_assets
 from portal.common.json_provider import SafeJSONProvider
 from portal.common.languages import COOKIE, LANGUAGES
 from portal.common.safe_text import clean_name
+from portal.desk import (
+    casefile,
+    casework,
+    keystore,
+    referrals,
+    settings,
+    staff,
+    stats,
+    transparency,
+    viewing,
+)
 from portal.desk import cases as desk_cases
-from portal.desk import casework, keystore, settings, staff, stats, viewing
 from portal.desk import evidence as desk_files
 from portal.desk import replies as desk_replies
 from portal.desk.inbox import discard_items
@@ -358,6 +370,8 @@ def _case_page(case_id: str, *, status: int = 200, **extra: Any) -> ResponseRetu
         note_text=extra.pop("note_text", note.text if note else ""),
         tags_text=tags.text if tags else None,
         next_new=min((c for c in fresh if c != case.case), default=None),
+        partners=referrals.partners(store()),
+        consented=referrals.consented(case),
         more_new=len(fresh),
         once=secrets.token_hex(16),
         names={c: case_name(c) for c in (case.concerns, *case.witnesses) if c},
@@ -532,6 +546,15 @@ def import_post() -> ResponseReturnValue:
     with tempfile.TemporaryDirectory(dir=store().home) as work:
         path = Path(work) / "inbox.tar"
         upload.save(path)
+        if referrals.is_referral(path):
+            try:
+                opened = referrals.import_referral(store(), k, path)
+            except referrals.ReferralRefused as exc:
+                return render_template(
+                    "desk/import.html",
+                    error=_("Referral refused, nothing imported: %(why)s", why=exc),
+                ), 400
+            return redirect(url_for("desk.referral_view", sha256=opened.sha256[:16]), 303)
         try:
             result = desk_cases.import_inbox(store(), k, path)
         except BundleError as exc:
@@ -543,6 +566,111 @@ def import_post() -> ResponseReturnValue:
     if v is not None:
         v.shown_once[done] = desk_cases.arrivals_by_case(store(), result)
     return redirect(url_for("desk.import_inbox", done=done), 303)
+
+
+def _scratch() -> str | None:
+    """Where plaintext made for a download waits a moment: memory when there is a
+    tmpfs, else the desk's own folder (removed as soon as it is sent)."""
+    shm = Path("/dev/shm")  # noqa: S108 - only as the parent of a private mkdtemp
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else str(store().home)
+
+
+@bp.post("/cases/<case_id>/casefile")
+def case_file_export(case_id: str) -> ResponseReturnValue:
+    """The verifiable case file, as a zip of its folder (see casefile.py)."""
+    k = keys()
+    case = _resolved(case_id)
+    with tempfile.TemporaryDirectory(dir=_scratch()) as work:
+        folder = Path(work) / f"case-{case_name(case)}"
+        casefile.export_case(store(), k, case, folder)
+        data = io.BytesIO()
+        with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as z:
+            for p in sorted(folder.rglob("*")):
+                if p.is_file():
+                    z.write(p, p.relative_to(folder.parent).as_posix())
+    data.seek(0)
+    return send_file(
+        data,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=f"case-{case_name(case)}.zip",
+        max_age=0,
+    )
+
+
+@bp.post("/cases/<case_id>/refer")
+def case_refer(case_id: str) -> ResponseReturnValue:
+    """A referral file for a partner (refused without the reporter's consent)."""
+    k = keys()
+    case = _resolved(case_id)
+    try:
+        partner = referrals.find_partner(store(), request.form.get("partner", ""))
+        chosen = [int(n) for n in request.form.getlist("item") if n.isdigit()]
+        with tempfile.TemporaryDirectory(dir=store().home) as work:
+            out = Path(work) / "referral.json"
+            referrals.refer(
+                store(), k, case, partner, out, note=request.form.get("note", ""), items=chosen
+            )
+            data = out.read_bytes()  # encrypted to the partner: not plaintext
+    except referrals.ReferralRefused as exc:
+        return _case_page(case, status=400, refer_error=str(exc))
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/json",
+        as_attachment=True,
+        download_name=f"referral-{case_name(case)}.json",
+        max_age=0,
+    )
+
+
+@bp.get("/referrals")
+def referral_list() -> ResponseReturnValue:
+    keys()
+    names = {p.organization.verify_kid: p.name for p in referrals.partners(store())}
+    return render_template(
+        "desk/referrals.html",
+        rows=referrals.received(store()),
+        names=names,
+        partners=referrals.partners(store()),
+    )
+
+
+@bp.get("/referrals/<sha256>")
+def referral_view(sha256: str) -> ResponseReturnValue:
+    k = keys()
+    try:
+        opened = referrals.open_received(store(), k, sha256)
+    except referrals.ReferralRefused:
+        abort(404)
+    return render_template("desk/referral.html", opened=opened, labels=field_labels())
+
+
+@bp.get("/referrals/<sha256>/files/<int:n>")
+def referral_file(sha256: str, n: int) -> ResponseReturnValue:
+    """A file a partner sent, as a download only, checked against its SHA-256."""
+    k = keys()
+    try:
+        opened = referrals.open_received(store(), k, sha256)
+        data, name = referrals.file_of(opened, n)
+    except referrals.ReferralRefused:
+        abort(404)
+    cleaned = desk_files.safe_name(name, set(), "file")
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/octet-stream",
+        as_attachment=True,
+        download_name=f"referral-{opened.sha256[:8]}_{n}_{cleaned}",
+        max_age=0,
+    )
+
+
+@bp.post("/stats/publish")
+def publish_figures() -> ResponseReturnValue:
+    k = keys()
+    raw = request.form.get("min_count", "")
+    least = int(raw) if raw.isdigit() else transparency.DEFAULT_MIN
+    transparency.publish(store(), k, max(2, least))
+    return redirect(url_for("desk.stats_page", published=1), 303)
 
 
 @bp.get("/damaged")
@@ -812,6 +940,8 @@ def stats_page() -> ResponseReturnValue:
     ]
     return render_template(
         "desk/stats.html",
+        published=transparency.published(store()),
+        default_min=transparency.DEFAULT_MIN,
         figures=figures,
         charts=[
             stats.bar_chart(title, rows, label=_("cases"), empty=_("Nothing to show yet."))

@@ -163,7 +163,7 @@ def test_a_team_of_two_works_the_desk_without_losing_anything(
 
 
 DESK_PAGES = ("/cases", "/cases?q=convoy", "/import", "/invite", "/export", "/damaged",
-              "/stats", "/people", "/settings")  # fmt: skip
+              "/referrals", "/stats", "/people", "/settings")  # fmt: skip
 
 
 @pytest.mark.parametrize("lang", ["en", "ar"])
