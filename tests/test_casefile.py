@@ -148,7 +148,8 @@ def test_a_custody_entry_rewritten_and_rehashed_still_fails(
     (out / "custody.jsonl").write_text("\n".join(lines) + "\n")
     verdict = casefile.verify_case(out, desk_keys.organization)
     failed = [item for item, held, _ in verdict.checks if not held]
-    assert "custody.jsonl" in failed and "custody.jsonl entry 1" in failed
+    # The changed file fails on its hash, and none of it is read as entries.
+    assert "custody.jsonl" in failed and "custody entries" in failed
 
 
 def test_an_added_file_or_another_signer_fails(
@@ -228,3 +229,55 @@ def test_follow_ups_and_replies_are_in_the_case_file(
     page = (tmp_path / "cf" / "case.html").read_text()
     assert "MARKER-later detail" in page and "We passed it to a lawyer." in page
     assert "Referred to legal aid" in page
+
+
+def test_links_odd_files_and_unsigned_names_anywhere_fail(
+    exported: tuple[Path, str], desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    import os
+
+    out, _ = exported
+    evidence = next((out / "evidence").iterdir())
+    outside = tmp_path / "outside-copy"
+    outside.write_bytes(evidence.read_bytes())
+    evidence.unlink()
+    evidence.symlink_to(outside)  # same bytes, but outside the folder and changeable
+    (out / "evidence" / "manifest.json").write_text("{}")  # an unsigned name, one level down
+    (out / "more").symlink_to("/etc")
+    os.mkfifo(out / "pipe")
+    (out / "empty").mkdir()
+    verdict = casefile.verify_case(out, desk_keys.organization)
+    failed = {item for item, held, _ in verdict.checks if not held}
+    assert evidence.relative_to(out).as_posix() in failed
+    assert {"evidence/manifest.json", "more", "pipe", "empty"} <= failed
+    assert not verdict.ok
+
+
+def test_a_hostile_folder_never_crashes_the_check(tmp_path: Path, desk_keys: DeskKeys) -> None:
+    """Self-signed junk (a key of the attacker's, in the folder) is reported, not a traceback."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from nacl.signing import SigningKey
+
+    forger = SigningKey.generate()
+    pem = Ed25519PublicKey.from_public_bytes(bytes(forger.verify_key)).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    bodies = [
+        b"[1, 2]",
+        b'{"v": 1}',
+        b'{"v": 1, "files": [{"path": 5}], "custody_entries": [], "custody_head": {"n": 0}}',
+        b'{"v": 1, "files": [], "custody_entries": [[1]], "custody_head": {"n": "x"}}',
+        b"[" * 100_000,
+    ]
+    for n, body in enumerate(bodies):
+        folder = tmp_path / f"junk{n}"
+        folder.mkdir()
+        (folder / "manifest.json").write_bytes(body)
+        (folder / "manifest.sig").write_bytes(forger.sign(body).signature)
+        (folder / "signing-key.pem").write_bytes(pem)
+        (folder / "custody.jsonl").write_bytes(b'{"n": [1], "hash": {}}\n\xff\xfe\n')
+        verdict = casefile.verify_case(folder)
+        assert not verdict.ok
+        result = CliRunner().invoke(main, ["verify-case", str(folder)])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output

@@ -291,3 +291,86 @@ def test_the_desk_pages_make_case_files_and_referrals_and_take_them_in(
     from portal.desk import transparency
 
     assert transparency.published(store) is not None
+
+
+def test_replays_relabelled_senders_and_hostile_shapes_are_refused_cleanly(
+    app: Flask, client: FlaskClient, home: Path, desk_keys: DeskKeys,
+    partner_home: Path, partner_keys: DeskKeys, tmp_path: Path,
+) -> None:  # fmt: skip
+    import hashlib
+
+    from nacl.public import PublicKey, SealedBox
+    from nacl.secret import SecretBox
+
+    partner = _both_partners(home, desk_keys, partner_home, partner_keys)
+    store, theirs = DeskStore(home), DeskStore(partner_home)
+    _report(client, "MARKER-replay", "yes")
+    to_desk(app, store, desk_keys, tmp_path)
+    case = cases.list_cases(store)[0].case
+    good = tmp_path / "good.json"
+    referrals.refer(store, desk_keys, case, partner, good)
+    referrals.import_referral(theirs, partner_keys, good)
+    # The same payload again, even re-serialised with an extra key: already here.
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(dict(json.loads(good.read_text()), extra=1)))
+    with pytest.raises(referrals.ReferralRefused, match="imported already"):
+        referrals.import_referral(theirs, partner_keys, again)
+
+    # Another listed partner takes our referral and re-signs its header as its own.
+    mallory_home = tmp_path / "mallory"
+    keystore.init(mallory_home, PARTNER_PASS, "Mallory Aid", cost="interactive")
+    mallory = keystore.unlock(mallory_home, PARTNER_PASS)
+    referrals.add_partner(theirs, partner_keys, mallory.organization)
+    doc = json.loads(good.read_text())
+    header = dict(
+        doc["header"],
+        **{"from": {"name": "Mallory Aid", "verify_kid": mallory.organization.verify_kid}},
+    )
+    raw = base64.b64decode(doc["payload"])
+    header["payload_sha256"] = hashlib.sha256(raw + b"").hexdigest()
+    relabelled = {
+        "header": header,
+        "sig": base64.b64encode(
+            mallory.signing.sign(referrals._header_bytes(header)).signature
+        ).decode(),
+        "payload": doc["payload"],
+    }
+    (tmp_path / "relabelled.json").write_text(json.dumps(relabelled))
+    with pytest.raises(referrals.ReferralRefused, match="not the one outside"):
+        referrals.import_referral(theirs, partner_keys, tmp_path / "relabelled.json")
+
+    # A listed partner's signed referral whose body has the wrong shape: refused whole.
+    def signed_body(body: object) -> Path:
+        key = bytes(32)
+        sealed = bytes(SecretBox(key).encrypt(json.dumps(body).encode()))
+        head = {
+            "v": 1, "kind": "referral", "case_name": "x", "made_at": "now",
+            "from": {"name": "Mallory Aid", "verify_kid": mallory.organization.verify_kid},
+            "to_kid": partner_keys.organization.encrypt[0].kid,
+            "sealed_key": base64.b64encode(
+                bytes(SealedBox(PublicKey(partner_keys.organization.encrypt[0].pk)).encrypt(key))
+            ).decode(),
+            "payload_sha256": hashlib.sha256(sealed).hexdigest(),
+        }  # fmt: skip
+        path = tmp_path / f"shape{abs(hash(json.dumps(body))) % 10**6}.json"
+        sig = mallory.signing.sign(referrals._header_bytes(head)).signature
+        path.write_text(
+            json.dumps(
+                {
+                    "header": head,
+                    "sig": base64.b64encode(sig).decode(),
+                    "payload": base64.b64encode(sealed).decode(),
+                }
+            )
+        )
+        return path
+
+    for body in (["a list"], {"case": "x", "items": [], "files": []}, {"items": [1], "files": []}):
+        with pytest.raises(referrals.ReferralRefused, match="does not open"):
+            referrals.import_referral(theirs, partner_keys, signed_body(body))
+    assert len(referrals.received(theirs)) == 1  # nothing half-kept
+    # A stranger's deeply nested file is refused before anything else is done.
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"header":' + "[" * 100_000)
+    with pytest.raises(referrals.ReferralRefused, match="not a referral"):
+        referrals.import_referral(theirs, partner_keys, deep)

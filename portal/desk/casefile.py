@@ -28,6 +28,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,7 +197,7 @@ def export_case(store: DeskStore, keys: DeskKeys, case: str, out: Path) -> Expor
         "case_file",
         keys.person,
         case=view.case,
-        folder=str(out),
+        folder=out.name,  # its name only: the path would travel in later case files
         manifest_sha256=manifest_sha256,
         files=[{"path": f["path"], "sha256": f["sha256"]} for f in shown],
     )
@@ -297,45 +298,119 @@ def verify_case(folder: Path, organization: Organization | None = None) -> Verdi
     except (BadSignatureError, ValueError):
         verdict.note(SIGNATURE, False, "the signature does not match manifest.json")
         return verdict
-    manifest = json.loads(body)
-    listed = {f["path"]: f for f in manifest["files"]}
-    present = {
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and p.name not in (MANIFEST, *UNSIGNED)
-    }
+    try:
+        manifest = _manifest(body)
+    except (ValueError, RecursionError) as exc:
+        verdict.note(MANIFEST, False, f"signed, but not a case file manifest ({exc})")
+        return verdict
+    listed = {str(f["path"]): f for f in manifest["files"]}
+    present, odd = _walk(folder)
+    for path in odd:
+        verdict.note(path, False, "not a plain file (a link, a device or a folder of its own)")
+    held_files: set[str] = set()
     for path in sorted(listed):
-        target = folder / path
         if path not in present:
             verdict.note(path, False, "missing")
             continue
-        actual = _sha256(target)
-        held = actual == listed[path]["sha256"] and target.stat().st_size == listed[path]["size"]
+        try:
+            actual, size = _sha256_and_size(folder / path)
+        except OSError as exc:
+            verdict.note(path, False, f"cannot be read ({exc.strerror})")
+            continue
+        held = actual == listed[path]["sha256"] and size == listed[path]["size"]
+        if held:
+            held_files.add(path)
         verdict.note(path, held, "" if held else "its SHA-256 is not the signed one")
     for path in sorted(present - set(listed)):
         verdict.note(path, False, "not in the signed manifest (added)")
-    signed_entries = {(e["n"], e["hash"]) for e in manifest.get("custody_entries", [])}
-    seen: set[tuple[int, str]] = set()
-    if "custody.jsonl" in listed and (folder / "custody.jsonl").exists():
+    signed_entries = {(int(e["n"]), str(e["hash"])) for e in manifest["custody_entries"]}
+    # The entries are read only once their file is the signed one: nothing unsigned
+    # is parsed.
+    if "custody.jsonl" in held_files:
+        seen: set[tuple[int, str]] = set()
         for number, line in enumerate(_lines(folder / "custody.jsonl"), start=1):
             item = f"custody.jsonl entry {number}"
             try:
                 entry = json.loads(line)
-                key_pair = (entry["n"], entry["hash"])
-            except (ValueError, KeyError, TypeError):
+                key_pair = (int(entry["n"]), str(entry["hash"]))
+                held = entry_hash(entry) == entry["hash"] and key_pair in signed_entries
+            except (ValueError, KeyError, TypeError, RecursionError, UnicodeError):
                 verdict.note(item, False, "not a custody entry")
                 continue
-            held = entry_hash(entry) == entry["hash"] and key_pair in signed_entries
             seen.add(key_pair)
             verdict.note(item, held, "" if held else "changed since the desk wrote it")
         for missing in sorted(signed_entries - seen):
             verdict.note(f"custody entry {missing[0]}", False, "missing from custody.jsonl")
-    head = manifest.get("custody_head", {})
-    beyond = [n for n, _ in signed_entries if n > head.get("n", 0)]
+    elif signed_entries:
+        verdict.note("custody entries", False, "custody.jsonl is not the signed one")
+    head_n = int(manifest["custody_head"]["n"])
+    beyond = [n for n, _ in signed_entries if n > head_n]
     verdict.note("custody head", not beyond, "" if not beyond else "entries after the signed head")
     return verdict
 
 
+def _manifest(body: bytes) -> dict[str, Any]:
+    """The manifest's shape, checked (even a signed one is read defensively)."""
+    doc = json.loads(body)
+    if not isinstance(doc, dict) or type(doc.get("v")) is not int:
+        raise ValueError("not an object")
+    files, entries, head = doc.get("files"), doc.get("custody_entries"), doc.get("custody_head")
+    if not isinstance(files, list) or not all(
+        isinstance(f, dict)
+        and isinstance(f.get("path"), str)
+        and isinstance(f.get("sha256"), str)
+        and type(f.get("size")) is int
+        for f in files
+    ):
+        raise ValueError("its file list is malformed")
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and type(e.get("n")) is int and isinstance(e.get("hash"), str)
+        for e in entries
+    ):
+        raise ValueError("its custody entries are malformed")
+    if not isinstance(head, dict) or type(head.get("n")) is not int:
+        raise ValueError("its custody head is malformed")
+    return doc
+
+
+def _walk(folder: Path) -> tuple[set[str], list[str]]:
+    """Every plain file under ``folder`` (relative paths), and everything else that
+    is there: links (never followed), devices, pipes, sockets, empty folders. The
+    unsigned names are set aside only at the top of the folder."""
+    files: set[str] = set()
+    odd: list[str] = []
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        here = Path(root)
+        for d in dirs:
+            if (here / d).is_symlink():
+                odd.append((here / d).relative_to(folder).as_posix())
+        if here != folder and not dirs and not names:
+            odd.append(here.relative_to(folder).as_posix())
+        for name in names:
+            path = here / name
+            relative = path.relative_to(folder).as_posix()
+            if relative in (MANIFEST, *UNSIGNED):
+                continue
+            if stat.S_ISREG(path.lstat().st_mode):
+                files.add(relative)
+            else:
+                odd.append(relative)
+    return files, sorted(odd)
+
+
+def _sha256_and_size(path: Path) -> tuple[str, int]:
+    """A plain file's SHA-256 and size, read without following a link."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(0, "not a plain file")
+        digest, size = hashlib.sha256(), 0
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
 def _lines(path: Path) -> Iterable[str]:
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8", errors="replace") as handle:
         yield from (line for line in handle if line.strip())

@@ -153,13 +153,21 @@ def plaintext(store: DeskStore, f: CaseFile, blob: str | None = None) -> Iterato
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
+def _fit(text: str, limit: int) -> str:
+    """At most ``limit`` UTF-8 bytes, cut between characters (file systems count
+    bytes: 120 emoji would be 480 and too long for a name)."""
+    data = text.encode()
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
 def safe_name(name: str, taken: set[str], fallback: str) -> str:
     """A file name that cannot climb out of the folder or hide its extension: no
     bidi, zero-width or control characters, no path, no characters Windows refuses."""
     name = unicodedata.normalize("NFC", Path(clean_name(name).replace("\\", "/")).name)
     name = _UNSAFE.sub("_", name).strip(" .") or fallback
-    stem, dot, ext = name[:120].rpartition(".")
-    base, suffix = (stem, dot + ext) if dot else (name[:120], "")
+    stem, dot, ext = name.rpartition(".")
+    base, suffix = (stem, dot + _fit(ext, 16)) if dot and stem else (name, "")
+    base = _fit(base, 120 - len(suffix.encode())) or fallback
     candidate, n = base + suffix, 2
     while candidate.lower() in taken:
         candidate, n = f"{base} ({n}){suffix}", n + 1
@@ -264,7 +272,7 @@ def _save(store: DeskStore, case_id: str, files: list[CaseFile], out: Path, by: 
         "save",
         by,
         case=case_id,
-        folder=str(out),
+        folder=out.name,  # its name only: the path would travel in case files
         files=[{"name": n, "sha256": h} for n, h in saved],
         damaged=damaged,
         missing=missing,

@@ -40,7 +40,7 @@ from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore, PartnerRow, ReceivedReferral, utc_now
 from portal.protocol.organization import Organization, OrganizationError, fingerprint, parse
 
-MAX_REFERRAL = 512 * 1024 * 1024  # a referral is read whole into memory
+MAX_REFERRAL = 128 * 1024 * 1024  # a referral is read whole into memory (a few times over)
 
 
 class ReferralRefused(NamedError, ValueError):
@@ -201,6 +201,8 @@ def refer(
             "case": {"id": view.case, "name": view.name},
             "note": note.strip()[:20_000],
             "referred_by": keys.person,
+            "from_kid": keys.organization.verify_kid,
+            "to_kid": partner.organization.encrypt[0].kid,
             "items": body_items,
             "files": body_files,
         },
@@ -260,67 +262,115 @@ class Opened:
 
 
 def _open(store: DeskStore, keys: DeskKeys, data: bytes) -> Opened:
+    """Check a referral file in the order that spends least on a stranger: its
+    shape, its sender on our partner list, their signature, the payload's hash,
+    our key; only then is anything decrypted, and the body's shape checked."""
     try:
         doc = json.loads(data)
-        header, sig = doc["header"], base64.b64decode(doc["sig"], validate=True)
-        sealed = base64.b64decode(doc["payload"], validate=True)
-        sender = str(header["from"]["verify_kid"])
-    except (ValueError, KeyError, TypeError) as exc:
+        header, sig_text, payload_text = doc["header"], doc["sig"], doc["payload"]
+        sender = header["from"]["verify_kid"]
+        if not (isinstance(sender, str) and isinstance(sig_text, str)):
+            raise TypeError("fields")
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ReferralRefused("not a referral file") from exc
     with store.db.reading() as s:
         row = s.get(PartnerRow, sender)
     if row is None:
         raise ReferralRefused(
-            f"it claims to come from {str(header['from'].get('name'))!r}, which is not on "
-            "this desk's partner list: add it with `portal desk partner add` after "
+            f"it claims to come from {str(header['from'].get('name'))[:80]!r}, which is not "
+            "on this desk's partner list: add it with `portal desk partner add` after "
             "comparing fingerprints, then import again"
         )
     partner = _partner(row)
     try:
+        sig = base64.b64decode(sig_text, validate=True)
         VerifyKey(partner.organization.verify_key).verify(_header_bytes(header), sig)
-    except (nacl.exceptions.BadSignatureError, ValueError) as exc:
+    except (nacl.exceptions.BadSignatureError, ValueError, TypeError) as exc:
         raise ReferralRefused(f"the signature is not {partner.name}'s: refused") from exc
-    if hashlib.sha256(sealed).hexdigest() != header.get("payload_sha256"):
+    try:
+        sealed = base64.b64decode(payload_text, validate=True)
+    except (ValueError, TypeError) as exc:
+        raise ReferralRefused("its payload is malformed") from exc
+    payload_sha256 = hashlib.sha256(sealed).hexdigest()
+    if payload_sha256 != header.get("payload_sha256"):
         raise ReferralRefused("the payload is not the one the partner signed: refused")
     private = keys.encrypt.get(str(header.get("to_kid")))
     if private is None:
         raise ReferralRefused("this referral was made for another organization's key")
     try:
-        key = SealedBox(private).decrypt(base64.b64decode(header["sealed_key"]))
-        body: dict[str, Any] = json.loads(SecretBox(key).decrypt(sealed))
-    except (nacl.exceptions.CryptoError, ValueError, KeyError) as exc:
+        key = SealedBox(private).decrypt(base64.b64decode(str(header["sealed_key"])))
+        body = _body(json.loads(SecretBox(key).decrypt(sealed)))
+    except (nacl.exceptions.CryptoError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ReferralRefused("the referral does not open with this desk's key") from exc
-    return Opened(hashlib.sha256(data).hexdigest(), partner, header, body)
+    # The body names its sender and recipient too, under the encryption: a partner
+    # who re-signs someone else's referral as its own is caught here.
+    if body["from_kid"] != sender or body["to_kid"] != header.get("to_kid"):
+        raise ReferralRefused("its sender or recipient inside is not the one outside: refused")
+    return Opened(payload_sha256, partner, header, body)
+
+
+def _body(doc: Any) -> dict[str, Any]:
+    """A referral's decrypted body, its shape checked before anything is kept."""
+    if not isinstance(doc, dict):
+        raise ValueError("not an object")
+    items, files, case = doc.get("items"), doc.get("files"), doc.get("case")
+    if not (
+        isinstance(case, dict)
+        and isinstance(case.get("name"), str)
+        and isinstance(doc.get("note", ""), str)
+        and isinstance(doc.get("from_kid"), str)
+        and isinstance(doc.get("to_kid"), str)
+        and isinstance(items, list)
+        and all(
+            isinstance(i, dict)
+            and isinstance(i.get("fields"), dict)
+            and all(isinstance(v, str) for v in i["fields"].values())
+            for i in items
+        )
+        and isinstance(files, list)
+        and all(
+            isinstance(f, dict)
+            and isinstance(f.get("name"), str)
+            and isinstance(f.get("sha256"), str)
+            and isinstance(f.get("data"), str)
+            for f in files
+        )
+    ):
+        raise ValueError("its body is malformed")
+    return doc
 
 
 def import_referral(store: DeskStore, keys: DeskKeys, path: Path) -> Opened:
-    """Check a referral (partner list, signature, payload, our key) and keep it."""
+    """Check a referral (partner list, signature, payload, our key, its shape) and
+    keep it, once: the same payload sent again is refused as already here."""
     if path.stat().st_size > MAX_REFERRAL:
         raise ReferralRefused("this file is larger than any referral this desk takes")
     data = path.read_bytes()
     opened = _open(store, keys, data)
     with store.changing():
+        with store.db.reading() as s:
+            if s.get(ReceivedReferral, opened.sha256) is not None:
+                raise ReferralRefused("this referral was imported already")
         store.blobs.put(f"referrals/{opened.sha256}", data)
         with store.db.transaction() as s:
-            if s.get(ReceivedReferral, opened.sha256) is None:
-                s.add(
-                    ReceivedReferral(
-                        sha256=opened.sha256,
-                        partner=opened.partner.organization.verify_kid,
-                        their_case=str(opened.header.get("case_name", ""))[:40],
-                        received_at=utc_now(),
-                        by=keys.person,
-                    )
+            s.add(
+                ReceivedReferral(
+                    sha256=opened.sha256,
+                    partner=opened.partner.organization.verify_kid,
+                    their_case=str(opened.body["case"]["name"])[:40],
+                    received_at=utc_now(),
+                    by=keys.person,
                 )
-    store.custody.append(
-        "referral_in",
-        keys.person,
-        partner=opened.partner.name,
-        verify_kid=opened.partner.organization.verify_kid,
-        their_case=opened.header.get("case_name"),
-        sha256=opened.sha256,
-        files=[f.get("sha256") for f in opened.body.get("files", [])],
-    )
+            )
+        store.custody.append(
+            "referral_in",
+            keys.person,
+            partner=opened.partner.name,
+            verify_kid=opened.partner.organization.verify_kid,
+            their_case=opened.body["case"]["name"][:40],
+            sha256=opened.sha256,
+            files=[f["sha256"] for f in opened.body["files"]],
+        )
     return opened
 
 

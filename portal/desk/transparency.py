@@ -3,7 +3,9 @@ singling anyone out (``portal desk publish-figures``).
 
 From the desk's own records: reports received, per period; reports by current
 status; median days to the first reply; referrals to legal aid. Any count below
-``min_count`` is withheld (``None``: "fewer than N"), and months are merged
+``min_count`` is withheld (``None``: "fewer than N"), and so is a shown part
+whose withheld siblings could be worked out from the total (disclosure.py);
+only closed months count (not the one under way), and months are merged
 into periods until each period holds at least ``min_count`` reports, so a
 single report's month never shows. Witness cases are not counted. The figures
 travel to the portal inside the next outbox, under the desk's signature, and
@@ -18,6 +20,7 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
+from portal.common.disclosure import shown, withheld
 from portal.desk import cases as desk_cases
 from portal.desk.keystore import DeskKeys
 from portal.desk.stats import CaseFacts
@@ -26,10 +29,6 @@ from portal.protocol.replies import STATUSES
 
 DEFAULT_MIN = 5
 SETTING = "published_figures"
-
-
-def _count(n: int, min_count: int) -> int | None:
-    return n if n >= min_count else None
 
 
 def _periods(months: list[tuple[str, int]], min_count: int) -> list[dict[str, Any]]:
@@ -52,10 +51,15 @@ def _periods(months: list[tuple[str, int]], min_count: int) -> list[dict[str, An
 def public_figures(
     facts: Iterable[CaseFacts], min_count: int = DEFAULT_MIN, today: dt.date | None = None
 ) -> dict[str, Any]:
-    """The figures as published: no count under ``min_count`` appears."""
+    """The figures as published: no count under ``min_count`` appears. Only reports
+    of the months before ``today``'s month are counted (``today`` is for tests)."""
     if min_count < 2:
         raise ValueError("a threshold under 2 would show single reports")
-    reports = [f for f in facts if f.kind == "report"]
+    day = today or dt.datetime.now(dt.UTC).date()
+    this_month = day.strftime("%Y-%m")
+    # Closed months only: the month under way would show its reports one by one,
+    # publication after publication.
+    reports = [f for f in facts if f.kind == "report" and f.opened.strftime("%Y-%m") < this_month]
     by_month: dict[str, int] = {}
     for f in reports:
         key = f.opened.strftime("%Y-%m")
@@ -69,26 +73,31 @@ def public_figures(
             months.append((key, by_month.get(key, 0)))
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     replied = [(f.first_reply - f.opened).total_seconds() / 86400 for f in reports if f.first_reply]
+    total = shown(len(reports), min_count)
+    waiting = len(reports) - len(replied)
+    answered = withheld(total, {"replied": len(replied), "waiting": waiting}, min_count)
+    statuses = {s: sum(1 for f in reports if f.status == s) for s in STATUSES}
     return {
         "v": 1,
-        "made_on": (today or dt.datetime.now(dt.UTC).date()).isoformat(),
+        "made_on": dt.datetime.now(dt.UTC).date().isoformat(),
         "min_count": min_count,
-        "total_reports": _count(len(reports), min_count),
-        "reports_by_period": _periods(months, min_count),
-        "by_status": {
-            s: _count(sum(1 for f in reports if f.status == s), min_count) for s in STATUSES
-        },
-        "replied": _count(len(replied), min_count),
+        "total_reports": total,
+        "reports_by_period": _periods(months, min_count) if total is not None else [],
+        "by_status": withheld(total, statuses, min_count),
+        "replied": answered["replied"],
         "median_days_to_first_reply": (
             round(max(0.0, statistics.median(replied)), 1) if len(replied) >= min_count else None
         ),
-        "referrals": _count(sum(1 for f in reports if f.referred), min_count),
+        "referrals": shown(sum(1 for f in reports if f.referred), min_count),
     }
 
 
-def publish(store: DeskStore, keys: DeskKeys, min_count: int = DEFAULT_MIN) -> dict[str, Any]:
-    """Compute the figures now and keep them for every outbox from now on."""
-    figures = public_figures(desk_cases.case_facts(store, keys), min_count)
+def publish(
+    store: DeskStore, keys: DeskKeys, min_count: int = DEFAULT_MIN, today: dt.date | None = None
+) -> dict[str, Any]:
+    """Compute the figures now (up to the last closed month before ``today``) and
+    keep them for every outbox from now on."""
+    figures = public_figures(desk_cases.case_facts(store, keys), min_count, today)
     with store.changing(), store.db.transaction() as s:
         s.merge(Setting(key=SETTING, value=json.dumps(figures, sort_keys=True)))
     store.custody.append("publish", keys.person, figures=figures)

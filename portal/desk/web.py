@@ -667,8 +667,10 @@ def referral_file(sha256: str, n: int) -> ResponseReturnValue:
 @bp.post("/stats/publish")
 def publish_figures() -> ResponseReturnValue:
     k = keys()
-    raw = request.form.get("min_count", "")
-    least = int(raw) if raw.isdigit() else transparency.DEFAULT_MIN
+    try:
+        least = int(request.form.get("min_count", ""), 10)
+    except ValueError:
+        least = transparency.DEFAULT_MIN
     transparency.publish(store(), k, max(2, least))
     return redirect(url_for("desk.stats_page", published=1), 303)
 

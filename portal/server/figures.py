@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from portal.common.disclosure import withheld
 from portal.common.errors import NamedError
 from portal.protocol.replies import STATUSES
 from portal.server.models import PublishedFigures
@@ -68,6 +69,8 @@ def _merged(raw: list[Any], least: int) -> list[Period]:
             raise FiguresRefused("a period is malformed")
         if type(n) is not int or not 0 <= n <= 10**9:
             raise FiguresRefused("a count is not a whole number")
+        if periods and first <= periods[-1].end:
+            raise FiguresRefused("its periods are out of order")
         start, count = start or first, count + n
         if count >= least:
             periods.append(Period(start, last, count))
@@ -80,7 +83,7 @@ def _merged(raw: list[Any], least: int) -> list[Period]:
 
 def checked(doc: Any, portal_min: int) -> Figures:
     """The figures as this portal will show them, or FiguresRefused."""
-    if not isinstance(doc, dict) or doc.get("v") != 1:
+    if not isinstance(doc, dict) or type(doc.get("v")) is not int or doc["v"] != 1:
         raise FiguresRefused("not a figures document")
     try:
         made_on = dt.date.fromisoformat(str(doc["made_on"]))
@@ -99,12 +102,18 @@ def checked(doc: Any, portal_min: int) -> Figures:
         replied = _count(doc["replied"], least)
         if median is not None and (not isinstance(median, int | float) or not 0 <= median < 10**6):
             raise FiguresRefused("its median is malformed")
+        total = _count(doc["total_reports"], least)
+        kept = withheld(total, {s: _count(statuses.get(s), least) for s in STATUSES}, least)
+        if total is not None and replied is not None and 0 < total - replied < least:
+            replied = None  # it would show how many are still waiting
+        if made_on > dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2):
+            raise FiguresRefused("it is dated in the future")
         return Figures(
             made_on=made_on,
             min_count=least,
-            total_reports=_count(doc["total_reports"], least),
-            periods=tuple(periods),
-            by_status=tuple((s, _count(statuses.get(s), least)) for s in STATUSES),
+            total_reports=total,
+            periods=tuple(periods) if total is not None else (),
+            by_status=tuple((s, kept[s]) for s in STATUSES),
             replied=replied,
             median_days_to_first_reply=float(median) if median is not None and replied else None,
             referrals=_count(doc["referrals"], least),

@@ -62,7 +62,7 @@ def verify_signature(
 def _json(bundle: Bundle, item: Item) -> dict[str, Any]:
     try:
         doc = json.loads(bundle.read(item))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise BundleError(f"{item.name} is not valid JSON") from exc
     if not isinstance(doc, dict):
         raise BundleError(f"{item.name} is malformed")
