@@ -5,7 +5,6 @@ naming the item."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import subprocess
@@ -21,8 +20,8 @@ from portal.desk import casefile, cases
 from portal.desk.custody import CustodyLog
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
-from tests.harness.loop import open_case, to_desk
-from tests.harness.web import PASSPHRASE, csrf_token
+from tests.harness.loop import send_follow_up, submit_report, to_desk
+from tests.harness.web import PASSPHRASE
 
 PHOTO = b"\xff\xd8MARKER-photo-bytes" + bytes(range(256)) * 8
 
@@ -31,17 +30,7 @@ PHOTO = b"\xff\xd8MARKER-photo-bytes" + bytes(range(256)) * 8
 def exported(
     app: Flask, client: FlaskClient, home: Path, desk_keys: DeskKeys, tmp_path: Path
 ) -> tuple[Path, str]:
-    resp = client.post(
-        "/report",
-        data={
-            "csrf_token": csrf_token(client),
-            "what_happened": "They took him at the <b>checkpoint</b>",
-            "files": [(io.BytesIO(PHOTO), "photo.jpg")],
-        },
-        content_type="multipart/form-data",
-        follow_redirects=True,
-    )
-    assert resp.status_code == 200
+    submit_report(client, "They took him at the <b>checkpoint</b>", [(PHOTO, "photo.jpg")])
     store = DeskStore(home)
     to_desk(app, store, desk_keys, tmp_path)
     case = cases.list_cases(store)[0].case
@@ -212,15 +201,9 @@ def test_follow_ups_and_replies_are_in_the_case_file(
     app: Flask, client: FlaskClient, home: Path, desk_keys: DeskKeys, tmp_path: Path
 ) -> None:
     from portal.desk import replies
-    from tests.harness.loop import submit_report
 
     code = submit_report(client, "first account")
-    assert open_case(client, code)[0] == 200
-    client.post(
-        "/case/message",
-        data={"csrf_token": csrf_token(client, "/case"), "message": "MARKER-later detail"},
-        follow_redirects=True,
-    )
+    send_follow_up(client, code, "MARKER-later detail")
     store = DeskStore(home)
     to_desk(app, store, desk_keys, tmp_path)
     case = cases.list_cases(store)[0].case

@@ -28,8 +28,8 @@ from portal.desk.keystore import DeskKeys, KeystoreError
 from portal.desk.names import case_name
 from portal.desk.store import DeskStore, Draft, WitnessInvitation
 from portal.desk.web import create_desk_app
-from tests.harness.loop import open_case, submit_report, to_desk
-from tests.harness.web import CSRF, PASSPHRASE, csrf_token, files_containing
+from tests.harness.loop import send_follow_up, submit_report, to_desk
+from tests.harness.web import CSRF, PASSPHRASE, files_containing
 
 TOKEN = "team-token"
 BEA = "Bea Okafor"
@@ -90,20 +90,6 @@ def _gps_jpeg() -> bytes:
     out = io.BytesIO()
     img.save(out, "JPEG", exif=exif)
     return out.getvalue()
-
-
-def _report_with_photo(client: FlaskClient, text: str, photo: bytes) -> None:
-    resp = client.post(
-        "/report",
-        data={
-            "csrf_token": csrf_token(client),
-            "what_happened": text,
-            "files": [(io.BytesIO(photo), "photo.jpg")],
-        },
-        content_type="multipart/form-data",
-        follow_redirects=True,
-    )
-    assert resp.status_code == 200
 
 
 # --- people -------------------------------------------------------------------------
@@ -285,12 +271,7 @@ def test_what_is_new_is_per_person_and_the_list_follows_activity(
     assert bea.get("/cases").get_data(as_text=True).count("New case") == 2
 
     # A follow-up in the first case: new for staff (1 item), the case goes to the top.
-    assert open_case(client, first_code)[0] == 200
-    client.post(
-        "/case/message",
-        data={"csrf_token": csrf_token(client, "/case"), "message": "MARKER-later detail"},
-        follow_redirects=True,
-    )
+    send_follow_up(client, first_code, "MARKER-later detail")
     time.sleep(1.1)  # times are kept to the second: the follow-up is the latest activity
     to_desk(app, store, desk_keys, tmp_path)
     rows = cases.list_cases(store, keystore.unlock(home, PASSPHRASE, "staff"))
@@ -319,12 +300,7 @@ def test_tags_assignment_due_dates_notes_and_search(
     _with_bea(home, desk_keys)
     store = DeskStore(home)
     code = submit_report(client, "MARKER-plain report")
-    assert open_case(client, code)[0] == 200
-    client.post(
-        "/case/message",
-        data={"csrf_token": csrf_token(client, "/case"), "message": "the roadblock near Zarqa"},
-        follow_redirects=True,
-    )
+    send_follow_up(client, code, "the roadblock near Zarqa")
     submit_report(client, "another report")
     to_desk(app, store, desk_keys, tmp_path)
     target = next(r.case for r in cases.list_cases(store) if r.envelopes == 2)
@@ -491,7 +467,7 @@ def test_pictures_are_held_back_cleaned_and_flagged_for_location(
     tmp_path: Path,
 ) -> None:
     photo = _gps_jpeg()
-    _report_with_photo(client, "شاهدت الاعتقال عند الحاجز", photo)  # no JavaScript: GPS kept
+    submit_report(client, "شاهدت الاعتقال عند الحاجز", [(photo, "photo.jpg")])  # no JS: GPS kept
     store = DeskStore(home)
     to_desk(app, store, desk_keys, tmp_path)
     case = cases.list_cases(store)[0].case

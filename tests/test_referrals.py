@@ -19,31 +19,22 @@ from portal.desk import cases, keystore, referrals
 from portal.desk.custody import CustodyLog
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
-from tests.harness.loop import desk_outbox, open_case, to_desk, to_portal
-from tests.harness.web import PASSPHRASE, csrf_token, files_containing
+from tests.harness.loop import (
+    desk_outbox,
+    open_case,
+    send_follow_up,
+    submit_report,
+    to_desk,
+    to_portal,
+)
+from tests.harness.web import PASSPHRASE, files_containing
 
 PARTNER_PASS = "the partner's own passphrase"
 
 
 def _report(client: FlaskClient, text: str, share: str) -> str:
-    resp = client.post(
-        "/report",
-        data={
-            "csrf_token": csrf_token(client),
-            "what_happened": text,
-            "may_share": share,
-            "files": [(io.BytesIO(b"%PDF-1.4 MARKER-evidence"), "statement.pdf")],
-        },
-        content_type="multipart/form-data",
-        follow_redirects=True,
-    )
-    assert resp.status_code == 200
-    from portal.protocol import codes
-    from tests.harness.loop import CODE_ON_PAGE, TAG
-
-    match = CODE_ON_PAGE.search(resp.get_data(as_text=True))
-    assert match
-    return codes.normalise(TAG.sub("", match.group(1)))
+    evidence = [(b"%PDF-1.4 MARKER-evidence", "statement.pdf")]
+    return submit_report(client, text, evidence, may_share=share)
 
 
 @pytest.fixture
@@ -174,12 +165,7 @@ def test_only_the_chosen_items_travel_and_the_cli_asks_for_fingerprints(
     partner_home: Path, partner_keys: DeskKeys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     code = _report(client, "MARKER-first item", "yes")
-    assert open_case(client, code)[0] == 200
-    client.post(
-        "/case/message",
-        data={"csrf_token": csrf_token(client, "/case"), "message": "MARKER-second item"},
-        follow_redirects=True,
-    )
+    send_follow_up(client, code, "MARKER-second item")
     store = DeskStore(home)
     to_desk(app, store, desk_keys, tmp_path)
     case = cases.list_cases(store)[0].case

@@ -26,8 +26,8 @@ from tests.harness.a11y import axe_violations
 from tests.harness.browsers import chromium, wait
 from tests.harness.firefox import firefox
 from tests.harness.live import BIN, ROOT, fresh_desk_copy
-from tests.harness.loop import open_case, submit_report, to_desk
-from tests.harness.web import PASSPHRASE, csrf_token
+from tests.harness.loop import send_follow_up, submit_report, to_desk
+from tests.harness.web import PASSPHRASE
 
 BEA, BEA_PASS = "Bea", "bea's passphrase"
 ARABIC = "رأيت الاعتقال عند الحاجز"
@@ -47,23 +47,9 @@ def team_desk(
     home = fresh_desk_copy(desk_home, tmp_path / "desk")
     keys = keystore.unlock(home, PASSPHRASE)
     keystore.add_person(home, keys, BEA, BEA_PASS, cost="interactive")
-    client.post(
-        "/report",
-        data={
-            "csrf_token": csrf_token(client),
-            "what_happened": ARABIC,
-            "files": [(io.BytesIO(_photo()), "photo.jpg")],
-        },
-        content_type="multipart/form-data",
-        follow_redirects=True,
-    )
+    submit_report(client, ARABIC, [(_photo(), "photo.jpg")])
     code = submit_report(client, "a second report")
-    assert open_case(client, code)[0] == 200
-    client.post(
-        "/case/message",
-        data={"csrf_token": csrf_token(client, "/case"), "message": "the convoy left at dawn"},
-        follow_redirects=True,
-    )
+    send_follow_up(client, code, "the convoy left at dawn")
     to_desk(app, DeskStore(home), keys, tmp_path)
     proc = subprocess.Popen(
         [str(BIN / "portal"), "desk", "serve", "--home", str(home),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from flask import Flask
@@ -24,16 +26,39 @@ TAG = re.compile(r"<[^>]+>")
 ROTATION = re.compile(r'name="rotation" value="([0-9a-f]*)"')
 
 
-def submit_report(client: FlaskClient, text: str) -> str:
+def submit_report(
+    client: FlaskClient,
+    text: str,
+    files: Sequence[tuple[bytes, str]] = (),
+    **fields: str,
+) -> str:
+    """A report without JavaScript (with any files and other fields): its code."""
     resp = client.post(
         "/report",
-        data={"csrf_token": csrf_token(client), "what_happened": text},
+        data={
+            "csrf_token": csrf_token(client),
+            "what_happened": text,
+            **fields,
+            "files": [(io.BytesIO(data), name) for data, name in files],
+        },
+        content_type="multipart/form-data",
         follow_redirects=True,
     )
     assert resp.status_code == 200
     match = CODE_ON_PAGE.search(resp.get_data(as_text=True))
     assert match
     return codes.normalise(TAG.sub("", match.group(1)))
+
+
+def send_follow_up(client: FlaskClient, code: str, text: str) -> None:
+    """Open the case without JavaScript and send one message in it."""
+    assert open_case(client, code)[0] == 200
+    resp = client.post(
+        "/case/message",
+        data={"csrf_token": csrf_token(client, "/case"), "message": text},
+        follow_redirects=True,
+    )
+    assert resp.status_code == 200
 
 
 def to_desk(app: Flask, store: DeskStore, keys: DeskKeys, tmp: Path) -> cases.ImportResult:
