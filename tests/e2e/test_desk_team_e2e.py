@@ -19,9 +19,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 from selenium.webdriver.common.by import By
+from sqlalchemy import func, select
 
 from portal.desk import keystore
-from portal.desk.store import DeskStore
+from portal.desk.store import DeskStore, WitnessInvitation
 from tests.harness.a11y import axe_violations
 from tests.harness.browsers import chromium, wait
 from tests.harness.firefox import firefox
@@ -146,6 +147,25 @@ def test_a_team_of_two_works_the_desk_without_losing_anything(
         bea.refresh()  # a GET after the redirect: nothing is sent twice
         assert bea.find_element(By.ID, "history").text.count(words) == 1
         assert BEA in bea.find_element(By.ID, "history").text
+
+        # Staff tag the case, then invite a witness about it and reload the sheet.
+        staff.get(case_url)
+        if staff.find_elements(By.ID, "passphrase"):  # idle while Bea wrote: locked
+            _unlock(staff, "staff", PASSPHRASE)
+        tags = staff.find_element(By.ID, "tags")
+        tags.clear()
+        tags.send_keys("detention, north")
+        staff.find_element(By.CSS_SELECTOR, "form:has(#tags) button").click()
+        wait(staff, 20).until(lambda d: "worked=tags" in d.current_url)
+        assert staff.find_element(By.ID, "tags").get_attribute("value") == "detention, north"
+        staff.find_element(By.ID, "invite-about").click()
+        staff.find_element(By.ID, "questions").send_keys("What did you see at the checkpoint?")
+        staff.find_element(By.CSS_SELECTOR, "form[action='/invite'] button").click()
+        code = wait(staff, 20).until(lambda d: d.find_element(By.ID, "invitation-code")).text
+        staff.refresh()
+        assert staff.find_element(By.ID, "invitation-code").text == code
+        with DeskStore(home).db.reading() as s:
+            assert s.scalar(select(func.count()).select_from(WitnessInvitation)) == 1
 
 
 DESK_PAGES = ("/cases", "/cases?q=convoy", "/import", "/invite", "/export", "/damaged",
