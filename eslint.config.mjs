@@ -4,7 +4,7 @@ import js from '@eslint/js';
 
 const browser = Object.fromEntries([
   'window', 'document', 'self', 'navigator', 'location', 'history', 'fetch', 'crypto',
-  'performance', 'TextEncoder', 'TextDecoder', 'Worker', 'Blob', 'File', 'FileReader',
+  'performance', 'TextEncoder', 'TextDecoder', 'Worker', 'Blob', 'File', 'FileReader', 'FormData',
   'URL', 'Event', 'MutationObserver', 'requestAnimationFrame', 'sessionStorage',
   'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'postMessage', 'console',
   'Intl', 'HTMLElement', 'KeyboardEvent', 'AbortController', 'DOMException', 'btoa', 'atob',

@@ -45,7 +45,7 @@ def test_exported_reports_are_read_on_the_desk(
         _submit(client, text)
     bundle = tmp_path / "inbox.tar"
     manifest = _export(app, bundle)
-    assert len(manifest.items) == 2
+    assert [i.kind for i in manifest.items] == ["envelope", "envelope", "questionnaire"]
     with tarfile.open(bundle) as tar:
         names = tar.getnames()
         assert names[0] == "manifest.json"

@@ -80,7 +80,7 @@ def test_no_js_report_is_sealed_on_arrival_and_shows_a_code(
 def test_missing_description_is_refused_and_stores_nothing(app: Flask, client: FlaskClient) -> None:
     resp = _post_form(client, what_happened="   ", where="somewhere")
     assert resp.status_code == 400
-    assert "Please tell us what happened." in resp.get_data(as_text=True)
+    assert "Please answer this question." in resp.get_data(as_text=True)
     assert _counts(app) == (0, 0)
 
 

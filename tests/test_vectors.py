@@ -126,3 +126,22 @@ def test_a_file_the_browser_modules_seal_opens_in_python_byte_for_byte(
     checked = verify(io.BytesIO(blob), FileSeal.from_entry(result["entry"]))
     assert checked.size == size and checked.sha256 == hashlib.sha256(plain).hexdigest()
     assert result["oneMoreRefused"] is True
+
+
+ANSWERS = json.loads((Path(__file__).parent / "vectors" / "answers.json").read_text("utf-8"))
+
+
+@pytest.mark.parametrize("case", ANSWERS["cases"], ids=lambda c: c["name"])
+def test_a_filled_in_form_answers_as_the_vectors_say(case: dict[str, Any]) -> None:
+    from portal.protocol.answers import read, rules_from_json
+
+    answers, problems = read(rules_from_json(ANSWERS["rules"]), case["form"])
+    assert (answers, problems) == (case["answers"], case["problems"])
+
+
+def test_the_answer_vectors_are_the_example_questionnaires_rules() -> None:
+    """The vectors were made from docs/examples (make vectors): they drift together."""
+    from portal.common.questionnaire import parse
+
+    example = Path(__file__).parent.parent / "docs/examples/questionnaires/detention.yaml"
+    assert parse(example.read_bytes()).rules.to_json() == ANSWERS["rules"]

@@ -15,11 +15,13 @@ import click
 
 from portal.cli.output import CliError, echo, emit
 from portal.common.languages import LANGUAGES
+from portal.common.questionnaire import Questionnaire
 from portal.common.safe_text import for_terminal
 from portal.desk import (
     casefile,
     casework,
     keystore,
+    layout,
     referrals,
     settings,
     staff,
@@ -38,7 +40,6 @@ from portal.desk.outbox import export_outbox
 from portal.desk.store import DeskStore
 from portal.protocol import codes
 from portal.protocol.bundles import BundleError
-from portal.protocol.fields import field_labels
 from portal.protocol.organization import OrganizationError, fingerprint, parse
 from portal.protocol.replies import STATUSES
 
@@ -201,10 +202,24 @@ def _indented(value: str) -> str:
     return "\n".join(f"  {line}" for line in for_terminal(value, multiline=True).split("\n"))
 
 
-def _render_case(case: desk_cases.CaseView) -> str:
+def _answer_lines(lo: layout.Layout) -> list[str]:
+    """An item's answers as text. A label from no definition is the sender's field
+    name and is quoted, so it cannot pass for the desk's own lines."""
+    t = for_terminal
+    lines = [f"questionnaire: {t(lo.title)} ({t(lo.form)})"] if lo.title else []
+    if not lo.known:
+        lines.append(f"(the definition of {t(lo.form)} has not reached this desk)")
+    for r in lo.rows:
+        if r.section:
+            lines.append(f"-- {t(r.section)} --")
+        label = r.label if r.named else f"Field {json.dumps(r.field, ensure_ascii=False)}"
+        lines.append(f"{t(label)}:\n{_indented(r.value)}")
+    return lines
+
+
+def _render_case(case: desk_cases.CaseView, definitions: dict[str, Questionnaire]) -> str:
     """A case as text; every value in it has its hidden characters escaped."""
     t = for_terminal
-    labels = field_labels()
     kind = "witness case" if case.witness else "case"
     lines = [f"{kind.capitalize()} {case.name} ({t(case.case)}) · status: {t(case.status)}"]
     work = case.work
@@ -222,12 +237,7 @@ def _render_case(case: desk_cases.CaseView) -> str:
         )
         if item.damaged:
             lines.append(f"DAMAGED, not shown: {t(item.damaged)}")
-        for name, value in item.content.get("fields", {}).items():
-            if value:
-                # The form's own words for its fields; any other name is the sender's
-                # and is quoted, so it cannot pass for the desk's own lines.
-                label = labels.get(name) or f"Field {json.dumps(str(name), ensure_ascii=False)}"
-                lines.append(f"{t(label)}:\n{_indented(str(value))}")
+        lines += _answer_lines(layout.lay_out(item.content, definitions))
         for f in item.files:
             flags = [str(f["state"])]
             if f.get("location"):
@@ -260,11 +270,13 @@ def desk_show(home: Path, case: str, as_json: bool) -> None:
     """Decrypt and print one case, in memory (the custody log records the view)."""
     with _desk_home(home):
         keys = _unlock(home)
+        store = DeskStore(home)
         try:
-            data = desk_cases.show_case(DeskStore(home), keys, case)
+            data = desk_cases.show_case(store, keys, case)
         except desk_cases.CaseError as exc:
             raise CliError(str(exc)) from exc
-        emit(desk_cases.as_json(data), as_json, [_render_case(data)], multiline=True)
+        text = _render_case(data, layout.known(store))
+        emit(desk_cases.as_json(data), as_json, [text], multiline=True)
 
 
 def _resolve(store: DeskStore, case: str) -> str:
@@ -903,14 +915,12 @@ def desk_referrals(home: Path, show: str) -> None:
              f"{for_terminal(str(body.get('case', {}).get('name')))}")  # fmt: skip
         if body.get("note"):
             echo(f"Their note:\n{_indented(str(body['note']))}", multiline=True)
-        labels = field_labels()
+        definitions = {**layout.known(store), **referrals.definitions_in(opened)}
         for item in body.get("items", []):
             kind, day = for_terminal(str(item.get("kind"))), for_terminal(str(item.get("day")))
             echo(f"\n== {kind} of {day}")
-            for name, value in item.get("fields", {}).items():
-                if value:
-                    label = labels.get(name) or f"Field {json.dumps(str(name), ensure_ascii=False)}"
-                    echo(f"{for_terminal(label)}:\n{_indented(str(value))}", multiline=True)
+            for line in _answer_lines(layout.lay_out(item, definitions)):
+                echo(line, multiline=True)
         for f in body.get("files", []):
             echo(f"file: {for_terminal(str(f.get('name')))}  sha256 {f.get('sha256')}")
 

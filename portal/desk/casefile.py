@@ -42,13 +42,13 @@ from nacl.signing import VerifyKey
 
 from portal.common.atomic import atomic_write, fsync_dir
 from portal.common.errors import NamedError
+from portal.common.questionnaire import Questionnaire
 from portal.common.safe_text import clean_name
 from portal.desk import cases as desk_cases
-from portal.desk import evidence
+from portal.desk import evidence, layout
 from portal.desk.custody import entry_hash
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore
-from portal.protocol.fields import field_labels
 from portal.protocol.organization import Organization, fingerprint, key_id
 from portal.protocol.replies import STATUS_LABELS
 
@@ -86,7 +86,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _render(view: desk_cases.CaseView, org: Organization, files: list[dict[str, Any]]) -> str:
+def _render(
+    view: desk_cases.CaseView,
+    org: Organization,
+    files: list[dict[str, Any]],
+    definitions: dict[str, Questionnaire],
+) -> str:
     env = Environment(
         loader=FileSystemLoader(ROOT / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -94,7 +99,7 @@ def _render(view: desk_cases.CaseView, org: Organization, files: list[dict[str, 
     return env.get_template("desk/casefile.html").render(
         case=view,
         organization=org,
-        labels=field_labels(),
+        layouts=[layout.lay_out(i.content, definitions) for i in view.items],
         status_labels=STATUS_LABELS,
         files=files,
         clean_name=clean_name,
@@ -146,7 +151,11 @@ def export_case(store: DeskStore, keys: DeskKeys, case: str, out: Path) -> Expor
         entries = [
             e for e in store.custody.entries() if e.get("details", {}).get("case") == view.case
         ]
-        atomic_write(out / "case.html", _render(view, keys.organization, shown).encode(), 0o644)
+        atomic_write(
+            out / "case.html",
+            _render(view, keys.organization, shown, layout.known(store)).encode(),
+            0o644,
+        )
         atomic_write(
             out / "custody.jsonl",
             "".join(

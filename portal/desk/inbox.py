@@ -33,6 +33,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from portal.common.atomic import atomic_writer, fsync_dir
+from portal.desk import layout
 from portal.desk.binding import CaseKey, Opened, Unbound, open_bound
 from portal.desk.custody import checkpoint_message
 from portal.desk.evidence import CaseFile
@@ -57,6 +58,7 @@ from portal.protocol.bundles import Bundle, BundleError, Item, open_bundle
 from portal.protocol.encoding import EncodingError, b64decode
 from portal.protocol.filecrypt import DamagedFile, verify
 
+MAX_QUESTIONNAIRE_BYTES = 1024 * 1024
 HEX_ID = re.compile(r"\A[0-9a-f]{16,64}\Z")
 CASE_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 MAX_SEQ = 2**31 - 1
@@ -145,6 +147,11 @@ def _import(store: DeskStore, keys: DeskKeys, path: Path) -> ImportResult:
             _plan_envelope(store, keys, plan, item)
         for item in blobs:
             _plan_blob(store, keys, plan, bundle, item)
+        for item in bundle.manifest.items:
+            if item.kind == "questionnaire" and item.size <= MAX_QUESTIONNAIRE_BYTES:
+                refused = layout.keep(store, item.id, bundle.read(item), today)
+                if refused:
+                    plan.notes.append(refused)
         counters = _Counters.read(bundle.manifest.extra, keys, plan.notes)
         if bundle.manifest.extra.get("more") is True:
             plan.notes.append("the portal has more items waiting: carry another inbox after this")
@@ -177,7 +184,11 @@ def _check_items(items: Iterable[Item]) -> None:
     for item in items:
         if not HEX_ID.match(item.id):
             raise BundleError("an item's id is malformed")
-        expected = {"envelope": f"envelopes/{item.id}.json", "blob": f"blobs/{item.id}"}
+        expected = {
+            "envelope": f"envelopes/{item.id}.json",
+            "blob": f"blobs/{item.id}",
+            "questionnaire": f"questionnaires/{item.id}.json",
+        }
         if expected.get(item.kind) != item.name:
             raise BundleError(f"item {item.id} has an unknown kind or a name not its own")
 

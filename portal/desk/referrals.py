@@ -34,8 +34,9 @@ from portal.common.atomic import atomic_write
 from portal.common.errors import NamedError
 from portal.common.i18n import load_catalog
 from portal.common.languages import LANGUAGES, N_
+from portal.common.questionnaire import Questionnaire, QuestionnaireError, parse_canonical
 from portal.desk import cases as desk_cases
-from portal.desk import evidence, replies
+from portal.desk import evidence, layout, replies
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore, PartnerRow, ReceivedReferral, utc_now
 from portal.protocol.organization import Organization, OrganizationError, fingerprint, parse
@@ -150,6 +151,9 @@ TOLD = N_(
 )
 
 
+FORM_KEYS = ("form", "form_version", "form_digest")
+
+
 def _told(partner: str, lang: str) -> str:
     """What the reporter reads, in the language of the pages they reported in."""
     catalog = load_catalog(lang if lang in LANGUAGES else "en")
@@ -180,12 +184,17 @@ def refer(
         raise ReferralRefused(f"choose among the readable items: {readable}")
     body_items: list[dict[str, Any]] = []
     body_files: list[dict[str, Any]] = []
+    known = layout.known(store)
+    definitions: dict[str, str] = {}  # the questionnaires the items answered, to lay them out
     for n in chosen:
         item = view.items[n - 1]
+        form = {k: item.content[k] for k in FORM_KEYS if k in item.content}
         body_items.append(
             {"n": n, "kind": item.kind, "day": item.day, "lang": item.lang,
-             "fields": item.content.get("fields", {})}
+             "fields": item.content.get("fields", {}), **form}
         )  # fmt: skip
+        if (digest := form.get("form_digest")) in known:
+            definitions[digest] = known[digest].canonical.decode()
         for f in evidence.files_of(item.content, view.case):
             checked = evidence.check(store, f)
             if checked.state != "verified":
@@ -205,6 +214,7 @@ def refer(
             "to_kid": partner.organization.encrypt[0].kid,
             "items": body_items,
             "files": body_files,
+            "questionnaires": definitions,
         },
         ensure_ascii=False,
     ).encode()
@@ -307,6 +317,21 @@ def _open(store: DeskStore, keys: DeskKeys, data: bytes) -> Opened:
     if body["from_kid"] != sender or body["to_kid"] != header.get("to_kid"):
         raise ReferralRefused("its sender or recipient inside is not the one outside: refused")
     return Opened(payload_sha256, partner, header, body)
+
+
+def definitions_in(opened: Opened) -> dict[str, Questionnaire]:
+    """The questionnaire definitions a referral carried, each checked as an inbox's
+    are (one that fails, or is not what its digest says, is left out)."""
+    out: dict[str, Questionnaire] = {}
+    carried = opened.body.get("questionnaires")
+    for digest, body in (carried if isinstance(carried, dict) else {}).items():
+        try:
+            q = parse_canonical(str(body).encode())
+        except QuestionnaireError:
+            continue
+        if q.digest == digest:
+            out[digest] = q
+    return out
 
 
 def _body(doc: Any) -> dict[str, Any]:

@@ -331,6 +331,18 @@ class Setting(DeskBase):
     value: Mapped[str] = mapped_column(Text)
 
 
+class KnownQuestionnaire(DeskBase):
+    """A questionnaire definition an inbox carried, by the digest reports seal."""
+
+    __tablename__ = "questionnaires"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    form: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)  # its canonical JSON
+    received_on: Mapped[dt.date] = mapped_column(Date)
+
+
 def _add_missing_columns(engine: Engine) -> None:
     """Give a desk made by an older release the columns added since (all nullable)."""
     found = inspect(engine)

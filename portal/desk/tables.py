@@ -1,7 +1,10 @@
 """All cases (or a filtered list) as one table: ``portal desk export-table``.
 
 One row per case: its name and id, kind, status, dates, tags, assignment and
-counts, then the report form's fields as the reporter answered them. CSV or
+counts, the questionnaire (id and version) its report answered, then one column
+per question, each answer in words as that very version put it
+(``portal.desk.layout``); a question asked in several versions keeps one column,
+and one of another questionnaire gets its own, its header naming it. CSV or
 XLSX (openpyxl), chosen by the file's extension. Every cell is text, and a cell
 a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``…) is prefixed
 with an apostrophe (``stats.safe_cell``), in both formats. The export is logged
@@ -17,11 +20,11 @@ from pathlib import Path
 from portal.common.atomic import atomic_write
 from portal.common.errors import NamedError
 from portal.desk import cases as desk_cases
+from portal.desk import layout
 from portal.desk.binding import Unbound
 from portal.desk.keystore import DeskKeys
 from portal.desk.stats import safe_cell
 from portal.desk.store import DeskStore
-from portal.protocol.fields import REPORT_FIELDS
 
 FORMATS = (".csv", ".xlsx")
 COLUMNS = (
@@ -39,6 +42,7 @@ COLUMNS = (
     "answers",
     "files",
     "replies",
+    "questionnaire",
 )
 
 
@@ -48,15 +52,14 @@ class TableRefused(NamedError, ValueError):
     REASON = "table"
 
 
-def _first_report(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, str]:
+def _first_report(store: DeskStore, keys: DeskKeys, case: str) -> dict[str, object]:
     for row in store.envelopes(case):
         if row.kind not in ("report", "answer"):
             continue
         try:
-            fields = desk_cases.open_item(store, keys, row).content.get("fields", {})
+            return dict(desk_cases.open_item(store, keys, row).content)
         except (Unbound, OSError):
             continue
-        return {str(k): str(v) for k, v in fields.items()}
     return {}
 
 
@@ -64,33 +67,44 @@ def rows(
     store: DeskStore, keys: DeskKeys, chosen: desk_cases.Selection
 ) -> tuple[list[str], list[list[str]]]:
     """The header and one row per case the selection keeps, every cell text."""
-    header = [*COLUMNS, *(str(spec.label) for spec in REPORT_FIELDS)]
-    out: list[list[str]] = []
+    definitions = layout.known(store)
+    cases: list[tuple[list[str], str, layout.Layout]] = []
     for r in desk_cases.select_cases(desk_cases.list_cases(store, keys), chosen, keys.person):
-        fields = _first_report(store, keys, r.case)
+        content = _first_report(store, keys, r.case)
         kinds = dict.fromkeys(("message", "answer"), 0)
         for row in store.envelopes(r.case):
             if row.kind in kinds:
                 kinds[row.kind] += 1
-        out.append(
-            [
-                r.name,
-                r.case,
-                "witness" if r.witness else "report",
-                r.status,
-                r.received,
-                r.last_at,
-                ", ".join(r.tags),
-                r.assignee or "",
-                r.due or "",
-                str(r.envelopes),
-                str(kinds["message"]),
-                str(kinds["answer"]),
-                str(r.files),
-                str(r.replies),
-                *(fields.get(spec.name, "") for spec in REPORT_FIELDS),
-            ]
-        )
+        laid = layout.lay_out(content, definitions)
+        form = str(content.get("form", ""))
+        cells = [
+            r.name,
+            r.case,
+            "witness" if r.witness else "report",
+            r.status,
+            r.received,
+            r.last_at,
+            ", ".join(r.tags),
+            r.assignee or "",
+            r.due or "",
+            str(r.envelopes),
+            str(kinds["message"]),
+            str(kinds["answer"]),
+            str(r.files),
+            str(r.replies),
+            laid.form if content else "",
+        ]
+        cases.append((cells, form, laid))
+    columns: dict[tuple[str, str], str] = {}  # (questionnaire, question) -> header
+    for _cells, form, laid in cases:
+        for field in laid.rows:
+            columns.setdefault((form, field.field), field.label)
+    several = len({form for form, _ in columns}) > 1
+    header = [*COLUMNS, *(f"{h} [{f}]" if several else h for (f, _q), h in columns.items())]
+    out = []
+    for cells, form, laid in cases:
+        answers = {(form, field.field): field.value for field in laid.rows}
+        out.append([*cells, *(answers.get(key, "") for key in columns)])
     return header, out
 
 

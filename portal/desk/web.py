@@ -54,11 +54,13 @@ from portal.common import i18n
 from portal.common.assets import load_assets
 from portal.common.json_provider import SafeJSONProvider
 from portal.common.languages import COOKIE, LANGUAGES
+from portal.common.questionnaire import Questionnaire
 from portal.common.safe_text import clean_name
 from portal.desk import (
     casefile,
     casework,
     keystore,
+    layout,
     referrals,
     settings,
     staff,
@@ -75,7 +77,6 @@ from portal.desk.outbox import export_outbox
 from portal.desk.store import DeskStore
 from portal.protocol import codes
 from portal.protocol.bundles import BundleError
-from portal.protocol.fields import field_labels
 from portal.protocol.organization import fingerprint
 from portal.protocol.replies import STATUS_LABELS, STATUSES
 
@@ -346,6 +347,14 @@ def case_list() -> ResponseReturnValue:
     )
 
 
+def _layouts(
+    contents: list[dict[str, Any]], extra: dict[str, Questionnaire] | None = None
+) -> list[layout.Layout]:
+    """Each item's answers in words, in this page's language."""
+    definitions = {**layout.known(store()), **(extra or {})}
+    return [layout.lay_out(c, definitions, i18n.current().code, _) for c in contents]
+
+
 def _case_page(case_id: str, *, status: int = 200, **extra: Any) -> ResponseReturnValue:
     k = keys()
     try:
@@ -361,7 +370,7 @@ def _case_page(case_id: str, *, status: int = 200, **extra: Any) -> ResponseRetu
         "desk/case.html",
         case=case,
         statuses=STATUSES,
-        labels=field_labels(),
+        layouts=_layouts([i.content for i in case.items]),
         languages=LANGUAGES,
         people=[p.name for p in keystore.people(state().home)],
         drafts=saved_drafts,
@@ -642,7 +651,9 @@ def referral_view(sha256: str) -> ResponseReturnValue:
         opened = referrals.open_received(store(), k, sha256)
     except referrals.ReferralRefused:
         abort(404)
-    return render_template("desk/referral.html", opened=opened, labels=field_labels())
+    body_items = opened.body.get("items", [])
+    shown = _layouts(body_items, referrals.definitions_in(opened))
+    return render_template("desk/referral.html", opened=opened, layouts=shown)
 
 
 @bp.get("/referrals/<sha256>/files/<int:n>")

@@ -35,9 +35,11 @@ def plaintext(
     reply_pk: bytes | None = None,
     attachments: list[dict[str, Any]] | None = None,
     lang: str | None = None,
+    form_digest: str | None = None,
 ) -> bytes:
     """The JSON document inside an envelope; a report carries its reporter's public
-    key, and any item may name the language of the pages its sender was using."""
+    key and the digest of the questionnaire it answers (its exact words, which the
+    desk lays it out by), and any item may name the language of its sender's pages."""
     doc: dict[str, Any] = {
         "kind": kind,
         "form": form,
@@ -47,6 +49,8 @@ def plaintext(
     }
     if lang:
         doc["lang"] = lang
+    if form_digest:
+        doc["form_digest"] = form_digest
     if kind == "report":
         if reply_pk is None:
             raise ValueError("a report carries its reporter's public key")
@@ -112,12 +116,14 @@ def seal_on_server(
     org: Organization,
     form: str,
     version: int,
+    form_digest: str,
     fields: Mapping[str, str],
     attachments: list[dict[str, Any]] | None = None,
-    copy: bool = False,
+    copy: Mapping[str, str] | None = None,
     lang: str | None = None,
 ) -> ServerSealed:
-    """Everything the browser would have done, done in memory."""
+    """Everything the browser would have done, done in memory. ``copy`` is what the
+    reporter's own copy says (their answers in words), when they asked for one."""
     reporter = PrivateKey.generate()
     code = codes.generate()
     body = plaintext(
@@ -128,9 +134,10 @@ def seal_on_server(
         reply_pk=bytes(reporter.public_key),
         attachments=attachments,
         lang=lang,
+        form_digest=form_digest,
     )
     envelope = seal("report", body, org.encrypt, sealed_by="server")
-    own = seal_copy(bytes(reporter.public_key), "report", fields) if copy else None
+    own = seal_copy(bytes(reporter.public_key), "report", copy) if copy is not None else None
     return ServerSealed(
         code=code, mailbox=new_mailbox(code, org, reporter), envelope=envelope, copy=own
     )

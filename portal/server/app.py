@@ -15,7 +15,9 @@ from portal.common.blobs import BlobStore
 from portal.common.db import Database
 from portal.common.json_provider import SafeJSONProvider
 from portal.common.logs import install_log_filter
+from portal.common.questionnaire import load_folder
 from portal.protocol.organization import fingerprint
+from portal.server import questionnaires
 from portal.server.branding import load_branding
 from portal.server.config import Config, load_config
 from portal.server.mailboxes import Mailboxes
@@ -71,6 +73,8 @@ def _base_app(config: Config, cookie_name: str, error_template: str) -> Flask:
         lifetime=config.session_lifetime_seconds,
         secure=config.tls,
     )
+    served = load_folder(config.questionnaires_dir)
+    questionnaires.record(db, served, mailboxes.today())
     app.extensions["portal"] = Services(
         config=config,
         organization=org,
@@ -89,6 +93,7 @@ def _base_app(config: Config, cookie_name: str, error_template: str) -> Flask:
         pow_load=Load(),
         pow_key=keys.pow,
         spent=SpentTokens(db),
+        questionnaires=served,
     )
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(

@@ -7,9 +7,10 @@ The folder (``PORTAL_BRANDING``, default ``keys/branding``) may hold::
     welcome.<lang>.html  shown on the welcome page
     guidance.<lang>.html shown on the "staying safe" page
 
-Everything is optional. The HTML is written by the organization but shown on
-pages a person in danger trusts, so it is cleaned with bleach to a small
-allow-list: no script, no style, no images, no forms, links to https only.
+Everything is optional. The HTML is cleaned to the allow-list of
+``portal.common.localised``: no script, no style, no images, no forms, links
+to https only. Questionnaires live in ``questionnaires/`` beside these
+(``portal.common.questionnaire``).
 The logo must be a PNG, JPEG or WebP (an SVG could carry script).
 """
 
@@ -21,16 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import bleach
 from markupsafe import Markup
 
 from portal.common.errors import NamedError
+from portal.common.localised import FALLBACK, Localised, sanitise
 
-ALLOWED_TAGS = frozenset(
-    {"p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "h2", "h3", "blockquote", "a"}
-)
-ALLOWED_ATTRIBUTES = {"a": ["href"]}
-ALLOWED_PROTOCOLS = frozenset({"https"})
 MAX_TEXT_BYTES = 64 * 1024
 MAX_LOGO_BYTES = 512 * 1024
 LOGO_TYPES = {
@@ -39,26 +35,12 @@ LOGO_TYPES = {
     b"RIFF": "image/webp",
 }
 TEXTS = ("welcome", "guidance")
-FALLBACK = "en"
 
 
 class BrandingError(NamedError, ValueError):
     """The branding folder holds something the portal will not show."""
 
     REASON = "branding"
-
-
-def sanitise(html: str) -> Markup:
-    """The organization's HTML reduced to the allow-list; everything else removed."""
-    cleaned = bleach.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        protocols=ALLOWED_PROTOCOLS,
-        strip=True,
-        strip_comments=True,
-    )
-    return Markup(cleaned.strip())  # noqa: S704 - cleaned by bleach just above
 
 
 @dataclass(frozen=True)
@@ -70,20 +52,6 @@ class Logo:
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.data).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Localised:
-    """A text in several languages: the reader's, else English."""
-
-    by_language: Mapping[str, str | Markup] = field(default_factory=dict)
-
-    def get(self, language: str) -> tuple[str | Markup, str] | None:
-        """The text and the language it is really in, or None."""
-        for code in (language, FALLBACK):
-            if code in self.by_language:
-                return self.by_language[code], code
-        return None
 
 
 @dataclass(frozen=True)

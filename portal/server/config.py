@@ -63,6 +63,11 @@ class Config:
         return self.data_dir / "blobs"
 
     @property
+    def questionnaires_dir(self) -> Path | None:
+        """The organization's questionnaires (the shipped default when absent)."""
+        return self.branding_dir / "questionnaires" if self.branding_dir else None
+
+    @property
     def demo_desk_home(self) -> Path:
         return self.data_dir / "demo-desk"
 

@@ -8,12 +8,14 @@ share the turns. When items are left for the next inbox, the manifest says
 ``"more": true``. Every item is hashed from disk as it is listed: one whose
 bytes no longer match what was recorded is left out (and logged) rather than
 make the desk refuse the whole bundle. Exporting twice is harmless: nothing is
-marked sent.
+marked sent. Every inbox also carries every questionnaire definition the portal
+has served (public text, a few kilobytes each), named by its digest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import random
 from pathlib import Path
@@ -27,6 +29,7 @@ from portal.protocol.organization import Organization
 from portal.server.mailboxes import Mailboxes, attachment_blob, envelope_blob
 from portal.server.models import Attachment, Envelope
 from portal.server.outbox import inbox_news
+from portal.server.questionnaires import definitions
 
 log = logging.getLogger(__name__)
 _shuffle = random.SystemRandom()
@@ -116,6 +119,11 @@ def export_inbox(
 ) -> Manifest:
     """Write an inbox bundle of at most ``limit`` items."""
     items, more = _items(mailboxes, limit)
+    forms = dict(definitions(mailboxes.db))
+    items += [
+        Item(id=d, kind="questionnaire", name=f"questionnaires/{d}.json", size=len(b), sha256=d)
+        for d, b in forms.items()
+    ]
     manifest = Manifest(
         type="inbox",
         org=org.encrypt[0].kid,
@@ -128,6 +136,8 @@ def export_inbox(
     )
 
     def open_item(item: Item) -> BinaryIO:
+        if item.kind == "questionnaire":
+            return io.BytesIO(forms[item.id])
         name = envelope_blob(item.id) if item.kind == "envelope" else attachment_blob(item.id)
         return mailboxes.blobs.open(name)
 

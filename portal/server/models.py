@@ -172,3 +172,17 @@ class PublishedFigures(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     made_on: Mapped[dt.date] = mapped_column(Date)
     document: Mapped[str] = mapped_column(String(20_000))
+
+
+class QuestionnaireDefinition(Base):
+    """Every questionnaire definition the portal ever served, by digest: public
+    text the organization wrote (no answers). Each inbox carries them all, so the
+    desk can lay out any report by the very version its reporter answered."""
+
+    __tablename__ = "questionnaire_definitions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    form: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary(1024 * 1024))
+    first_served: Mapped[dt.date] = mapped_column(Date)

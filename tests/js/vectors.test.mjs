@@ -13,6 +13,7 @@ import { chunkDigest, cipherSize, importFileKey, sealChunk } from '../../static/
 import { openMailbox } from '../../static/src/protocol/mailbox.js';
 import { solveWork } from '../../static/src/protocol/pow.js';
 import { openCase } from '../../static/src/protocol/replies.js';
+import { readAnswers } from '../../static/src/protocol/answers.js';
 
 const require = createRequire(import.meta.url);
 const sodiumModule = require('libsodium-wrappers-sumo');
@@ -98,3 +99,11 @@ test('a file stream seals to the same bytes and digest as the vectors say', asyn
   assert.equal(b64(na, blob), v.blob);
   assert.equal(await chunkDigest(na, hashes), v.digest);
 });
+
+const answerVectors = JSON.parse(readFileSync(new URL('../vectors/answers.json', import.meta.url), 'utf8'));
+for (const c of answerVectors.cases) {
+  test(`a filled-in form answers as the vectors say: ${c.name}`, () => {
+    const { answers, problems } = readAnswers(answerVectors.rules, c.form);
+    assert.deepEqual({ answers, problems }, { answers: c.answers, problems: c.problems });
+  });
+}

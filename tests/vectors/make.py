@@ -161,6 +161,75 @@ def main() -> None:
         },
     }
     OUT.write_text(json.dumps(vectors, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_answers()
+
+
+ANSWERS_OUT = Path(__file__).with_name("answers.json")
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs/examples/questionnaires/detention.yaml"
+
+
+def answers_vectors() -> dict[str, object]:
+    """A filled-in form (an input's name to every value sent) and what it answers,
+    for the example questionnaire with every type of question and a condition."""
+    from portal.common.questionnaire import parse
+    from portal.protocol.answers import read
+
+    rules = parse(EXAMPLE.read_bytes()).rules
+    forms: dict[str, dict[str, list[str]]] = {
+        "everything answered": {
+            "account": ["They came at night.\x07 Two cars."],
+            "detained_on.year": ["2024"],
+            "detained_on.month": ["2"],
+            "detained_on.day": ["29"],
+            "detained_on.approx": ["1"],
+            "who": ["relative"],
+            "people": ["۱۲"],
+            "still_held": ["yes"],
+            "place": ["Central prison"],
+            "treatment": ["no_care", "no_lawyer"],
+            "may_share": ["prefer_not"],
+            "csrf_token": ["not an answer"],
+        },
+        "the condition unmet drops its answers": {
+            "account": ["x"],
+            "still_held": ["no"],
+            "place": ["should not be sealed"],
+            "treatment": ["no_care"],
+        },
+        "nothing but the required question": {"account": ["  only this  "]},
+        "the required question left blank": {"account": ["   "], "who": ["me"]},
+        "a date that does not exist": {"account": ["x"], "detained_on.year": ["2023"],
+                                       "detained_on.month": ["2"], "detained_on.day": ["29"]},
+        "a day without a month": {"account": ["x"], "detained_on.year": ["2023"],
+                                  "detained_on.day": ["3"]},
+        "a year and a month in Arabic-Indic digits": {"account": ["x"],
+                                                      "detained_on.year": ["٢٠١٩"],
+                                                      "detained_on.month": ["١١"]},
+        "I don't remember wins over a date": {"account": ["x"], "detained_on.year": ["1899"],
+                                              "detained_on.unknown": ["1"]},
+        "a year out of range": {"account": ["x"], "detained_on.year": ["1899"]},
+        "a number out of range": {"account": ["x"], "people": ["0"]},
+        "not a whole number": {"account": ["x"], "people": ["2.5"]},
+        "not a number": {"account": ["x"], "people": ["twelve"]},
+        "an option not offered": {"account": ["x"], "who": ["nobody"]},
+        "a forged multiple choice": {"account": ["x"], "still_held": ["yes"],
+                                     "treatment": ["no_care", "<script>"]},
+        "yes and no offer a third answer": {"account": ["x"], "still_held": ["prefer_not"],
+                                            "place": ["hidden"]},
+        "too long": {"account": ["x"], "still_held": ["yes"], "place": ["p" * 301]},
+        "astral characters count once": {"account": ["x"], "still_held": ["yes"],
+                                         "place": ["\U0001f600" * 300]},
+    }  # fmt: skip
+    cases = []
+    for name, form in forms.items():
+        answers, problems = read(rules, form)
+        cases.append({"name": name, "form": form, "answers": answers, "problems": problems})
+    return {"rules": rules.to_json(), "cases": cases}
+
+
+def write_answers() -> None:
+    text = json.dumps(answers_vectors(), ensure_ascii=False, indent=1) + "\n"
+    ANSWERS_OUT.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

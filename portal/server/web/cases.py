@@ -22,11 +22,11 @@ from flask.typing import ResponseReturnValue
 
 from portal.common import i18n
 from portal.protocol import codes
+from portal.protocol.answers import without_controls
 from portal.protocol.envelopes import follow_up_kind
 from portal.protocol.replies import STATUS_LABELS
 from portal.protocol.reports import seal_copy, seal_follow_up
 from portal.server import casework
-from portal.server.forms import without_controls
 from portal.server.mailboxes import MailboxError
 from portal.server.web import case_session, sealed_files
 from portal.server.web.reporter import spend_csrf_token
@@ -156,7 +156,7 @@ def confirm_code() -> ResponseReturnValue:
 @bp.post("/case/message")
 def send_message() -> ResponseReturnValue:
     """A follow-up message (or a witness's answer), sealed on arrival."""
-    text = str(without_controls(request.form.get("message", "")))
+    text = without_controls(request.form.get("message", ""))
     current = case_session.current()
     if current is None:
         return _unsent("expired", text, 403)

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
 from portal.common import i18n
+from portal.common.questionnaire import Questionnaire
 from portal.protocol import codes
+from portal.protocol.answers import Problem, read
 from portal.protocol.reports import seal_on_server
 from portal.server import figures
-from portal.server.forms import ReportForm
+from portal.server.intake import PROBLEMS, copy_words, form_view
 from portal.server.mailboxes import MailboxError
 from portal.server.web import sealed_files
 from portal.server.web.services import services
@@ -69,39 +71,76 @@ def safety() -> ResponseReturnValue:
     return render_template("safety.html")
 
 
+def _questionnaire(qid: str | None) -> Questionnaire:
+    served = services().questionnaires
+    if qid is None:
+        return served[0]
+    found = next((q for q in served if q.id == qid), None)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _page(
+    q: Questionnaire,
+    sent: dict[str, list[str]] | None = None,
+    problems: dict[str, Problem] | None = None,
+    **extra: object,
+) -> str:
+    view = form_view(q, i18n.current().code, sent, problems)
+    return render_template("report.html", view=view, problems=PROBLEMS, **extra)
+
+
 @bp.get("/report")
 def new_report() -> ResponseReturnValue:
-    return render_template("report.html", form=ReportForm())
+    """The one questionnaire, or the list to choose from when there are several."""
+    served = services().questionnaires
+    if len(served) > 1:
+        lang = i18n.current().code
+        choices = [(q.id, q.title.text(lang), q.intro.text(lang)) for q in served]
+        return render_template("report_choose.html", choices=choices)
+    return _page(served[0])
 
 
-@bp.post("/report")
-def submit_report() -> ResponseReturnValue:
+@bp.get("/report/<qid>")
+def new_report_of(qid: str) -> ResponseReturnValue:
+    return _page(_questionnaire(qid))
+
+
+@bp.post("/report", defaults={"qid": None})
+@bp.post("/report/<qid>")
+def submit_report(qid: str | None) -> ResponseReturnValue:
     """The no-JavaScript path: seal in memory on arrival, store, show the code once."""
-    form = ReportForm()
+    q = _questionnaire(qid)
+    sent = {k: request.form.getlist(k) for k in request.form}
+    answers, problems = read(q.rules, sent)
     try:
         files = sealed_files.finished_uploads()
     except sealed_files.FileProblem as exc:
-        form.validate()
-        return render_template("report.html", form=form, file_problem=str(exc)), 400
-    if not form.validate():
-        return render_template("report.html", form=form), 400
+        return _page(q, sent, problems, file_problem=str(exc)), 400
+    if q.files_question is None:
+        files = []  # nothing asked for them: discarded unread with the request
+    if problems:
+        return _page(q, sent, problems), 400
     if not spend_csrf_token():  # this very form was sent already (a replay or a race)
         return already_received()
     svc = services()
+    lang = i18n.current().code
     try:
         with svc.work_gate.slot():
             sealed = seal_on_server(
                 svc.organization,
-                form.form_id,
-                form.form_version,
-                form.report_fields(),
+                q.id,
+                q.version,
+                q.digest,
+                answers,
                 [sealed_files.attachment_entry(f) for f in files],
-                copy=bool(request.form.get("keep_copy")),
-                lang=i18n.current().code,
+                copy=copy_words(q, answers, lang) if request.form.get("keep_copy") else None,
+                lang=lang,
             )
     except Busy:
         # Nothing is lost: the form comes back filled in, to send again in a moment.
-        return render_template("report.html", form=form, busy=True), 503
+        return _page(q, sent, busy=True), 503
     try:
         svc.mailboxes.create(
             sealed.mailbox,

@@ -9,6 +9,7 @@ from flask import current_app
 
 from portal.common.assets import Asset
 from portal.common.db import Database
+from portal.common.questionnaire import Questionnaire
 from portal.protocol.organization import Organization
 from portal.server.branding import Branding
 from portal.server.config import Config
@@ -36,6 +37,7 @@ class Services:
     pow_load: Load
     pow_key: bytes
     spent: SpentTokens
+    questionnaires: tuple[Questionnaire, ...]
 
 
 def services() -> Services:

@@ -3,20 +3,15 @@ import { formatCode } from '../protocol/codes.js';
 import { csrfToken, messageFor } from './http.js';
 import { guardUnsent } from './leaving.js';
 import { Progress, showError, templateTexts } from './progress.js';
+import {
+  copyWords, currentAnswers, enhanceConditions, markProblems, showSummary,
+} from './questions.js';
 import { FileUploads, FilesNotReady } from './uploads.js';
 import { Units } from './units.js';
 import { Work } from './work.js';
 import { CryptoWorker } from './worker-client.js';
 
-function collectFields(form) {
-  const fields = {};
-  for (const name of form.dataset.fields.split(' ')) {
-    const el = form.elements.namedItem(name);
-    if (el && el instanceof RadioNodeList) fields[name] = el.value;
-    else fields[name] = el && typeof el.value === 'string' ? el.value : '';
-  }
-  return fields;
-}
+const wantsCopy = (doc) => Boolean(doc.getElementById('keep_copy') && doc.getElementById('keep_copy').checked);
 
 // The code, in two halves of three groups that each stay on one line.
 export function showCode(panel, code) {
@@ -36,6 +31,7 @@ export function enhanceReportForm(doc) {
   const worker = new CryptoWorker(form.dataset.worker, form.dataset.workerIntegrity);
   const work = new Work(worker, form.dataset.endpointPow, csrfToken(form));
   const files = new FileUploads(doc, form, worker, csrfToken(form), work);
+  const rules = JSON.parse(form.dataset.rules);
   let sent = false;
   // Load libsodium and solve the proof of work now, while the reporter writes;
   // a failure shows on use.
@@ -43,7 +39,8 @@ export function enhanceReportForm(doc) {
   work.prepare().catch(() => {});
   // Leaving with words not sent asks first (Quick exit never does).
   guardUnsent(() => !sent && (files.hasFiles()
-    || Object.values(collectFields(form)).some((value) => value.trim() !== '')));
+    || Object.keys(currentAnswers(form, rules).answers).length > 0));
+  enhanceConditions(form, rules);
 
   doc.getElementById('seal-notice-server').hidden = true;
   doc.getElementById('seal-notice-browser').hidden = false;
@@ -52,14 +49,13 @@ export function enhanceReportForm(doc) {
     event.preventDefault();
     if (!form.reportValidity()) return;
     errorBox.hidden = true;
-    // The server would refuse a blank description; say so before sealing it.
-    const description = form.elements.namedItem('what_happened');
-    if (!description.value.trim()) {
-      description.setAttribute('aria-invalid', 'true');
-      showError(errorBox, texts.empty);
+    // The questions are checked as the server checks them, before anything is sealed.
+    const { answers, problems } = currentAnswers(form, rules);
+    const listed = markProblems(doc, form, rules, problems, texts);
+    if (listed.length) {
+      showSummary(doc, errorBox, texts.problems, listed);
       return;
     }
-    description.removeAttribute('aria-invalid');
     button.disabled = true;
     progress.start();
     try {
@@ -71,10 +67,11 @@ export function enhanceReportForm(doc) {
       const result = await worker.run('seal-report', {
         attachments,
         organization: JSON.parse(form.dataset.organization),
-        form: form.dataset.formId,
-        version: Number(form.dataset.formVersion),
-        fields: collectFields(form),
-        keepCopy: Boolean(doc.getElementById('keep_copy') && doc.getElementById('keep_copy').checked),
+        form: rules.form,
+        version: rules.version,
+        formDigest: rules.digest,
+        fields: answers,
+        copyFields: wantsCopy(doc) ? copyWords(doc, rules, answers) : null,
         lang: doc.documentElement.lang,
       }, (n) => progress.step(n));
       progress.step(4);

@@ -34,7 +34,7 @@ const SEPARATOR = /[\s\u00a0\u202f\u2009\-\u2010-\u2014\u2212._\u00b7]/u;
 
 // Unicode keeps every decimal digit in a run from 0 to 9, so a digit's value is
 // its distance from the start of its run (mod 10 for runs that follow each other).
-function digitValue(ch) {
+export function digitValue(ch) {
   if (!DECIMAL.test(ch)) return -1;
   const cp = ch.codePointAt(0);
   let back = 0;

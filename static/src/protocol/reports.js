@@ -6,9 +6,10 @@ import { newMailboxKey } from './mailbox.js';
 
 // The same document as portal/protocol/reports.py plaintext(): a report names its
 // reporter's public key, whose case id is the case's.
-export function reportPlaintext(sodium, kind, form, version, fields, { replyPk = null, attachments = [], lang = '' } = {}) {
+export function reportPlaintext(sodium, kind, form, version, fields, { replyPk = null, attachments = [], lang = '', formDigest = '' } = {}) {
   const doc = { kind, form, form_version: version, fields, attachments };
   if (lang) doc.lang = lang;
+  if (formDigest) doc.form_digest = formDigest;
   if (kind === 'report') doc.reply_pk = b64(sodium, replyPk);
   return sodium.from_string(JSON.stringify(doc));
 }
@@ -35,7 +36,7 @@ export function openCopy(sodium, sealed, keyPair) {
 
 // Everything that leaves the browser is in `request`; the code stays here.
 export async function sealReport(sodium, {
-  organization, form, version, fields, attachments = [], keepCopy = false, lang = '',
+  organization, form, version, formDigest = '', fields, attachments = [], copyFields = null, lang = '',
 }, progress) {
   const reporter = sodium.crypto_box_keypair();
   const code = generateCode(sodium);
@@ -46,9 +47,9 @@ export async function sealReport(sodium, {
   };
   sodium.memzero(reporter.privateKey);
   progress(3);
-  const copy = keepCopy ? sealCopy(sodium, reporter.publicKey, 'report', fields) : null;
+  const copy = copyFields ? sealCopy(sodium, reporter.publicKey, 'report', copyFields) : null;
   const plaintext = reportPlaintext(sodium, 'report', form, version, fields,
-    { replyPk: reporter.publicKey, attachments, lang });
+    { replyPk: reporter.publicKey, attachments, lang, formDigest });
   const envelope = sealEnvelope(sodium, 'report', plaintext, organization.encrypt, 'browser');
   sodium.memzero(plaintext);
   return { request: { envelope, mailbox, ...(copy ? { copy } : {}) }, code };
