@@ -26,6 +26,12 @@ LANGUAGES: dict[str, Language] = {
         Language("fr", "Français", "ltr"),
         Language("es", "Español", "ltr"),
         Language("ar", "العربية", "rtl"),
+        Language("fa", "فارسی", "rtl"),
+        Language("uk", "Українська", "ltr"),
+        Language("ru", "Русский", "ltr"),
+        Language("pt", "Português", "ltr"),
+        Language("sw", "Kiswahili", "ltr"),
+        Language("my", "မြန်မာ", "ltr"),
     )
 }
 

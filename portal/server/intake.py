@@ -134,7 +134,8 @@ def _condition(q: Questionnaire, question: Question, lang: str) -> tuple[str, st
     target = q.question(cond.question)
     asked = str(target.label.text(lang)) if target else cond.question
     answers = gettext(" or ").join(
-        f"“{w}”" for w in _choice_words(q, cond.question, cond.values, lang)
+        gettext("“%(answer)s”", answer=w)
+        for w in _choice_words(q, cond.question, cond.values, lang)
     )
     words = gettext(
         "Answer this only if you answered %(answers)s to “%(question)s”.",

@@ -50,6 +50,10 @@ def live_q(tmp_path_factory: pytest.TempPathFactory, desk_home: Path) -> Iterato
         yield portal
 
 
+def _page_lang(drv: AnyDriver) -> str:
+    return str(drv.find_element(By.TAG_NAME, "html").get_attribute("lang"))
+
+
 def _click(drv: AnyDriver, selector: str) -> None:
     drv.find_element(By.CSS_SELECTOR, selector).click()
 
@@ -226,8 +230,7 @@ def test_burmese_and_persian_are_drawn_with_real_glyphs(
     with open_browser(browser, level) as drv:
         drv.get(live_q.url + "/")
         _click(drv, f'.language-switch a[lang="{lang}"]')
-        html = drv.find_element(By.TAG_NAME, "html")
-        wait(drv, 10).until(lambda d: d.find_element(By.TAG_NAME, "html") != html)
+        wait(drv, 10).until(lambda d: _page_lang(d) == lang)
         drv.get(live_q.url + "/report/report")
         assert drv.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang
         drawn = drv.execute_script(GLYPHS, "h1")
