@@ -10,7 +10,7 @@ NPM_STAMP := node_modules/.installed
 ASSETS := static/dist/manifest.json
 JS_SOURCES := $(shell find static/src static/css -type f 2>/dev/null) build.mjs esbuild.options.mjs
 
-.PHONY: setup run test lint typecheck jstest pytest vectors bench load audit messages clean system-node system-browser
+.PHONY: setup run test lint typecheck jstest pytest vectors bench load audit messages clean system-node system-browser system-postgres
 
 setup: $(PY_STAMP) $(ASSETS)
 
@@ -21,10 +21,13 @@ system-node:
 
 # Chromium (driven through ChromeDriver) and Firefox ESR, what Tor Browser is built on
 # (driven over Marionette by marionette-driver from PyPI: Debian ships no geckodriver).
+# The Noto fonts are the ones Tor Browser ships for Arabic script and Burmese: the
+# browser tests check that Persian and Burmese are drawn with them.
 system-browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v firefox-esr >/dev/null || { \
-	  echo "installing Chromium, ChromeDriver and Firefox ESR (Debian packages)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver firefox-esr; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v firefox-esr >/dev/null \
+	  && fc-list 2>/dev/null | grep -q "Noto Sans Myanmar" || { \
+	  echo "installing Chromium, ChromeDriver, Firefox ESR and Noto fonts (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver firefox-esr fonts-noto-core; }
 
 $(PY_STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -62,11 +65,20 @@ vectors: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy
 
-# Everything but the browsers runs on both cores (pytest-xdist); the browser
-# tests run one at a time, as their servers and timings expect. PYTEST_ARGS
-# (e.g. a -k filter) goes to both runs.
-pytest: setup system-browser
+# PostgreSQL's server binaries, for the tests' throwaway clusters (tests/harness/postgres.py).
+system-postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing PostgreSQL (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
+# Everything but the browsers runs on both cores (pytest-xdist), on SQLite and
+# then, for every test that stores through the portal, on a PostgreSQL server
+# the run starts; the browser tests run one at a time, as their servers and
+# timings expect (the two-host test on PostgreSQL among them). PYTEST_ARGS
+# (e.g. a -k filter) goes to every run.
+pytest: setup system-browser system-postgres
 	$(BIN)/pytest -n 2 --ignore=tests/e2e $(PYTEST_ARGS)
+	PORTAL_TEST_DATABASE=postgres $(BIN)/pytest -n 2 --ignore=tests/e2e $(PYTEST_ARGS)
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 test: lint typecheck jstest pytest

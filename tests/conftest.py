@@ -1,7 +1,14 @@
-"""Fixtures: a real desk (real keys), and a portal app on a temp data dir."""
+"""Fixtures: a real desk (real keys), and a portal app on a temp data dir.
+
+With ``PORTAL_TEST_DATABASE=postgres`` (the second pass of ``make test``) every
+portal the tests make stores into a fresh database on a real PostgreSQL server
+the run starts itself, and only the tests that store through the portal run.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +22,7 @@ from portal.protocol.organization import Organization
 from portal.server.app import create_app, create_relay_app
 from portal.server.config import Config, load_config
 from tests.harness.live import fresh_desk_copy
+from tests.harness.postgres import Cluster, cluster
 from tests.harness.web import PASSPHRASE
 
 
@@ -42,14 +50,37 @@ def home(tmp_path: Path, desk_home: Path) -> Path:
     return fresh_desk_copy(desk_home, tmp_path / "desk")
 
 
+ON_POSTGRES = os.environ.get("PORTAL_TEST_DATABASE") == "postgres"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, run what stores through the portal (the rest ran on SQLite)."""
+    if not ON_POSTGRES:
+        return
+    keep = [i for i in items if "config" in getattr(i, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+    items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster | None]:
+    """The run's PostgreSQL server, when the run is on PostgreSQL."""
+    if not ON_POSTGRES:
+        yield None
+        return
+    with cluster() as server:
+        yield server
+
+
 @pytest.fixture
-def config(tmp_path: Path, desk_home: Path) -> Config:
-    base = load_config(
-        {
-            "PORTAL_DATA_DIR": str(tmp_path / "data"),
-            "PORTAL_KEYS": str(desk_home / keystore.ORG_FILE),
-        }
-    )
+def config(tmp_path: Path, desk_home: Path, postgres: Cluster | None) -> Config:
+    env = {
+        "PORTAL_DATA_DIR": str(tmp_path / "data"),
+        "PORTAL_KEYS": str(desk_home / keystore.ORG_FILE),
+    }
+    if postgres is not None:
+        env["PORTAL_DATABASE_URL"] = postgres.new_database()
+    base = load_config(env)
     return replace(
         base,
         max_envelope_bytes=64 * 1024,

@@ -167,6 +167,7 @@ def test_cli_loop_export_import_cases_show(
 ) -> None:
     _submit(client, "MARKER-cli the checkpoint")
     monkeypatch.setenv("PORTAL_DATA_DIR", str(app.extensions["portal"].config.data_dir))
+    monkeypatch.setenv("PORTAL_DATABASE_URL", app.extensions["portal"].config.database_url)
     monkeypatch.setenv("PORTAL_KEYS", str(desk_home / "organization.json"))
     monkeypatch.setenv("PORTAL_DESK_PASSPHRASE", PASSPHRASE)
     runner = CliRunner()

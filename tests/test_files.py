@@ -426,6 +426,7 @@ def test_purge_expires_abandoned_uploads(
 ) -> None:
     _api(client, "POST", "/api/uploads", {"size": 100, "part_size": 4096})
     monkeypatch.setenv("PORTAL_DATA_DIR", str(config.data_dir))
+    monkeypatch.setenv("PORTAL_DATABASE_URL", config.database_url)
     monkeypatch.setenv("PORTAL_KEYS", str(desk_home / "organization.json"))
     monkeypatch.setenv("PORTAL_UPLOAD_EXPIRY_DAYS", "1")
     out = CliRunner().invoke(main, ["purge"])

@@ -303,6 +303,7 @@ def test_staff_cli_add_list_remove(
     app: Flask, monkeypatch: pytest.MonkeyPatch, config: Config, desk_home: Path
 ) -> None:
     monkeypatch.setenv("PORTAL_DATA_DIR", str(config.data_dir))
+    monkeypatch.setenv("PORTAL_DATABASE_URL", config.database_url)
     monkeypatch.setenv("PORTAL_KEYS", str(desk_home / "organization.json"))
     runner = CliRunner()
     out = runner.invoke(main, ["staff", "add", "alice", "--json"])

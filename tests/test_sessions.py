@@ -4,7 +4,6 @@ after Leave, logout, confirmation and idling out, and read from the database."""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from portal.cli import main
 from portal.protocol.encoding import b64decode, b64encode
 from portal.server.config import Config
 from portal.server.web.sessions import TOKEN_BYTES, session_id
-from tests.harness.web import csrf_token, files_containing
+from tests.harness.web import csrf_token, files_containing, run_sql
 
 
 def _cookie(client: FlaskClient, name: str = "portal_session") -> str:
@@ -46,8 +45,7 @@ def test_the_cookie_is_a_random_token_and_the_database_holds_only_its_hash(
 ) -> None:
     client.get("/report")
     token = b64decode(_cookie(client), length=TOKEN_BYTES)
-    db = sqlite3.connect(config.data_dir / "portal.sqlite")
-    rows = db.execute("SELECT id, sealed FROM sessions").fetchall()
+    rows = run_sql(config, "SELECT id, sealed FROM sessions")
     assert [bytes(r[0]) for r in rows] == [session_id(token)]
     assert files_containing(config.data_dir, token) == []
     assert files_containing(config.data_dir, _cookie(client).encode()) == []
@@ -83,8 +81,7 @@ def test_a_token_made_from_the_database_rows_is_no_session(
     app: Flask, client: FlaskClient, config: Config
 ) -> None:
     _open_a_case(client)
-    db = sqlite3.connect(config.data_dir / "portal.sqlite")
-    (row_id,) = db.execute("SELECT id FROM sessions").fetchone()
+    ((row_id,),) = run_sql(config, "SELECT id FROM sessions")
     assert "case" in _replay(app, _cookie(client))  # the real cookie: the case is open
     for guess in (bytes(row_id), hashlib.sha256(bytes(row_id)).digest()):
         assert _replay(app, b64encode(guess)) == {}
@@ -120,8 +117,7 @@ def test_a_dead_session_is_dead_in_the_database_too(
     store = app.session_interface.store  # type: ignore[attr-defined]
     store.clock = lambda: time.time() + config.session_lifetime_seconds + 1
     assert store.purge() == 1
-    db = sqlite3.connect(config.data_dir / "portal.sqlite")
-    assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+    assert run_sql(config, "SELECT count(*) FROM sessions") == [(0,)]
 
 
 def test_nothing_of_a_session_is_readable_in_the_data_dir(
@@ -136,14 +132,13 @@ def test_purge_deletes_dead_sessions(
     client: FlaskClient, config: Config, desk_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client.get("/report")
-    db = sqlite3.connect(config.data_dir / "portal.sqlite")
-    with db:
-        db.execute("UPDATE sessions SET expires = ?", (int(time.time()) - 1,))
+    run_sql(config, "UPDATE sessions SET expires = :t", t=int(time.time()) - 1)
     monkeypatch.setenv("PORTAL_DATA_DIR", str(config.data_dir))
+    monkeypatch.setenv("PORTAL_DATABASE_URL", config.database_url)
     monkeypatch.setenv("PORTAL_KEYS", str(desk_home / "organization.json"))
     out = CliRunner().invoke(main, ["purge"])
     assert out.exit_code == 0 and "1 dead session(s)" in out.output
-    assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+    assert run_sql(config, "SELECT count(*) FROM sessions") == [(0,)]
 
 
 def test_a_request_in_flight_cannot_bring_a_left_session_back(

@@ -9,17 +9,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from portal.server.app import create_app
 from portal.server.config import Config
-from portal.server.web.work_gate import Busy, WorkGate
+from portal.server.web.work_gate import Busy, FileSlots, WorkGate, slots_for
 from tests.harness.web import csrf_token
 
 
 def test_slots_are_shared_through_the_data_dir(tmp_path: Path) -> None:
     # Two gates on one folder stand for two gunicorn workers.
-    first = WorkGate(tmp_path, slots=1, rate=100, burst=100, wait_seconds=0.1)
-    second = WorkGate(tmp_path, slots=1, rate=100, burst=100, wait_seconds=0.1)
+    first = WorkGate(FileSlots(tmp_path, 1), rate=100, burst=100, wait_seconds=0.1)
+    second = WorkGate(FileSlots(tmp_path, 1), rate=100, burst=100, wait_seconds=0.1)
     with first.slot(), pytest.raises(Busy), second.slot():
         pass
     with second.slot():
@@ -27,7 +28,7 @@ def test_slots_are_shared_through_the_data_dir(tmp_path: Path) -> None:
 
 
 def test_the_rate_bucket_empties_and_refills(tmp_path: Path) -> None:
-    gate = WorkGate(tmp_path, slots=4, rate=1000, burst=3)
+    gate = WorkGate(FileSlots(tmp_path, 4), rate=1000, burst=3)
     for _ in range(3):
         with gate.slot():
             pass
@@ -68,7 +69,7 @@ def test_a_busy_portal_keeps_the_reporters_words(config: Config) -> None:
 def test_the_queue_is_bounded_so_a_flood_cannot_pile_up(tmp_path: Path) -> None:
     """The attack: many no-JS submissions at once; only a few may wait, the rest
     are told "busy" at once instead of holding threads."""
-    gate = WorkGate(tmp_path, slots=1, rate=1000, burst=1000, wait_seconds=5, max_waiting=2)
+    gate = WorkGate(FileSlots(tmp_path, 1), rate=1000, burst=1000, wait_seconds=5, max_waiting=2)
     results: list[str] = []
     inside = threading.Event()
     release = threading.Event()
@@ -99,3 +100,73 @@ def test_the_queue_is_bounded_so_a_flood_cannot_pile_up(tmp_path: Path) -> None:
     for t in (holder, *waiters):
         t.join(5)
     assert sorted(results) == ["queue", "served", "served"]
+
+
+def test_waiting_requests_are_served_in_the_order_they_came(tmp_path: Path) -> None:
+    """First come, first served: no request overtakes one that waited longer."""
+    gate = WorkGate(FileSlots(tmp_path, 1), rate=1000, burst=1000, wait_seconds=10)
+    served: list[int] = []
+    release = threading.Event()
+    inside = threading.Event()
+
+    def hold() -> None:
+        with gate.slot():
+            inside.set()
+            release.wait(5)
+
+    def wait(n: int) -> None:
+        with gate.slot():
+            served.append(n)
+            time.sleep(0.01)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(5)
+    waiters = []
+    for n in range(8):
+        t = threading.Thread(target=wait, args=(n,))
+        t.start()
+        waiters.append(t)
+        time.sleep(0.02)  # each arrives after the one before
+    release.set()
+    for t in (holder, *waiters):
+        t.join(10)
+    assert served == list(range(8))
+
+
+def test_a_slot_freed_by_another_worker_is_taken_by_the_head_of_the_line(
+    tmp_path: Path,
+) -> None:
+    other = WorkGate(FileSlots(tmp_path, 1), rate=1000, burst=1000)
+    gate = WorkGate(FileSlots(tmp_path, 1), rate=1000, burst=1000, wait_seconds=5)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with other.slot():
+            inside.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(5)
+    threading.Timer(0.2, release.set).start()
+    started = time.monotonic()
+    with gate.slot():
+        waited = time.monotonic() - started
+    holder.join(5)
+    assert 0.15 < waited < 1.0
+
+
+def test_on_postgresql_the_slots_are_shared_by_every_gate_on_the_database(
+    app: Flask, tmp_path: Path
+) -> None:
+    """Two gates on one database stand for two hosts: one slot between them."""
+    engine = app.extensions["portal"].db.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's; SQLite runs one host (file slots)")
+    host_a = WorkGate(slots_for(engine, tmp_path / "a", 1), rate=100, burst=100, wait_seconds=0.2)
+    host_b = WorkGate(slots_for(engine, tmp_path / "b", 1), rate=100, burst=100, wait_seconds=0.2)
+    with host_a.slot(), pytest.raises(Busy), host_b.slot():
+        pass
+    with host_b.slot():
+        pass

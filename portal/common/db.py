@@ -1,6 +1,7 @@
 """Database engine and sessions (SQLAlchemy), for the server and the desk alike.
 
-SQLite is the embedded default and the only engine tested so far.
+SQLite is the embedded default; PostgreSQL (psycopg 3) is the engine for several
+hosts. ``make test`` runs the storage and web tests on both.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from portal.server.web import api, cases, errors, language, page_context, relay,
 from portal.server.web.requests import PortalRequest
 from portal.server.web.services import Services
 from portal.server.web.work import Load
-from portal.server.web.work_gate import WorkGate
+from portal.server.web.work_gate import WorkGate, slots_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,8 +84,7 @@ def _base_app(config: Config, cookie_name: str, error_template: str) -> Flask:
         staff=StaffAccounts(db, keys.totp),
         uploads=Uploads(db, mailboxes.blobs, limits, mailboxes.today),
         work_gate=WorkGate(
-            config.data_dir / "work-slots",
-            slots=config.derive_slots,
+            slots_for(db.engine, config.data_dir / "work-slots", config.derive_slots),
             rate=config.derive_rate,
             burst=config.derive_rate * 2,
         ),

@@ -57,10 +57,13 @@ class Config:
     pending_per_case: int = 200  # follow-ups of one case waiting for the desk, at most
     inbox_items: int = 20_000  # items in one inbox bundle; the rest wait for the next
     transparency_min: int = 5  # /transparency withholds any count under this
+    shared_blob_dir: Path | None = None  # PORTAL_BLOB_DIR: one folder every host mounts
 
     @property
     def blob_dir(self) -> Path:
-        return self.data_dir / "blobs"
+        """Encrypted envelopes, files and upload parts: shared by every host of one
+        portal (``PORTAL_BLOB_DIR``), else in this host's data dir."""
+        return self.shared_blob_dir or self.data_dir / "blobs"
 
     @property
     def questionnaires_dir(self) -> Path | None:
@@ -140,4 +143,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         pow_rate=_size(env, "PORTAL_POW_RATE", 30),
         pending_per_case=_size(env, "PORTAL_PENDING_PER_CASE", 200),
         inbox_items=_size(env, "PORTAL_INBOX_ITEMS", 20_000),
+        shared_blob_dir=Path(env["PORTAL_BLOB_DIR"]).resolve()
+        if env.get("PORTAL_BLOB_DIR")
+        else None,
     )

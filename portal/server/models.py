@@ -186,3 +186,14 @@ class QuestionnaireDefinition(Base):
     version: Mapped[int] = mapped_column(Integer)
     body: Mapped[bytes] = mapped_column(LargeBinary(1024 * 1024))
     first_served: Mapped[dt.date] = mapped_column(Date)
+
+
+class ServerKey(Base):
+    """Random keys every host of one portal must share (the CSRF token key and
+    the proof-of-work tag key). Neither can open anything: they only let a form
+    or a challenge made on one host be checked on another."""
+
+    __tablename__ = "server_keys"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary(64))

@@ -15,7 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
+
 from portal.common.atomic import atomic_write
+from portal.common.db import Database
 from portal.desk import keystore
 from portal.protocol.organization import (
     Organization,
@@ -25,6 +28,7 @@ from portal.protocol.organization import (
 )
 from portal.server import schema
 from portal.server.config import Config
+from portal.server.models import ServerKey
 
 log = logging.getLogger(__name__)
 DEMO_PASSPHRASE = "demo"  # noqa: S105 - the documented demo passphrase
@@ -43,11 +47,13 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Secrets:
-    """Unrelated random keys kept in the data dir (none can make a session).
+    """Unrelated random keys (none can make a session).
 
     ``csrf`` signs CSRF tokens (whose raw half lives in the server-side
-    session); ``totp`` seals relay staff's TOTP secrets in the database;
-    ``pow`` tags the proof-of-work challenges the portal issues.
+    session) and ``pow`` tags the proof-of-work challenges the portal issues:
+    both live in the database, so every host behind one address checks what
+    another made. ``totp`` seals relay staff's TOTP secrets in the database, so
+    it stays out of it, in the data dir of the host that runs the relay.
     """
 
     csrf: bytes = field(repr=False)
@@ -61,13 +67,34 @@ def _key_file(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def load_secrets(data_dir: Path) -> Secrets:
-    """The data dir's keys, generated on first start."""
-    return Secrets(
-        csrf=_key_file(data_dir / "csrf.key"),
-        totp=_key_file(data_dir / "totp.key"),
-        pow=_key_file(data_dir / "pow.key"),
-    )
+def _shared_key(db: Database, name: str, data_dir: Path) -> bytes:
+    """A key from the database; the first host to start makes it (taking over the
+    data dir's file from before keys were shared, so nothing made with it breaks)."""
+    old = data_dir / f"{name}.key"
+    fresh = old.read_bytes() if old.exists() else secrets.token_bytes(32)
+    try:
+        with db.transaction() as s:
+            if s.get(ServerKey, name) is None:
+                s.add(ServerKey(name=name, value=fresh))
+    except IntegrityError:
+        pass  # another host or worker made it first: theirs is the key
+    with db.reading() as s:
+        row = s.get(ServerKey, name)
+        assert row is not None
+        return bytes(row.value)
+
+
+def load_secrets(data_dir: Path, database_url: str) -> Secrets:
+    """The portal's keys, generated on first start."""
+    db = Database(database_url)
+    try:
+        return Secrets(
+            csrf=_shared_key(db, "csrf", data_dir),
+            totp=_key_file(data_dir / "totp.key"),
+            pow=_shared_key(db, "pow", data_dir),
+        )
+    finally:
+        db.engine.dispose()
 
 
 def _demo_desk_usable(home: Path) -> bool:
@@ -117,8 +144,8 @@ def prepare(config: Config) -> tuple[Organization, Secrets]:
     """Run every once-per-data-dir step; return the organization and the keys."""
     with data_dir_lock(config.data_dir):
         org = organization(config)
-        keys = load_secrets(config.data_dir)
         schema.upgrade(config.database_url)
+        keys = load_secrets(config.data_dir, config.database_url)
         config.blob_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.umask(0o077)
     return org, keys

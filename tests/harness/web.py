@@ -9,8 +9,10 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
 
 from portal.protocol.pow import proof_for
+from portal.server.config import Config
 
 PASSPHRASE = "correct horse battery staple"
 CSRF = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
@@ -63,3 +65,15 @@ def post_routes() -> tuple[list[str], list[str]]:
     return [r for r in found if not r.startswith("/api/")], [
         r for r in found if r.startswith("/api/")
     ]
+
+
+def run_sql(config: Config, query: str, **params: object) -> list[tuple[Any, ...]]:
+    """One statement straight on the portal's database (SQLite or PostgreSQL), as an
+    attacker with the database would: its rows, committed."""
+    engine = create_engine(config.database_url)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(query), params)
+            return [tuple(r) for r in result] if result.returns_rows else []
+    finally:
+        engine.dispose()

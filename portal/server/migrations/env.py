@@ -10,11 +10,15 @@ from portal.server.models import Base
 url = context.config.get_main_option("sqlalchemy.url")
 assert url is not None
 
-with make_engine(url).connect() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+engine = make_engine(url)
+try:
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+finally:
+    engine.dispose()  # no connection left open to a database that was only migrated

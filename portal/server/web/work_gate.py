@@ -1,10 +1,19 @@
 """Bounding the server's code derivations (no-JS submissions and case openings).
 
-Each derivation costs 16 MiB and tens of milliseconds of CPU. A fixed number of
-slots, shared by every gunicorn worker through lock files in the data dir,
-caps how many run at once (so memory and cores stay bounded), and a token
-bucket per worker caps the sustained rate. Nothing here looks at who is asking:
-no address is used or stored.
+Each derivation costs memory and tens of milliseconds of CPU. A fixed number of
+slots caps how many run at once across every worker, so memory and cores stay
+bounded; a token bucket per worker caps the sustained rate. Nothing here looks
+at who is asking: no address is used or stored.
+
+Slots are shared where the workers can all see them: lock files in the data dir
+on one host (SQLite), or PostgreSQL advisory locks when several hosts share one
+database, so two hosts together run no more than ``slots`` at once.
+
+Waiting is first come, first served: the requests of a worker wait in a queue,
+only the one at its head looks for a free slot (a slot freed in the same worker
+is handed over at once; one freed elsewhere is seen within ``POLL`` seconds),
+and each waits at most ``wait_seconds``. A worker lets at most ``max_waiting``
+requests queue; beyond that a flood is told "busy" at once.
 """
 
 from __future__ import annotations
@@ -13,11 +22,18 @@ import fcntl
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import Connection, Engine, text
 
 from portal.common.errors import NamedError
+
+POLL = 0.005  # seconds between looks for a slot freed by another worker or host
+ADVISORY_SPACE = 0x504F5254  # "PORT": the advisory lock class the portal's slots use
 
 
 class Busy(NamedError, RuntimeError):
@@ -45,59 +61,141 @@ class TokenBucket:
             return False
 
 
+class Slots(Protocol):
+    """Where the slots live: ``claim`` returns a held slot or None, at once."""
+
+    def claim(self) -> object | None: ...
+
+    def release(self, held: object) -> None: ...
+
+
+class FileSlots:
+    """Slots as lock files in a folder every worker of one host shares."""
+
+    def __init__(self, folder: Path, slots: int) -> None:
+        self.folder = folder
+        self.slots = slots
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def claim(self) -> int | None:
+        for n in range(self.slots):
+            fd = os.open(self.folder / f"slot-{n}", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return fd
+        return None
+
+    def release(self, held: object) -> None:
+        assert isinstance(held, int)
+        os.close(held)  # closing releases the lock
+
+
+class AdvisorySlots:
+    """Slots as PostgreSQL session advisory locks: shared by every host on the
+    database. A held slot keeps its connection; a crashed worker's connection
+    closes and its slot frees itself."""
+
+    def __init__(self, engine: Engine, slots: int) -> None:
+        self.engine = engine
+        self.slots = slots
+
+    def claim(self) -> tuple[Connection, int] | None:
+        conn = self.engine.connect()
+        try:
+            for n in range(self.slots):
+                got = conn.execute(
+                    text("SELECT pg_try_advisory_lock(:space, :n)"),
+                    {"space": ADVISORY_SPACE, "n": n},
+                ).scalar()
+                conn.commit()
+                if got:
+                    return conn, n
+        except BaseException:
+            conn.close()
+            raise
+        conn.close()
+        return None
+
+    def release(self, held: object) -> None:
+        assert isinstance(held, tuple)
+        conn: Connection = held[0]
+        n: int = held[1]
+        try:
+            conn.execute(
+                text("SELECT pg_advisory_unlock(:space, :n)"), {"space": ADVISORY_SPACE, "n": n}
+            )
+            conn.commit()
+        finally:
+            conn.close()
+
+
 class WorkGate:
-    """At most ``slots`` derivations at once across workers; at most ``max_waiting``
-    requests of this worker waiting for one (the rest are told "busy" at once, so
-    a flood of no-JS submissions cannot pile up threads and memory)."""
+    """At most ``slots`` derivations at once, served in arrival order."""
 
     def __init__(
         self,
-        folder: Path,
-        slots: int,
+        slots: Slots,
         rate: float,
         burst: int,
         wait_seconds: float = 10.0,
-        max_waiting: int = 16,
+        max_waiting: int = 64,
     ) -> None:
-        self.folder = folder
         self.slots = slots
         self.bucket = TokenBucket(rate, burst)
         self.wait_seconds = wait_seconds
         self.max_waiting = max_waiting
-        self._waiting = 0
+        self._queue: deque[threading.Event] = deque()
         self._lock = threading.Lock()
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         if not self.bucket.take():
             raise Busy("rate")
-        with self._lock:
-            if self._waiting >= self.max_waiting:
-                raise Busy("queue")
-            self._waiting += 1
-        try:
-            fd = self._claim()
-        finally:
-            with self._lock:
-                self._waiting -= 1
+        held = self._wait_in_line()
         try:
             yield
         finally:
-            os.close(fd)  # closing releases the lock
+            self.slots.release(held)
+            self._wake_head()
 
-    def _claim(self) -> int:
-        """A locked slot file's descriptor, or Busy once ``wait_seconds`` have passed."""
+    def _wait_in_line(self) -> object:
+        turn = threading.Event()
+        with self._lock:
+            if len(self._queue) >= self.max_waiting:
+                raise Busy("queue")
+            self._queue.append(turn)
+            if self._queue[0] is turn:
+                turn.set()
         deadline = time.monotonic() + self.wait_seconds
-        while True:
-            for n in range(self.slots):
-                fd = os.open(self.folder / f"slot-{n}", os.O_RDWR | os.O_CREAT, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
-                    continue
-                return fd
-            if time.monotonic() > deadline:
+        try:
+            if not turn.wait(max(0.0, deadline - time.monotonic())):
                 raise Busy("slots")
-            time.sleep(0.02)
+            while True:  # at the head of the line: the first free slot is ours
+                turn.clear()  # from here, a release in this worker sets it again at once
+                held = self.slots.claim()
+                if held is not None:
+                    return held
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Busy("slots")
+                turn.wait(min(POLL, remaining))
+        finally:
+            with self._lock:
+                self._queue.remove(turn)
+                if self._queue:
+                    self._queue[0].set()
+
+    def _wake_head(self) -> None:
+        with self._lock:
+            if self._queue:
+                self._queue[0].set()
+
+
+def slots_for(engine: Engine, folder: Path, slots: int) -> Slots:
+    """Advisory locks on PostgreSQL (shared by every host), lock files otherwise."""
+    if engine.dialect.name == "postgresql":
+        return AdvisorySlots(engine, slots)
+    return FileSlots(folder, slots)
