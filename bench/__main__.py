@@ -1,6 +1,6 @@
 """make bench: every figure next to the limit it is measured against, in one run.
 
-python -m bench [--only crypto,pages,throughput,ingest,desk] [--ingest-mib 1024]
+python -m bench [--only crypto,pages,throughput,engines,ingest,desk,flood] [--ingest-mib 1024]
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from portal.desk import keystore
 from portal.protocol.organization import load
 from tests.harness.live import live_portal
 
-from . import crypto, desk, flood, ingest, journeys, pages, throughput
+from . import crypto, desk, engines, flood, ingest, journeys, pages, throughput
 
-SECTIONS = ("crypto", "journeys", "pages", "throughput", "ingest", "desk", "flood")
+SECTIONS = ("crypto", "journeys", "pages", "throughput", "engines", "ingest", "desk", "flood")
 
 
 def main() -> int:
@@ -58,6 +58,12 @@ def main() -> int:
                 portal_figures = ingest.portal_upload(live.url, size, live.workers())
                 raw = ingest.raw_copy(live.data_dir, size)
                 _print(ingest.report(portal_figures, raw, size))
+        if "engines" in only:
+            _print(
+                engines.report(
+                    engines.run(base / "engines", base / "home" / "organization.json", org)
+                )
+            )
         if "desk" in only:
             _print(desk.report(desk.run(base / "desk-bench", base / "home", "bench")))
         if "flood" in only:

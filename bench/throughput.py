@@ -43,8 +43,11 @@ def _sealed_body(org: Organization, s: Session) -> bytes:
     ).encode()
 
 
-def _pool(url: str, n: int, path: str) -> list[Session]:
-    sessions = [Session(url) for _ in range(n)]
+def _pool(url: str | list[str], n: int, path: str) -> list[Session]:
+    """``n`` sessions that have fetched ``path``; given several hosts, the sessions
+    take them in turn (a front sending each browser to one host)."""
+    urls = [url] if isinstance(url, str) else url
+    sessions = [Session(urls[i % len(urls)]) for i in range(n)]
     threads = [threading.Thread(target=s.get, args=(path,)) for s in sessions]
     for t in threads:
         t.start()
@@ -117,14 +120,19 @@ def run(url: str, org: Organization) -> dict[str, dict[int, dict[str, float]]]:
     return out
 
 
-def _level(
-    url: str, org: Organization, level: int, made_codes: list[str], lookups: list[str]
-) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
+def submissions(url: str | list[str], org: Organization, level: int) -> dict[str, dict[str, float]]:
+    """The trivial endpoint and browser-sealed submissions at ``level`` clients,
+    against one host or several in turn."""
     ping = _pool(url, level, "/report")
-    out["trivial GET /api/ping"] = _drive(
-        level, lambda c, i: ping[c].request("GET", "/api/ping").status == 200
-    )
+    return {
+        "trivial GET /api/ping": _drive(
+            level, lambda c, i: ping[c].request("GET", "/api/ping").status == 200
+        ),
+        "submit (browser-sealed)": _submit(url, org, level),
+    }
+
+
+def _submit(url: str | list[str], org: Organization, level: int) -> dict[str, float]:
     # A submission spends its page's CSRF token: each one comes with a fresh page
     # fetched beforehand (untimed), as a reporter's browser would have it.
     budget = max(400, level * 80)
@@ -149,7 +157,13 @@ def _level(
             == 201
         )
 
-    out["submit (browser-sealed)"] = _drive(level, post)
+    return _drive(level, post)
+
+
+def _level(
+    url: str, org: Organization, level: int, made_codes: list[str], lookups: list[str]
+) -> dict[str, dict[str, float]]:
+    out = submissions(url, org, level)
     openers = _pool(url, level, "/case")
     out["open case, JS path"] = _drive(
         level,

@@ -2,25 +2,40 @@
 
 SQLite is the embedded default; PostgreSQL (psycopg 3) is the engine for several
 hosts. ``make test`` runs the storage and web tests on both.
+
+SQLite has one writer at a time. Left to itself, a writer that finds the lock
+taken sleeps in SQLite's busy handler, in steps of up to 100 ms, and a
+transaction that began by reading can fail when it tries to write. So writes
+take turns here first: a lock per process and a lock file per database, both
+waited on in the kernel and woken the moment the writer before finishes, and
+each write transaction starts with ``BEGIN IMMEDIATE``. Reads never wait (WAL).
+Durability is unchanged: ``synchronous=FULL``, one fsync per commit.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str) -> Engine:
-    """An engine; SQLite gets WAL, foreign keys, full fsync and a busy timeout."""
+    """An engine; SQLite gets WAL, foreign keys, full fsync and a busy timeout,
+    and begins each transaction as its connection asks (``sqlite_begin``)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # BEGIN is emitted below, not by the driver
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
@@ -28,8 +43,38 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+class _WriteTurns:
+    """One SQLite writer at a time across threads and processes, in the kernel's
+    wait queue rather than SQLite's sleeping back-off."""
+
+    def __init__(self, database: Path) -> None:
+        self._threads = threading.Lock()
+        self._path = database.with_name(database.name + ".writer")
+        self._mine = threading.local()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        if getattr(self._mine, "held", False):  # already this thread's turn
+            yield
+            return
+        with self._threads:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._mine.held = True
+                yield
+            finally:
+                self._mine.held = False
+                os.close(fd)  # closing releases the lock
 
 
 class Database:
@@ -38,11 +83,19 @@ class Database:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._turns: _WriteTurns | None = None
+        self._writers = self._sessions
+        database = make_url(url).database
+        if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
+            self._turns = _WriteTurns(Path(database))
+            immediate = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+            self._writers = sessionmaker(immediate, expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One atomic unit of work: committed whole, or rolled back whole."""
-        with self._sessions() as session, session.begin():
+        turn = self._turns.turn() if self._turns else nullcontext()
+        with turn, self._writers() as session, session.begin():
             yield session
 
     @contextmanager
