@@ -4,6 +4,7 @@ JavaScript, sealed with their digest, and laid out on the desk by that very vers
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -27,6 +28,7 @@ from portal.common.questionnaire import (
 from portal.desk import casefile, cases, layout, tables
 from portal.desk.keystore import DeskKeys
 from portal.desk.store import DeskStore, utc_today
+from portal.protocol.bundles import Item, Manifest, write_bundle
 from portal.server.app import create_app
 from portal.server.config import Config
 from tests.harness.loop import CODE_ON_PAGE, to_desk
@@ -449,3 +451,77 @@ def test_a_report_from_before_questionnaires_is_laid_out_by_the_default() -> Non
     assert [(r.label, r.value) for r in laid.rows] == [
         ("What happened?", "x"), ("May we write back to you through this portal?", "Yes"),
     ]  # fmt: skip
+
+
+# ---- hostile definitions in transit --------------------------------------------------
+
+
+def _inbox_of(path: Path, org_kid: str, definitions: list[bytes]) -> Path:
+    """An inbox holding only questionnaire items: what anyone carrying the unsigned
+    bundle can make."""
+    items = tuple(
+        Item(id=hashlib.sha256(d).hexdigest(), kind="questionnaire",
+             name=f"questionnaires/{hashlib.sha256(d).hexdigest()}.json",
+             size=len(d), sha256=hashlib.sha256(d).hexdigest())
+        for d in definitions
+    )  # fmt: skip
+    by_id = {i.id: d for i, d in zip(items, definitions, strict=True)}
+    manifest = Manifest(type="inbox", org=org_kid, created="2026-11-28", items=items,
+                        extra={"more": False})  # fmt: skip
+    write_bundle(path, manifest, lambda item: io.BytesIO(by_id[item.id]))
+    return path
+
+
+HOSTILE_IN_TRANSIT = {
+    "an alias bomb": b'{"a":[' + b"[" * 30 + b"]" * 30 + b"]}",
+    "deep nesting": b"[" * 100_000,
+    "a lone surrogate": b'{"id":"\\ud800"}',
+    "YAML, not JSON": b"id: x\nversion: 1\n",
+    "pretty, not canonical": json.dumps(
+        json.loads(parse(EXAMPLE.read_bytes()).canonical), indent=1
+    ).encode(),
+    "a duplicate key": b'{"id":"a","id":"b"}',
+}
+
+
+def test_hostile_definitions_in_an_inbox_are_refused_alone(
+    store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    good = parse(EXAMPLE.read_bytes()).canonical
+    inbox = _inbox_of(tmp_path / "i.tar", desk_keys.organization.encrypt[0].kid,
+                      [*HOSTILE_IN_TRANSIT.values(), good])  # fmt: skip
+    result = cases.import_inbox(store, desk_keys, inbox)
+    refusals = [n for n in result.notes if "questionnaire definition was refused" in n]
+    assert len(refusals) == len(HOSTILE_IN_TRANSIT)
+    assert list(layout.known(store)) == [hashlib.sha256(good).hexdigest()]
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("a: &x 1\nb: *x\n", "anchors and aliases"),
+        ("[" * 5000, "nested more than"),
+        (
+            "id: x\nversion: 1\ntitle: T\nsections:\n  - questions:\n"
+            "      - {id: a, type: yes_no, label: A}\n"
+            "      - {id: b, type: files, label: B, show_if: {question: a, is: [yes]}}\n",
+            "line 7",
+        ),
+        ("id: x\nversion: 1\ntitle: T\nsections:\n  - questions:\n"
+         "      - {id: reset, type: short_text, label: A}\n", "line 6"),
+        ("id: x\nversion: 1\ntitle: T\nsections:\n  - questions:\n"
+         "      - {id: constructor, type: short_text, label: A}\n", "line 6"),
+    ],
+)  # fmt: skip
+def test_definitions_the_browser_or_desk_could_not_use_are_refused_at_start(
+    text: str, why: str
+) -> None:
+    with pytest.raises(QuestionnaireError, match=why):
+        parse(text.encode())
+
+
+def test_digits_of_other_kinds_are_no_date_and_no_server_error(detention_app: Flask) -> None:
+    client = detention_app.test_client()
+    form = {**EVERYTHING, "detained_on.year": "20²4"}
+    status, page = _send(client, "/report/detention", form)
+    assert status == 400 and 'href="#detained_on-year"' in page

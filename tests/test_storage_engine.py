@@ -8,11 +8,14 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from sqlalchemy import text
 
+from portal.server import schema
 from portal.server.config import Config
 from tests.harness.loop import submit_report
+from tests.harness.postgres import Cluster
 
 
 def test_the_portal_stores_in_the_engine_the_run_names(app: Flask, config: Config) -> None:
@@ -63,3 +66,23 @@ def test_sqlite_writers_take_turns_across_threads_and_processes(tmp_path: Path) 
     with db.reading() as s:
         rows = s.execute(text("SELECT seen FROM t ORDER BY seen")).scalars().all()
     assert rows == list(range(7 * 40))  # serial: each write saw exactly the ones before
+
+
+def test_hosts_starting_together_migrate_once(config: Config, postgres: Cluster | None) -> None:
+    """Several hosts start at once on a new PostgreSQL database: one migrates, the
+    others wait for it and find nothing to do (without the lock, one of them fails
+    creating a table that appeared meanwhile)."""
+    if postgres is None:
+        pytest.skip("SQLite serves one host: its data dir's start-up lock orders this")
+    name = f"race_{os.getpid()}"
+    postgres.psql(f'CREATE DATABASE "{name}"')
+    url = postgres.url(name)
+    spawn = multiprocessing.get_context("spawn")
+    hosts = [spawn.Process(target=schema.upgrade, args=(url,)) for _ in range(4)]
+    for host in hosts:
+        host.start()
+    for host in hosts:
+        host.join(120)
+    assert [h.exitcode for h in hosts] == [0, 0, 0, 0]
+    version = postgres.psql("SELECT version_num FROM alembic_version", database=name)
+    assert version == sorted(p.name[:4] for p in schema.MIGRATIONS.glob("versions/0*.py"))[-1]

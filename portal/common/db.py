@@ -54,7 +54,9 @@ def make_engine(url: str) -> Engine:
 
 class _WriteTurns:
     """One SQLite writer at a time across threads and processes, in the kernel's
-    wait queue rather than SQLite's sleeping back-off."""
+    wait queue rather than SQLite's sleeping back-off. One per database file in a
+    process (``_turns_for``), so two ``Database`` objects on one file share it and
+    a thread already writing is not made to wait for itself."""
 
     def __init__(self, database: Path) -> None:
         self._threads = threading.Lock()
@@ -77,6 +79,15 @@ class _WriteTurns:
                 os.close(fd)  # closing releases the lock
 
 
+_ALL_TURNS: dict[Path, _WriteTurns] = {}
+_ALL_TURNS_LOCK = threading.Lock()
+
+
+def _turns_for(database: Path) -> _WriteTurns:
+    with _ALL_TURNS_LOCK:
+        return _ALL_TURNS.setdefault(database.resolve(), _WriteTurns(database.resolve()))
+
+
 class Database:
     """The engine and a session factory; ``transaction()`` is one state change."""
 
@@ -87,7 +98,7 @@ class Database:
         self._writers = self._sessions
         database = make_url(url).database
         if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
-            self._turns = _WriteTurns(Path(database))
+            self._turns = _turns_for(Path(database))
             immediate = self.engine.execution_options(sqlite_begin="IMMEDIATE")
             self._writers = sessionmaker(immediate, expire_on_commit=False)
 

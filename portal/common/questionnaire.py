@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,16 @@ SUFFIXES = (".json", ".yaml", ".yml")
 MAX_FILE_BYTES = 512 * 1024
 MAX_QUESTIONNAIRES = 20
 DEFAULT_MAX_LENGTH = {"short_text": 500, "long_text": 10_000}
-# Names and ids of the report page's own inputs and parts.
-RESERVED = frozenset({"csrf_token", "keep_copy", "files", "form", "questionnaire", "main", "busy"})
+# libyaml's parser when PyYAML has it (its wheels do): the same nodes, ten times faster.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Names and ids of the report page's own inputs and parts, and names a form
+# element or a script object answers to itself (form.reset, obj.constructor).
+RESERVED = frozenset(
+    {"csrf_token", "keep_copy", "files", "form", "questionnaire", "main", "busy"}
+    | {"action", "method", "target", "encoding", "enctype", "elements", "length", "name", "id"}
+    | {"reset", "submit", "dataset", "style", "title", "lang", "dir", "hidden", "children"}
+    | {"attributes", "autocomplete", "constructor", "prototype", "valueof", "tostring"}
+)
 _INT = re.compile(r"\A-?[0-9]+\Z")
 _FLOAT = re.compile(r"\A-?[0-9]+\.[0-9]+\Z")
 
@@ -129,7 +137,7 @@ Path_ = tuple[str | int, ...]
 def _scalar(node: yaml.ScalarNode) -> object:
     """YAML 1.2's plain scalars only: "yes" and "no" stay text (they are option ids)."""
     value = node.value
-    if node.style is not None:
+    if node.style:  # quoted or a block: text (plain is None, or "" from libyaml)
         return value
     if value in ("true", "false"):
         return value == "true"
@@ -163,14 +171,41 @@ def _from_node(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> object:
     raise QuestionnaireError(f"line {node.start_mark.line + 1}: unsupported YAML")
 
 
-def _parse(raw: bytes) -> tuple[object, dict[Path_, int]]:
+MAX_DEPTH = 12  # a questionnaire nests six deep; anything far deeper is an attack
+
+
+def _decode(raw: bytes) -> str:
+    if len(raw) > MAX_FILE_BYTES:
+        raise QuestionnaireError(f"larger than {MAX_FILE_BYTES} bytes")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise QuestionnaireError("not UTF-8") from exc
+
+
+def _refuse_aliases_and_depth(text: str) -> None:
+    """One pass over the parser's events (which keep their own stack) before any
+    tree is built: anchors and aliases (a few lines could expand to billions of
+    nodes) and deep nesting are refused."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        line = event.start_mark.line + 1 if event.start_mark is not None else 0
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise QuestionnaireError(f"line {line}: anchors and aliases are not allowed")
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise QuestionnaireError(f"line {line}: nested more than {MAX_DEPTH} deep")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _parse(raw: bytes) -> tuple[object, dict[Path_, int]]:
+    text = _decode(raw)
     lines: dict[Path_, int] = {}
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _refuse_aliases_and_depth(text)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -180,6 +215,17 @@ def _parse(raw: bytes) -> tuple[object, dict[Path_, int]]:
     if node is None:
         raise QuestionnaireError("line 1: the file is empty")
     return _from_node(node, (), lines), lines
+
+
+def _no_twice(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise QuestionnaireError("a key is given twice")
+    return out
+
+
+def _refuse_constant(name: str) -> object:
+    raise QuestionnaireError(f"{name} is not a number a questionnaire can hold")
 
 
 def _line(lines: Mapping[Path_, int], path: Iterable[str | int]) -> int:
@@ -274,6 +320,8 @@ class _Builder:
             options=tuple(option_ids),
             show_if=self.condition(raw.get("show_if"), (*path, "show_if"), seen),
         )
+        if kind == "files" and rule.show_if is not None:
+            raise self.fail((*path, "show_if"), "files cannot depend on an answer: ask always")
         seen[qid] = rule
         return Question(
             rule=rule,
@@ -299,11 +347,16 @@ class _Builder:
         return Condition(target.id, tuple(raw["is"]))
 
 
+@lru_cache(maxsize=64)
 def parse(raw: bytes) -> Questionnaire:
-    """A questionnaire from a file's bytes; QuestionnaireError says what is wrong."""
-    if len(raw) > MAX_FILE_BYTES:
-        raise QuestionnaireError(f"larger than {MAX_FILE_BYTES} bytes")
+    """A questionnaire from a file's bytes (JSON or YAML, as the organization wrote
+    it); QuestionnaireError says what is wrong and where. The result is frozen, so
+    the same bytes are checked once per process."""
     doc, lines = _parse(raw)
+    return _build(doc, lines)
+
+
+def _build(doc: object, lines: Mapping[Path_, int]) -> Questionnaire:
     _check_schema(doc, lines)
     assert isinstance(doc, dict)
     build = _Builder(lines)
@@ -336,13 +389,27 @@ def parse(raw: bytes) -> Questionnaire:
 
 
 def canonical(doc: object) -> bytes:
-    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    text = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise QuestionnaireError("a text holds a lone surrogate, which is not text") from exc
 
 
+@lru_cache(maxsize=64)
 def parse_canonical(data: bytes) -> Questionnaire:
-    """A definition as it travels (in an inbox bundle): it must be canonical already,
-    so its digest is the digest of these very bytes."""
-    found = parse(data)
+    """A definition as it travels (inbox bundles, referrals): JSON only, never YAML,
+    and canonical already, so its digest is the digest of these very bytes. Hostile
+    input (deep nesting, duplicate keys, NaN, a wrong shape) is a QuestionnaireError."""
+    try:
+        doc = json.loads(
+            _decode(data), object_pairs_hook=_no_twice, parse_constant=_refuse_constant
+        )
+        found = _build(doc, {})
+    except QuestionnaireError:
+        raise
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise QuestionnaireError(f"not a questionnaire definition: {type(exc).__name__}") from exc
     if found.canonical != data:
         raise QuestionnaireError("not in canonical form")
     return found
@@ -363,6 +430,12 @@ def load_folder(folder: Path | None) -> tuple[Questionnaire, ...]:
             q = parse(path.read_bytes())
         except QuestionnaireError as exc:
             raise QuestionnaireError(f"{path.name}, {exc.detail}") from exc
+        try:
+            parse_canonical(q.canonical)  # what the desk will read: it must read it too
+        except QuestionnaireError as exc:
+            raise QuestionnaireError(
+                f"{path.name}: would not reach the desk: {exc.detail}"
+            ) from exc
         if q.id in found:
             raise QuestionnaireError(f"{path.name}: the id {q.id!r} is used by another file")
         found[q.id] = q

@@ -117,7 +117,7 @@ def lay_out(
     fields = {str(k): str(v) for k, v in raw.items() if v} if isinstance(raw, dict) else {}
     form = f"{content.get('form', '')} v{content.get('form_version', '')}"
     kind = content.get("kind")
-    if kind in FOLLOW_UP_LABELS:
+    if isinstance(kind, str) and kind in FOLLOW_UP_LABELS:
         said = gettext(FOLLOW_UP_LABELS[kind])
         return Layout("", form, tuple(Row(k, said, v) for k, v in fields.items()), True)
     q = definition_of(content, definitions)

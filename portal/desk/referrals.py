@@ -326,8 +326,8 @@ def definitions_in(opened: Opened) -> dict[str, Questionnaire]:
     carried = opened.body.get("questionnaires")
     for digest, body in (carried if isinstance(carried, dict) else {}).items():
         try:
-            q = parse_canonical(str(body).encode())
-        except QuestionnaireError:
+            q = parse_canonical(body.encode() if isinstance(body, str) else b"")
+        except (QuestionnaireError, UnicodeError):
             continue
         if q.digest == digest:
             out[digest] = q

@@ -60,7 +60,16 @@ MIN_YEAR = 1900
 MAX_YEAR = 2100
 # The form's inputs for a date question are named "<id>.year" and so on.
 DATE_PARTS = ("year", "month", "day", "approx", "unknown")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters (C0 but tab and line breaks, DEL, C1) are dropped; a line
+# break is LF, as the browser's FormData sends it (a no-JS form sends CRLF).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# One set of spaces for both languages (Python's str.strip and JavaScript's trim
+# differ): what "left blank" means, and what a number may be spaced with.
+SPACES = (
+    " \t\n\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_DIGITS = re.compile(r"\A[0-9]+\Z")
 _NUMBER = re.compile(r"\A-?[0-9]{1,15}(\.[0-9]{1,6})?\Z")
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -155,8 +164,8 @@ Form = Mapping[str, Sequence[str]]  # an input's name to every value sent under 
 
 
 def without_controls(text: str) -> str:
-    """Text with control characters dropped (tabs and line breaks stay)."""
-    return _CONTROLS.sub("", text)
+    """Text with control characters dropped (tabs and line breaks stay, as LF)."""
+    return _CONTROLS.sub("", text.replace("\r\n", "\n"))
 
 
 def _first(form: Form, name: str) -> str:
@@ -167,7 +176,7 @@ def _first(form: Form, name: str) -> str:
 def ascii_number(text: str) -> str:
     """Digits of any script to ASCII; "٫" and "," as the decimal mark; spaces dropped."""
     out = []
-    for ch in text.strip():
+    for ch in text:
         value = unicodedata.decimal(ch, None)
         if value is not None:
             out.append(str(value))
@@ -175,28 +184,28 @@ def ascii_number(text: str) -> str:
             out.append(".")
         elif ch in "-\u2212":
             out.append("-")
-        elif not ch.isspace():
+        elif ch not in SPACES:
             out.append(ch)
     return "".join(out)
 
 
 def _date(form: Form, qid: str) -> tuple[str, Problem | None]:
-    part = {p: _first(form, f"{qid}.{p}").strip() for p in DATE_PARTS}
+    part = {p: _first(form, f"{qid}.{p}").strip(SPACES) for p in DATE_PARTS}
     if part["unknown"]:
         return UNKNOWN_DATE, None
     year, month, day = (ascii_number(part[p]) for p in ("year", "month", "day"))
     if not (year or month or day):
         return "", None
-    if not year.isdigit() or not MIN_YEAR <= int(year) <= MAX_YEAR:
+    if not _DIGITS.match(year) or not MIN_YEAR <= int(year) <= MAX_YEAR:
         return "", "not_a_date"
     text = year
     if month:
-        if not month.isdigit() or not 1 <= int(month) <= 12:
+        if not _DIGITS.match(month) or not 1 <= int(month) <= 12:
             return "", "not_a_date"
         text += f"-{int(month):02d}"
     if day:
         leap = int(year) % 4 == 0 and (int(year) % 100 != 0 or int(year) % 400 == 0)
-        if not month or not day.isdigit():
+        if not month or not _DIGITS.match(day):
             return "", "not_a_date"
         days = 28 if int(month) == 2 and not leap else _DAYS[int(month) - 1]
         if not 1 <= int(day) <= days:
@@ -223,7 +232,7 @@ def _answer(rule: Rule, form: Form) -> tuple[str, Problem | None]:
     """One question's answer and what is wrong with it, before "required"."""
     if rule.kind in ("short_text", "long_text"):
         text = without_controls(_first(form, rule.id))
-        if not text.strip():
+        if not text.strip(SPACES):
             return "", None
         return text, ("too_long" if len(text) > rule.max_length else None)
     if rule.kind in ("single_choice", "yes_no"):

@@ -238,7 +238,7 @@ def _layout(drv: WebDriver) -> dict[str, Any]:
         _rect(drv, ".site-header nav li:nth-child(1) a"),
         _rect(drv, ".site-header nav li:nth-child(2) a"),
     )
-    radio, radio_label = _rect(drv, "#may_contact-0"), _rect(drv, "label[for=may_contact-0]")
+    radio, radio_label = _rect(drv, "#may_contact-yes"), _rect(drv, "label[for=may_contact-yes]")
     return {
         "page": _direction(drv, "html"),
         "quick exit on the left": _rect(drv, "#quick-exit")["right"] < width / 2,

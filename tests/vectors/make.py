@@ -219,6 +219,13 @@ def answers_vectors() -> dict[str, object]:
         "too long": {"account": ["x"], "still_held": ["yes"], "place": ["p" * 301]},
         "astral characters count once": {"account": ["x"], "still_held": ["yes"],
                                          "place": ["\U0001f600" * 300]},
+        "superscript digits are no year": {"account": ["x"], "detained_on.year": ["20²4"]},
+        "only invisible spaces is blank": {"account": ["\ufeff\u3000\u2028 "]},
+        "C1 controls are dropped": {"account": ["a\x85b\x9fc"]},
+        "a line break counts once, sent as CRLF": {"account": ["x"], "still_held": ["yes"],
+                                                   "place": ["ab\r\n" * 100]},
+        "numbers may be spaced": {"account": ["x"], "people": ["1\u202f2 "]},
+        "a number spaced with a control is no number": {"account": ["x"], "people": ["1\x1c2"]},
     }  # fmt: skip
     cases = []
     for name, form in forms.items():

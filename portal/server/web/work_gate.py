@@ -11,7 +11,7 @@ database, so two hosts together run no more than ``slots`` at once.
 
 Waiting is first come, first served: the requests of a worker wait in a queue,
 only the one at its head looks for a free slot (a slot freed in the same worker
-is handed over at once; one freed elsewhere is seen within ``POLL`` seconds),
+is handed over at once; one freed elsewhere is seen within ``MAX_POLL`` seconds),
 and each waits at most ``wait_seconds``. A worker lets at most ``max_waiting``
 requests queue; beyond that a flood is told "busy" at once.
 """
@@ -32,7 +32,8 @@ from sqlalchemy import Connection, Engine, text
 
 from portal.common.errors import NamedError
 
-POLL = 0.005  # seconds between looks for a slot freed by another worker or host
+POLL = 0.005  # first wait for a slot freed by another worker or host; doubles up to
+MAX_POLL = 0.05  # this, so a long wait costs the database a look every 50 ms at most
 ADVISORY_SPACE = 0x504F5254  # "PORT": the advisory lock class the portal's slots use
 
 
@@ -103,14 +104,15 @@ class AdvisorySlots:
         self.slots = slots
 
     def claim(self) -> tuple[Connection, int] | None:
-        conn = self.engine.connect()
+        # Autocommit: an advisory lock belongs to the session, not a transaction,
+        # so a look for a slot is one round trip per slot and nothing to commit.
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             for n in range(self.slots):
                 got = conn.execute(
                     text("SELECT pg_try_advisory_lock(:space, :n)"),
                     {"space": ADVISORY_SPACE, "n": n},
                 ).scalar()
-                conn.commit()
                 if got:
                     return conn, n
         except BaseException:
@@ -127,7 +129,6 @@ class AdvisorySlots:
             conn.execute(
                 text("SELECT pg_advisory_unlock(:space, :n)"), {"space": ADVISORY_SPACE, "n": n}
             )
-            conn.commit()
         finally:
             conn.close()
 
@@ -170,6 +171,7 @@ class WorkGate:
             if self._queue[0] is turn:
                 turn.set()
         deadline = time.monotonic() + self.wait_seconds
+        pause = POLL
         try:
             if not turn.wait(max(0.0, deadline - time.monotonic())):
                 raise Busy("slots")
@@ -181,7 +183,8 @@ class WorkGate:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise Busy("slots")
-                turn.wait(min(POLL, remaining))
+                if not turn.wait(min(pause, remaining)):
+                    pause = min(pause * 2, MAX_POLL)
         finally:
             with self._lock:
                 self._queue.remove(turn)

@@ -8,14 +8,27 @@ const UNKNOWN_DATE = 'unknown';
 const APPROXIMATE = '~';
 const MIN_YEAR = 1900;
 const MAX_YEAR = 2100;
+// Control characters (C0 but tab and line breaks, DEL, C1) are dropped; a line
+// break is LF. One set of spaces for both languages (trim() is not Python's strip()).
 // eslint-disable-next-line no-control-regex
-const CONTROLS = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
+const CONTROLS = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/g;
+const SPACES = ' \t\n\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a'
+  + '\u2028\u2029\u202f\u205f\u3000\ufeff';
 const NUMBER = /^-?[0-9]{1,15}(\.[0-9]{1,6})?$/;
 const DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-const SPACE = /^\s$/u;
+
+function strip(text) {
+  let start = 0;
+  let end = text.length;
+  while (start < end && SPACES.includes(text[start])) start += 1;
+  while (end > start && SPACES.includes(text[end - 1])) end -= 1;
+  return text.slice(start, end);
+}
+
+const withoutControls = (text) => text.replace(/\r\n/g, '\n').replace(CONTROLS, '');
 
 export function formFromData(data) {
-  const form = {};
+  const form = Object.create(null); // a question may be named like an Object property
   for (const [name, value] of data.entries()) {
     if (typeof value !== 'string') continue;
     (form[name] ||= []).push(value);
@@ -23,17 +36,18 @@ export function formFromData(data) {
   return form;
 }
 
-const first = (form, name) => (form[name] && form[name].length ? form[name][0] : '');
+const own = (object, name) => Object.prototype.hasOwnProperty.call(object, name);
+const first = (form, name) => (own(form, name) && form[name].length ? form[name][0] : '');
 
 // Digits of any script to ASCII; "٫" and "," as the decimal mark; spaces dropped.
 export function asciiNumber(text) {
   let out = '';
-  for (const ch of text.trim()) {
+  for (const ch of text) {
     const digit = digitValue(ch);
     if (digit >= 0) out += String(digit);
     else if ('.,\u066b'.includes(ch)) out += '.';
     else if ('-\u2212'.includes(ch)) out += '-';
-    else if (!SPACE.test(ch)) out += ch;
+    else if (!SPACES.includes(ch)) out += ch;
   }
   return out;
 }
@@ -43,7 +57,7 @@ const pad2 = (n) => String(n).padStart(2, '0');
 
 function readDate(form, id) {
   const part = {};
-  for (const p of ['year', 'month', 'day', 'approx', 'unknown']) part[p] = first(form, `${id}.${p}`).trim();
+  for (const p of ['year', 'month', 'day', 'approx', 'unknown']) part[p] = strip(first(form, `${id}.${p}`));
   if (part.unknown) return [UNKNOWN_DATE, null];
   const [year, month, day] = [part.year, part.month, part.day].map(asciiNumber);
   if (!year && !month && !day) return ['', null];
@@ -82,8 +96,8 @@ function readAnswer(rule, form) {
   switch (rule.kind) {
     case 'short_text':
     case 'long_text': {
-      const text = first(form, rule.id).replace(CONTROLS, '');
-      if (!text.trim()) return ['', null];
+      const text = withoutControls(first(form, rule.id));
+      if (!strip(text)) return ['', null];
       // Python counts code points, not UTF-16 units.
       return [text, [...text].length > rule.max_length ? 'too_long' : null];
     }
@@ -94,7 +108,7 @@ function readAnswer(rule, form) {
       return choices(rule).includes(value) ? [value, null] : ['', 'not_an_option'];
     }
     case 'multiple_choice': {
-      const chosen = new Set(form[rule.id] || []);
+      const chosen = new Set(own(form, rule.id) ? form[rule.id] : []);
       if ([...chosen].some((v) => !rule.options.includes(v))) return ['', 'not_an_option'];
       return [rule.options.filter((o) => chosen.has(o)).join(' '), null];
     }
@@ -106,14 +120,14 @@ function readAnswer(rule, form) {
 
 export function shown(rule, answers) {
   if (!rule.show_if) return true;
-  const given = (answers[rule.show_if.question] || '').split(' ');
+  const given = (own(answers, rule.show_if.question) ? answers[rule.show_if.question] : '').split(' ');
   return rule.show_if.is.some((v) => given.includes(v));
 }
 
 // The sealed answers and, per question, what is wrong (see answers.py read()).
 export function readAnswers(rules, form) {
-  const answers = {};
-  const problems = {};
+  const answers = Object.create(null);
+  const problems = Object.create(null);
   for (const rule of rules.rules) {
     if (!shown(rule, answers)) continue;
     const [value, found] = readAnswer(rule, form);

@@ -1,0 +1,159 @@
+"""What a reporter's browser asks of the server, whole (page, then POST), at 1, 8
+and 32 clients, each figure next to the one-line Flask route (bench/trivial.py)
+served by gunicorn with the same settings in the same run, and the workers'
+memory after the load (issue 20's table).
+
+- report page GET: the form, as a reporter opens it;
+- submit, browser-sealed: the page, the proof of work, the sealed report;
+- submit, no JavaScript: the page, then the form (the server seals it);
+- open case, no JavaScript: the case page, then the code (the server derives it);
+- /api/ping: the portal's own cheapest answer.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from portal.protocol.organization import Organization
+from tests.harness.http import Session
+from tests.harness.live import BIN, ROOT, free_port, wait_until_up
+from tests.harness.reporters import Timings, submit
+
+from .throughput import _drive, _sealed_body
+
+LEVELS = (1, 8, 32)
+
+
+@contextmanager
+def trivial_route(workers: int) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_WORKERS": str(workers)}
+    proc = subprocess.Popen(
+        [str(BIN / "gunicorn"), "bench.trivial:app"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def rss_mib(pids: list[int]) -> float:
+    """The largest resident set among ``pids`` (the workers), in MiB."""
+    best = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    best = max(best, int(line.split()[1]))
+    return best / 1024
+
+
+def _each(url: str, clients: int, flow: Callable[[Session], bool]) -> dict[str, float]:
+    sessions = [Session(url) for _ in range(clients)]
+    return _drive(clients, lambda c, _i: flow(sessions[c]))
+
+
+def _flows(url: str, org: Organization, codes_: list[str]) -> dict[str, Callable[[Session], bool]]:
+    lock = threading.Lock()
+    turn = iter(range(10**9))
+
+    def page(s: Session) -> bool:
+        return s.get("/report").status == 200
+
+    def sealed(s: Session) -> bool:
+        if s.get("/report").status != 200:
+            return False
+        body = _sealed_body(org, s)
+        r = s.request(
+            "POST",
+            "/api/reports",
+            body,
+            {"Content-Type": "application/json", "X-CSRFToken": s.token},
+        )
+        return r.status == 201
+
+    def nojs(s: Session) -> bool:
+        return (
+            s.get("/report").status == 200
+            and s.form("/report", {"what_happened": "a report without JavaScript"}).status == 200
+        )
+
+    def open_case(s: Session) -> bool:
+        with lock:
+            code = codes_[next(turn) % len(codes_)]
+        fresh = Session(s.base)  # a reporter's own browser: no case open yet
+        return (
+            fresh.get("/case").status == 200 and fresh.form("/case", {"code": code}).status == 200
+        )
+
+    return {
+        "report page GET": page,
+        "submit, browser-sealed (page+POST)": sealed,
+        "submit, no JS (page+POST)": nojs,
+        "open case, no JS (page+POST)": open_case,
+        "/api/ping": lambda s: s.request("GET", "/api/ping").status == 200,
+    }
+
+
+def run(url: str, org: Organization, worker_pids: Callable[[], list[int]]) -> dict[str, Any]:
+    made = [submit(Session(url), org, Timings(), f"case {i}") for i in range(64)]
+    out: dict[str, Any] = {"rss_start": rss_mib(worker_pids())}
+    flows = _flows(url, org, made)
+    with trivial_route(len(worker_pids())) as trivial:
+        for level in LEVELS:
+            out.setdefault("one-line route", {})[level] = _each(
+                trivial, level, lambda s: s.request("GET", "/").status == 200
+            )
+            for name, flow in flows.items():
+                out.setdefault(name, {})[level] = _each(url, level, flow)
+    out["rss_after"] = rss_mib(worker_pids())
+    return out
+
+
+TARGETS = {  # issue 20: (workload, clients, least ratio to the one-line route)
+    "submit, browser-sealed (page+POST)": (8, 0.10),
+    "submit, no JS (page+POST)": (8, 0.03),
+    "report page GET": (8, 0.25),
+}
+P99_LIMITS = {"submit, browser-sealed (page+POST)": 250.0, "submit, no JS (page+POST)": 1000.0}
+
+
+def report(r: dict[str, Any]) -> list[str]:
+    lines = [
+        f"{'workloads (page+POST)':<36}{'clients':>8}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'errors':>8}{'÷ 1-line':>10}"
+    ]
+    base = r["one-line route"]
+    for name, levels in r.items():
+        if not isinstance(levels, dict):
+            continue
+        for level, v in levels.items():
+            lines.append(
+                f"{name:<36}{level:>8}{v['rate']:>9.1f}{v['p50']:>9.1f}{v['p99']:>9.1f}"
+                f"{v['errors']:>8}{v['rate'] / base[level]['rate']:>10.3f}"
+            )
+    for name, (level, least) in TARGETS.items():
+        ratio = r[name][level]["rate"] / base[level]["rate"]
+        lines.append(f"  target {name} ÷ 1-line at {level} >= {least}: {ratio:.3f} "
+                     f"{'met' if ratio >= least else 'NOT met'}")  # fmt: skip
+    for name, limit in P99_LIMITS.items():
+        p99 = r[name][32]["p99"]
+        lines.append(f"  target {name} p99 at 32 <= {limit:.0f} ms: {p99:.0f} ms "
+                     f"{'met' if p99 <= limit else 'NOT met'}")  # fmt: skip
+    nojs_errors = sum(v["errors"] for v in r["submit, no JS (page+POST)"].values())
+    lines.append(f"  target no-JS errors (503s) at c <= 32: {nojs_errors} "
+                 f"{'met' if nojs_errors == 0 else 'NOT met'}")  # fmt: skip
+    ping = r["/api/ping"][8]["rate"] / base[8]["rate"]
+    lines.append(f"  /api/ping ÷ 1-line at 8: {ping:.2f}")
+    met = "met" if r["rss_after"] <= 100 else "NOT met"
+    lines.append(f"  worker RSS: {r['rss_start']:.0f} MiB at start, {r['rss_after']:.0f} MiB "
+                 f"after the load (target <= 100): {met}")  # fmt: skip
+    return lines
