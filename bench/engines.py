@@ -20,7 +20,7 @@ from tests.harness.postgres import cluster
 from .throughput import submissions
 
 CLIENTS = 8
-COMMON = {"PORTAL_DERIVE_RATE": "10000", "PORTAL_POW_BITS": "0"}
+COMMON = {"PORTAL_DERIVE_RATE": "10000", "PORTAL_POW_BITS": "0", "PORTAL_POW_RATE": "1000000"}
 
 
 def run(base: Path, keys: Path, org: Organization) -> dict[str, dict[str, dict[str, float]]]:

@@ -10,9 +10,10 @@ cookie set by the switcher on every page, else from the browser's
 from __future__ import annotations
 
 import io
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
+from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -70,13 +71,21 @@ def plural_variants(singular: str, plural: str) -> dict[str, str]:
     the page's language, "{n}" where the number goes, for the browser to choose
     with Intl.PluralRules as numbers change ("1 second", "2 seconds", "3 ثوانٍ")."""
     locale = get_locale()
-    rule = locale.plural_form if locale is not None else (lambda n: "one" if n == 1 else "other")
     translations = get_domain().get_translations()
-    out: dict[str, str] = {}
+    return {
+        category: translations.ngettext(singular, plural, n).replace("%(num)s", "{n}")
+        for category, n in _one_number_per_category(str(locale) if locale else "").items()
+    }
+
+
+@lru_cache(maxsize=32)
+def _one_number_per_category(locale: str) -> dict[str, int]:
+    """The first whole number of each plural category of ``locale``'s CLDR rules
+    (worked out once per language: it is the same for every page)."""
+    rule = Locale.parse(locale).plural_form if locale else (lambda n: "one" if n == 1 else "other")
+    out: dict[str, int] = {}
     for n in range(0, 1100):
-        category = str(rule(n))
-        if category not in out:
-            out[category] = translations.ngettext(singular, plural, n).replace("%(num)s", "{n}")
+        out.setdefault(str(rule(n)), n)
     return out
 
 

@@ -9,10 +9,21 @@ truthfully: the report was already received, and its code was shown once.
 from __future__ import annotations
 
 import hashlib
+import secrets
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, generate_csrf
 
 from portal.common import i18n
 from portal.common.questionnaire import Questionnaire
@@ -91,6 +102,28 @@ def _page(
     return render_template("report.html", view=view, problems=PROBLEMS, **extra)
 
 
+_TOKEN_MARK = f"csrf-{secrets.token_hex(16)}"  # where each reader's own token goes
+_BLANK_PAGES_MAX = 256
+
+
+def _blank_page(q: Questionnaire) -> str:
+    """The empty form, the page most readers ask for: the same for everyone who
+    reads it in the same language at the same address, but for the form's token.
+    It is rendered once and kept; each reader gets their own token in it. (The
+    key holds the Host header a reader sent, so the number kept is bounded.)"""
+    pages: dict[tuple[str, ...], str] = current_app.extensions.setdefault("blank_pages", {})
+    key = (q.digest, i18n.current().code, request.host, request.path)
+    page = pages.get(key)
+    if page is None:
+        view = form_view(q, i18n.current().code)
+        page = render_template(
+            "report.html", view=view, problems=PROBLEMS, csrf_token=lambda: _TOKEN_MARK
+        )
+        if len(pages) < _BLANK_PAGES_MAX:
+            pages[key] = page
+    return page.replace(_TOKEN_MARK, generate_csrf())
+
+
 @bp.get("/report")
 def new_report() -> ResponseReturnValue:
     """The one questionnaire, or the list to choose from when there are several."""
@@ -99,12 +132,12 @@ def new_report() -> ResponseReturnValue:
         lang = i18n.current().code
         choices = [(q.id, q.title.text(lang), q.intro.text(lang)) for q in served]
         return render_template("report_choose.html", choices=choices)
-    return _page(served[0])
+    return _blank_page(served[0])
 
 
 @bp.get("/report/<qid>")
 def new_report_of(qid: str) -> ResponseReturnValue:
-    return _page(_questionnaire(qid))
+    return _blank_page(_questionnaire(qid))
 
 
 @bp.post("/report", defaults={"qid": None})
