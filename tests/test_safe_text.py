@@ -248,7 +248,10 @@ def test_hostile_reports_reach_the_desk_terminal_only_as_visible_escapes(
         out = text.output
         assert _raw(out) == []
         assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out and RLO not in out
-        assert "\\x9b31m" in out and "\\u202egpj.exe" in out
+        assert "\\u202egpj.exe" in out
+        # A C1 control sealed by a hostile client shows as an escape; the no-JS form
+        # drops it on arrival, as it drops every control character but line breaks.
+        assert ("\\x9b31m" in out) == (evil_name in sealed)
         as_json = _desk(home, "show", case, "--json")
         assert as_json.exit_code == 0, as_json.output
         assert _raw(as_json.output) == []

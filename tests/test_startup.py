@@ -11,6 +11,7 @@ import pytest
 from portal.protocol.organization import OrganizationError
 from portal.server.app import create_app
 from portal.server.config import ConfigError, load_config
+from tests.harness.web import run_sql
 
 
 def test_refuses_to_start_without_keys(tmp_path: Path) -> None:
@@ -86,10 +87,24 @@ def test_keys_are_generated_once_private_and_separate(tmp_path: Path, desk_home:
     )
     first = create_app(config).secret_key
     assert create_app(config).secret_key == first
-    for name in ("csrf.key", "totp.key"):
-        assert (tmp_path / name).stat().st_mode & 0o077 == 0
-    # The TOTP sealing key is not the CSRF signing secret.
-    assert (tmp_path / "csrf.key").read_bytes() != (tmp_path / "totp.key").read_bytes()
+    # The CSRF and proof-of-work keys live in the database (every host reads them
+    # there); the TOTP sealing key stays out of it, in a private file.
+    assert sorted(run_sql(config, "SELECT name FROM server_keys")) == [("csrf",), ("pow",)]
+    assert (tmp_path / "totp.key").stat().st_mode & 0o077 == 0
+    assert first != (tmp_path / "totp.key").read_bytes()
+    assert not (tmp_path / "csrf.key").exists()
+
+
+def test_a_key_file_from_before_keys_were_shared_is_taken_over(
+    tmp_path: Path, desk_home: Path
+) -> None:
+    """Forms a reader opened before the upgrade still send after it."""
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "csrf.key").write_bytes(b"k" * 32)
+    config = load_config(
+        {"PORTAL_DATA_DIR": str(tmp_path), "PORTAL_KEYS": str(desk_home / "organization.json")}
+    )
+    assert create_app(config).secret_key == b"k" * 32
 
 
 def test_the_retired_staff_host_setting_is_refused() -> None:
