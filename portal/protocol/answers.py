@@ -42,16 +42,6 @@ Kind = Literal[
     "date",
     "files",
 ]
-KINDS: tuple[str, ...] = (
-    "short_text",
-    "long_text",
-    "single_choice",
-    "multiple_choice",
-    "yes_no",
-    "number",
-    "date",
-    "files",
-)
 YES_NO = ("yes", "no", "prefer_not")
 CHOICE_KINDS = ("single_choice", "multiple_choice", "yes_no")
 UNKNOWN_DATE = "unknown"

@@ -26,8 +26,8 @@ from portal.common.questionnaire import DEFAULT_DIR, parse
 from portal.protocol import codes
 from tests.harness.a11y import axe_violations, choose_language
 from tests.harness.browsers import chromium, next_page
+from tests.harness.drivers import EVERY_LEVEL, mode_of
 from tests.harness.drivers import browser as open_browser
-from tests.harness.drivers import mode_of
 from tests.harness.firefox import AnyDriver, wait
 from tests.harness.live import LivePortal, fresh_desk_copy, live_portal
 from tests.harness.web import PASSPHRASE
@@ -116,17 +116,7 @@ def _desk_reads(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> tu
     raise AssertionError(f"the desk did not find {marker}")
 
 
-@pytest.mark.parametrize(
-    ("browser", "level"),
-    [
-        ("chromium", "js"),
-        ("chromium", "jitless"),
-        ("chromium", "nojs"),
-        ("firefox", "standard"),
-        ("firefox", "safer"),
-        ("firefox", "safest"),
-    ],
-)
+@pytest.mark.parametrize(("browser", "level"), EVERY_LEVEL)
 def test_a_questionnaire_of_every_type_reaches_the_desk(
     browser: str, level: str, live_q: LivePortal, desk_home: Path, tmp_path: Path
 ) -> None:

@@ -26,8 +26,8 @@ from portal.protocol.envelopes import BODY_OVERHEAD, is_bucket, open_envelope
 from portal.protocol.organization import Organization
 from portal.protocol.pow import Challenge, is_solution, solve
 from tests.harness.browsers import sent_requests
+from tests.harness.drivers import EVERY_LEVEL, mode_of
 from tests.harness.drivers import browser as open_browser
-from tests.harness.drivers import mode_of
 from tests.harness.firefox import AnyDriver, wait
 from tests.harness.live import LivePortal, fresh_desk_copy
 from tests.harness.web import PASSPHRASE, files_containing
@@ -104,17 +104,7 @@ def _desk_finds(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> di
     raise AssertionError(f"the desk did not find {marker}")
 
 
-@pytest.mark.parametrize(
-    ("browser", "level"),
-    [
-        ("chromium", "js"),
-        ("chromium", "jitless"),
-        ("chromium", "nojs"),
-        ("firefox", "standard"),
-        ("firefox", "safer"),
-        ("firefox", "safest"),
-    ],
-)
+@pytest.mark.parametrize(("browser", "level"), EVERY_LEVEL)
 def test_report_reaches_the_desk_and_nothing_readable_is_stored(
     browser: str,
     level: str,

@@ -13,6 +13,16 @@ from contextlib import contextmanager
 from tests.harness.browsers import chromium
 from tests.harness.firefox import AnyDriver, firefox
 
+# Every way a test runs a page: Chromium's modes and Tor Browser's levels in Firefox ESR.
+EVERY_LEVEL = [
+    ("chromium", "js"),
+    ("chromium", "jitless"),
+    ("chromium", "nojs"),
+    ("firefox", "standard"),
+    ("firefox", "safer"),
+    ("firefox", "safest"),
+]
+
 # Each Firefox level as the Chromium mode that stands for it.
 FIREFOX_LEVELS = {"standard": "js", "safer": "jitless", "safest": "nojs"}
 
