@@ -51,13 +51,17 @@ def test_the_cookie_is_a_random_token_and_the_database_holds_only_its_hash(
     assert files_containing(config.data_dir, _cookie(client).encode()) == []
 
 
-def test_a_cookie_signed_with_every_key_in_the_data_dir_opens_nothing(
+def test_a_cookie_signed_with_every_key_of_the_portal_opens_nothing(
     app: Flask, client: FlaskClient, config: Config
 ) -> None:
-    """The attack of the review: re-sign a readable payload with the data dir's keys."""
-    for key_file in sorted(config.data_dir.glob("*.key")):
+    """The attack of the review: re-sign a readable payload with the portal's keys
+    (the data dir's files and the database's shared keys)."""
+    keys = [f.read_bytes() for f in sorted(config.data_dir.glob("*.key"))]
+    keys += [bytes(v) for (v,) in run_sql(config, "SELECT value FROM server_keys")]
+    assert len(keys) == 3
+    for key in keys:
         forger = Flask("forger")
-        forger.secret_key = key_file.read_bytes()
+        forger.secret_key = key
         signer = SecureCookieSessionInterface().get_signing_serializer(forger)
         assert signer is not None
         for payload in (
