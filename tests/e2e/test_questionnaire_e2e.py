@@ -38,6 +38,19 @@ SEAL_TIMEOUT = {"js": 60, "jitless": 120, "nojs": 60}
 SHIPPED_FONTS = {"my": {"Noto Sans Myanmar"}, "fa": {"Noto Naskh Arabic", "Noto Sans Arabic"}}
 
 
+# A questionnaire that asks for no files: the page has no file picker at all.
+SHORT = """
+id: short
+version: 1
+order: 20
+title: A short witness statement
+sections:
+  - questions:
+      - {id: saw, type: long_text, label: What did you see?, required: true}
+      - {id: again, type: yes_no, label: Would you say it again to a lawyer?}
+"""
+
+
 @pytest.fixture(scope="module")
 def live_q(tmp_path_factory: pytest.TempPathFactory, desk_home: Path) -> Iterator[LivePortal]:
     base = tmp_path_factory.mktemp("questionnaires")
@@ -45,6 +58,7 @@ def live_q(tmp_path_factory: pytest.TempPathFactory, desk_home: Path) -> Iterato
     folder.mkdir(parents=True)
     shutil.copy(EXAMPLE, folder / "detention.yaml")
     shutil.copy(DEFAULT_DIR / "report.json", folder / "report.json")
+    (folder / "short.yaml").write_text(SHORT, encoding="utf-8")
     env = {"PORTAL_BRANDING": str(base / "branding")}
     with live_portal(base / "portal", desk_home / "organization.json", extra_env=env) as portal:
         yield portal
@@ -235,3 +249,38 @@ def test_burmese_and_persian_are_drawn_with_real_glyphs(
             fonts = drv.execute_cdp_cmd("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]})
             used = {f["familyName"] for f in fonts["fonts"] if f["glyphCount"] > 0}
             assert used & SHIPPED_FONTS[lang], used
+
+
+def test_a_questionnaire_without_files_is_sealed_in_the_browser(
+    live_q: LivePortal, desk_home: Path, tmp_path: Path
+) -> None:
+    with chromium("js") as drv:
+        drv.get(live_q.url + "/report/short")
+        wait(drv, 10).until(lambda d: d.find_element(By.ID, "seal-notice-browser").is_displayed())
+        assert not drv.find_elements(By.ID, "files")
+        _type(drv, "saw", "MARKER-short two cars at night")
+        _click(drv, "#again-yes")
+        _click(drv, "#report-form button[type=submit]")
+        code_el = wait(drv, 60).until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
+        )
+        wait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
+    bundle = tmp_path / "inbox.tar"
+    assert live_q.portal("export-inbox", str(bundle)).returncode == 0
+    home = fresh_desk_copy(desk_home, tmp_path / "desk")
+    env = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
+    assert (
+        live_q.portal("desk", "import", "--home", str(home), str(bundle), env=env).returncode == 0
+    )
+    listed = json.loads(
+        live_q.portal("desk", "cases", "--home", str(home), "--json", env=env).stdout
+    )
+    found = []
+    for case in listed:
+        shown = live_q.portal("desk", "show", case["case"], "--home", str(home), "--json", env=env)
+        item = json.loads(shown.stdout)["items"][0]
+        if item["content"]["fields"].get("saw", "").startswith("MARKER-short"):
+            found.append(item)
+    (item,) = found
+    assert item["sealed_by"] == "browser"
+    assert item["content"]["fields"] == {"saw": "MARKER-short two cars at night", "again": "yes"}

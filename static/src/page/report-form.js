@@ -11,6 +11,10 @@ import { Units } from './units.js';
 import { Work } from './work.js';
 import { CryptoWorker } from './worker-client.js';
 
+const NO_FILES = {
+  hasFiles: () => false, busy: () => false, settled: async () => {}, ready: () => [], clear: () => {},
+};
+
 const wantsCopy = (doc) => Boolean(doc.getElementById('keep_copy') && doc.getElementById('keep_copy').checked);
 
 // The code, in two halves of three groups that each stay on one line.
@@ -30,7 +34,10 @@ export function enhanceReportForm(doc) {
   const button = form.querySelector('button[type=submit]');
   const worker = new CryptoWorker(form.dataset.worker, form.dataset.workerIntegrity);
   const work = new Work(worker, form.dataset.endpointPow, csrfToken(form));
-  const files = new FileUploads(doc, form, worker, csrfToken(form), work);
+  // A questionnaire may ask for no files: then there is no picker, and nothing to send.
+  const files = form.querySelector('#files-field')
+    ? new FileUploads(doc, form, worker, csrfToken(form), work)
+    : NO_FILES;
   const rules = JSON.parse(form.dataset.rules);
   let sent = false;
   // Load libsodium and solve the proof of work now, while the reporter writes;
