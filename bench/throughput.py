@@ -21,11 +21,13 @@ from portal.protocol.pow import proof_for
 from tests.harness.http import Session
 from tests.harness.reporters import Timings, submit
 
+from .client import KeptAlive
+
 LEVELS = (1, 8, 32)
 SECONDS = 4.0
 
 
-def _sealed_body(org: Organization, s: Session) -> bytes:
+def _sealed_body(org: Organization, s: Session | KeptAlive) -> bytes:
     """A report's request, with a proof of work solved for session ``s`` (untimed:
     the browser solves it while the reporter writes)."""
     envelope = seal("report", os.urandom(1500), org.encrypt, "browser")
@@ -92,6 +94,7 @@ def _drive(clients: int, work: Callable[[int, int], bool | None]) -> dict[str, f
         "p50": statistics.median(ordered) * 1000,
         "p99": ordered[int(0.99 * (len(ordered) - 1))] * 1000,
         "errors": errors,
+        "count": len(latencies),
     }
 
 

@@ -8,6 +8,11 @@ memory after the load (issue 20's table).
 - submit, no JavaScript: the page, then the form (the server seals it);
 - open case, no JavaScript: the case page, then the code (the server derives it);
 - /api/ping: the portal's own cheapest answer.
+
+Each client keeps its connection alive (bench/client.py), as browsers and load
+tools do. Next to each rate is the server's own CPU per operation (its workers'
+user and system time over the run), which the load client's share of these two
+cores does not blur.
 """
 
 from __future__ import annotations
@@ -24,13 +29,15 @@ from tests.harness.http import Session
 from tests.harness.live import BIN, ROOT, free_port, wait_until_up
 from tests.harness.reporters import Timings, submit
 
+from .client import KeptAlive
 from .throughput import _drive, _sealed_body
 
 LEVELS = (1, 8, 32)
 
 
 @contextmanager
-def trivial_route(workers: int) -> Iterator[str]:
+def trivial_route(workers: int) -> Iterator[tuple[str, Callable[[], list[int]]]]:
+    """The one-line route under gunicorn; yields its address and its workers' pids."""
     port = free_port()
     env = {**os.environ, "PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_WORKERS": str(workers)}
     proc = subprocess.Popen(
@@ -39,10 +46,15 @@ def trivial_route(workers: int) -> Iterator[str]:
     )  # fmt: skip
     try:
         wait_until_up(f"http://127.0.0.1:{port}", proc)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", lambda: children(proc.pid)
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        return [int(p) for p in fh.read().split()]
 
 
 def rss_mib(pids: list[int]) -> float:
@@ -56,19 +68,37 @@ def rss_mib(pids: list[int]) -> float:
     return best / 1024
 
 
-def _each(url: str, clients: int, flow: Callable[[Session], bool]) -> dict[str, float]:
-    sessions = [Session(url) for _ in range(clients)]
-    return _drive(clients, lambda c, _i: flow(sessions[c]))
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system time the processes ``pids`` have used so far."""
+    ticks = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _flows(url: str, org: Organization, codes_: list[str]) -> dict[str, Callable[[Session], bool]]:
+def _each(
+    url: str, pids: Callable[[], list[int]], clients: int, flow: Callable[[KeptAlive], bool]
+) -> dict[str, float]:
+    sessions = [KeptAlive(url) for _ in range(clients)]
+    workers = pids()
+    before = cpu_seconds(workers)
+    figures = _drive(clients, lambda c, _i: flow(sessions[c]))
+    figures["cpu_ms"] = (cpu_seconds(workers) - before) * 1000 / max(1, figures["count"])
+    for s in sessions:
+        s.close()
+    return figures
+
+
+def _flows(org: Organization, codes_: list[str]) -> dict[str, Callable[[KeptAlive], bool]]:
     lock = threading.Lock()
     turn = iter(range(10**9))
 
-    def page(s: Session) -> bool:
+    def page(s: KeptAlive) -> bool:
         return s.get("/report").status == 200
 
-    def sealed(s: Session) -> bool:
+    def sealed(s: KeptAlive) -> bool:
         if s.get("/report").status != 200:
             return False
         body = _sealed_body(org, s)
@@ -80,19 +110,17 @@ def _flows(url: str, org: Organization, codes_: list[str]) -> dict[str, Callable
         )
         return r.status == 201
 
-    def nojs(s: Session) -> bool:
+    def nojs(s: KeptAlive) -> bool:
         return (
             s.get("/report").status == 200
             and s.form("/report", {"what_happened": "a report without JavaScript"}).status == 200
         )
 
-    def open_case(s: Session) -> bool:
+    def open_case(s: KeptAlive) -> bool:
         with lock:
             code = codes_[next(turn) % len(codes_)]
-        fresh = Session(s.base)  # a reporter's own browser: no case open yet
-        return (
-            fresh.get("/case").status == 200 and fresh.form("/case", {"code": code}).status == 200
-        )
+        s.cookies.clear()  # a reporter's own browser: no case open yet
+        return s.get("/case").status == 200 and s.form("/case", {"code": code}).status == 200
 
     return {
         "report page GET": page,
@@ -106,14 +134,14 @@ def _flows(url: str, org: Organization, codes_: list[str]) -> dict[str, Callable
 def run(url: str, org: Organization, worker_pids: Callable[[], list[int]]) -> dict[str, Any]:
     made = [submit(Session(url), org, Timings(), f"case {i}") for i in range(64)]
     out: dict[str, Any] = {"rss_start": rss_mib(worker_pids())}
-    flows = _flows(url, org, made)
-    with trivial_route(len(worker_pids())) as trivial:
+    flows = _flows(org, made)
+    with trivial_route(len(worker_pids())) as (trivial, trivial_pids):
         for level in LEVELS:
             out.setdefault("one-line route", {})[level] = _each(
-                trivial, level, lambda s: s.request("GET", "/").status == 200
+                trivial, trivial_pids, level, lambda s: s.request("GET", "/").status == 200
             )
             for name, flow in flows.items():
-                out.setdefault(name, {})[level] = _each(url, level, flow)
+                out.setdefault(name, {})[level] = _each(url, worker_pids, level, flow)
     out["rss_after"] = rss_mib(worker_pids())
     return out
 
@@ -129,7 +157,7 @@ P99_LIMITS = {"submit, browser-sealed (page+POST)": 250.0, "submit, no JS (page+
 def report(r: dict[str, Any]) -> list[str]:
     lines = [
         f"{'workloads (page+POST)':<36}{'clients':>8}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'errors':>8}{'÷ 1-line':>10}"
+        f"{'errors':>8}{'÷ 1-line':>10}{'srv ms/op':>11}"
     ]
     base = r["one-line route"]
     for name, levels in r.items():
@@ -138,7 +166,7 @@ def report(r: dict[str, Any]) -> list[str]:
         for level, v in levels.items():
             lines.append(
                 f"{name:<36}{level:>8}{v['rate']:>9.1f}{v['p50']:>9.1f}{v['p99']:>9.1f}"
-                f"{v['errors']:>8}{v['rate'] / base[level]['rate']:>10.3f}"
+                f"{v['errors']:>8}{v['rate'] / base[level]['rate']:>10.3f}{v['cpu_ms']:>11.2f}"
             )
     for name, (level, least) in TARGETS.items():
         ratio = r[name][level]["rate"] / base[level]["rate"]
@@ -151,6 +179,9 @@ def report(r: dict[str, Any]) -> list[str]:
     nojs_errors = sum(v["errors"] for v in r["submit, no JS (page+POST)"].values())
     lines.append(f"  target no-JS errors (503s) at c <= 32: {nojs_errors} "
                  f"{'met' if nojs_errors == 0 else 'NOT met'}")  # fmt: skip
+    for name in TARGETS:  # what an ideal client on other cores would see
+        cost = r[name][8]["cpu_ms"] / base[8]["cpu_ms"]
+        lines.append(f"  server CPU of {name} ÷ 1-line's at 8: {1 / cost:.3f}")
     ping = r["/api/ping"][8]["rate"] / base[8]["rate"]
     lines.append(f"  /api/ping ÷ 1-line at 8: {ping:.2f}")
     met = "met" if r["rss_after"] <= 100 else "NOT met"

@@ -15,9 +15,10 @@ an attacker's native code. Nothing here identifies anyone.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from dataclasses import dataclass
+
+from portal.protocol.codes import pbkdf2_sha256
 
 SALT_PREFIX = b"portal-pow-v1"
 MAX_NONCE = 2**53  # what a JavaScript number holds exactly
@@ -32,7 +33,7 @@ class Challenge:
 
 def guess(challenge: Challenge, nonce: int) -> bytes:
     salt = SALT_PREFIX + nonce.to_bytes(8, "big")
-    return hashlib.pbkdf2_hmac("sha256", challenge.value, salt, challenge.iterations, 32)
+    return pbkdf2_sha256(challenge.value, salt, challenge.iterations, 32)
 
 
 def leading_zero_bits(digest: bytes) -> int:
