@@ -269,15 +269,18 @@ def test_acked_ciphertext_is_deleted_only_after_the_grace_period(
     to_desk(app, store, desk_keys, tmp_path)
     result = to_portal(app, desk_outbox(store, desk_keys, tmp_path / "outbox.tar"))
     assert result.acked == 1
-    blobs = list((config.blob_dir / "envelopes").iterdir())
-    assert len(blobs) == 1
     with app.app_context():
         mailboxes = services().mailboxes
+        with mailboxes.db.reading() as s:
+            (envelope_id,) = s.scalars(select(Envelope.id))
         assert mailboxes.purge_acknowledged(7) == 0
-        assert blobs[0].exists()
+        assert mailboxes.document(envelope_id)
         mailboxes.today = lambda: dt.date.today() + dt.timedelta(days=8)  # type: ignore[method-assign]
         assert mailboxes.purge_acknowledged(7) == 1
-    assert not blobs[0].exists()
+        with pytest.raises(FileNotFoundError):
+            mailboxes.document(envelope_id)
+        with mailboxes.db.reading() as s:  # gone from the row, not only hidden
+            assert list(s.scalars(select(Envelope.document))) == [None]
     # The next inbox tells the desk its outbox landed: the ack is not sent again.
     to_desk(app, store, desk_keys, tmp_path)
     manifest = desk_outbox(store, desk_keys, tmp_path / "outbox2.tar")

@@ -636,7 +636,7 @@ def test_an_item_swapped_under_a_victims_id_gets_nothing_deleted(
         svc = services()
         svc.mailboxes.purge_acknowledged(grace_days=-1)
         assert svc.mailboxes.blobs.path(attachment_blob(victim_blob.id)).exists()
-        assert svc.mailboxes.blobs.path(f"envelopes/{victim_env.id}").exists()
+        assert svc.mailboxes.document(victim_env.id)
     # The real items keep coming, and the desk keeps them in the victim's own case.
     result = to_desk(app, store, desk_keys, tmp_path)
     assert (result.new, result.files, result.damaged) == (1, 1, 0)

@@ -69,7 +69,7 @@ def test_a_submission_without_a_valid_proof_stores_nothing(
         assert resp.status_code == 400 and resp.get_json()["error"] == "work", proof
     assert _count(app) == 0
     resp = client.post(route, json={**_body(route, org), "pow": good}, headers=_headers(client))
-    assert resp.status_code == 201
+    assert resp.status_code == 201, resp.get_json()
 
 
 def test_a_proof_works_once_anywhere(app: Flask, client: FlaskClient, org: Any) -> None:
@@ -86,11 +86,13 @@ def test_a_proof_works_once_anywhere(app: Flask, client: FlaskClient, org: Any) 
         assert resp.get_json()["error"] == "work"  # replayed
 
 
+@pytest.mark.parametrize("route", ROUTES)
 def test_a_proof_raced_from_many_requests_at_once_is_spent_once(
-    app: Flask, client: FlaskClient, org: Any
+    app: Flask, client: FlaskClient, org: Any, route: str
 ) -> None:
     """The attack of the second review: 30 requests at once with one proof and one
-    cookie made 28 reports, because spending it only edited the session."""
+    cookie made 28 reports, because spending it only edited the session. (A report
+    spends its proof in the transaction that stores it.)"""
     proof = proof_for(_offer(client))
     headers = _headers(client)
     cookie = client.get_cookie("portal_session")
@@ -102,8 +104,8 @@ def test_a_proof_raced_from_many_requests_at_once_is_spent_once(
         c = app.test_client()
         c.set_cookie("portal_session", cookie.value)
         barrier.wait()
-        body = {**_body("/api/uploads", org), "pow": proof}
-        results.append(c.post("/api/uploads", json=body, headers=headers).status_code)
+        body = {**_body(route, org), "pow": proof}
+        results.append(c.post(route, json=body, headers=headers).status_code)
 
     threads = [threading.Thread(target=post) for _ in range(12)]
     for t in threads:
@@ -111,6 +113,7 @@ def test_a_proof_raced_from_many_requests_at_once_is_spent_once(
     for t in threads:
         t.join(30)
     assert sorted(results) == [201] + [400] * 11
+    assert _count(app) == 1
 
 
 def test_forged_stale_and_cheapened_challenges_are_refused(

@@ -20,7 +20,6 @@ from portal.protocol.envelopes import open_envelope
 from portal.protocol.organization import Organization
 from portal.protocol.pow import proof_for
 from portal.server.config import Config
-from portal.server.mailboxes import envelope_blob
 from portal.server.models import Envelope, Mailbox
 from portal.server.web.services import services
 from tests.harness.loop import CODE_ON_PAGE, TAG
@@ -62,7 +61,7 @@ def test_no_js_report_is_sealed_on_arrival_and_shows_a_code(
     with app.app_context(), services().db.reading() as s:
         mailbox = s.scalars(select(Mailbox)).one()
         envelope = s.scalars(select(Envelope)).one()
-        document = services().mailboxes.blobs.read(envelope_blob(envelope.id))
+        document = services().mailboxes.document(envelope.id)
     assert envelope.sealed_by == "server" and envelope.kind == "report"
     # The stored index is SHA-256(lookup) of the code shown; the wrapped key opens with wrap.
     derived = codes.derive(code, org.code_salt, org.kdf)
@@ -142,7 +141,7 @@ def test_browser_sealed_report_is_stored_as_sent(
     with app.app_context(), services().db.reading() as s:
         mailbox = s.scalars(select(Mailbox)).one()
         envelope = s.scalars(select(Envelope)).one()
-        document = services().mailboxes.blobs.read(envelope_blob(envelope.id))
+        document = services().mailboxes.document(envelope.id)
     assert mailbox.index == codes.derive(code, org.code_salt, org.kdf).index
     assert envelope.sealed_by == "browser"
     assert json.loads(open_envelope(document, desk_keys.encrypt))["fields"] == {
@@ -236,16 +235,17 @@ def test_oversized_envelope_is_refused(app: Flask, client: FlaskClient, org: Org
     assert _counts(app) == (0, 0)
 
 
-def test_blob_store_holds_only_what_the_database_lists(
+def test_a_refused_report_leaves_nothing_behind(
     app: Flask, client: FlaskClient, org: Organization, config: Config
 ) -> None:
+    """A report refused for its mailbox (a clash) stores no row, no ciphertext and
+    no file: the envelope goes into its row in the one transaction that fails."""
     _, good = browser_style_request(org, "kept")
-    _api(client, good)
+    assert _api(client, good).status_code == 201
     _, dup = browser_style_request(org, "dropped")
     dup["mailbox"] = good["mailbox"]
-    _api(client, dup)
-    blobs = sorted(p.name for p in (config.blob_dir / "envelopes").iterdir())
+    assert _api(app.test_client(), dup).status_code == 409
     with app.app_context(), services().db.reading() as s:
-        ids = sorted(s.scalars(select(Envelope.id)))
-    assert blobs == ids
-    assert not list(Path(config.blob_dir).rglob(".tmp-*"))
+        documents = list(s.scalars(select(Envelope.document)))
+    assert len(documents) == 1 and documents[0] is not None
+    assert [p for p in Path(config.blob_dir).rglob("*") if p.is_file()] == []

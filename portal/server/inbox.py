@@ -18,6 +18,7 @@ import hashlib
 import io
 import logging
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from portal.protocol.bundles import Item, Manifest, write_bundle
 from portal.protocol.organization import Organization
-from portal.server.mailboxes import Mailboxes, attachment_blob, envelope_blob
+from portal.server.mailboxes import Mailboxes, attachment_blob
 from portal.server.models import Attachment, Envelope
 from portal.server.outbox import inbox_news
 from portal.server.questionnaires import definitions
@@ -65,10 +66,10 @@ def _chosen(mailboxes: Mailboxes, limit: int) -> tuple[list[Envelope], list[Atta
     return envelopes, blobs, len(ranked) > limit
 
 
-def _intact(mailboxes: Mailboxes, name: str, sha256: str | None) -> bool:
+def _intact(open_item: Callable[[], BinaryIO], sha256: str | None) -> bool:
     digest = hashlib.sha256()
     try:
-        with mailboxes.blobs.open(name) as handle:
+        with open_item() as handle:
             while chunk := handle.read(1024 * 1024):
                 digest.update(chunk)
     except FileNotFoundError:
@@ -76,11 +77,18 @@ def _intact(mailboxes: Mailboxes, name: str, sha256: str | None) -> bool:
     return digest.hexdigest() == sha256
 
 
+def _opener(mailboxes: Mailboxes, kind: str, item_id: str) -> Callable[[], BinaryIO]:
+    """How to read an envelope's or a file's ciphertext."""
+    if kind == "envelope":
+        return lambda: io.BytesIO(mailboxes.document(item_id))
+    return lambda: mailboxes.blobs.open(attachment_blob(item_id))
+
+
 def _items(mailboxes: Mailboxes, limit: int) -> tuple[list[Item], bool]:
     envelopes, blobs, more = _chosen(mailboxes, limit)
     items = []
     for row in sorted(envelopes, key=lambda r: (r.received_on, r.seq, r.id)):
-        if not _intact(mailboxes, envelope_blob(row.id), row.sha256):
+        if not _intact(_opener(mailboxes, "envelope", row.id), row.sha256):
             log.warning("envelope %s does not match its recorded hash: left out", row.id)
             continue
         items.append(
@@ -98,7 +106,7 @@ def _items(mailboxes: Mailboxes, limit: int) -> tuple[list[Item], bool]:
             )
         )
     for blob in sorted(blobs, key=lambda r: (r.created_on, r.id)):
-        if not _intact(mailboxes, attachment_blob(blob.id), blob.sha256):
+        if not _intact(_opener(mailboxes, "blob", blob.id), blob.sha256):
             log.warning("file %s does not match its recorded hash: left out", blob.id)
             continue
         items.append(
@@ -138,8 +146,7 @@ def export_inbox(
     def open_item(item: Item) -> BinaryIO:
         if item.kind == "questionnaire":
             return io.BytesIO(forms[item.id])
-        name = envelope_blob(item.id) if item.kind == "envelope" else attachment_blob(item.id)
-        return mailboxes.blobs.open(name)
+        return _opener(mailboxes, item.kind, item.id)()
 
     write_bundle(path, manifest, open_item)
     return manifest

@@ -36,7 +36,8 @@ class Mailbox(Base):
 
 
 class Envelope(Base):
-    """A sealed report, message or answer; the ciphertext lives in the blob store."""
+    """A sealed report, message or answer, its ciphertext in ``document``: stored
+    in the same transaction (one fsync) as everything else the report changes."""
 
     __tablename__ = "envelopes"
 
@@ -53,6 +54,10 @@ class Envelope(Base):
     # The reporter's own copy of what they wrote, sealed to their case's key (only
     # when they asked for one); it never goes to the desk.
     copy: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The sealed envelope itself, loaded only when asked for. None once the desk's
+    # acknowledgment has aged out, and for envelopes stored before migration 0012,
+    # which kept theirs in the blob store (``envelopes/<id>``).
+    document: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     mailbox: Mapped[Mailbox] = relationship(back_populates="envelopes")
 

@@ -3,11 +3,30 @@ their digests, spent atomically in the database, shared by every worker and host
 
 from __future__ import annotations
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from portal.common.db import Database
 from portal.server.models import SpentToken
+
+_SPENT: Table = SpentToken.__table__  # type: ignore[assignment]
+
+
+def spend_within(s: Session, digest: bytes, hour: int) -> bool:
+    """Mark ``digest`` spent inside the caller's transaction; False if it was spent
+    before. One statement that inserts or does nothing, so two requests racing
+    with one token cannot both see it unspent (the second waits for the first's
+    commit), and the transaction goes on either way."""
+    c = s.connection()
+    dialect = postgresql if c.dialect.name == "postgresql" else sqlite
+    added = c.execute(
+        dialect.insert(_SPENT)
+        .values(digest=digest, hour=hour)
+        .on_conflict_do_nothing()
+        .returning(_SPENT.c.digest)
+    ).first()
+    return added is not None
 
 
 class SpentTokens:
@@ -17,12 +36,8 @@ class SpentTokens:
     def spend(self, digest: bytes, hour: int) -> bool:
         """Mark ``digest`` spent; False if it was spent before (by anyone, at any time
         it is still kept)."""
-        try:
-            with self.db.transaction() as s:
-                s.add(SpentToken(digest=digest, hour=hour))
-        except IntegrityError:
-            return False
-        return True
+        with self.db.transaction() as s:
+            return spend_within(s, digest, hour)
 
     def is_spent(self, digest: bytes) -> bool:
         with self.db.reading() as s:

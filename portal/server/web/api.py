@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session as Transaction
 
 from portal.common.errors import PortalError
 from portal.protocol import codes
@@ -13,10 +15,10 @@ from portal.protocol.encoding import EncodingError, b64decode, b64encode
 from portal.protocol.envelopes import check, follow_up_kind
 from portal.protocol.mailbox import MailboxKey, NewMailbox
 from portal.protocol.reports import check_copy
-from portal.server.mailboxes import Attach, MailboxError
-from portal.server.web import case_session, uploads_session, work
+from portal.server.mailboxes import Attach, MailboxError, Within
+from portal.server.web import case_session, sessions, uploads_session, work
 from portal.server.web.errors import STATUS, public_message
-from portal.server.web.reporter import spend_csrf_token
+from portal.server.web.reporter import FormSpent, spend_form_within
 from portal.server.web.services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -58,14 +60,41 @@ def _spend_work(body: dict[str, Any]) -> None:
     try:
         work.spend(body.pop("pow", None))
     except work.WorkMissing as exc:
-        raise ApiError("work", "No valid proof of work for this session.") from exc
+        raise _no_work() from exc
+
+
+def _checked_work(body: dict[str, Any]) -> work.Paid:
+    """The request's proof of work, checked now and spent with what it stores."""
+    try:
+        return work.check(body.pop("pow", None))
+    except work.WorkMissing as exc:
+        raise _no_work() from exc
+
+
+def _no_work() -> ApiError:
+    return ApiError("work", "No valid proof of work for this session.")
+
+
+def _stored_with(paid: work.Paid, form_done: bool) -> Within:
+    """What a report or message writes besides itself, in its transaction (one
+    commit): the proof of work spent, the session's own write, and, for a report
+    (its form is done; a case page sends many messages), the form spent."""
+
+    def spend_work(s: Transaction) -> None:
+        work.spend_within(s, paid)
+
+    def spend_form(s: Transaction) -> None:
+        with contextlib.suppress(FormSpent):  # the proof of work is what refuses a replay
+            spend_form_within(s)
+
+    return (spend_work, *([spend_form] if form_done else []), sessions.write_within)
 
 
 @bp.post("/reports")
 def create_report() -> ResponseReturnValue:
     """A browser-sealed report and the new mailbox's key, as ciphertext."""
     body = json_body()
-    _spend_work(body)
+    paid = _checked_work(body)
     if not {"envelope", "mailbox"} <= set(body) <= {"envelope", "mailbox", "attachments", "copy"}:
         raise ApiError("shape", "The request must hold an envelope and a mailbox key.")
     svc = services()
@@ -77,10 +106,22 @@ def create_report() -> ResponseReturnValue:
         max_bytes=svc.config.max_envelope_bytes,
     )
     new = NewMailbox.from_json(body["mailbox"])
-    svc.mailboxes.create(
-        new, envelope, attach=_claimer(body.get("attachments", [])), copy=_copy(body)
-    )
-    spend_csrf_token()
+    try:
+        svc.mailboxes.create(
+            new,
+            envelope,
+            attach=_claimer(body.get("attachments", [])),
+            copy=_copy(body),
+            also=_stored_with(paid, form_done=True),
+        )
+    except work.WorkMissing as exc:  # spent meanwhile, by a request racing this one
+        raise _no_work() from exc
+    except MailboxError:
+        # Refused whole, but the proof is used up all the same: one proof cannot buy
+        # a stream of refused write transactions.
+        with contextlib.suppress(work.WorkMissing), svc.db.transaction() as s:
+            work.spend_within(s, paid)
+        raise
     return jsonify(ok=True), 201
 
 
@@ -218,7 +259,7 @@ def send_message() -> ResponseReturnValue:
     current = _open_case()
     svc = services()
     kind = follow_up_kind(current.kind)
-    _spend_work(body)
+    paid = _checked_work(body)
     try:
         envelope = check(
             body.get("envelope"),
@@ -232,7 +273,10 @@ def send_message() -> ResponseReturnValue:
             envelope,
             attach=_claimer(body.get("attachments", [])),
             copy=_copy(body),
+            also=_stored_with(paid, form_done=False),
         )
+    except work.WorkMissing as exc:
+        raise _no_work() from exc
     except MailboxError as exc:
         if exc.reason == "case_full":
             raise

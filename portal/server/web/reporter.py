@@ -24,6 +24,8 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, generate_csrf
+from sqlalchemy import event
+from sqlalchemy.orm import Session as Transaction
 
 from portal.common import i18n
 from portal.common.questionnaire import Questionnaire
@@ -33,7 +35,8 @@ from portal.protocol.reports import seal_on_server
 from portal.server import figures
 from portal.server.intake import PROBLEMS, copy_words, form_view
 from portal.server.mailboxes import MailboxError
-from portal.server.web import sealed_files
+from portal.server.spent import spend_within as spend_digest
+from portal.server.web import sealed_files, sessions
 from portal.server.web.services import services
 from portal.server.web.work import current_hour
 from portal.server.web.work_gate import Busy
@@ -43,16 +46,50 @@ RECEIVED = "report-received"
 SHOW_CODE = "report-code"  # sealed in the session from the POST to the one GET
 
 
-def spend_csrf_token() -> bool:
+class FormSpent(Exception):
+    """This very form was sent already (a replay, a reload or a race)."""
+
+
+def _form_digest(raw: str) -> bytes:
+    return hashlib.sha256(b"csrf:" + raw.encode()).digest()
+
+
+def form_was_spent() -> bool:
+    """Whether this session's form token was spent already (a read, no write)."""
+    raw = session.get("csrf_token")
+    return isinstance(raw, str) and services().spent.is_spent(_form_digest(raw))
+
+
+def spend_form_within(s: Transaction) -> None:
     """A form's token that sent something is spent, once: its digest goes into the
-    spent table atomically, so the same form posted again, even by many requests at
-    once, is refused. False if it was spent already."""
+    spent table inside the caller's transaction, atomically, so the same form posted
+    again, even by many requests at once, stores nothing (FormSpent). The token
+    leaves the session; it comes back if the transaction rolls back, so a send
+    that failed can be sent again."""
     raw = session.pop("csrf_token", None)
-    g.pop("csrf_token", None)  # a page shown after this (busy, an error) gets a fresh token
+    cached = g.pop("csrf_token", None)  # a page shown after this gets a fresh token
+
+    def restore(_s: Transaction) -> None:
+        session["csrf_token"] = raw
+        if cached is not None:
+            g.csrf_token = cached
+
     if not isinstance(raw, str):
+        raise FormSpent
+    event.listen(s, "after_rollback", restore, once=True)
+    if not spend_digest(s, _form_digest(raw), current_hour()):
+        raise FormSpent
+
+
+def spend_csrf_token() -> bool:
+    """Spend this session's form token in a transaction of its own (see
+    :func:`spend_form_within`); False if it was spent already."""
+    try:
+        with services().db.transaction() as s:
+            spend_form_within(s)
+    except FormSpent:
         return False
-    digest = hashlib.sha256(b"csrf:" + raw.encode()).digest()
-    return services().spent.spend(digest, current_hour())
+    return True
 
 
 @bp.get("/")
@@ -155,7 +192,7 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
         files = []  # nothing asked for them: discarded unread with the request
     if problems:
         return _page(q, sent, problems), 400
-    if not spend_csrf_token():  # this very form was sent already (a replay or a race)
+    if form_was_spent():  # sent already: checked before paying for a derivation
         return already_received()
     svc = services()
     lang = i18n.current().code
@@ -174,18 +211,27 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
     except Busy:
         # Nothing is lost: the form comes back filled in, to send again in a moment.
         return _page(q, sent, busy=True), 503
+    received_before = session.get(RECEIVED)
+    session[RECEIVED] = True
+    session[SHOW_CODE] = sealed.code
     try:
+        # The report, its spent form and its session (holding the code until the
+        # one page that shows it): one transaction, one commit.
         svc.mailboxes.create(
             sealed.mailbox,
             sealed.envelope,
             attach=sealed_files.register(svc.uploads, files),
             copy=sealed.copy,
+            also=(spend_form_within, sessions.write_within),
         )
-    except MailboxError:
+    except (MailboxError, FormSpent) as exc:
+        session.pop(SHOW_CODE)
+        if not received_before:
+            session.pop(RECEIVED)
+        if isinstance(exc, FormSpent):  # raced by the same form: that one was stored
+            return already_received()
         return render_template("error.html", message="conflict"), 409
     sealed_files.keep(files)
-    session[RECEIVED] = True
-    session[SHOW_CODE] = sealed.code
     return redirect(url_for("reporter.report_sent"), code=303)
 
 

@@ -17,15 +17,17 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import nacl.exceptions
 from flask import Flask, Request, Response, current_app, session
 from flask.sessions import SessionInterface, SessionMixin
 from nacl.secret import SecretBox
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, event, insert, select
 from sqlalchemy import update as sa_update
+from sqlalchemy.orm import Session as Transaction
 from werkzeug.datastructures import CallbackDict
 
 from portal.common.db import Database
@@ -37,6 +39,8 @@ TOKEN_BYTES = 32
 # How often an unchanged session's deadline is pushed back (a write saved on
 # most page views; the deadline is never more than this much too early).
 REFRESH_SECONDS = 300
+# The table itself: every request reads it, so its statements skip the ORM.
+_ROWS: Table = SessionRow.__table__  # type: ignore[assignment]
 
 
 def session_id(token: bytes) -> bytes:
@@ -64,10 +68,24 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         self.modified = False
         self.accessed = False
         self.replace_token = False
+        self.cookie: str | None = None  # "set" or "clear", once its write is committed
 
     @property
     def new(self) -> bool:  # type: ignore[override]
         return self.token is None
+
+    # What a committed write leaves behind (see ServerSessionInterface.write).
+    def _moved(self, token: bytes, deadline: int) -> None:
+        self.token, self.deadline, self.cookie = token, deadline, "set"
+        self.replace_token = self.modified = False
+
+    def _kept(self, deadline: int | None) -> None:
+        self.deadline = deadline or self.deadline
+        self.modified = False
+
+    def _ended(self) -> None:
+        self.token, self.cookie = None, "clear"
+        self.modified = False
 
 
 class SessionStore:
@@ -78,10 +96,21 @@ class SessionStore:
         self.clock = clock
         self.spent = SpentTokens(db)
 
+    @contextmanager
+    def _within(self, s: Transaction | None) -> Iterator[Transaction]:
+        """The caller's transaction, or one of this write's own."""
+        if s is not None:
+            yield s
+        else:
+            with self.db.transaction() as own:
+                yield own
+
     def load(self, token: bytes) -> tuple[dict[str, Any], int] | None:
         """The session's data and deadline, or None if it is unknown or dead."""
-        with self.db.reading() as s:
-            row = s.get(SessionRow, session_id(token))
+        with self.db.reading_rows() as c:
+            row = c.execute(
+                select(_ROWS.c.sealed, _ROWS.c.expires).where(_ROWS.c.id == session_id(token))
+            ).first()
         if row is None or row.expires <= self.clock():
             return None
         try:
@@ -94,46 +123,66 @@ class SessionStore:
         return bytes(_box(token).encrypt(json.dumps(data, separators=(",", ":")).encode()))
 
     def create(
-        self, token: bytes, data: dict[str, Any], lifetime: int, replaces: bytes | None = None
+        self,
+        token: bytes,
+        data: dict[str, Any],
+        lifetime: int,
+        replaces: bytes | None = None,
+        within: Transaction | None = None,
     ) -> int | None:
         """Store a new session; if it ``replaces`` one, only while that one is still
         alive (deleted in the same transaction). None: the old one was revoked."""
         deadline = int(self.clock()) + lifetime
-        with self.db.transaction() as s:
+        with self._within(within) as s:
+            c = s.connection()
             if replaces is not None:
-                gone = s.execute(
-                    delete(SessionRow).where(
-                        SessionRow.id == session_id(replaces), SessionRow.expires > self.clock()
+                gone = c.execute(
+                    delete(_ROWS).where(
+                        _ROWS.c.id == session_id(replaces), _ROWS.c.expires > self.clock()
                     )
-                ).rowcount  # type: ignore[attr-defined]
+                ).rowcount
                 if gone != 1:
                     return None
-            s.add(
-                SessionRow(id=session_id(token), sealed=self._sealed(token, data), expires=deadline)
+            c.execute(
+                insert(_ROWS).values(
+                    id=session_id(token), sealed=self._sealed(token, data), expires=deadline
+                )
             )
         return deadline
 
-    def update(self, token: bytes, data: dict[str, Any], lifetime: int) -> int | None:
+    def update(
+        self,
+        token: bytes,
+        data: dict[str, Any],
+        lifetime: int,
+        within: Transaction | None = None,
+    ) -> int | None:
         """Rewrite a live session; never bring back one revoked meanwhile (None)."""
         deadline = int(self.clock()) + lifetime
-        with self.db.transaction() as s:
-            changed = s.execute(
-                sa_update(SessionRow)
-                .where(SessionRow.id == session_id(token), SessionRow.expires > self.clock())
-                .values(sealed=self._sealed(token, data), expires=deadline)
-            ).rowcount  # type: ignore[attr-defined]
+        with self._within(within) as s:
+            changed = (
+                s.connection()
+                .execute(
+                    sa_update(_ROWS)
+                    .where(_ROWS.c.id == session_id(token), _ROWS.c.expires > self.clock())
+                    .values(sealed=self._sealed(token, data), expires=deadline)
+                )
+                .rowcount
+            )
         return deadline if changed == 1 else None
 
     def alive(self, token: bytes) -> bool:
         """Whether this session still exists (Leave or log out may have ended it since
         this request began)."""
-        with self.db.reading() as s:
-            row = s.get(SessionRow, session_id(token))
-            return row is not None and row.expires > self.clock()
+        with self.db.reading_rows() as c:
+            expires = c.execute(
+                select(_ROWS.c.expires).where(_ROWS.c.id == session_id(token))
+            ).scalar()
+        return expires is not None and expires > self.clock()
 
-    def delete(self, token: bytes) -> None:
-        with self.db.transaction() as s:
-            s.execute(delete(SessionRow).where(SessionRow.id == session_id(token)))
+    def delete(self, token: bytes, within: Transaction | None = None) -> None:
+        with self._within(within) as s:
+            s.connection().execute(delete(_ROWS).where(_ROWS.c.id == session_id(token)))
 
     def purge(self) -> int:
         """Delete every dead session; return how many."""
@@ -173,36 +222,64 @@ class ServerSessionInterface(SessionInterface):
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         assert isinstance(session, ServerSession)
+        self.write(session)
+        if session.cookie == "clear":
+            response.delete_cookie(self.cookie_name, path="/")
+        elif session.cookie == "set":
+            response.set_cookie(
+                self.cookie_name,
+                b64encode(session.token or b""),
+                httponly=True,
+                samesite="Strict",
+                secure=self.secure,
+                path="/",
+            )
+            response.vary.add("Cookie")
+            now = self.store.clock()
+            if now - self._last_purge > 60:
+                self._last_purge = now
+                self.store.purge()
+
+    def write(self, session: ServerSession, within: Transaction | None = None) -> None:
+        """Store what this request changed of its session: delete an emptied one,
+        rewrite a changed (or stale) one, or store it under a new token. In
+        ``within``, the caller's transaction, the session takes the outcome only
+        once that transaction commits; otherwise in a transaction of its own."""
+
+        def then(outcome: Callable[[], None]) -> None:
+            if within is None:
+                outcome()
+            else:
+                event.listen(within, "after_commit", lambda _s: outcome(), once=True)
+
         old = session.token
         if old is not None and not session:
-            self.store.delete(old)
-            response.delete_cookie(self.cookie_name, path="/")
+            self.store.delete(old, within)
+            then(session._ended)
             return
         if not session:
             return
-        now = self.store.clock()
         if old is not None and not session.replace_token:
-            stale = session.deadline - now < self.lifetime - REFRESH_SECONDS
+            stale = session.deadline - self.store.clock() < self.lifetime - REFRESH_SECONDS
             if session.modified or stale:
                 # None: revoked while this request ran (Leave, log out): it stays dead.
-                self.store.update(old, dict(session), self.lifetime)
+                deadline = self.store.update(old, dict(session), self.lifetime, within)
+                then(lambda: session._kept(deadline))
             return
         token = secrets.token_bytes(TOKEN_BYTES)
-        if self.store.create(token, dict(session), self.lifetime, replaces=old) is None:
-            return  # the session this one replaces was revoked meanwhile: nothing comes back
-        session.token = token
-        response.set_cookie(
-            self.cookie_name,
-            b64encode(token),
-            httponly=True,
-            samesite="Strict",
-            secure=self.secure,
-            path="/",
-        )
-        response.vary.add("Cookie")
-        if now - self._last_purge > 60:
-            self._last_purge = now
-            self.store.purge()
+        deadline = self.store.create(token, dict(session), self.lifetime, old, within)
+        if deadline is not None:  # None: the session it replaces was revoked meanwhile
+            then(lambda: session._moved(token, deadline))
+
+
+def write_within(s: Transaction) -> None:
+    """Make this request's session write now, inside the caller's transaction, so
+    the request commits once (a report and its spent form: one fsync). Call it
+    last in that transaction; the cookie still goes out with the response."""
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    interface = current_app.session_interface
+    if isinstance(current, ServerSession) and isinstance(interface, ServerSessionInterface):
+        interface.write(current, s)
 
 
 LINE = "line"  # the lineage of a privileged session, kept across its new tokens

@@ -24,10 +24,15 @@ import struct
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session as Transaction
 
 from portal.protocol.encoding import EncodingError, b64decode, b64encode
 from portal.protocol.pow import Challenge, is_solution
+from portal.server.spent import spend_within as spend_digest
 from portal.server.web.services import services
 
 NONCE_BYTES = 16
@@ -89,8 +94,17 @@ def issue() -> dict[str, Any]:
     }
 
 
-def spend(proof: object) -> None:
-    """Check a solution, then mark its challenge spent; WorkMissing unless both hold."""
+@dataclass(frozen=True)
+class Paid:
+    """A checked solution of an issued challenge, to be spent once."""
+
+    digest: bytes
+    hour: int
+
+
+def check(proof: object) -> Paid:
+    """Check a solution (WorkMissing unless it solves a live challenge this portal
+    issued, at today's difficulty); spend it with :func:`spend_within`."""
     svc = services()
     if not isinstance(proof, dict):
         raise WorkMissing
@@ -109,8 +123,27 @@ def spend(proof: object) -> None:
         raise WorkMissing
     if not is_solution(Challenge(token, bits, svc.config.pow_iterations), proof.get("nonce")):
         raise WorkMissing
-    if not svc.spent.spend(hashlib.sha256(token).digest(), hour):
-        raise WorkMissing  # solved before: a replay
+    return Paid(hashlib.sha256(token).digest(), hour)
+
+
+def spend_within(s: Transaction, paid: Paid) -> None:
+    """Mark the challenge spent inside the caller's transaction (WorkMissing if it
+    was spent before: a replay, and the transaction stores nothing); the work
+    counts toward the load once that transaction commits."""
+    if not spend_digest(s, paid.digest, paid.hour):
+        raise WorkMissing
+    event.listen(s, "after_commit", lambda _s: _counted(), once=True)
+
+
+def spend(proof: object) -> None:
+    """Check a solution, then mark its challenge spent; WorkMissing unless both hold."""
+    paid = check(proof)
+    with services().db.transaction() as s:
+        spend_within(s, paid)
+
+
+def _counted() -> None:
+    svc = services()
     svc.pow_load.add()
     global _last_purge
     if time.monotonic() - _last_purge > 60:
