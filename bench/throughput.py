@@ -4,8 +4,10 @@ each next to a trivial endpoint served by the same gunicorn."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import statistics
 import threading
 import time
@@ -27,11 +29,13 @@ LEVELS = (1, 8, 32)
 SECONDS = 4.0
 
 
-def _sealed_body(org: Organization, s: Session | KeptAlive) -> bytes:
-    """A report's request, with a proof of work solved for session ``s`` (untimed:
-    the browser solves it while the reporter writes)."""
+def _sealed_body(
+    org: Organization, s: Session | KeptAlive, offer: dict[str, Any] | None = None
+) -> bytes:
+    """A report's request, with a proof of work solved for session ``s`` (the
+    challenge the page carried, or a new one), as the browser sends it."""
     envelope = seal("report", os.urandom(1500), org.encrypt, "browser")
-    offer = s.api("POST", "/api/pow").json()
+    offer = offer or s.api("POST", "/api/pow").json()
     return json.dumps(
         {
             "envelope": json.loads(envelope.document),
@@ -43,6 +47,17 @@ def _sealed_body(org: Organization, s: Session | KeptAlive) -> bytes:
             "pow": proof_for(offer),
         }
     ).encode()
+
+
+WORK_IN_PAGE = re.compile(r'data-work="([^"]+)"')
+
+
+def work_in_page(page: str) -> dict[str, Any]:
+    """The challenge the report page carries for its first submission."""
+    match = WORK_IN_PAGE.search(page)
+    if match is None:
+        raise ValueError("no challenge in the page")
+    return dict(json.loads(html.unescape(match.group(1))))
 
 
 def _pool(url: str | list[str], n: int, path: str) -> list[Session]:

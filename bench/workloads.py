@@ -30,7 +30,7 @@ from tests.harness.live import BIN, ROOT, free_port, wait_until_up
 from tests.harness.reporters import Timings, submit
 
 from .client import KeptAlive
-from .throughput import _drive, _sealed_body
+from .throughput import _drive, _sealed_body, work_in_page
 
 LEVELS = (1, 8, 32)
 
@@ -99,9 +99,10 @@ def _flows(org: Organization, codes_: list[str]) -> dict[str, Callable[[KeptAliv
         return s.get("/report").status == 200
 
     def sealed(s: KeptAlive) -> bool:
-        if s.get("/report").status != 200:
+        page = s.get("/report")
+        if page.status != 200:
             return False
-        body = _sealed_body(org, s)
+        body = _sealed_body(org, s, work_in_page(page.text))  # as the browser: no /api/pow
         r = s.request(
             "POST",
             "/api/reports",

@@ -102,9 +102,12 @@ def test_a_report_refused_halfway_stores_nothing_and_its_form_still_sends(
     first = browser_style_request(org, "first")[1]
     other = app.test_client()
     headers, proof = _paid_headers(other)
-    assert other.post(
-        "/api/reports", data=json.dumps({**first, "pow": proof}), headers=headers
-    ).status_code == 201
+    assert (
+        other.post(
+            "/api/reports", data=json.dumps({**first, "pow": proof}), headers=headers
+        ).status_code
+        == 201
+    )
     headers, proof = _paid_headers(client)
     clash = {**browser_style_request(org, "second")[1], "mailbox": first["mailbox"]}
     before = _counts(app)

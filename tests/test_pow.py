@@ -3,6 +3,9 @@ attacks (none, a wrong answer, a replay, another session's answer, a flood)."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import threading
 from dataclasses import replace
 from typing import Any
@@ -214,3 +217,25 @@ def test_a_challenge_one_bit_below_the_current_work_still_counts(
         load.add()  # now two bits above the floor
     body = {**_body("/api/uploads", org), "pow": proof}
     assert client.post("/api/uploads", json=body, headers=_headers(client)).status_code == 201
+
+
+def _challenge_in_page(client: FlaskClient) -> dict[str, Any]:
+    page = client.get("/report").get_data(as_text=True)
+    match = re.search(r'data-work="([^"]+)"', page)
+    assert match, "no challenge in the report page"
+    return dict(json.loads(html.unescape(match.group(1))))
+
+
+def test_the_report_page_carries_each_reader_a_challenge_of_their_own(app: Flask, org: Any) -> None:
+    """The page is rendered once and kept (but for its tokens): two readers must
+    not be handed one challenge, and each one's is good for one report."""
+    readers = [app.test_client() for _ in range(2)]
+    offers = [_challenge_in_page(c) for c in readers]
+    assert offers[0]["challenge"] != offers[1]["challenge"]
+    for c, offer in zip(readers, offers, strict=True):
+        body = {**browser_style_request(org, "x")[1], "pow": proof_for(offer)}
+        assert c.post("/api/reports", json=body, headers=_headers(c)).status_code == 201
+    again = {**browser_style_request(org, "y")[1], "pow": proof_for(offers[0])}
+    other = app.test_client()
+    resp = other.post("/api/reports", json=again, headers=_headers(other))
+    assert resp.get_json()["error"] == "work"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,8 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            if mode != "NONE":  # NONE: each statement its own (a lone read's) transaction
+                conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -88,6 +89,32 @@ def _turns_for(database: Path) -> _WriteTurns:
         return _ALL_TURNS.setdefault(database.resolve(), _WriteTurns(database.resolve()))
 
 
+def on_commit(s: Session, then: Callable[[], None]) -> None:
+    """Run ``then`` once the transaction ``s`` is in commits (never if it rolls back)."""
+    s.info.setdefault("on_commit", []).append(then)
+
+
+def on_rollback(s: Session, then: Callable[[], None]) -> None:
+    """Run ``then`` if the transaction ``s`` is in rolls back (never if it commits)."""
+    s.info.setdefault("on_rollback", []).append(then)
+
+
+# Once for every session (an instance's own listener costs more to add than its
+# whole statement): the hooks live in the session's ``info``.
+@event.listens_for(Session, "after_commit")
+def _committed(s: Session) -> None:
+    s.info.pop("on_rollback", None)
+    for then in s.info.pop("on_commit", ()):
+        then()
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(s: Session) -> None:
+    s.info.pop("on_commit", None)
+    for then in s.info.pop("on_rollback", ()):
+        then()
+
+
 class Database:
     """The engine and a session factory; ``transaction()`` is one state change."""
 
@@ -96,11 +123,14 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._turns: _WriteTurns | None = None
         self._writers = self._sessions
+        self._lone_reads = self.engine
         database = make_url(url).database
         if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
             self._turns = _turns_for(Path(database))
             immediate = self.engine.execution_options(sqlite_begin="IMMEDIATE")
             self._writers = sessionmaker(immediate, expire_on_commit=False)
+        if self.engine.dialect.name == "sqlite":
+            self._lone_reads = self.engine.execution_options(sqlite_begin="NONE")
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -116,7 +146,8 @@ class Database:
 
     @contextmanager
     def reading_rows(self) -> Iterator[Connection]:
-        """A plain connection, for the reads every request makes (its session):
-        Core statements, without an ORM session to build and tear down."""
-        with self.engine.connect() as conn:
+        """A plain connection, for the one read every request makes (its session):
+        a Core statement, without an ORM session to build and tear down, and on
+        SQLite without a BEGIN: the lone statement is its own transaction."""
+        with self._lone_reads.connect() as conn:
             yield conn

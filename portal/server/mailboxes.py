@@ -18,7 +18,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,6 +85,13 @@ Within = Sequence[Callable[[Session], None]]
 
 _MAILBOXES: Table = Mailbox.__table__  # type: ignore[assignment]
 _ENVELOPES: Table = Envelope.__table__  # type: ignore[assignment]
+# Every report's statements, built once (building one costs more than running it).
+_INDEX_USED = select(_MAILBOXES.c.id).where(
+    or_(_MAILBOXES.c.index == bindparam("i"), _MAILBOXES.c.pending_index == bindparam("i")),
+    _MAILBOXES.c.id != bindparam("own"),
+)
+_NEW_MAILBOX = insert(_MAILBOXES)
+_NEW_ENVELOPE = insert(_ENVELOPES)
 
 
 def utc_today() -> dt.date:
@@ -286,21 +303,19 @@ class Mailboxes:
                 c = s.connection()  # plain statements: this is every report's write
                 _refuse_index_in_use(c, key.index, None)
                 c.execute(
-                    insert(_MAILBOXES).values(
-                        id=mailbox_id,
-                        index=key.index,
-                        wrapped_key=key.wrapped_key,
-                        kind="report",
-                        created_on=day,
-                        active_on=day,
-                    )
+                    _NEW_MAILBOX,
+                    {
+                        "id": mailbox_id,
+                        "index": key.index,
+                        "wrapped_key": key.wrapped_key,
+                        "kind": "report",
+                        "created_on": day,
+                        "active_on": day,
+                    },
                 )
                 envelope_id = secrets.token_hex(16)
-                c.execute(
-                    insert(_ENVELOPES).values(
-                        **_envelope_values(envelope_id, mailbox_id, envelope, day, copy), seq=1
-                    )
-                )
+                values = _envelope_values(envelope_id, mailbox_id, envelope, day, copy)
+                c.execute(_NEW_ENVELOPE, {**values, "seq": 1})
                 if attach is not None:
                     attach(s, mailbox_id)
                 for write in also:
@@ -474,12 +489,7 @@ class Mailboxes:
 
 def _refuse_index_in_use(s: Session | Connection, index: bytes, own_mailbox: str | None) -> None:
     """An index may belong to one code of one mailbox, current or pending."""
-    m = _MAILBOXES.c
-    clash = s.scalar(
-        select(m.id).where(
-            or_(m.index == index, m.pending_index == index), m.id != (own_mailbox or "")
-        )
-    )
+    clash = s.scalar(_INDEX_USED, {"i": index, "own": own_mailbox or ""})
     if clash is not None:
         raise MailboxError("conflict", "that code cannot be used")
 

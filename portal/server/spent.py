@@ -3,7 +3,7 @@ their digests, spent atomically in the database, shared by every worker and host
 
 from __future__ import annotations
 
-from sqlalchemy import Table, delete
+from sqlalchemy import Table, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -11,6 +11,14 @@ from portal.common.db import Database
 from portal.server.models import SpentToken
 
 _SPENT: Table = SpentToken.__table__  # type: ignore[assignment]
+# Built once per dialect: every submission runs one or two.
+_SPEND = {
+    name: dialect.insert(_SPENT)
+    .values(digest=bindparam("d"), hour=bindparam("h"))
+    .on_conflict_do_nothing()
+    .returning(_SPENT.c.digest)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 def spend_within(s: Session, digest: bytes, hour: int) -> bool:
@@ -19,14 +27,7 @@ def spend_within(s: Session, digest: bytes, hour: int) -> bool:
     with one token cannot both see it unspent (the second waits for the first's
     commit), and the transaction goes on either way."""
     c = s.connection()
-    dialect = postgresql if c.dialect.name == "postgresql" else sqlite
-    added = c.execute(
-        dialect.insert(_SPENT)
-        .values(digest=digest, hour=hour)
-        .on_conflict_do_nothing()
-        .returning(_SPENT.c.digest)
-    ).first()
-    return added is not None
+    return c.execute(_SPEND[c.dialect.name], {"d": digest, "h": hour}).first() is not None
 
 
 class SpentTokens:

@@ -9,6 +9,7 @@ truthfully: the report was already received, and its code was shown once.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 
 from flask import (
@@ -24,10 +25,11 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, generate_csrf
-from sqlalchemy import event
+from markupsafe import escape
 from sqlalchemy.orm import Session as Transaction
 
 from portal.common import i18n
+from portal.common.db import on_rollback
 from portal.common.questionnaire import Questionnaire
 from portal.protocol import codes
 from portal.protocol.answers import Problem, read
@@ -36,7 +38,7 @@ from portal.server import figures
 from portal.server.intake import PROBLEMS, copy_words, form_view
 from portal.server.mailboxes import MailboxError
 from portal.server.spent import spend_within as spend_digest
-from portal.server.web import sealed_files, sessions
+from portal.server.web import sealed_files, sessions, work
 from portal.server.web.services import services
 from portal.server.web.work import current_hour
 from portal.server.web.work_gate import Busy
@@ -69,14 +71,14 @@ def spend_form_within(s: Transaction) -> None:
     raw = session.pop("csrf_token", None)
     cached = g.pop("csrf_token", None)  # a page shown after this gets a fresh token
 
-    def restore(_s: Transaction) -> None:
+    def restore() -> None:
         session["csrf_token"] = raw
         if cached is not None:
             g.csrf_token = cached
 
     if not isinstance(raw, str):
         raise FormSpent
-    event.listen(s, "after_rollback", restore, once=True)
+    on_rollback(s, restore)
     if not spend_digest(s, _form_digest(raw), current_hour()):
         raise FormSpent
 
@@ -136,10 +138,19 @@ def _page(
     **extra: object,
 ) -> str:
     view = form_view(q, i18n.current().code, sent, problems)
-    return render_template("report.html", view=view, problems=PROBLEMS, **extra)
+    return render_template(
+        "report.html", view=view, problems=PROBLEMS, first_work=_first_work, **extra
+    )
+
+
+def _first_work() -> str:
+    """A proof-of-work challenge in the page itself, so the browser starts solving
+    at once, without a round trip over Tor for it (it asks for the next ones)."""
+    return json.dumps(work.issue(), separators=(",", ":"))
 
 
 _TOKEN_MARK = f"csrf-{secrets.token_hex(16)}"  # where each reader's own token goes
+_WORK_MARK = f"work-{secrets.token_hex(16)}"  # and their own first challenge
 _BLANK_PAGES_MAX = 256
 
 
@@ -154,11 +165,17 @@ def _blank_page(q: Questionnaire) -> str:
     if page is None:
         view = form_view(q, i18n.current().code)
         page = render_template(
-            "report.html", view=view, problems=PROBLEMS, csrf_token=lambda: _TOKEN_MARK
+            "report.html",
+            view=view,
+            problems=PROBLEMS,
+            csrf_token=lambda: _TOKEN_MARK,
+            first_work=lambda: _WORK_MARK,
         )
         if len(pages) < _BLANK_PAGES_MAX:
             pages[key] = page
-    return page.replace(_TOKEN_MARK, generate_csrf())
+    return page.replace(_TOKEN_MARK, generate_csrf()).replace(
+        _WORK_MARK, str(escape(_first_work()))
+    )
 
 
 @bp.get("/report")

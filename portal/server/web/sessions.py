@@ -25,12 +25,12 @@ import nacl.exceptions
 from flask import Flask, Request, Response, current_app, session
 from flask.sessions import SessionInterface, SessionMixin
 from nacl.secret import SecretBox
-from sqlalchemy import Table, delete, event, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session as Transaction
 from werkzeug.datastructures import CallbackDict
 
-from portal.common.db import Database
+from portal.common.db import Database, on_commit
 from portal.protocol.encoding import EncodingError, b64decode, b64encode
 from portal.server.models import SessionRow
 from portal.server.spent import SpentTokens
@@ -39,8 +39,20 @@ TOKEN_BYTES = 32
 # How often an unchanged session's deadline is pushed back (a write saved on
 # most page views; the deadline is never more than this much too early).
 REFRESH_SECONDS = 300
-# The table itself: every request reads it, so its statements skip the ORM.
+# Every request reads this table, and many write it: its statements skip the ORM
+# and are built once (building one costs SQLAlchemy more than running it).
 _ROWS: Table = SessionRow.__table__  # type: ignore[assignment]
+_LOAD = select(_ROWS.c.sealed, _ROWS.c.expires).where(_ROWS.c.id == bindparam("id"))
+_INSERT = insert(_ROWS)
+_UPDATE_LIVE = (
+    sa_update(_ROWS)
+    .where(_ROWS.c.id == bindparam("key"), _ROWS.c.expires > bindparam("now"))
+    .values(sealed=bindparam("new_sealed"), expires=bindparam("deadline"))
+)
+_DELETE = delete(_ROWS).where(_ROWS.c.id == bindparam("id"))
+_DELETE_LIVE = delete(_ROWS).where(
+    _ROWS.c.id == bindparam("id"), _ROWS.c.expires > bindparam("now")
+)
 
 
 def session_id(token: bytes) -> bytes:
@@ -108,9 +120,7 @@ class SessionStore:
     def load(self, token: bytes) -> tuple[dict[str, Any], int] | None:
         """The session's data and deadline, or None if it is unknown or dead."""
         with self.db.reading_rows() as c:
-            row = c.execute(
-                select(_ROWS.c.sealed, _ROWS.c.expires).where(_ROWS.c.id == session_id(token))
-            ).first()
+            row = c.execute(_LOAD, {"id": session_id(token)}).first()
         if row is None or row.expires <= self.clock():
             return None
         try:
@@ -137,16 +147,13 @@ class SessionStore:
             c = s.connection()
             if replaces is not None:
                 gone = c.execute(
-                    delete(_ROWS).where(
-                        _ROWS.c.id == session_id(replaces), _ROWS.c.expires > self.clock()
-                    )
+                    _DELETE_LIVE, {"id": session_id(replaces), "now": self.clock()}
                 ).rowcount
                 if gone != 1:
                     return None
             c.execute(
-                insert(_ROWS).values(
-                    id=session_id(token), sealed=self._sealed(token, data), expires=deadline
-                )
+                _INSERT,
+                {"id": session_id(token), "sealed": self._sealed(token, data), "expires": deadline},
             )
         return deadline
 
@@ -160,13 +167,10 @@ class SessionStore:
         """Rewrite a live session; never bring back one revoked meanwhile (None)."""
         deadline = int(self.clock()) + lifetime
         with self._within(within) as s:
+            values = {"new_sealed": self._sealed(token, data), "deadline": deadline}
             changed = (
                 s.connection()
-                .execute(
-                    sa_update(_ROWS)
-                    .where(_ROWS.c.id == session_id(token), _ROWS.c.expires > self.clock())
-                    .values(sealed=self._sealed(token, data), expires=deadline)
-                )
+                .execute(_UPDATE_LIVE, {"key": session_id(token), "now": self.clock(), **values})
                 .rowcount
             )
         return deadline if changed == 1 else None
@@ -175,14 +179,13 @@ class SessionStore:
         """Whether this session still exists (Leave or log out may have ended it since
         this request began)."""
         with self.db.reading_rows() as c:
-            expires = c.execute(
-                select(_ROWS.c.expires).where(_ROWS.c.id == session_id(token))
-            ).scalar()
+            row = c.execute(_LOAD, {"id": session_id(token)}).first()
+        expires = None if row is None else row.expires
         return expires is not None and expires > self.clock()
 
     def delete(self, token: bytes, within: Transaction | None = None) -> None:
         with self._within(within) as s:
-            s.connection().execute(delete(_ROWS).where(_ROWS.c.id == session_id(token)))
+            s.connection().execute(_DELETE, {"id": session_id(token)})
 
     def purge(self) -> int:
         """Delete every dead session; return how many."""
@@ -250,7 +253,7 @@ class ServerSessionInterface(SessionInterface):
             if within is None:
                 outcome()
             else:
-                event.listen(within, "after_commit", lambda _s: outcome(), once=True)
+                on_commit(within, outcome)
 
         old = session.token
         if old is not None and not session:

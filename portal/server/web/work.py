@@ -27,9 +27,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session as Transaction
 
+from portal.common.db import on_commit
 from portal.protocol.encoding import EncodingError, b64decode, b64encode
 from portal.protocol.pow import Challenge, is_solution
 from portal.server.spent import spend_within as spend_digest
@@ -132,7 +132,7 @@ def spend_within(s: Transaction, paid: Paid) -> None:
     counts toward the load once that transaction commits."""
     if not spend_digest(s, paid.digest, paid.hour):
         raise WorkMissing
-    event.listen(s, "after_commit", lambda _s: _counted(), once=True)
+    on_commit(s, _counted)
 
 
 def spend(proof: object) -> None:

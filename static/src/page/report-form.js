@@ -33,7 +33,8 @@ export function enhanceReportForm(doc) {
   const errorBox = doc.getElementById('js-error');
   const button = form.querySelector('button[type=submit]');
   const worker = new CryptoWorker(form.dataset.worker, form.dataset.workerIntegrity);
-  const work = new Work(worker, form.dataset.endpointPow, csrfToken(form));
+  const work = new Work(worker, form.dataset.endpointPow, csrfToken(form),
+    form.dataset.work ? JSON.parse(form.dataset.work) : null);
   // A questionnaire may ask for no files: then there is no picker, and nothing to send.
   const files = form.querySelector('#files-field')
     ? new FileUploads(doc, form, worker, csrfToken(form), work)

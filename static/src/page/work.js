@@ -1,19 +1,23 @@
 // Proofs of work for this page's submissions (see portal/web/work.py). A proof
 // is solved in the crypto worker as soon as the page loads, while the reporter
-// writes, so pressing Send rarely waits for it; each one is used once.
+// writes, so pressing Send rarely waits for it; each one is used once. The first
+// challenge may come in the page itself (`first`): one round trip fewer.
 import { ApiError, postJson } from './http.js';
 
 export class Work {
-  constructor(worker, endpoint, token) {
+  constructor(worker, endpoint, token, first = null) {
     this.worker = worker;
     this.endpoint = endpoint;
     this.token = token;
+    this.first = first;
     this.ready = null;
   }
 
   solve() {
-    return postJson(this.endpoint, this.token, {})
-      .then((offer) => this.worker.run('solve-work', offer));
+    const given = this.first;
+    this.first = null;
+    const offer = given ? Promise.resolve(given) : postJson(this.endpoint, this.token, {});
+    return offer.then((o) => this.worker.run('solve-work', o));
   }
 
   // Start solving the next proof now.
