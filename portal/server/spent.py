@@ -3,7 +3,7 @@ their digests, spent atomically in the database, shared by every worker and host
 
 from __future__ import annotations
 
-from sqlalchemy import Table, bindparam, delete
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -11,6 +11,7 @@ from portal.common.db import Database
 from portal.server.models import SpentToken
 
 _SPENT: Table = SpentToken.__table__  # type: ignore[assignment]
+_IS_SPENT = select(_SPENT.c.hour).where(_SPENT.c.digest == bindparam("d"))
 # Built once per dialect: every submission runs one or two.
 _SPEND = {
     name: dialect.insert(_SPENT)
@@ -41,8 +42,8 @@ class SpentTokens:
             return spend_within(s, digest, hour)
 
     def is_spent(self, digest: bytes) -> bool:
-        with self.db.reading() as s:
-            return s.get(SpentToken, digest) is not None
+        with self.db.reading_rows() as c:
+            return c.execute(_IS_SPENT, {"d": digest}).first() is not None
 
     def purge(self, before_hour: int) -> int:
         """Forget what was spent before ``before_hour``: it could no longer be used."""
