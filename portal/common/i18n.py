@@ -10,14 +10,17 @@ cookie set by the switcher on every page, else from the browser's
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+import flask_babel
 from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_babel import Babel, Domain, format_decimal, get_domain, get_locale, gettext
 
 from portal.common.languages import COOKIE, DEFAULT, LANGUAGES, Language
@@ -48,6 +51,20 @@ def select_language() -> str:
     if chosen in LANGUAGES:
         return chosen
     return request.accept_languages.best_match(LANGUAGES, default=DEFAULT) or DEFAULT
+
+
+_CATALOG = "_portal_catalog"
+
+
+@contextmanager
+def force_locale(code: str) -> Iterator[None]:
+    """Flask-Babel's ``force_locale``, which the page's cached catalog follows."""
+    with flask_babel.force_locale(code):
+        g.pop(_CATALOG, None)
+        try:
+            yield
+        finally:
+            g.pop(_CATALOG, None)
 
 
 def current() -> Language:
@@ -114,6 +131,23 @@ def install(app: Flask) -> None:
     """Translate pages, messages and errors; say each page's language and direction."""
     catalogs = {code: load_catalog(code) for code in LANGUAGES}
     _PortalBabel(catalogs).init_app(app, default_locale=DEFAULT, locale_selector=select_language)
+
+    def catalog() -> NullTranslations:
+        """The page's catalog, found once per request (Flask-Babel looks it up again
+        for every string: a page has dozens; see :func:`force_locale`)."""
+        found: NullTranslations | None = g.get(_CATALOG)
+        if found is None:
+            found = catalogs.get(current().code, catalogs[DEFAULT])
+            setattr(g, _CATALOG, found)
+        return found
+
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: catalog().ugettext(s),
+        ngettext=lambda s, p, n: catalog().ungettext(s, p, n),
+        pgettext=lambda c, s: catalog().upgettext(c, s),
+        npgettext=lambda c, s, p, n: catalog().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.globals.update(
         languages=LANGUAGES, language=current, plural_variants=plural_variants
     )

@@ -43,7 +43,6 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -768,7 +767,7 @@ def invitation(mailbox_id: str) -> ResponseReturnValue:
     if inv is None:
         abort(404)
     code = v.shown_once.get(f"code:{mailbox_id}") if v else None
-    with force_locale(inv.language or "en"):
+    with i18n.force_locale(inv.language or "en"):
         sheet = render_template(
             "desk/_sheet.html",
             addresses=settings.read(store()),
