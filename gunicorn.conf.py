@@ -23,6 +23,26 @@ limit_request_line = 4096
 limit_request_fields = 50
 
 
+def on_starting(_server: object) -> None:
+    """Prepare the data dir (keys, demo desk, schema) once, in a child process,
+    before any worker starts: a worker that migrated the schema would carry
+    Alembic, Mako and Pygments (11 MiB) for its whole life; one that finds the
+    schema current never loads them (portal/server/schema.py). If this fails,
+    the workers run the same steps themselves and say why."""
+    pid = os.fork()
+    if pid == 0:  # the arbiter has no threads yet: a plain fork is safe
+        code = 1
+        try:
+            from portal.server.config import load_config
+            from portal.server.startup import prepare
+
+            prepare(load_config())
+            code = 0
+        finally:
+            os._exit(code)
+    os.waitpid(pid, 0)
+
+
 def post_fork(_server: object, _worker: object) -> None:
     """glibc gives threads malloc arenas of their own (up to 8 per core) and rarely
     returns their memory, so a worker's footprint grows with its threads under

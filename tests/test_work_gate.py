@@ -170,3 +170,15 @@ def test_on_postgresql_the_slots_are_shared_by_every_gate_on_the_database(
         pass
     with host_b.slot():
         pass
+
+
+def test_a_burst_over_the_rate_waits_its_turn_instead_of_being_refused(tmp_path: Path) -> None:
+    """Issue 20: the rate turned ordinary load into 503s, even for one client
+    sending one form after another. Beyond the burst, each waits for its token."""
+    gate = WorkGate(FileSlots(tmp_path, 1), rate=50, burst=1, wait_seconds=2)
+    started = time.monotonic()
+    for _ in range(6):
+        with gate.slot():
+            pass
+    elapsed = time.monotonic() - started
+    assert 5 / 50 * 0.9 <= elapsed < 1.5  # five waited about 20 ms each; none refused

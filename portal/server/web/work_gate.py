@@ -10,10 +10,12 @@ on one host (SQLite), or PostgreSQL advisory locks when several hosts share one
 database, so two hosts together run no more than ``slots`` at once.
 
 Waiting is first come, first served: the requests of a worker wait in a queue,
-only the one at its head looks for a free slot (a slot freed in the same worker
-is handed over at once; one freed elsewhere is seen within ``MAX_POLL`` seconds),
-and each waits at most ``wait_seconds``. A worker lets at most ``max_waiting``
-requests queue; beyond that a flood is told "busy" at once.
+only the one at its head takes the rate's next token (waiting for it if it is
+not yet due) and then looks for a free slot (a slot freed in the same worker is
+handed over at once; one freed elsewhere is seen within ``MAX_POLL`` seconds),
+and each waits at most ``wait_seconds``. So a burst over the rate is served a
+little later, not refused. A worker lets at most ``max_waiting`` requests
+queue; beyond that a flood is told "busy" at once.
 """
 
 from __future__ import annotations
@@ -51,15 +53,17 @@ class TokenBucket:
         self.updated = time.monotonic()
         self.lock = threading.Lock()
 
-    def take(self) -> bool:
+    def take(self) -> float:
+        """Take a token: 0.0 if one was there, else how many seconds until the next
+        (none taken; ask again then)."""
         with self.lock:
             now = time.monotonic()
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
             if self.tokens >= 1:
                 self.tokens -= 1
-                return True
-            return False
+                return 0.0
+            return (1 - self.tokens) / self.rate if self.rate > 0 else float("inf")
 
 
 class Slots(Protocol):
@@ -153,8 +157,6 @@ class WorkGate:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        if not self.bucket.take():
-            raise Busy("rate")
         held = self._wait_in_line()
         try:
             yield
@@ -175,7 +177,13 @@ class WorkGate:
         try:
             if not turn.wait(max(0.0, deadline - time.monotonic())):
                 raise Busy("slots")
-            while True:  # at the head of the line: the first free slot is ours
+            # At the head of the line: the next token of the rate is ours (a burst
+            # over the rate waits its turn rather than being turned away)...
+            while (due := self.bucket.take()) > 0:
+                if time.monotonic() + due > deadline:
+                    raise Busy("rate")
+                time.sleep(due)
+            while True:  # ...and then the first free slot
                 turn.clear()  # from here, a release in this worker sets it again at once
                 held = self.slots.claim()
                 if held is not None:
