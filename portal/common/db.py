@@ -123,12 +123,14 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._turns: _WriteTurns | None = None
         self._writers = self._sessions
+        self._row_writer = self.engine
         self._lone_reads = self.engine
         database = make_url(url).database
         if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
             self._turns = _turns_for(Path(database))
             immediate = self.engine.execution_options(sqlite_begin="IMMEDIATE")
             self._writers = sessionmaker(immediate, expire_on_commit=False)
+            self._row_writer = immediate
         if self.engine.dialect.name == "sqlite":
             self._lone_reads = self.engine.execution_options(sqlite_begin="NONE")
 
@@ -138,6 +140,14 @@ class Database:
         turn = self._turns.turn() if self._turns else nullcontext()
         with turn, self._writers() as session, session.begin():
             yield session
+
+    @contextmanager
+    def writing_rows(self) -> Iterator[Connection]:
+        """``transaction()`` for Core statements alone (a session's own write, made
+        on most page views): the same turn and commit, without an ORM session."""
+        turn = self._turns.turn() if self._turns else nullcontext()
+        with turn, self._row_writer.begin() as conn:
+            yield conn
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

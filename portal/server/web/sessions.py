@@ -25,7 +25,7 @@ import nacl.exceptions
 from flask import Flask, Request, Response, current_app, session
 from flask.sessions import SessionInterface, SessionMixin
 from nacl.secret import SecretBox
-from sqlalchemy import Table, bindparam, delete, insert, select
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session as Transaction
 from werkzeug.datastructures import CallbackDict
@@ -109,12 +109,12 @@ class SessionStore:
         self.spent = SpentTokens(db)
 
     @contextmanager
-    def _within(self, s: Transaction | None) -> Iterator[Transaction]:
+    def _within(self, s: Transaction | None) -> Iterator[Connection]:
         """The caller's transaction, or one of this write's own."""
         if s is not None:
-            yield s
+            yield s.connection()
         else:
-            with self.db.transaction() as own:
+            with self.db.writing_rows() as own:
                 yield own
 
     def load(self, token: bytes) -> tuple[dict[str, Any], int] | None:
@@ -143,8 +143,7 @@ class SessionStore:
         """Store a new session; if it ``replaces`` one, only while that one is still
         alive (deleted in the same transaction). None: the old one was revoked."""
         deadline = int(self.clock()) + lifetime
-        with self._within(within) as s:
-            c = s.connection()
+        with self._within(within) as c:
             if replaces is not None:
                 gone = c.execute(
                     _DELETE_LIVE, {"id": session_id(replaces), "now": self.clock()}
@@ -166,13 +165,11 @@ class SessionStore:
     ) -> int | None:
         """Rewrite a live session; never bring back one revoked meanwhile (None)."""
         deadline = int(self.clock()) + lifetime
-        with self._within(within) as s:
-            values = {"new_sealed": self._sealed(token, data), "deadline": deadline}
-            changed = (
-                s.connection()
-                .execute(_UPDATE_LIVE, {"key": session_id(token), "now": self.clock(), **values})
-                .rowcount
-            )
+        values = {"new_sealed": self._sealed(token, data), "deadline": deadline}
+        with self._within(within) as c:
+            changed = c.execute(
+                _UPDATE_LIVE, {"key": session_id(token), "now": self.clock(), **values}
+            ).rowcount
         return deadline if changed == 1 else None
 
     def alive(self, token: bytes) -> bool:
@@ -184,8 +181,8 @@ class SessionStore:
         return expires is not None and expires > self.clock()
 
     def delete(self, token: bytes, within: Transaction | None = None) -> None:
-        with self._within(within) as s:
-            s.connection().execute(_DELETE, {"id": session_id(token)})
+        with self._within(within) as c:
+            c.execute(_DELETE, {"id": session_id(token)})
 
     def purge(self) -> int:
         """Delete every dead session; return how many."""
