@@ -9,25 +9,25 @@ urllib's own overhead on the same two cores.
 from __future__ import annotations
 
 import http.client
-import json
 import urllib.parse
 from http.cookies import SimpleCookie
-from typing import Any
 
-from tests.harness.http import CSRF, Response
+from tests.harness.http import Response, Session
 
 REDIRECTS = (301, 302, 303, 307, 308)
 
 
-class KeptAlive:
+class KeptAlive(Session):
+    """The tests' client, but for how it sends: the form, API and token handling
+    are the same (inherited)."""
+
     def __init__(self, base: str, timeout: float = 60) -> None:
-        self.base = base
+        super().__init__(base, timeout)
         parts = urllib.parse.urlsplit(base)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
         self._timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
         self.cookies: dict[str, str] = {}
-        self.token = ""
 
     def _send(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
@@ -80,23 +80,6 @@ class KeptAlive:
             resp = self._send("GET", path, None, {})
             hops += 1
         return resp
-
-    def get(self, path: str) -> Response:
-        resp = self.request("GET", path)
-        match = CSRF.search(resp.text)
-        if match:
-            self.token = match.group(1)
-        return resp
-
-    def form(self, path: str, fields: dict[str, str]) -> Response:
-        body = urllib.parse.urlencode({"csrf_token": self.token, **fields}).encode()
-        return self.request(
-            "POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"}
-        )
-
-    def api(self, method: str, path: str, payload: Any = None) -> Response:
-        headers = {"X-CSRFToken": self.token, "Content-Type": "application/json"}
-        return self.request(method, path, json.dumps(payload or {}).encode(), headers)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -23,15 +23,11 @@ from portal.protocol.pow import proof_for
 from tests.harness.http import Session
 from tests.harness.reporters import Timings, submit
 
-from .client import KeptAlive
-
 LEVELS = (1, 8, 32)
 SECONDS = 4.0
 
 
-def _sealed_body(
-    org: Organization, s: Session | KeptAlive, offer: dict[str, Any] | None = None
-) -> bytes:
+def _sealed_body(org: Organization, s: Session, offer: dict[str, Any] | None = None) -> bytes:
     """A report's request, with a proof of work solved for session ``s`` (the
     challenge the page carried, or a new one), as the browser sends it."""
     envelope = seal("report", os.urandom(1500), org.encrypt, "browser")
