@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,35 @@ def test_a_form_sent_again_stores_nothing_and_tells_the_truth(
         page = again.get_data(as_text=True)
         assert again.status_code == 200 and "already received" in page
         assert not CODE_ON_PAGE.search(page) and "Nothing was stored" not in page
+    assert _counts(app) == (1, 1)
+
+
+def test_a_form_raced_from_many_requests_at_once_stores_one_report(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The same form sent six times at once with one cookie: every request passes
+    the form check before any commits, so only the spend inside the storing
+    transaction can tell them apart. One report; the others are told it arrived."""
+    token = csrf_token(client)
+    cookie = client.get_cookie("portal_session")
+    assert cookie is not None
+    barrier = threading.Barrier(6)
+    answers: list[tuple[int, str]] = []
+
+    def send() -> None:
+        c = app.test_client()
+        c.set_cookie("portal_session", cookie.value)
+        barrier.wait()
+        r = c.post("/report", data={"csrf_token": token, "what_happened": "raced"})
+        answers.append((r.status_code, r.get_data(as_text=True)))
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(status for status, _ in answers) == [200] * 5 + [303]
+    assert all("already received" in page for status, page in answers if status == 200)
     assert _counts(app) == (1, 1)
 
 
