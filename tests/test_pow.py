@@ -239,3 +239,25 @@ def test_the_report_page_carries_each_reader_a_challenge_of_their_own(app: Flask
     other = app.test_client()
     resp = other.post("/api/reports", json=again, headers=_headers(other))
     assert resp.get_json()["error"] == "work"
+
+
+def test_a_refused_report_uses_up_its_proof_whatever_refused_it(
+    app: Flask, client: FlaskClient, org: Any
+) -> None:
+    """The attack of the third review: a report refused for its attachments (an
+    upload that is not there) kept its proof, so one proof bought a stream of
+    write transactions, each hashing uploads under the write lock; and a proof
+    already spent was still let that far."""
+    proof = proof_for(_offer(client))
+    bogus = {**_body("/api/reports", org), "attachments": ["00" * 16], "pow": proof}
+    first = client.post("/api/reports", json=bogus, headers=_headers(client))
+    assert first.status_code != 201 and first.get_json()["error"] != "work"
+    for _ in range(3):  # the same proof again, refused before any storing
+        again = client.post("/api/reports", json=bogus, headers=_headers(client))
+        assert again.get_json()["error"] == "work"
+    good = {**_body("/api/reports", org), "pow": proof}
+    assert (
+        client.post("/api/reports", json=good, headers=_headers(client)).get_json()["error"]
+        == "work"
+    )
+    assert _count(app) == 0

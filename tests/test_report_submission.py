@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from nacl.public import PrivateKey
 from nacl.secret import SecretBox
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from portal.desk.keystore import DeskKeys
 from portal.protocol import codes
@@ -138,6 +139,69 @@ def test_a_form_raced_from_many_requests_at_once_stores_one_report(
     assert sorted(status for status, _ in answers) == [200] * 5 + [303]
     assert all("already received" in page for status, page in answers if status == 200)
     assert _counts(app) == (1, 1)
+
+
+def test_a_form_raced_from_two_requests_keeps_its_code_and_the_next_form_sends(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attack of the third review: the request that lost the race put the
+    spent token back and overwrote the winner's session, so the code was never
+    shown and the browser's next, different report was called already received."""
+    from portal.server.web import reporter
+
+    token = csrf_token(client)
+    cookie = client.get_cookie("portal_session")
+    assert cookie is not None
+    real = reporter.spend_csrf_token
+    barrier = threading.Barrier(2)
+
+    def together() -> bool:  # both requests have passed the form check
+        barrier.wait(10)
+        return real()
+
+    monkeypatch.setattr(reporter, "spend_csrf_token", together)
+    answers: list[int] = []
+
+    def send() -> None:
+        c = app.test_client()
+        c.set_cookie("portal_session", cookie.value)
+        answers.append(
+            c.post("/report", data={"csrf_token": token, "what_happened": "raced"}).status_code
+        )
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    monkeypatch.setattr(reporter, "spend_csrf_token", real)
+    assert sorted(answers) == [200, 303]
+    assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
+    nxt = client.post("/report", data={"csrf_token": csrf_token(client), "what_happened": "next"})
+    assert nxt.status_code == 303
+    assert _counts(app) == (2, 2)
+
+
+def test_a_report_that_fails_to_store_shows_no_code(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fault of the third review: storage failing for another reason than a
+    clash (a full disk) left the code in the session, shown for a case that
+    does not exist."""
+    from portal.server.web import sessions
+
+    def full_disk(_s: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    app.testing = False  # as in production: the error page, and the session saved
+    token = csrf_token(client)
+    monkeypatch.setattr(sessions, "write_within", full_disk)
+    assert (
+        client.post("/report", data={"csrf_token": token, "what_happened": "x"}).status_code == 500
+    )
+    monkeypatch.undo()
+    assert _counts(app) == (0, 0)
+    assert not CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
 
 
 def test_oversized_form_is_refused(app: Flask, client: FlaskClient) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -71,6 +73,25 @@ def _checked_work(body: dict[str, Any]) -> work.Paid:
         raise _no_work() from exc
 
 
+@contextmanager
+def _paying(paid: work.Paid) -> Iterator[None]:
+    """Everything a paid request does after its proof was checked. A proof spent
+    before is refused first; a request refused for any reason still spends its
+    proof (in a commit of its own), so one proof cannot buy a stream of refused
+    write transactions; a stored one spent it with what it stored."""
+    svc = services()
+    if svc.spent.is_spent(paid.digest):
+        raise _no_work()
+    try:
+        yield
+    except work.WorkMissing as exc:  # spent meanwhile, by a request racing this one
+        raise _no_work() from exc
+    except PortalError:
+        with contextlib.suppress(work.WorkMissing), svc.db.transaction() as s:
+            work.spend_within(s, paid)
+        raise
+
+
 def _no_work() -> ApiError:
     return ApiError("work", "No valid proof of work for this session.")
 
@@ -90,23 +111,26 @@ def _stored_with(paid: work.Paid, form_done: bool) -> Within:
     return (spend_work, *([spend_form] if form_done else []), sessions.write_within)
 
 
+_REPORT_KEYS = {"envelope", "mailbox", "attachments", "copy"}
+
+
 @bp.post("/reports")
 def create_report() -> ResponseReturnValue:
     """A browser-sealed report and the new mailbox's key, as ciphertext."""
     body = json_body()
     paid = _checked_work(body)
-    if not {"envelope", "mailbox"} <= set(body) <= {"envelope", "mailbox", "attachments", "copy"}:
-        raise ApiError("shape", "The request must hold an envelope and a mailbox key.")
-    svc = services()
-    envelope = check(
-        body["envelope"],
-        svc.organization,
-        kinds=("report",),
-        sealed_by="browser",
-        max_bytes=svc.config.max_envelope_bytes,
-    )
-    new = NewMailbox.from_json(body["mailbox"])
-    try:
+    with _paying(paid):
+        if not {"envelope", "mailbox"} <= set(body) <= _REPORT_KEYS:
+            raise ApiError("shape", "The request must hold an envelope and a mailbox key.")
+        svc = services()
+        envelope = check(
+            body["envelope"],
+            svc.organization,
+            kinds=("report",),
+            sealed_by="browser",
+            max_bytes=svc.config.max_envelope_bytes,
+        )
+        new = NewMailbox.from_json(body["mailbox"])
         svc.mailboxes.create(
             new,
             envelope,
@@ -114,14 +138,6 @@ def create_report() -> ResponseReturnValue:
             copy=_copy(body),
             also=_stored_with(paid, form_done=True),
         )
-    except work.WorkMissing as exc:  # spent meanwhile, by a request racing this one
-        raise _no_work() from exc
-    except MailboxError:
-        # Refused whole, but the proof is used up all the same: one proof cannot buy
-        # a stream of refused write transactions.
-        with contextlib.suppress(work.WorkMissing), svc.db.transaction() as s:
-            work.spend_within(s, paid)
-        raise
     return jsonify(ok=True), 201
 
 
@@ -261,22 +277,21 @@ def send_message() -> ResponseReturnValue:
     kind = follow_up_kind(current.kind)
     paid = _checked_work(body)
     try:
-        envelope = check(
-            body.get("envelope"),
-            svc.organization,
-            kinds=(kind,),
-            sealed_by="browser",
-            max_bytes=svc.config.max_envelope_bytes,
-        )
-        svc.mailboxes.add_envelope(
-            current.mailbox_id,
-            envelope,
-            attach=_claimer(body.get("attachments", [])),
-            copy=_copy(body),
-            also=_stored_with(paid, form_done=False),
-        )
-    except work.WorkMissing as exc:
-        raise _no_work() from exc
+        with _paying(paid):
+            envelope = check(
+                body.get("envelope"),
+                svc.organization,
+                kinds=(kind,),
+                sealed_by="browser",
+                max_bytes=svc.config.max_envelope_bytes,
+            )
+            svc.mailboxes.add_envelope(
+                current.mailbox_id,
+                envelope,
+                attach=_claimer(body.get("attachments", [])),
+                copy=_copy(body),
+                also=_stored_with(paid, form_done=False),
+            )
     except MailboxError as exc:
         if exc.reason == "case_full":
             raise

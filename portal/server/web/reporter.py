@@ -56,12 +56,6 @@ def _form_digest(raw: str) -> bytes:
     return hashlib.sha256(b"csrf:" + raw.encode()).digest()
 
 
-def form_was_spent() -> bool:
-    """Whether this session's form token was spent already (a read, no write)."""
-    raw = session.get("csrf_token")
-    return isinstance(raw, str) and services().spent.is_spent(_form_digest(raw))
-
-
 def spend_form_within(s: Transaction) -> None:
     """A form's token that sent something is spent, once: its digest goes into the
     spent table inside the caller's transaction, atomically, so the same form posted
@@ -209,7 +203,10 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
         files = []  # nothing asked for them: discarded unread with the request
     if problems:
         return _page(q, sent, problems), 400
-    if form_was_spent():  # sent already: checked before paying for a derivation
+    # Spent in a commit of its own, before paying for a derivation: of the same form
+    # raced from several requests, all but one stop here, before touching the
+    # session that will hold the code.
+    if not spend_csrf_token():
         return already_received()
     svc = services()
     lang = i18n.current().code
@@ -232,22 +229,23 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
     session[RECEIVED] = True
     session[SHOW_CODE] = sealed.code
     try:
-        # The report, its spent form and its session (holding the code until the
-        # one page that shows it): one transaction, one commit.
+        # The report and its session (holding the code until the one page that
+        # shows it): one transaction, one commit.
         svc.mailboxes.create(
             sealed.mailbox,
             sealed.envelope,
             attach=sealed_files.register(svc.uploads, files),
             copy=sealed.copy,
-            also=(spend_form_within, sessions.write_within),
+            also=(sessions.write_within,),
         )
-    except (MailboxError, FormSpent) as exc:
+    except BaseException as exc:
+        # Nothing was stored: no code may be shown for it, whatever went wrong.
         session.pop(SHOW_CODE)
         if not received_before:
             session.pop(RECEIVED)
-        if isinstance(exc, FormSpent):  # raced by the same form: that one was stored
-            return already_received()
-        return render_template("error.html", message="conflict"), 409
+        if isinstance(exc, MailboxError):
+            return render_template("error.html", message="conflict"), 409
+        raise
     sealed_files.keep(files)
     return redirect(url_for("reporter.report_sent"), code=303)
 
