@@ -74,12 +74,20 @@ def test_a_browser_report_is_one_commit_and_no_file(
     assert resp.status_code == 201
     assert len(seen) == 1
     mailboxes, envelopes, spent, sessions = _counts(app)
-    # The case and its envelope, the proof and the form spent, the session ended.
+    # The case and its envelope, the proof and the form spent; the session kept,
+    # holding the next form's token.
     assert (mailboxes, envelopes) == (before[0] + 1, before[1] + 1)
     assert spent == before[2] + 2
-    assert sessions == before[3] - 1
-    assert "portal_session=;" in resp.headers.get("Set-Cookie", "")
+    assert sessions == before[3]
     assert [p for p in Path(config.blob_dir).rglob("*") if p.is_file()] == []
+    # So the next page writes nothing, and its token is a new one: the spent one
+    # is refused.
+    with commits(app) as seen:
+        page = client.get("/report")
+    assert page.status_code == 200 and len(seen) == 0
+    assert headers["X-CSRFToken"] not in page.get_data(as_text=True)
+    again = client.post("/api/pow", headers=headers)
+    assert again.status_code == 400
 
 
 def test_a_report_without_javascript_is_one_commit_after_its_form_is_spent(

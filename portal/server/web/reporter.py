@@ -61,17 +61,23 @@ def spend_form_within(s: Transaction) -> None:
     spent table inside the caller's transaction, atomically, so the same form posted
     again, even by many requests at once, stores nothing (FormSpent). The token
     leaves the session; it comes back if the transaction rolls back, so a send
-    that failed can be sent again."""
-    raw = session.pop("csrf_token", None)
-    cached = g.pop("csrf_token", None)  # a page shown after this gets a fresh token
+    that failed can be sent again.
+
+    A new token takes its place at once, in the same write: the session stays,
+    so the next page only signs that token and writes nothing (a session left
+    empty would be deleted here and created again by the next page: two more
+    commits for every report)."""
+    raw = session.get("csrf_token")
+    if not isinstance(raw, str):
+        raise FormSpent
+    session["csrf_token"] = secrets.token_hex(20)  # flask-wtf's raw form: 40 hex digits
+    cached = g.pop("csrf_token", None)  # a page shown after this signs the new token
 
     def restore() -> None:
         session["csrf_token"] = raw
         if cached is not None:
             g.csrf_token = cached
 
-    if not isinstance(raw, str):
-        raise FormSpent
     on_rollback(s, restore)
     if not spend_digest(s, _form_digest(raw), current_hour()):
         raise FormSpent
