@@ -10,17 +10,26 @@ take turns here first: a lock per process and a lock file per database, both
 waited on in the kernel and woken the moment the writer before finishes, and
 each write transaction starts with ``BEGIN IMMEDIATE``. Reads never wait (WAL).
 Durability is unchanged: ``synchronous=FULL``, one fsync per commit.
+
+The writes every request makes (a report, a message, a session, a spent form)
+go through :meth:`Database.joined`: on SQLite, the requests that wait for the
+turn at the same moment share it, each in a savepoint of one transaction that
+commits once for all of them (group commit). Each request is answered only after
+that commit, so what it was told was stored is on disk; one that fails is rolled
+back to its savepoint alone, and the others go on.
 """
 
 from __future__ import annotations
 
+import contextvars
 import fcntl
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -99,10 +108,15 @@ def on_rollback(s: Session, then: Callable[[], None]) -> None:
     s.info.setdefault("on_rollback", []).append(then)
 
 
+_JOINED = "joined"  # in a session's info: it holds several requests' writes
+
+
 # Once for every session (an instance's own listener costs more to add than its
 # whole statement): the hooks live in the session's ``info``.
 @event.listens_for(Session, "after_commit")
 def _committed(s: Session) -> None:
+    if s.info.get(_JOINED):
+        return  # its requests' hooks wait for the one commit (_GroupCommit)
     s.info.pop("on_rollback", None)
     for then in s.info.pop("on_commit", ()):
         then()
@@ -110,9 +124,122 @@ def _committed(s: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _rolled_back(s: Session) -> None:
+    if s.info.get(_JOINED):
+        return
     s.info.pop("on_commit", None)
     for then in s.info.pop("on_rollback", ()):
         then()
+
+
+T = TypeVar("T")
+Work = Callable[[Session], Any]
+
+
+@dataclass
+class _Joined:
+    """One request's write, waiting for (or done in) a shared commit."""
+
+    work: Work
+    context: contextvars.Context  # the request's own (Flask's session and g)
+    done: bool = False
+    value: Any = None
+    error: BaseException | None = None
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+    on_rollback: list[Callable[[], None]] = field(default_factory=list)
+
+
+class _GroupCommit:
+    """Requests' writes joined into one SQLite transaction and one commit.
+
+    The first request to arrive leads: it takes the write turn, then runs every
+    write waiting at that moment (its own among them), each in the context of the
+    request it belongs to and in a savepoint of its own, and commits once. The
+    others sleep meanwhile and are woken with their outcome. While one batch
+    commits the next gathers, so the fsync, the turn's hand-over and SQLite's
+    lock are paid once per batch, and a waiting request holds no core."""
+
+    BATCH = 64
+
+    def __init__(self, turns: _WriteTurns, sessions: sessionmaker[Session]) -> None:
+        self._turns = turns
+        self._sessions = sessions
+        self._changed = threading.Condition()
+        self._waiting: list[_Joined] = []
+        self._leading = False
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        job = _Joined(work, contextvars.copy_context())
+        with self._changed:
+            self._waiting.append(job)
+            while self._leading and not job.done:
+                self._changed.wait()
+            lead = not job.done
+            self._leading = self._leading or lead
+        if lead:
+            try:
+                while not job.done:
+                    self._commit_batch()
+            finally:
+                with self._changed:
+                    self._leading = False
+                    self._changed.notify_all()
+        # Its hooks run in the request's own thread, once the outcome is known.
+        for then in job.on_rollback if job.error is not None else job.on_commit:
+            then()
+        if job.error is not None:
+            raise job.error
+        return job.value  # type: ignore[no-any-return]
+
+    def _commit_batch(self) -> None:
+        batch: list[_Joined] = []
+        try:
+            with self._turns.turn():
+                batch = self._take()  # once the turn is ours: those who came meanwhile join
+                self._store(batch)
+        except BaseException as exc:  # the turn could not be had, or the commit failed
+            batch = batch or self._take()
+            for job in batch:
+                if job.error is None:
+                    job.error = exc
+        finally:
+            with self._changed:
+                for job in batch:
+                    job.done = True
+                self._changed.notify_all()
+
+    def _take(self) -> list[_Joined]:
+        with self._changed:
+            batch = self._waiting[: self.BATCH]
+            del self._waiting[: self.BATCH]
+        return batch
+
+    def _store(self, batch: list[_Joined]) -> None:
+        """One transaction for the batch. A write alone needs no savepoint: if it
+        fails, the whole transaction is rolled back."""
+        alone = len(batch) == 1
+        with self._sessions(info={_JOINED: True}) as s, suppress(_Undo), s.begin():
+            for job in batch:
+                job.context.run(_attempt, s, job, not alone)
+            if alone and batch[0].error is not None:
+                raise _Undo  # out of s.begin(), which rolls back
+
+
+class _Undo(Exception):
+    """Roll back a transaction that raised nothing (its one write failed alone)."""
+
+
+def _attempt(s: Session, job: _Joined, savepoint: bool) -> None:
+    """One request's write inside a shared transaction: in a savepoint, so that
+    if it raises only its own statements are undone."""
+    s.info.pop("on_commit", None)
+    s.info.pop("on_rollback", None)
+    try:
+        with s.begin_nested() if savepoint else nullcontext():
+            job.value = job.work(s)
+    except BaseException as exc:
+        job.error = exc
+    job.on_commit = s.info.pop("on_commit", [])
+    job.on_rollback = s.info.pop("on_rollback", [])
 
 
 class Database:
@@ -123,14 +250,14 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._turns: _WriteTurns | None = None
         self._writers = self._sessions
-        self._row_writer = self.engine
+        self._group: _GroupCommit | None = None
         self._lone_reads = self.engine
         database = make_url(url).database
         if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
             self._turns = _turns_for(Path(database))
             immediate = self.engine.execution_options(sqlite_begin="IMMEDIATE")
             self._writers = sessionmaker(immediate, expire_on_commit=False)
-            self._row_writer = immediate
+            self._group = _GroupCommit(self._turns, self._writers)
         if self.engine.dialect.name == "sqlite":
             self._lone_reads = self.engine.execution_options(sqlite_begin="NONE")
 
@@ -141,13 +268,16 @@ class Database:
         with turn, self._writers() as session, session.begin():
             yield session
 
-    @contextmanager
-    def writing_rows(self) -> Iterator[Connection]:
-        """``transaction()`` for Core statements alone (a session's own write, made
-        on most page views): the same turn and commit, without an ORM session."""
-        turn = self._turns.turn() if self._turns else nullcontext()
-        with turn, self._row_writer.begin() as conn:
-            yield conn
+    def joined(self, work: Callable[[Session], T]) -> T:
+        """``work`` as one atomic unit (committed whole, or rolled back whole, and
+        its error raised), sharing its commit with the requests writing at the same
+        moment (group commit, on SQLite; see the module's docstring). For short
+        writes that touch nothing but ``work``'s transaction: a nested
+        ``transaction()`` inside it would wait for the turn its own batch holds."""
+        if self._group is None:
+            with self.transaction() as s:
+                return work(s)
+        return self._group.run(work)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

@@ -263,7 +263,8 @@ class Mailboxes:
     ) -> str:
         """A follow-up message or answer to an existing case."""
         envelope_id = secrets.token_hex(16)
-        with self.db.transaction() as s:
+
+        def store(s: Session) -> None:
             box = s.get(Mailbox, mailbox_id)
             if box is None:
                 raise MailboxError("no_case", "this case no longer exists")
@@ -285,6 +286,8 @@ class Mailboxes:
             s.add(row)
             for write in also:
                 write(s)
+
+        self.db.joined(store)  # one commit with the other requests writing now
         return envelope_id
 
     def create(
@@ -298,28 +301,29 @@ class Mailboxes:
         """Store a new mailbox with its first envelope, atomically; return its id."""
         key, mailbox_id = new.key, new.id
         day = self.today()
+        box = {
+            "id": mailbox_id,
+            "index": key.index,
+            "wrapped_key": key.wrapped_key,
+            "kind": "report",
+            "created_on": day,
+            "active_on": day,
+        }
+        first = _envelope_values(secrets.token_hex(16), mailbox_id, envelope, day, copy)
+        first["seq"] = 1
+
+        def store(s: Session) -> None:
+            c = s.connection()  # plain statements: this is every report's write
+            _refuse_index_in_use(c, key.index, None)
+            c.execute(_NEW_MAILBOX, box)
+            c.execute(_NEW_ENVELOPE, first)
+            if attach is not None:
+                attach(s, mailbox_id)
+            for write in also:
+                write(s)
+
         try:
-            with self.db.transaction() as s:
-                c = s.connection()  # plain statements: this is every report's write
-                _refuse_index_in_use(c, key.index, None)
-                c.execute(
-                    _NEW_MAILBOX,
-                    {
-                        "id": mailbox_id,
-                        "index": key.index,
-                        "wrapped_key": key.wrapped_key,
-                        "kind": "report",
-                        "created_on": day,
-                        "active_on": day,
-                    },
-                )
-                envelope_id = secrets.token_hex(16)
-                values = _envelope_values(envelope_id, mailbox_id, envelope, day, copy)
-                c.execute(_NEW_ENVELOPE, {**values, "seq": 1})
-                if attach is not None:
-                    attach(s, mailbox_id)
-                for write in also:
-                    write(s)
+            self.db.joined(store)  # one commit with the other requests writing now
         except IntegrityError as exc:
             raise MailboxError("conflict", "that mailbox cannot be created") from exc
         return mailbox_id

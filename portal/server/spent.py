@@ -38,8 +38,7 @@ class SpentTokens:
     def spend(self, digest: bytes, hour: int) -> bool:
         """Mark ``digest`` spent; False if it was spent before (by anyone, at any time
         it is still kept)."""
-        with self.db.transaction() as s:
-            return spend_within(s, digest, hour)
+        return self.db.joined(lambda s: spend_within(s, digest, hour))
 
     def is_spent(self, digest: bytes) -> bool:
         with self.db.reading_rows() as c:

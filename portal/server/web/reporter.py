@@ -87,8 +87,7 @@ def spend_csrf_token() -> bool:
     """Spend this session's form token in a transaction of its own (see
     :func:`spend_form_within`); False if it was spent already."""
     try:
-        with services().db.transaction() as s:
-            spend_form_within(s)
+        services().db.joined(spend_form_within)
     except FormSpent:
         return False
     return True

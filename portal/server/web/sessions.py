@@ -17,9 +17,8 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import nacl.exceptions
 from flask import Flask, Request, Response, current_app, session
@@ -35,6 +34,7 @@ from portal.protocol.encoding import EncodingError, b64decode, b64encode
 from portal.server.models import SessionRow
 from portal.server.spent import SpentTokens
 
+T = TypeVar("T")
 TOKEN_BYTES = 32
 # How often an unchanged session's deadline is pushed back (a write saved on
 # most page views; the deadline is never more than this much too early).
@@ -108,14 +108,12 @@ class SessionStore:
         self.clock = clock
         self.spent = SpentTokens(db)
 
-    @contextmanager
-    def _within(self, s: Transaction | None) -> Iterator[Connection]:
-        """The caller's transaction, or one of this write's own."""
-        if s is not None:
-            yield s.connection()
-        else:
-            with self.db.writing_rows() as own:
-                yield own
+    def _write(self, within: Transaction | None, write: Callable[[Connection], T]) -> T:
+        """``write`` in the caller's transaction, or in one of its own (joined with
+        the other requests writing at that moment: one commit for them all)."""
+        if within is not None:
+            return write(within.connection())
+        return self.db.joined(lambda s: write(s.connection()))
 
     def load(self, token: bytes) -> tuple[dict[str, Any], int] | None:
         """The session's data and deadline, or None if it is unknown or dead."""
@@ -143,18 +141,17 @@ class SessionStore:
         """Store a new session; if it ``replaces`` one, only while that one is still
         alive (deleted in the same transaction). None: the old one was revoked."""
         deadline = int(self.clock()) + lifetime
-        with self._within(within) as c:
-            if replaces is not None:
-                gone = c.execute(
-                    _DELETE_LIVE, {"id": session_id(replaces), "now": self.clock()}
-                ).rowcount
-                if gone != 1:
-                    return None
-            c.execute(
-                _INSERT,
-                {"id": session_id(token), "sealed": self._sealed(token, data), "expires": deadline},
-            )
-        return deadline
+        row = {"id": session_id(token), "sealed": self._sealed(token, data), "expires": deadline}
+        old = None if replaces is None else session_id(replaces)
+
+        def write(c: Connection) -> int | None:
+            replaced = {"id": old, "now": self.clock()}
+            if old is not None and c.execute(_DELETE_LIVE, replaced).rowcount != 1:
+                return None  # the session it replaces was revoked meanwhile
+            c.execute(_INSERT, row)
+            return deadline
+
+        return self._write(within, write)
 
     def update(
         self,
@@ -166,11 +163,13 @@ class SessionStore:
         """Rewrite a live session; never bring back one revoked meanwhile (None)."""
         deadline = int(self.clock()) + lifetime
         values = {"new_sealed": self._sealed(token, data), "deadline": deadline}
-        with self._within(within) as c:
-            changed = c.execute(
-                _UPDATE_LIVE, {"key": session_id(token), "now": self.clock(), **values}
-            ).rowcount
-        return deadline if changed == 1 else None
+        key = session_id(token)
+
+        def write(c: Connection) -> int | None:
+            changed = c.execute(_UPDATE_LIVE, {"key": key, "now": self.clock(), **values})
+            return deadline if changed.rowcount == 1 else None
+
+        return self._write(within, write)
 
     def alive(self, token: bytes) -> bool:
         """Whether this session still exists (Leave or log out may have ended it since
@@ -181,8 +180,8 @@ class SessionStore:
         return expires is not None and expires > self.clock()
 
     def delete(self, token: bytes, within: Transaction | None = None) -> None:
-        with self._within(within) as c:
-            c.execute(_DELETE, {"id": session_id(token)})
+        key = session_id(token)
+        self._write(within, lambda c: c.execute(_DELETE, {"id": key}))
 
     def purge(self) -> int:
         """Delete every dead session; return how many."""

@@ -138,8 +138,7 @@ def spend_within(s: Transaction, paid: Paid) -> None:
 def spend(proof: object) -> None:
     """Check a solution, then mark its challenge spent; WorkMissing unless both hold."""
     paid = check(proof)
-    with services().db.transaction() as s:
-        spend_within(s, paid)
+    services().db.joined(lambda s: spend_within(s, paid))
 
 
 def _counted() -> None:

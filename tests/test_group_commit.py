@@ -1,0 +1,185 @@
+"""Writes that wait for SQLite's one writer at the same moment share one commit
+(portal/common/db.py, ``Database.joined``), and lose nothing by it: each is stored
+or refused on its own, learns its outcome in its own request, and is told only
+after the commit that holds it."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.common.db import Database, on_commit, on_rollback
+
+WHO = contextvars.ContextVar("who", default="nobody")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'joined.sqlite'}")
+    with database.transaction() as s:
+        s.execute(text("CREATE TABLE cases (id INTEGER PRIMARY KEY, who TEXT)"))
+        s.execute(
+            text(
+                "CREATE TABLE notes (id INTEGER PRIMARY KEY, case_id INTEGER REFERENCES cases(id))"
+            )
+        )
+    yield database
+    database.engine.dispose()
+
+
+def _commits(db: Database) -> list[int]:
+    seen: list[int] = []
+    event.listen(db.engine, "commit", lambda _conn: seen.append(1))
+    return seen
+
+
+def _stored(db: Database) -> set[int]:
+    with db.reading() as s:
+        return set(s.execute(text("SELECT id FROM cases")).scalars())
+
+
+def _insert(n: int) -> Callable[[Session], int]:
+    def work(s: Session) -> int:
+        s.execute(text("INSERT INTO cases (id, who) VALUES (:n, :who)"), {"n": n, "who": WHO.get()})
+        return n
+
+    return work
+
+
+def _in_threads(db: Database, works: dict[int, Callable[[Session], Any]]) -> dict[int, Any]:
+    """Each write from a thread of its own (a request), while the first one holds
+    the writer's turn, so that all the others queue behind it; each thread's
+    outcome (its value, or the error it raised)."""
+    outcomes: dict[int, Any] = {}
+    first_runs, let_go = threading.Event(), threading.Event()
+    first = min(works)
+
+    def hold(s: Session) -> Any:
+        first_runs.set()
+        assert let_go.wait(30)
+        return works[first](s)
+
+    def request(n: int) -> None:
+        WHO.set(f"request {n}")
+        try:
+            outcomes[n] = db.joined(hold if n == first else works[n])
+        except Exception as exc:  # the outcome under test
+            outcomes[n] = exc
+
+    threads = {n: threading.Thread(target=request, args=(n,)) for n in works}
+    threads[first].start()
+    assert first_runs.wait(30)
+    for n, t in threads.items():
+        if n != first:
+            t.start()
+    deadline = time.monotonic() + 30
+    while len(db._group._waiting) < len(works) - 1:  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the other writes never queued"
+        time.sleep(0.005)
+    let_go.set()
+    for t in threads.values():
+        t.join(30)
+    return outcomes
+
+
+def test_writes_waiting_at_the_same_moment_are_stored_in_one_commit(db: Database) -> None:
+    commits = _commits(db)
+    outcomes = _in_threads(db, {n: _insert(n) for n in range(1, 13)})
+    assert outcomes == {n: n for n in range(1, 13)}
+    assert _stored(db) == set(range(1, 13))
+    # The first alone, then the eleven that queued behind it together.
+    assert len(commits) == 2
+    with db.reading() as s:
+        rows = {n: who for n, who in s.execute(text("SELECT id, who FROM cases"))}
+    # Each ran in its own request's context, not in the one that committed it.
+    assert rows == {n: f"request {n}" for n in range(1, 13)}
+
+
+def test_a_write_that_fails_in_a_shared_commit_undoes_only_its_own(db: Database) -> None:
+    def half_then_fail(s: Session) -> None:
+        s.execute(text("INSERT INTO cases (id, who) VALUES (105, 'half')"))
+        raise LookupError("refused halfway")
+
+    def clash(s: Session) -> None:
+        s.execute(text("INSERT INTO cases (id, who) VALUES (2, 'again')"))
+
+    works: dict[int, Callable[[Session], Any]] = {n: _insert(n) for n in (1, 2, 3, 4)}
+    works[5] = half_then_fail
+    works[6] = clash  # the same key as write 2, which goes before it
+    outcomes = _in_threads(db, works)
+    assert isinstance(outcomes[5], LookupError)
+    assert isinstance(outcomes[6], IntegrityError)
+    assert {n: outcomes[n] for n in (1, 2, 3, 4)} == {1: 1, 2: 2, 3: 3, 4: 4}
+    assert _stored(db) == {1, 2, 3, 4}
+
+
+def test_each_write_hears_of_its_outcome_in_its_own_thread(db: Database) -> None:
+    heard: dict[int, tuple[str, int]] = {}
+
+    def hooked(n: int, fail: bool) -> Callable[[Session], None]:
+        def work(s: Session) -> None:
+            on_commit(s, lambda: heard.__setitem__(n, ("stored", threading.get_ident())))
+            on_rollback(s, lambda: heard.__setitem__(n, ("undone", threading.get_ident())))
+            _insert(n)(s)
+            if fail:
+                raise LookupError(n)
+
+        return work
+
+    works = {n: hooked(n, fail=n == 3) for n in (1, 2, 3, 4)}
+    outcomes = _in_threads(db, works)
+    assert isinstance(outcomes[3], LookupError)
+    assert {n: heard[n][0] for n in works} == {1: "stored", 2: "stored", 3: "undone", 4: "stored"}
+    # Four different threads heard: each its own, none the one that committed.
+    assert len({heard[n][1] for n in works}) == 4
+
+
+def test_a_commit_that_fails_fails_every_write_in_it(db: Database) -> None:
+    """A commit refused by the database (here a foreign key checked at commit)
+    stores none of the writes it held, and each of them hears so."""
+    undone: list[int] = []
+
+    def dangling(s: Session) -> None:
+        s.execute(text("PRAGMA defer_foreign_keys = ON"))
+        s.execute(text("INSERT INTO notes (id, case_id) VALUES (1, 999)"))
+
+    def hooked(n: int) -> Callable[[Session], int]:
+        def work(s: Session) -> int:
+            on_rollback(s, lambda: undone.append(n))
+            return _insert(n)(s)
+
+        return work
+
+    works: dict[int, Callable[[Session], Any]] = {1: _insert(1), 2: hooked(2), 3: dangling}
+    works[4] = hooked(4)
+    outcomes = _in_threads(db, works)
+    assert outcomes[1] == 1  # alone in the first commit
+    for n in (2, 3, 4):
+        assert isinstance(outcomes[n], IntegrityError)
+    assert sorted(undone) == [2, 4]
+    assert _stored(db) == {1}
+    with db.reading() as s:
+        assert s.execute(text("SELECT count(*) FROM notes")).scalar_one() == 0
+
+
+def test_a_write_that_fails_alone_stores_nothing_and_the_next_one_goes_through(
+    db: Database,
+) -> None:
+    def half_then_fail(s: Session) -> None:
+        s.execute(text("INSERT INTO cases (id, who) VALUES (7, 'half')"))
+        raise LookupError("refused halfway")
+
+    with pytest.raises(LookupError):
+        db.joined(half_then_fail)
+    assert _stored(db) == set()
+    assert db.joined(_insert(8)) == 8
+    assert _stored(db) == {8}
