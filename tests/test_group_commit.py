@@ -183,3 +183,48 @@ def test_a_write_that_fails_alone_stores_nothing_and_the_next_one_goes_through(
     assert _stored(db) == set()
     assert db.joined(_insert(8)) == 8
     assert _stored(db) == {8}
+
+
+def test_a_write_that_makes_sqlite_give_up_the_transaction_stores_none_of_its_batch(
+    db: Database,
+) -> None:
+    """Some failures (a full disk, an I/O error; here a trigger's ROLLBACK) end the
+    whole transaction, not one statement: the writes before it in the batch are
+    gone too, so none of them may be told it was stored."""
+    with db.transaction() as s:
+        s.execute(text("CREATE TABLE poison (id INTEGER)"))
+        s.execute(
+            text(
+                "CREATE TRIGGER gone BEFORE INSERT ON poison "
+                "BEGIN SELECT RAISE(ROLLBACK, 'the whole transaction is gone'); END"
+            )
+        )
+
+    def poisoned(s: Session) -> None:
+        s.execute(text("INSERT INTO poison (id) VALUES (1)"))
+
+    works: dict[int, Callable[[Session], Any]] = {n: _insert(n) for n in (1, 2, 3, 5, 6)}
+    works[4] = poisoned
+    outcomes = _in_threads(db, works)
+    assert outcomes[1] == 1  # alone in the first commit
+    for n in (2, 3, 4, 5, 6):
+        assert isinstance(outcomes[n], Exception), n
+    assert _stored(db) == {1}
+    assert db.joined(_insert(7)) == 7
+
+
+def test_a_write_begun_inside_a_joined_one_is_refused_not_left_waiting(db: Database) -> None:
+    def nested_joined(s: Session) -> None:
+        db.joined(_insert(2))
+
+    def nested_transaction(s: Session) -> None:
+        with db.transaction() as inner:
+            _insert(3)(inner)
+
+    started = time.monotonic()
+    for nested in (nested_joined, nested_transaction):
+        with pytest.raises(RuntimeError):
+            db.joined(nested)
+    assert time.monotonic() - started < 5
+    assert db.joined(_insert(4)) == 4
+    assert _stored(db) == {4}

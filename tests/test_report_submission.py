@@ -343,3 +343,20 @@ def test_a_refused_report_leaves_nothing_behind(
         documents = list(s.scalars(select(Envelope.document)))
     assert len(documents) == 1 and documents[0] is not None
     assert [p for p in Path(config.blob_dir).rglob("*") if p.is_file()] == []
+
+
+def test_a_form_found_spent_is_not_put_back_in_the_session(app: Flask) -> None:
+    """A request that finds its form spent by another (a race) leaves the fresh
+    token in its session: putting the spent one back would make the reporter's
+    next form dead on arrival."""
+    from flask import session
+
+    from portal.server.web.reporter import FormSpent, _form_digest, spend_form_within
+    from portal.server.web.work import current_hour
+
+    with app.test_request_context("/report", method="POST"):
+        session["csrf_token"] = "a" * 40
+        assert services().spent.spend(_form_digest("a" * 40), current_hour())  # the winner
+        with pytest.raises(FormSpent):
+            services().db.joined(spend_form_within)
+        assert session["csrf_token"] not in ("a" * 40, None)

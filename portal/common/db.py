@@ -218,14 +218,35 @@ class _GroupCommit:
         fails, the whole transaction is rolled back."""
         alone = len(batch) == 1
         with self._sessions(info={_JOINED: True}) as s, suppress(_Undo), s.begin():
+            driver = s.connection().connection.driver_connection
             for job in batch:
                 job.context.run(_attempt, s, job, not alone)
+                # Some failures (a full disk, an I/O error) make SQLite give up the
+                # whole transaction, not one statement: the writes before this one
+                # are gone too, and the next savepoint would begin a new one.
+                if not getattr(driver, "in_transaction", True):
+                    raise TransactionLost("the database gave up the shared transaction")
             if alone and batch[0].error is not None:
                 raise _Undo  # out of s.begin(), which rolls back
 
 
+class TransactionLost(Exception):
+    """The database rolled back a shared transaction by itself: none of its
+    writes was stored, and each of them is told so."""
+
+
 class _Undo(Exception):
     """Roll back a transaction that raised nothing (its one write failed alone)."""
+
+
+# Set in the thread running a batch's writes: a write begun from inside one would
+# wait for the batch that holds it, for ever.
+_IN_BATCH = threading.local()
+
+
+def _refuse_nested() -> None:
+    if getattr(_IN_BATCH, "on", False):
+        raise RuntimeError("a write inside a joined write: use the transaction it was given")
 
 
 def _attempt(s: Session, job: _Joined, savepoint: bool) -> None:
@@ -233,11 +254,14 @@ def _attempt(s: Session, job: _Joined, savepoint: bool) -> None:
     if it raises only its own statements are undone."""
     s.info.pop("on_commit", None)
     s.info.pop("on_rollback", None)
+    _IN_BATCH.on = True
     try:
         with s.begin_nested() if savepoint else nullcontext():
             job.value = job.work(s)
     except BaseException as exc:
         job.error = exc
+    finally:
+        _IN_BATCH.on = False
     job.on_commit = s.info.pop("on_commit", [])
     job.on_rollback = s.info.pop("on_rollback", [])
 
@@ -264,6 +288,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One atomic unit of work: committed whole, or rolled back whole."""
+        _refuse_nested()
         turn = self._turns.turn() if self._turns else nullcontext()
         with turn, self._writers() as session, session.begin():
             yield session
@@ -272,8 +297,10 @@ class Database:
         """``work`` as one atomic unit (committed whole, or rolled back whole, and
         its error raised), sharing its commit with the requests writing at the same
         moment (group commit, on SQLite; see the module's docstring). For short
-        writes that touch nothing but ``work``'s transaction: a nested
-        ``transaction()`` inside it would wait for the turn its own batch holds."""
+        writes that touch nothing but ``work``'s transaction: a write begun inside
+        it (``transaction()`` or ``joined()``) is refused (RuntimeError), as it
+        would wait for the batch that holds it."""
+        _refuse_nested()
         if self._group is None:
             with self.transaction() as s:
                 return work(s)

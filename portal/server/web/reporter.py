@@ -73,13 +73,18 @@ def spend_form_within(s: Transaction) -> None:
     session["csrf_token"] = secrets.token_hex(20)  # flask-wtf's raw form: 40 hex digits
     cached = g.pop("csrf_token", None)  # a page shown after this signs the new token
 
+    spent_before = False
+
     def restore() -> None:
+        if spent_before:  # spent by another request: this token stays dead
+            return
         session["csrf_token"] = raw
         if cached is not None:
             g.csrf_token = cached
 
     on_rollback(s, restore)
     if not spend_digest(s, _form_digest(raw), current_hour()):
+        spent_before = True
         raise FormSpent
 
 
