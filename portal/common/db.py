@@ -25,7 +25,7 @@ import contextvars
 import fcntl
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 
 def make_engine(url: str) -> Engine:
@@ -129,6 +131,67 @@ def _rolled_back(s: Session) -> None:
     s.info.pop("on_commit", None)
     for then in s.info.pop("on_rollback", ()):
         then()
+
+
+class Prepared:
+    """A Core statement compiled once for each engine (and each set of columns it
+    is given) and run on the driver's own cursor, in the caller's connection and
+    transaction. SQLAlchemy's execution of a prebuilt statement costs about 80 µs
+    here, the driver's about 11: this is for the few statements every request
+    makes (its session, spent tokens, a report's rows), many of them inside the
+    one writer's turn. Values are bound as SQLAlchemy binds them (its bind
+    processors: dates as SQLite stores them); results come back as the driver
+    gives them, so it suits statements over bytes, text and integers."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._built: dict[tuple[str, frozenset[str]], _Built] = {}
+
+    def _for(self, c: Connection, keys: frozenset[str]) -> _Built:
+        built = self._built.get((c.dialect.name, keys))
+        if built is None:
+            compiled = self.statement.compile(dialect=c.dialect, column_keys=sorted(keys))
+            assert isinstance(compiled, SQLCompiler)
+            order = compiled.positiontup
+            processors = {k: p for k, p in compiled._bind_processors.items() if callable(p)}
+            built = _Built(compiled.string, order, processors)
+            self._built[(c.dialect.name, keys)] = built
+        return built
+
+    def _run(self, c: Connection, params: Mapping[str, Any]) -> Any:
+        built = self._for(c, frozenset(params))
+        process = built.processors
+        bound = {k: process[k](v) if k in process else v for k, v in params.items()}
+        cursor = c.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        if built.order is None:  # named parameters (psycopg)
+            cursor.execute(built.sql, bound)
+        else:  # positional (SQLite's qmark)
+            cursor.execute(built.sql, [bound[k] for k in built.order])
+        return cursor
+
+    def first(self, c: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row the statement gives back, if any."""
+        cursor = self._run(c, params)
+        try:
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return None if row is None else tuple(row)
+
+    def count(self, c: Connection, params: Mapping[str, Any]) -> int:
+        """Run it; how many rows it changed."""
+        cursor = self._run(c, params)
+        try:
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+
+@dataclass(frozen=True)
+class _Built:
+    sql: str
+    order: list[str] | None  # the parameters' order, for positional drivers
+    processors: Mapping[str, Callable[[Any], Any]]
 
 
 T = TypeVar("T")

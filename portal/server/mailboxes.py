@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.common.blobs import BlobStore
-from portal.common.db import Database
+from portal.common.db import Database, Prepared
 from portal.common.errors import PortalError
 from portal.protocol.envelopes import SealedEnvelope
 from portal.protocol.mailbox import MailboxKey, NewMailbox
@@ -85,13 +85,16 @@ Within = Sequence[Callable[[Session], None]]
 
 _MAILBOXES: Table = Mailbox.__table__  # type: ignore[assignment]
 _ENVELOPES: Table = Envelope.__table__  # type: ignore[assignment]
-# Every report's statements, built once (building one costs more than running it).
-_INDEX_USED = select(_MAILBOXES.c.id).where(
-    or_(_MAILBOXES.c.index == bindparam("i"), _MAILBOXES.c.pending_index == bindparam("i")),
-    _MAILBOXES.c.id != bindparam("own"),
+# Every report's statements, built once and run on the driver's cursor
+# (db.Prepared), inside the one writer's turn.
+_INDEX_USED = Prepared(
+    select(_MAILBOXES.c.id).where(
+        or_(_MAILBOXES.c.index == bindparam("i"), _MAILBOXES.c.pending_index == bindparam("i")),
+        _MAILBOXES.c.id != bindparam("own"),
+    )
 )
-_NEW_MAILBOX = insert(_MAILBOXES)
-_NEW_ENVELOPE = insert(_ENVELOPES)
+_NEW_MAILBOX = Prepared(insert(_MAILBOXES))
+_NEW_ENVELOPE = Prepared(insert(_ENVELOPES))
 
 
 def utc_today() -> dt.date:
@@ -315,8 +318,8 @@ class Mailboxes:
         def store(s: Session) -> None:
             c = s.connection()  # plain statements: this is every report's write
             _refuse_index_in_use(c, key.index, None)
-            c.execute(_NEW_MAILBOX, box)
-            c.execute(_NEW_ENVELOPE, first)
+            _NEW_MAILBOX.count(c, box)
+            _NEW_ENVELOPE.count(c, first)
             if attach is not None:
                 attach(s, mailbox_id)
             for write in also:
@@ -493,8 +496,10 @@ class Mailboxes:
 
 def _refuse_index_in_use(s: Session | Connection, index: bytes, own_mailbox: str | None) -> None:
     """An index may belong to one code of one mailbox, current or pending."""
-    clash = s.scalar(_INDEX_USED, {"i": index, "own": own_mailbox or ""})
-    if clash is not None:
+    if isinstance(s, Session):
+        s.flush()  # the statement below runs on the driver: no autoflush
+        s = s.connection()
+    if _INDEX_USED.first(s, {"i": index, "own": own_mailbox or ""}) is not None:
         raise MailboxError("conflict", "that code cannot be used")
 
 

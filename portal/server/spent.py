@@ -7,17 +7,19 @@ from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from portal.common.db import Database
+from portal.common.db import Database, Prepared
 from portal.server.models import SpentToken
 
 _SPENT: Table = SpentToken.__table__  # type: ignore[assignment]
-_IS_SPENT = select(_SPENT.c.hour).where(_SPENT.c.digest == bindparam("d"))
-# Built once per dialect: every submission runs one or two.
+_IS_SPENT = Prepared(select(_SPENT.c.hour).where(_SPENT.c.digest == bindparam("d")))
+# Built once per dialect, run on the driver's cursor: every submission runs one or two.
 _SPEND = {
-    name: dialect.insert(_SPENT)
-    .values(digest=bindparam("d"), hour=bindparam("h"))
-    .on_conflict_do_nothing()
-    .returning(_SPENT.c.digest)
+    name: Prepared(
+        dialect.insert(_SPENT)
+        .values(digest=bindparam("d"), hour=bindparam("h"))
+        .on_conflict_do_nothing()
+        .returning(_SPENT.c.digest)
+    )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 
@@ -28,7 +30,7 @@ def spend_within(s: Session, digest: bytes, hour: int) -> bool:
     with one token cannot both see it unspent (the second waits for the first's
     commit), and the transaction goes on either way."""
     c = s.connection()
-    return c.execute(_SPEND[c.dialect.name], {"d": digest, "h": hour}).first() is not None
+    return _SPEND[c.dialect.name].first(c, {"d": digest, "h": hour}) is not None
 
 
 class SpentTokens:
@@ -42,7 +44,7 @@ class SpentTokens:
 
     def is_spent(self, digest: bytes) -> bool:
         with self.db.reading_rows() as c:
-            return c.execute(_IS_SPENT, {"d": digest}).first() is not None
+            return _IS_SPENT.first(c, {"d": digest}) is not None
 
     def purge(self, before_hour: int) -> int:
         """Forget what was spent before ``before_hour``: it could no longer be used."""

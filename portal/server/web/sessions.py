@@ -29,7 +29,7 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session as Transaction
 from werkzeug.datastructures import CallbackDict
 
-from portal.common.db import Database, on_commit
+from portal.common.db import Database, Prepared, on_commit
 from portal.protocol.encoding import EncodingError, b64decode, b64encode
 from portal.server.models import SessionRow
 from portal.server.spent import SpentTokens
@@ -39,19 +39,19 @@ TOKEN_BYTES = 32
 # How often an unchanged session's deadline is pushed back (a write saved on
 # most page views; the deadline is never more than this much too early).
 REFRESH_SECONDS = 300
-# Every request reads this table, and many write it: its statements skip the ORM
-# and are built once (building one costs SQLAlchemy more than running it).
+# Every request reads this table, and many write it: its statements are compiled
+# once and run on the driver's cursor (db.Prepared).
 _ROWS: Table = SessionRow.__table__  # type: ignore[assignment]
-_LOAD = select(_ROWS.c.sealed, _ROWS.c.expires).where(_ROWS.c.id == bindparam("id"))
-_INSERT = insert(_ROWS)
-_UPDATE_LIVE = (
+_LOAD = Prepared(select(_ROWS.c.sealed, _ROWS.c.expires).where(_ROWS.c.id == bindparam("id")))
+_INSERT = Prepared(insert(_ROWS))
+_UPDATE_LIVE = Prepared(
     sa_update(_ROWS)
     .where(_ROWS.c.id == bindparam("key"), _ROWS.c.expires > bindparam("now"))
     .values(sealed=bindparam("new_sealed"), expires=bindparam("deadline"))
 )
-_DELETE = delete(_ROWS).where(_ROWS.c.id == bindparam("id"))
-_DELETE_LIVE = delete(_ROWS).where(
-    _ROWS.c.id == bindparam("id"), _ROWS.c.expires > bindparam("now")
+_DELETE = Prepared(delete(_ROWS).where(_ROWS.c.id == bindparam("id")))
+_DELETE_LIVE = Prepared(
+    delete(_ROWS).where(_ROWS.c.id == bindparam("id"), _ROWS.c.expires > bindparam("now"))
 )
 
 
@@ -118,14 +118,15 @@ class SessionStore:
     def load(self, token: bytes) -> tuple[dict[str, Any], int] | None:
         """The session's data and deadline, or None if it is unknown or dead."""
         with self.db.reading_rows() as c:
-            row = c.execute(_LOAD, {"id": session_id(token)}).first()
-        if row is None or row.expires <= self.clock():
+            row = _LOAD.first(c, {"id": session_id(token)})
+        if row is None or row[1] <= self.clock():
             return None
+        sealed, expires = row
         try:
-            data = json.loads(_box(token).decrypt(row.sealed))
+            data = json.loads(_box(token).decrypt(bytes(sealed)))
         except (nacl.exceptions.CryptoError, ValueError):
             return None
-        return (data, row.expires) if isinstance(data, dict) else None
+        return (data, expires) if isinstance(data, dict) else None
 
     def _sealed(self, token: bytes, data: dict[str, Any]) -> bytes:
         return bytes(_box(token).encrypt(json.dumps(data, separators=(",", ":")).encode()))
@@ -146,9 +147,9 @@ class SessionStore:
 
         def write(c: Connection) -> int | None:
             replaced = {"id": old, "now": self.clock()}
-            if old is not None and c.execute(_DELETE_LIVE, replaced).rowcount != 1:
+            if old is not None and _DELETE_LIVE.count(c, replaced) != 1:
                 return None  # the session it replaces was revoked meanwhile
-            c.execute(_INSERT, row)
+            _INSERT.count(c, row)
             return deadline
 
         return self._write(within, write)
@@ -166,8 +167,8 @@ class SessionStore:
         key = session_id(token)
 
         def write(c: Connection) -> int | None:
-            changed = c.execute(_UPDATE_LIVE, {"key": key, "now": self.clock(), **values})
-            return deadline if changed.rowcount == 1 else None
+            changed = _UPDATE_LIVE.count(c, {"key": key, "now": self.clock(), **values})
+            return deadline if changed == 1 else None
 
         return self._write(within, write)
 
@@ -175,13 +176,12 @@ class SessionStore:
         """Whether this session still exists (Leave or log out may have ended it since
         this request began)."""
         with self.db.reading_rows() as c:
-            row = c.execute(_LOAD, {"id": session_id(token)}).first()
-        expires = None if row is None else row.expires
-        return expires is not None and expires > self.clock()
+            row = _LOAD.first(c, {"id": session_id(token)})
+        return row is not None and row[1] > self.clock()
 
     def delete(self, token: bytes, within: Transaction | None = None) -> None:
         key = session_id(token)
-        self._write(within, lambda c: c.execute(_DELETE, {"id": key}))
+        self._write(within, lambda c: _DELETE.count(c, {"id": key}))
 
     def purge(self) -> int:
         """Delete every dead session; return how many."""
