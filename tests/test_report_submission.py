@@ -360,3 +360,23 @@ def test_a_form_found_spent_is_not_put_back_in_the_session(app: Flask) -> None:
         with pytest.raises(FormSpent):
             services().db.joined(spend_form_within)
         assert session["csrf_token"] not in ("a" * 40, None)
+
+
+def test_a_case_key_already_in_use_is_refused_as_a_clash_and_spends_its_proof(
+    app: Flask, client: FlaskClient, org: Organization
+) -> None:
+    """A new index but a case key already taken: the index check passes and the
+    database refuses the row. That refusal is a clash (409), not a crash, and the
+    proof that bought it is spent, so it cannot be sent again for free."""
+    _, body = browser_style_request(org, "first")
+    assert _api(client, body).status_code == 201
+    _, second = browser_style_request(org, "second")
+    second["mailbox"] = {**second["mailbox"], "public_key": body["mailbox"]["public_key"]}
+    token = csrf_token(client)
+    headers = {"Content-Type": "application/json", "X-CSRFToken": token}
+    paid = {**second, "pow": proof_for(client.post("/api/pow", headers=headers).get_json())}
+    resp = client.post("/api/reports", data=json.dumps(paid), headers=headers)
+    assert resp.status_code == 409, resp.get_json()
+    again = client.post("/api/reports", data=json.dumps(paid), headers=headers)
+    assert again.status_code != 201 and again.get_json()["error"] == "work"
+    assert _counts(app) == (1, 1)

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -152,6 +153,9 @@ class Prepared:
         if built is None:
             compiled = self.statement.compile(dialect=c.dialect, column_keys=sorted(keys))
             assert isinstance(compiled, SQLCompiler)
+            if compiled.insert_prefetch or compiled.update_prefetch:
+                # Python-side defaults are filled in by SQLAlchemy's execution only.
+                raise ValueError("a Prepared statement must be given every column")
             order = compiled.positiontup
             processors = {k: p for k, p in compiled._bind_processors.items() if callable(p)}
             built = _Built(compiled.string, order, processors)
@@ -163,10 +167,18 @@ class Prepared:
         process = built.processors
         bound = {k: process[k](v) if k in process else v for k, v in params.items()}
         cursor = c.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        if built.order is None:  # named parameters (psycopg)
-            cursor.execute(built.sql, bound)
-        else:  # positional (SQLite's qmark)
-            cursor.execute(built.sql, [bound[k] for k in built.order])
+        values = bound if built.order is None else [bound[k] for k in built.order]
+        driver_error = c.dialect.loaded_dbapi.Error
+        try:
+            cursor.execute(built.sql, values)  # named (psycopg) or positional (SQLite)
+        except driver_error as exc:
+            cursor.close()
+            # As SQLAlchemy would raise it (IntegrityError, OperationalError...), so
+            # callers that refuse a clash see the same error on either path; the
+            # values (ciphertext, digests) are kept out of its message.
+            raise DBAPIError.instance(
+                built.sql, values, exc, driver_error, hide_parameters=True, dialect=c.dialect
+            ) from exc
         return cursor
 
     def first(self, c: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
