@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -148,10 +148,10 @@ class Prepared:
         self.statement = statement
         self._built: dict[tuple[str, frozenset[str]], _Built] = {}
 
-    def _for(self, c: Connection, keys: frozenset[str]) -> _Built:
-        built = self._built.get((c.dialect.name, keys))
+    def _for(self, dialect: Dialect, keys: frozenset[str]) -> _Built:
+        built = self._built.get((dialect.name, keys))
         if built is None:
-            compiled = self.statement.compile(dialect=c.dialect, column_keys=sorted(keys))
+            compiled = self.statement.compile(dialect=dialect, column_keys=sorted(keys))
             assert isinstance(compiled, SQLCompiler)
             if compiled.insert_prefetch or compiled.update_prefetch:
                 # Python-side defaults are filled in by SQLAlchemy's execution only.
@@ -159,16 +159,20 @@ class Prepared:
             order = compiled.positiontup
             processors = {k: p for k, p in compiled._bind_processors.items() if callable(p)}
             built = _Built(compiled.string, order, processors)
-            self._built[(c.dialect.name, keys)] = built
+            self._built[(dialect.name, keys)] = built
         return built
 
-    def _run(self, c: Connection, params: Mapping[str, Any]) -> Any:
-        built = self._for(c, frozenset(params))
+    def _run(self, c: Connection | Reader, params: Mapping[str, Any]) -> Any:
+        if isinstance(c, Reader):
+            driver, dialect = c.driver, c.dialect
+        else:
+            driver, dialect = c.connection.driver_connection, c.dialect
+        built = self._for(dialect, frozenset(params))
         process = built.processors
         bound = {k: process[k](v) if k in process else v for k, v in params.items()}
-        cursor = c.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = driver.cursor()
         values = bound if built.order is None else [bound[k] for k in built.order]
-        driver_error = c.dialect.loaded_dbapi.Error
+        driver_error = dialect.loaded_dbapi.Error
         try:
             cursor.execute(built.sql, values)  # named (psycopg) or positional (SQLite)
         except driver_error as exc:
@@ -177,11 +181,11 @@ class Prepared:
             # callers that refuse a clash see the same error on either path; the
             # values (ciphertext, digests) are kept out of its message.
             raise DBAPIError.instance(
-                built.sql, values, exc, driver_error, hide_parameters=True, dialect=c.dialect
+                built.sql, values, exc, driver_error, hide_parameters=True, dialect=dialect
             ) from exc
         return cursor
 
-    def first(self, c: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    def first(self, c: Connection | Reader, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row the statement gives back, if any."""
         cursor = self._run(c, params)
         try:
@@ -190,13 +194,22 @@ class Prepared:
             cursor.close()
         return None if row is None else tuple(row)
 
-    def count(self, c: Connection, params: Mapping[str, Any]) -> int:
+    def count(self, c: Connection | Reader, params: Mapping[str, Any]) -> int:
         """Run it; how many rows it changed."""
         cursor = self._run(c, params)
         try:
             return int(cursor.rowcount)
         finally:
             cursor.close()
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A driver connection that only reads, kept by one thread (SQLite's lone reads:
+    see :meth:`Database.reading_rows`)."""
+
+    driver: Any
+    dialect: Dialect
 
 
 @dataclass(frozen=True)
@@ -351,12 +364,14 @@ class Database:
         self._writers = self._sessions
         self._group: _GroupCommit | None = None
         self._lone_reads = self.engine
+        self._readers: threading.local | None = None
         database = make_url(url).database
         if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
             self._turns = _turns_for(Path(database))
             immediate = self.engine.execution_options(sqlite_begin="IMMEDIATE")
             self._writers = sessionmaker(immediate, expire_on_commit=False)
             self._group = _GroupCommit(self._turns, self._writers)
+            self._readers = threading.local()
         if self.engine.dialect.name == "sqlite":
             self._lone_reads = self.engine.execution_options(sqlite_begin="NONE")
 
@@ -387,9 +402,26 @@ class Database:
             yield session
 
     @contextmanager
-    def reading_rows(self) -> Iterator[Connection]:
-        """A plain connection, for the one read every request makes (its session):
-        a Core statement, without an ORM session to build and tear down, and on
-        SQLite without a BEGIN: the lone statement is its own transaction."""
-        with self._lone_reads.connect() as conn:
-            yield conn
+    def reading_rows(self) -> Iterator[Connection | Reader]:
+        """Where to run a lone read (``Prepared``), for the reads every request makes
+        (its session, a spent token): no ORM session to build and tear down, and on
+        SQLite no BEGIN, the lone statement being its own transaction. On an SQLite
+        file, each thread keeps a driver connection of its own for them, outside the
+        pool: taking one from the pool and giving it back cost more than the read."""
+        if self._readers is None:
+            with self._lone_reads.connect() as conn:
+                yield conn
+            return
+        reader: Reader | None = getattr(self._readers, "reader", None)
+        if reader is None:
+            reader = self._readers.reader = self._new_reader()
+        yield reader
+
+    def _new_reader(self) -> Reader:
+        dialect = self.engine.dialect
+        args, kwargs = dialect.create_connect_args(self.engine.url)
+        driver = dialect.connect(*args, **kwargs)
+        driver.isolation_level = None  # each statement its own (read) transaction
+        driver.execute("PRAGMA query_only=ON")  # it never writes, whatever it is given
+        driver.execute("PRAGMA cache_size=-256")  # point reads: a small page cache
+        return Reader(driver, dialect)
