@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from portal.common.db import Database, on_commit, on_rollback
 
@@ -47,15 +46,15 @@ def _stored(db: Database) -> set[int]:
         return set(s.execute(text("SELECT id FROM cases")).scalars())
 
 
-def _insert(n: int) -> Callable[[Session], int]:
-    def work(s: Session) -> int:
+def _insert(n: int) -> Callable[[Connection], int]:
+    def work(s: Connection) -> int:
         s.execute(text("INSERT INTO cases (id, who) VALUES (:n, :who)"), {"n": n, "who": WHO.get()})
         return n
 
     return work
 
 
-def _in_threads(db: Database, works: dict[int, Callable[[Session], Any]]) -> dict[int, Any]:
+def _in_threads(db: Database, works: dict[int, Callable[[Connection], Any]]) -> dict[int, Any]:
     """Each write from a thread of its own (a request), while the first one holds
     the writer's turn, so that all the others queue behind it; each thread's
     outcome (its value, or the error it raised)."""
@@ -63,7 +62,7 @@ def _in_threads(db: Database, works: dict[int, Callable[[Session], Any]]) -> dic
     first_runs, let_go = threading.Event(), threading.Event()
     first = min(works)
 
-    def hold(s: Session) -> Any:
+    def hold(s: Connection) -> Any:
         first_runs.set()
         assert let_go.wait(30)
         return works[first](s)
@@ -105,14 +104,14 @@ def test_writes_waiting_at_the_same_moment_are_stored_in_one_commit(db: Database
 
 
 def test_a_write_that_fails_in_a_shared_commit_undoes_only_its_own(db: Database) -> None:
-    def half_then_fail(s: Session) -> None:
+    def half_then_fail(s: Connection) -> None:
         s.execute(text("INSERT INTO cases (id, who) VALUES (105, 'half')"))
         raise LookupError("refused halfway")
 
-    def clash(s: Session) -> None:
+    def clash(s: Connection) -> None:
         s.execute(text("INSERT INTO cases (id, who) VALUES (2, 'again')"))
 
-    works: dict[int, Callable[[Session], Any]] = {n: _insert(n) for n in (1, 2, 3, 4)}
+    works: dict[int, Callable[[Connection], Any]] = {n: _insert(n) for n in (1, 2, 3, 4)}
     works[5] = half_then_fail
     works[6] = clash  # the same key as write 2, which goes before it
     outcomes = _in_threads(db, works)
@@ -125,8 +124,8 @@ def test_a_write_that_fails_in_a_shared_commit_undoes_only_its_own(db: Database)
 def test_each_write_hears_of_its_outcome_in_its_own_thread(db: Database) -> None:
     heard: dict[int, tuple[str, int]] = {}
 
-    def hooked(n: int, fail: bool) -> Callable[[Session], None]:
-        def work(s: Session) -> None:
+    def hooked(n: int, fail: bool) -> Callable[[Connection], None]:
+        def work(s: Connection) -> None:
             on_commit(s, lambda: heard.__setitem__(n, ("stored", threading.get_ident())))
             on_rollback(s, lambda: heard.__setitem__(n, ("undone", threading.get_ident())))
             _insert(n)(s)
@@ -148,18 +147,18 @@ def test_a_commit_that_fails_fails_every_write_in_it(db: Database) -> None:
     stores none of the writes it held, and each of them hears so."""
     undone: list[int] = []
 
-    def dangling(s: Session) -> None:
+    def dangling(s: Connection) -> None:
         s.execute(text("PRAGMA defer_foreign_keys = ON"))
         s.execute(text("INSERT INTO notes (id, case_id) VALUES (1, 999)"))
 
-    def hooked(n: int) -> Callable[[Session], int]:
-        def work(s: Session) -> int:
+    def hooked(n: int) -> Callable[[Connection], int]:
+        def work(s: Connection) -> int:
             on_rollback(s, lambda: undone.append(n))
             return _insert(n)(s)
 
         return work
 
-    works: dict[int, Callable[[Session], Any]] = {1: _insert(1), 2: hooked(2), 3: dangling}
+    works: dict[int, Callable[[Connection], Any]] = {1: _insert(1), 2: hooked(2), 3: dangling}
     works[4] = hooked(4)
     outcomes = _in_threads(db, works)
     assert outcomes[1] == 1  # alone in the first commit
@@ -174,7 +173,7 @@ def test_a_commit_that_fails_fails_every_write_in_it(db: Database) -> None:
 def test_a_write_that_fails_alone_stores_nothing_and_the_next_one_goes_through(
     db: Database,
 ) -> None:
-    def half_then_fail(s: Session) -> None:
+    def half_then_fail(s: Connection) -> None:
         s.execute(text("INSERT INTO cases (id, who) VALUES (7, 'half')"))
         raise LookupError("refused halfway")
 
@@ -200,10 +199,10 @@ def test_a_write_that_makes_sqlite_give_up_the_transaction_stores_none_of_its_ba
             )
         )
 
-    def poisoned(s: Session) -> None:
+    def poisoned(s: Connection) -> None:
         s.execute(text("INSERT INTO poison (id) VALUES (1)"))
 
-    works: dict[int, Callable[[Session], Any]] = {n: _insert(n) for n in (1, 2, 3, 5, 6)}
+    works: dict[int, Callable[[Connection], Any]] = {n: _insert(n) for n in (1, 2, 3, 5, 6)}
     works[4] = poisoned
     outcomes = _in_threads(db, works)
     assert outcomes[1] == 1  # alone in the first commit
@@ -214,12 +213,12 @@ def test_a_write_that_makes_sqlite_give_up_the_transaction_stores_none_of_its_ba
 
 
 def test_a_write_begun_inside_a_joined_one_is_refused_not_left_waiting(db: Database) -> None:
-    def nested_joined(s: Session) -> None:
+    def nested_joined(s: Connection) -> None:
         db.joined(_insert(2))
 
-    def nested_transaction(s: Session) -> None:
+    def nested_transaction(s: Connection) -> None:
         with db.transaction() as inner:
-            _insert(3)(inner)
+            _insert(3)(inner.connection())
 
     started = time.monotonic()
     for nested in (nested_joined, nested_transaction):

@@ -39,7 +39,7 @@ def test_a_lone_read_sees_what_was_committed_just_before_it(db: Database) -> Non
     assert _read(db, 1) is None  # the thread's reader is open, and has read once
     for n in range(1, 6):
         row = {"id": n, "body": b"%d" % n}
-        db.joined(lambda s: _WRITE.count(s.connection(), row))  # noqa: B023 (run at once)
+        db.joined(lambda c: _WRITE.count(c, row))  # noqa: B023 (run at once)
         assert _read(db, n) == row["body"]  # no snapshot held over from the read before
 
 
@@ -66,5 +66,5 @@ def test_lone_reads_keep_one_connection_per_thread_outside_the_pool(db: Database
     assert len({id(c) for c in seen}) == 20  # one each, kept across its reads
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     # The writers' pool is whole: a write still gets a connection at once.
-    db.joined(lambda s: _WRITE.count(s.connection(), {"id": 1, "body": b"after"}))
+    db.joined(lambda c: _WRITE.count(c, {"id": 1, "body": b"after"}))
     assert _read(db, 1) == b"after"

@@ -16,7 +16,11 @@ go through :meth:`Database.joined`: on SQLite, the requests that wait for the
 turn at the same moment share it, each in a savepoint of one transaction that
 commits once for all of them (group commit). Each request is answered only after
 that commit, so what it was told was stored is on disk; one that fails is rolled
-back to its savepoint alone, and the others go on.
+back to its savepoint alone, and the others go on. A joined write is given a Core
+connection, not an ORM session: the batch is held in the one writer's turn, so
+it runs on a connection kept for it, with the transaction and savepoints given
+to the driver directly (an ORM session around each batch cost more than the
+statements in it).
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ def make_engine(url: str) -> Engine:
         def _begin(conn: Any) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
             if mode != "NONE":  # NONE: each statement its own (a lone read's) transaction
-                conn.exec_driver_sql(f"BEGIN {mode}")
+                conn.connection.dbapi_connection.execute(f"BEGIN {mode}")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -101,25 +105,55 @@ def _turns_for(database: Path) -> _WriteTurns:
         return _ALL_TURNS.setdefault(database.resolve(), _WriteTurns(database.resolve()))
 
 
-def on_commit(s: Session, then: Callable[[], None]) -> None:
-    """Run ``then`` once the transaction ``s`` is in commits (never if it rolls back)."""
-    s.info.setdefault("on_commit", []).append(then)
+# Where a write happens: an ORM session's transaction (``Database.transaction``)
+# or a joined write's connection (``Database.joined``).
+Tx = Session | Connection
 
 
-def on_rollback(s: Session, then: Callable[[], None]) -> None:
-    """Run ``then`` if the transaction ``s`` is in rolls back (never if it commits)."""
-    s.info.setdefault("on_rollback", []).append(then)
+def connection_of(t: Tx) -> Connection:
+    """The connection a transaction's statements run on."""
+    return t if isinstance(t, Connection) else t.connection()
 
 
-_JOINED = "joined"  # in a session's info: it holds several requests' writes
+@dataclass
+class _Hooks:
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+    on_rollback: list[Callable[[], None]] = field(default_factory=list)
+
+
+# The hooks of the joined write running in this context (see Database.joined).
+_JOINED_HOOKS: contextvars.ContextVar[_Hooks | None] = contextvars.ContextVar(
+    "joined_hooks", default=None
+)
+
+
+def on_commit(t: Tx, then: Callable[[], None]) -> None:
+    """Run ``then`` once the transaction ``t`` is in commits (never if it rolls back)."""
+    if isinstance(t, Session):
+        t.info.setdefault("on_commit", []).append(then)
+    else:
+        _joined_hooks().on_commit.append(then)
+
+
+def on_rollback(t: Tx, then: Callable[[], None]) -> None:
+    """Run ``then`` if the transaction ``t`` is in rolls back (never if it commits)."""
+    if isinstance(t, Session):
+        t.info.setdefault("on_rollback", []).append(then)
+    else:
+        _joined_hooks().on_rollback.append(then)
+
+
+def _joined_hooks() -> _Hooks:
+    hooks = _JOINED_HOOKS.get()
+    if hooks is None:  # a connection outside joined work: no commit would run them
+        raise RuntimeError("hooks on a connection are for joined writes (Database.joined)")
+    return hooks
 
 
 # Once for every session (an instance's own listener costs more to add than its
 # whole statement): the hooks live in the session's ``info``.
 @event.listens_for(Session, "after_commit")
 def _committed(s: Session) -> None:
-    if s.info.get(_JOINED):
-        return  # its requests' hooks wait for the one commit (_GroupCommit)
     s.info.pop("on_rollback", None)
     for then in s.info.pop("on_commit", ()):
         then()
@@ -127,8 +161,6 @@ def _committed(s: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _rolled_back(s: Session) -> None:
-    if s.info.get(_JOINED):
-        return
     s.info.pop("on_commit", None)
     for then in s.info.pop("on_rollback", ()):
         then()
@@ -166,7 +198,7 @@ class Prepared:
         if isinstance(c, Reader):
             driver, dialect = c.driver, c.dialect
         else:
-            driver, dialect = c.connection.driver_connection, c.dialect
+            driver, dialect = c.connection.dbapi_connection, c.dialect
         built = self._for(dialect, frozenset(params))
         process = built.processors
         bound = {k: process[k](v) if k in process else v for k, v in params.items()}
@@ -220,7 +252,7 @@ class _Built:
 
 
 T = TypeVar("T")
-Work = Callable[[Session], Any]
+Work = Callable[[Connection], Any]
 
 
 @dataclass
@@ -232,8 +264,7 @@ class _Joined:
     done: bool = False
     value: Any = None
     error: BaseException | None = None
-    on_commit: list[Callable[[], None]] = field(default_factory=list)
-    on_rollback: list[Callable[[], None]] = field(default_factory=list)
+    hooks: _Hooks = field(default_factory=_Hooks)
 
 
 class _GroupCommit:
@@ -244,18 +275,24 @@ class _GroupCommit:
     request it belongs to and in a savepoint of its own, and commits once. The
     others sleep meanwhile and are woken with their outcome. While one batch
     commits the next gathers, so the fsync, the turn's hand-over and SQLite's
-    lock are paid once per batch, and a waiting request holds no core."""
+    lock are paid once per batch, and a waiting request holds no core.
+
+    There is one leader at a time, and it writes on a connection kept for the
+    leaders (``_kept``), whose transaction and savepoints it gives to the driver
+    directly: the batch holds the turn, so every microsecond in it is paid by
+    every request waiting for the turn, in this process and the others."""
 
     BATCH = 64
 
-    def __init__(self, turns: _WriteTurns, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, turns: _WriteTurns, writers: Engine) -> None:
         self._turns = turns
-        self._sessions = sessions
+        self._writers = writers
+        self._kept: Connection | None = None
         self._changed = threading.Condition()
         self._waiting: list[_Joined] = []
         self._leading = False
 
-    def run(self, work: Callable[[Session], T]) -> T:
+    def run(self, work: Callable[[Connection], T]) -> T:
         job = _Joined(work, contextvars.copy_context())
         with self._changed:
             self._waiting.append(job)
@@ -272,7 +309,7 @@ class _GroupCommit:
                     self._leading = False
                     self._changed.notify_all()
         # Its hooks run in the request's own thread, once the outcome is known.
-        for then in job.on_rollback if job.error is not None else job.on_commit:
+        for then in job.hooks.on_rollback if job.error is not None else job.hooks.on_commit:
             then()
         if job.error is not None:
             raise job.error
@@ -303,19 +340,30 @@ class _GroupCommit:
 
     def _store(self, batch: list[_Joined]) -> None:
         """One transaction for the batch. A write alone needs no savepoint: if it
-        fails, the whole transaction is rolled back."""
+        fails, the whole transaction is rolled back. After any other failure the
+        kept connection is closed, and the next batch starts on a new one."""
         alone = len(batch) == 1
-        with self._sessions(info={_JOINED: True}) as s, suppress(_Undo), s.begin():
-            driver = s.connection().connection.driver_connection
-            for job in batch:
-                job.context.run(_attempt, s, job, not alone)
-                # Some failures (a full disk, an I/O error) make SQLite give up the
-                # whole transaction, not one statement: the writes before this one
-                # are gone too, and the next savepoint would begin a new one.
-                if not getattr(driver, "in_transaction", True):
-                    raise TransactionLost("the database gave up the shared transaction")
-            if alone and batch[0].error is not None:
-                raise _Undo  # out of s.begin(), which rolls back
+        c = self._kept if self._kept is not None else self._writers.connect()
+        self._kept = None
+        try:
+            with suppress(_Undo), c.begin():  # BEGIN IMMEDIATE (make_engine's listener)
+                driver = c.connection.dbapi_connection
+                for job in batch:
+                    job.context.run(_attempt, c, driver, job, not alone)
+                    # Some failures (a full disk, an I/O error) make SQLite give up
+                    # the whole transaction, not one statement: the writes before
+                    # this one are gone too, and the next savepoint would begin a
+                    # new one.
+                    if not getattr(driver, "in_transaction", True):
+                        raise TransactionLost("the database gave up the shared transaction")
+                if alone and batch[0].error is not None:
+                    raise _Undo  # out of c.begin(), which rolls back
+        except BaseException:
+            with suppress(Exception):  # in a state nobody knows: never used again
+                c.invalidate()
+                c.close()
+            raise
+        self._kept = c  # only once its transaction ended cleanly
 
 
 class TransactionLost(Exception):
@@ -337,21 +385,25 @@ def _refuse_nested() -> None:
         raise RuntimeError("a write inside a joined write: use the transaction it was given")
 
 
-def _attempt(s: Session, job: _Joined, savepoint: bool) -> None:
-    """One request's write inside a shared transaction: in a savepoint, so that
-    if it raises only its own statements are undone."""
-    s.info.pop("on_commit", None)
-    s.info.pop("on_rollback", None)
+def _attempt(c: Connection, driver: Any, job: _Joined, savepoint: bool) -> None:
+    """One request's write inside a shared transaction (run in the request's own
+    context): in a savepoint, so that if it raises only its own statements are
+    undone. A savepoint that cannot be made or undone fails the whole batch."""
+    _JOINED_HOOKS.set(job.hooks)
     _IN_BATCH.on = True
     try:
-        with s.begin_nested() if savepoint else nullcontext():
-            job.value = job.work(s)
-    except BaseException as exc:
-        job.error = exc
+        if savepoint:
+            driver.execute("SAVEPOINT joined")
+        try:
+            job.value = job.work(c)
+        except BaseException as exc:
+            job.error = exc
+            if savepoint:
+                driver.execute("ROLLBACK TO joined")
+        if savepoint:
+            driver.execute("RELEASE joined")
     finally:
         _IN_BATCH.on = False
-    job.on_commit = s.info.pop("on_commit", [])
-    job.on_rollback = s.info.pop("on_rollback", [])
 
 
 class Database:
@@ -370,7 +422,7 @@ class Database:
             self._turns = _turns_for(Path(database))
             immediate = self.engine.execution_options(sqlite_begin="IMMEDIATE")
             self._writers = sessionmaker(immediate, expire_on_commit=False)
-            self._group = _GroupCommit(self._turns, self._writers)
+            self._group = _GroupCommit(self._turns, immediate)
             self._readers = threading.local()
         if self.engine.dialect.name == "sqlite":
             self._lone_reads = self.engine.execution_options(sqlite_begin="NONE")
@@ -383,18 +435,28 @@ class Database:
         with turn, self._writers() as session, session.begin():
             yield session
 
-    def joined(self, work: Callable[[Session], T]) -> T:
+    def joined(self, work: Callable[[Connection], T]) -> T:
         """``work`` as one atomic unit (committed whole, or rolled back whole, and
         its error raised), sharing its commit with the requests writing at the same
-        moment (group commit, on SQLite; see the module's docstring). For short
-        writes that touch nothing but ``work``'s transaction: a write begun inside
-        it (``transaction()`` or ``joined()``) is refused (RuntimeError), as it
-        would wait for the batch that holds it."""
+        moment (group commit, on SQLite; see the module's docstring). ``work`` is
+        given a Core connection, and may set ``on_commit``/``on_rollback`` hooks on
+        it. For short writes that touch nothing but ``work``'s transaction: a write
+        begun inside it (``transaction()`` or ``joined()``) is refused
+        (RuntimeError), as it would wait for the batch that holds it."""
         _refuse_nested()
-        if self._group is None:
+        if self._group is not None:
+            return self._group.run(work)
+        hooks = _Hooks()
+        token = _JOINED_HOOKS.set(hooks)
+        try:
             with self.transaction() as s:
-                return work(s)
-        return self._group.run(work)
+                try:
+                    return work(s.connection())
+                finally:  # the session runs them once its transaction ends
+                    s.info.setdefault("on_commit", []).extend(hooks.on_commit)
+                    s.info.setdefault("on_rollback", []).extend(hooks.on_rollback)
+        finally:
+            _JOINED_HOOKS.reset(token)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

@@ -77,10 +77,10 @@ class CaseRecord:
 
 # Called inside the storing transaction to link uploaded files to the mailbox;
 # raising there stores nothing.
-Attach = Callable[[Session, str], None]
+Attach = Callable[[Connection, str], None]
 # The request's other writes (tokens it spends, its session), made last in the
 # same transaction, so a report is one commit; raising there stores nothing.
-Within = Sequence[Callable[[Session], None]]
+Within = Sequence[Callable[[Connection], None]]
 
 
 _MAILBOXES: Table = Mailbox.__table__  # type: ignore[assignment]
@@ -267,28 +267,31 @@ class Mailboxes:
         """A follow-up message or answer to an existing case."""
         envelope_id = secrets.token_hex(16)
 
-        def store(s: Session) -> None:
-            box = s.get(Mailbox, mailbox_id)
-            if box is None:
+        day = self.today()
+        row = _envelope_values(envelope_id, mailbox_id, envelope, day, copy)
+        envelopes = _ENVELOPES.c
+
+        def store(c: Connection) -> None:
+            touched = c.execute(
+                update(_MAILBOXES).where(_MAILBOXES.c.id == mailbox_id).values(active_on=day)
+            )
+            if touched.rowcount != 1:
                 raise MailboxError("no_case", "this case no longer exists")
-            waiting = s.scalar(
+            waiting = c.scalar(
                 select(func.count()).where(
-                    Envelope.mailbox_id == mailbox_id, Envelope.acked_on.is_(None)
+                    envelopes.mailbox_id == mailbox_id, envelopes.acked_on.is_(None)
                 )
             )
             if (waiting or 0) >= self.pending_per_case:
                 raise MailboxError("case_full", "this case has many items waiting for the desk")
-            box.active_on = self.today()
-            row = _envelope_row(envelope_id, mailbox_id, envelope, self.today(), copy)
             if attach is not None:
-                attach(s, mailbox_id)
-            row.seq = (
-                s.scalar(select(func.max(Envelope.seq)).where(Envelope.mailbox_id == mailbox_id))
-                or 0
-            ) + 1
-            s.add(row)
+                attach(c, mailbox_id)
+            last = c.scalar(
+                select(func.max(envelopes.seq)).where(envelopes.mailbox_id == mailbox_id)
+            )
+            _NEW_ENVELOPE.count(c, {**row, "seq": (last or 0) + 1})
             for write in also:
-                write(s)
+                write(c)
 
         self.db.joined(store)  # one commit with the other requests writing now
         return envelope_id
@@ -315,15 +318,14 @@ class Mailboxes:
         first = _envelope_values(secrets.token_hex(16), mailbox_id, envelope, day, copy)
         first["seq"] = 1
 
-        def store(s: Session) -> None:
-            c = s.connection()  # plain statements: this is every report's write
+        def store(c: Connection) -> None:
             _refuse_index_in_use(c, key.index, None)
             _NEW_MAILBOX.count(c, box)
             _NEW_ENVELOPE.count(c, first)
             if attach is not None:
-                attach(s, mailbox_id)
+                attach(c, mailbox_id)
             for write in also:
-                write(s)
+                write(c)
 
         try:
             self.db.joined(store)  # one commit with the other requests writing now
@@ -525,13 +527,3 @@ def _envelope_values(
         "sha256": envelope.sha256,
         "received_on": day,
     }
-
-
-def _envelope_row(
-    envelope_id: str,
-    mailbox_id: str,
-    envelope: SealedEnvelope,
-    day: dt.date,
-    copy: bytes | None = None,
-) -> Envelope:
-    return Envelope(**_envelope_values(envelope_id, mailbox_id, envelope, day, copy))

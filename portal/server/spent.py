@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
-from portal.common.db import Database, Prepared
+from portal.common.db import Database, Prepared, Tx, connection_of
 from portal.server.models import SpentToken
 
 _SPENT: Table = SpentToken.__table__  # type: ignore[assignment]
@@ -24,12 +23,12 @@ _SPEND = {
 }
 
 
-def spend_within(s: Session, digest: bytes, hour: int) -> bool:
+def spend_within(t: Tx, digest: bytes, hour: int) -> bool:
     """Mark ``digest`` spent inside the caller's transaction; False if it was spent
     before. One statement that inserts or does nothing, so two requests racing
     with one token cannot both see it unspent (the second waits for the first's
     commit), and the transaction goes on either way."""
-    c = s.connection()
+    c = connection_of(t)
     return _SPEND[c.dialect.name].first(c, {"d": digest, "h": hour}) is not None
 
 
@@ -40,7 +39,7 @@ class SpentTokens:
     def spend(self, digest: bytes, hour: int) -> bool:
         """Mark ``digest`` spent; False if it was spent before (by anyone, at any time
         it is still kept)."""
-        return self.db.joined(lambda s: spend_within(s, digest, hour))
+        return self.db.joined(lambda c: spend_within(c, digest, hour))
 
     def is_spent(self, digest: bytes) -> bool:
         with self.db.reading_rows() as c:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Connection, Table, case, func, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import ClientDisconnected
 
@@ -29,6 +29,8 @@ from portal.common.db import Database
 from portal.common.errors import PortalError
 from portal.server.mailboxes import attachment_blob
 from portal.server.models import Attachment
+
+_ATTACHMENTS: Table = Attachment.__table__  # type: ignore[assignment]
 
 PIECE = 64 * 1024
 MAX_PART = 16 * 1024 * 1024
@@ -196,10 +198,19 @@ class Uploads:
             s.delete(self._owned(s, upload_id, owner))
         self.blobs.delete(attachment_blob(upload_id))
 
-    def claim(self, s: Session, owner: str, upload_ids: Iterable[str], mailbox_id: str) -> None:
+    def claim(self, c: Connection, owner: str, upload_ids: Iterable[str], mailbox_id: str) -> None:
         """Attach finished uploads to a mailbox, inside the caller's transaction."""
+        files = _ATTACHMENTS.c
         for upload_id in upload_ids:
-            row = s.get(Attachment, upload_id) if isinstance(upload_id, str) else None
+            row = (
+                c.execute(
+                    select(files.owner, files.received, files.parts, files.size).where(
+                        files.id == upload_id
+                    )
+                ).first()
+                if isinstance(upload_id, str)
+                else None
+            )
             if row is None or row.owner != owner:
                 raise UploadError(
                     "no_upload", "The report names a file that was not uploaded from this page."
@@ -210,9 +221,12 @@ class Uploads:
                     "The report names a file whose upload has not "
                     "finished. Nothing was sent; please wait for it or remove it.",
                 )
-            row.sha256 = self._finished_sha256(upload_id, row.size)
-            row.owner = None
-            row.mailbox_id = mailbox_id
+            sha256 = self._finished_sha256(upload_id, row.size)
+            c.execute(
+                update(_ATTACHMENTS)
+                .where(files.id == upload_id)
+                .values(sha256=sha256, owner=None, mailbox_id=mailbox_id)
+            )
 
     def _finished_sha256(self, upload_id: str, size: int) -> str:
         """The hash of a finished upload, read while no part is being written to it
@@ -242,17 +256,21 @@ class Uploads:
                 digest.update(chunk)
         return digest.hexdigest()
 
-    def add_sealed_on_server(self, s: Session, upload_id: str, size: int, mailbox_id: str) -> None:
-        """Register a file the server encrypted on arrival (the no-JS path)."""
-        s.add(
-            Attachment(
+    def add_sealed_on_server(
+        self, c: Connection, upload_id: str, size: int, sha256: str, mailbox_id: str
+    ) -> None:
+        """Register a file the server encrypted on arrival (the no-JS path), whose
+        ciphertext hashes to ``sha256`` (:meth:`blob_sha256`, taken beforehand:
+        this runs in the writer's turn)."""
+        c.execute(
+            insert(_ATTACHMENTS).values(
                 id=upload_id,
                 owner=None,
                 size=size,
                 part_size=size or 1,
                 parts=1,
                 received=1,
-                sha256=self.blob_sha256(upload_id),
+                sha256=sha256,
                 mailbox_id=mailbox_id,
                 created_on=self.today(),
             )

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy.orm import Session as Transaction
+from sqlalchemy import Connection
 
 from portal.common.errors import PortalError
 from portal.protocol import codes
@@ -101,12 +101,12 @@ def _stored_with(paid: work.Paid, form_done: bool) -> Within:
     commit): the proof of work spent, the session's own write, and, for a report
     (its form is done; a case page sends many messages), the form spent."""
 
-    def spend_work(s: Transaction) -> None:
-        work.spend_within(s, paid)
+    def spend_work(c: Connection) -> None:
+        work.spend_within(c, paid)
 
-    def spend_form(s: Transaction) -> None:
+    def spend_form(c: Connection) -> None:
         with contextlib.suppress(FormSpent):  # the proof of work is what refuses a replay
-            spend_form_within(s)
+            spend_form_within(c)
 
     return (spend_work, *([spend_form] if form_done else []), sessions.write_within)
 
@@ -160,7 +160,7 @@ def _claimer(ids: object) -> Attach | None:
         return None
     owner = uploads_session.owner()
     uploads = services().uploads
-    return lambda s, mailbox_id: uploads.claim(s, owner, ids, mailbox_id)
+    return lambda c, mailbox_id: uploads.claim(c, owner, ids, mailbox_id)
 
 
 @bp.post("/uploads")

@@ -26,10 +26,9 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, generate_csrf
 from markupsafe import escape
-from sqlalchemy.orm import Session as Transaction
 
 from portal.common import i18n
-from portal.common.db import on_rollback
+from portal.common.db import Tx, on_rollback
 from portal.common.questionnaire import Questionnaire
 from portal.protocol import codes
 from portal.protocol.answers import Problem, read
@@ -56,7 +55,7 @@ def _form_digest(raw: str) -> bytes:
     return hashlib.sha256(b"csrf:" + raw.encode()).digest()
 
 
-def spend_form_within(s: Transaction) -> None:
+def spend_form_within(t: Tx) -> None:
     """A form's token that sent something is spent, once: its digest goes into the
     spent table inside the caller's transaction, atomically, so the same form posted
     again, even by many requests at once, stores nothing (FormSpent). The token
@@ -82,8 +81,8 @@ def spend_form_within(s: Transaction) -> None:
         if cached is not None:
             g.csrf_token = cached
 
-    on_rollback(s, restore)
-    if not spend_digest(s, _form_digest(raw), current_hour()):
+    on_rollback(t, restore)
+    if not spend_digest(t, _form_digest(raw), current_hour()):
         spent_before = True
         raise FormSpent
 

@@ -6,8 +6,10 @@ from typing import Any, cast
 
 from flask import request
 from flask_babel import gettext
+from sqlalchemy import Connection
 
 from portal.common.errors import NamedError
+from portal.server.mailboxes import Attach
 from portal.server.uploads import Uploads
 from portal.server.web.errors import public_message
 from portal.server.web.requests import PortalRequest, SealedUpload
@@ -57,12 +59,15 @@ def attachment_entry(upload: SealedUpload) -> dict[str, Any]:
     }
 
 
-def register(uploads: Uploads, files: list[SealedUpload]) -> Any:
-    """An ``attach`` callback that records the files with the new envelope."""
+def register(uploads: Uploads, files: list[SealedUpload]) -> Attach:
+    """An ``attach`` callback that records the files with the new envelope. Their
+    ciphertext is hashed now, before the write that stores them waits for its turn."""
+    digests = [uploads.blob_sha256(upload.id) for upload in files]
 
-    def attach(s: Any, mailbox_id: str) -> None:
-        for upload in files:
-            uploads.add_sealed_on_server(s, upload.id, upload.writer.cipher_bytes, mailbox_id)
+    def attach(c: Connection, mailbox_id: str) -> None:
+        for upload, sha256 in zip(files, digests, strict=True):
+            size = upload.writer.cipher_bytes
+            uploads.add_sealed_on_server(c, upload.id, size, sha256, mailbox_id)
 
     return attach
 

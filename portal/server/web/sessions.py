@@ -26,10 +26,9 @@ from flask.sessions import SessionInterface, SessionMixin
 from nacl.secret import SecretBox
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select
 from sqlalchemy import update as sa_update
-from sqlalchemy.orm import Session as Transaction
 from werkzeug.datastructures import CallbackDict
 
-from portal.common.db import Database, Prepared, on_commit
+from portal.common.db import Database, Prepared, Tx, connection_of, on_commit
 from portal.protocol.encoding import EncodingError, b64decode, b64encode
 from portal.server.models import SessionRow
 from portal.server.spent import SpentTokens
@@ -108,12 +107,12 @@ class SessionStore:
         self.clock = clock
         self.spent = SpentTokens(db)
 
-    def _write(self, within: Transaction | None, write: Callable[[Connection], T]) -> T:
+    def _write(self, within: Tx | None, write: Callable[[Connection], T]) -> T:
         """``write`` in the caller's transaction, or in one of its own (joined with
         the other requests writing at that moment: one commit for them all)."""
         if within is not None:
-            return write(within.connection())
-        return self.db.joined(lambda s: write(s.connection()))
+            return write(connection_of(within))
+        return self.db.joined(write)
 
     def load(self, token: bytes) -> tuple[dict[str, Any], int] | None:
         """The session's data and deadline, or None if it is unknown or dead."""
@@ -137,7 +136,7 @@ class SessionStore:
         data: dict[str, Any],
         lifetime: int,
         replaces: bytes | None = None,
-        within: Transaction | None = None,
+        within: Tx | None = None,
     ) -> int | None:
         """Store a new session; if it ``replaces`` one, only while that one is still
         alive (deleted in the same transaction). None: the old one was revoked."""
@@ -159,7 +158,7 @@ class SessionStore:
         token: bytes,
         data: dict[str, Any],
         lifetime: int,
-        within: Transaction | None = None,
+        within: Tx | None = None,
     ) -> int | None:
         """Rewrite a live session; never bring back one revoked meanwhile (None)."""
         deadline = int(self.clock()) + lifetime
@@ -179,7 +178,7 @@ class SessionStore:
             row = _LOAD.first(c, {"id": session_id(token)})
         return row is not None and row[1] > self.clock()
 
-    def delete(self, token: bytes, within: Transaction | None = None) -> None:
+    def delete(self, token: bytes, within: Tx | None = None) -> None:
         key = session_id(token)
         self._write(within, lambda c: _DELETE.count(c, {"id": key}))
 
@@ -239,7 +238,7 @@ class ServerSessionInterface(SessionInterface):
                 self._last_purge = now
                 self.store.purge()
 
-    def write(self, session: ServerSession, within: Transaction | None = None) -> None:
+    def write(self, session: ServerSession, within: Tx | None = None) -> None:
         """Store what this request changed of its session: delete an emptied one,
         rewrite a changed (or stale) one, or store it under a new token. In
         ``within``, the caller's transaction, the session takes the outcome only
@@ -271,14 +270,14 @@ class ServerSessionInterface(SessionInterface):
             then(lambda: session._moved(token, deadline))
 
 
-def write_within(s: Transaction) -> None:
+def write_within(t: Tx) -> None:
     """Make this request's session write now, inside the caller's transaction, so
     the request commits once (a report and its spent form: one fsync). Call it
     last in that transaction; the cookie still goes out with the response."""
     current = session._get_current_object()  # type: ignore[attr-defined]
     interface = current_app.session_interface
     if isinstance(current, ServerSession) and isinstance(interface, ServerSessionInterface):
-        interface.write(current, s)
+        interface.write(current, t)
 
 
 LINE = "line"  # the lineage of a privileged session, kept across its new tokens

@@ -27,9 +27,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session as Transaction
-
-from portal.common.db import on_commit
+from portal.common.db import Tx, on_commit
 from portal.protocol.encoding import EncodingError, b64decode, b64encode
 from portal.protocol.pow import Challenge, is_solution
 from portal.server.spent import spend_within as spend_digest
@@ -126,19 +124,19 @@ def check(proof: object) -> Paid:
     return Paid(hashlib.sha256(token).digest(), hour)
 
 
-def spend_within(s: Transaction, paid: Paid) -> None:
+def spend_within(t: Tx, paid: Paid) -> None:
     """Mark the challenge spent inside the caller's transaction (WorkMissing if it
     was spent before: a replay, and the transaction stores nothing); the work
     counts toward the load once that transaction commits."""
-    if not spend_digest(s, paid.digest, paid.hour):
+    if not spend_digest(t, paid.digest, paid.hour):
         raise WorkMissing
-    on_commit(s, _counted)
+    on_commit(t, _counted)
 
 
 def spend(proof: object) -> None:
     """Check a solution, then mark its challenge spent; WorkMissing unless both hold."""
     paid = check(proof)
-    services().db.joined(lambda s: spend_within(s, paid))
+    services().db.joined(lambda c: spend_within(c, paid))
 
 
 def _counted() -> None:
