@@ -6,6 +6,8 @@ after the commit that holds it."""
 from __future__ import annotations
 
 import contextvars
+import errno
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -227,3 +229,52 @@ def test_a_write_begun_inside_a_joined_one_is_refused_not_left_waiting(db: Datab
     assert time.monotonic() - started < 5
     assert db.joined(_insert(4)) == 4
     assert _stored(db) == {4}
+
+
+def test_a_joined_write_returns_only_once_its_commit_is_on_disk(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch commits without waiting for the disk (so the next batch may write
+    meanwhile), then fdatasyncs the log itself before anyone in it is answered:
+    the durability of ``synchronous=FULL``, with its fsync outside the turn."""
+    events: list[str] = []
+    event.listen(db.engine, "commit", lambda _conn: events.append("commit"))
+    real_fdatasync = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        real_fdatasync(fd)  # the real one: only watched
+        events.append("fdatasync " + Path(os.readlink(f"/proc/self/fd/{fd}")).name)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    for n in (1, 2):
+        assert db.joined(_insert(n)) == n
+        events.append("returned")
+    assert events == ["commit", "fdatasync joined.sqlite-wal", "returned"] * 2
+    # Only the batch's connection skips SQLite's own fsync; every other keeps FULL.
+    kept = db._group._kept  # type: ignore[union-attr]
+    assert kept is not None
+    driver = kept.connection.dbapi_connection
+    assert driver is not None
+    assert driver.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    with db.transaction() as s:
+        assert s.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+
+
+def test_a_batch_whose_log_cannot_reach_the_disk_tells_each_write_it_failed(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    undone: list[int] = []
+
+    def hooked(c: Connection) -> int:
+        on_rollback(c, lambda: undone.append(1))
+        return _insert(1)(c)
+
+    def failing_disk(_fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing_disk)
+    with pytest.raises(OSError):
+        db.joined(hooked)
+    assert undone == [1]  # told it failed, as a request would be
+    monkeypatch.undo()
+    assert db.joined(_insert(2)) == 2  # and the next batch goes on
