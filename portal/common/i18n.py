@@ -22,6 +22,8 @@ from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from flask import Flask, g, request
 from flask_babel import Babel, Domain, format_decimal, get_domain, get_locale, gettext
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from portal.common.languages import COOKIE, DEFAULT, LANGUAGES, Language
 
@@ -50,7 +52,17 @@ def select_language() -> str:
     chosen = request.cookies.get(COOKIE)
     if chosen in LANGUAGES:
         return chosen
-    return request.accept_languages.best_match(LANGUAGES, default=DEFAULT) or DEFAULT
+    return _preferred(request.headers.get("Accept-Language", ""))
+
+
+@lru_cache(maxsize=64)
+def _preferred(accept_language: str) -> str:
+    """The browser's preferred language among ours. Matching a header against every
+    language costs more than the rest of a page view's language work, and browsers
+    send a handful of distinct headers (Tor Browser sends one per locale), so the
+    answer is kept per header: in memory only, 64 at most, never with a request."""
+    accepted = parse_accept_header(accept_language, LanguageAccept)
+    return accepted.best_match(LANGUAGES, default=DEFAULT) or DEFAULT
 
 
 _CATALOG = "_portal_catalog"
