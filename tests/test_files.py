@@ -298,6 +298,46 @@ def test_a_browser_report_with_files_reaches_the_desk(
     assert b"".join(desk_files.plaintext(store, f)) == data
 
 
+def test_a_reports_files_are_hashed_before_its_write_waits_for_its_turn(
+    app: Flask, client: FlaskClient, org: Organization, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashing a large file takes seconds; inside the shared write (group commit)
+    it would hold every other request's write for as long."""
+    from portal.common import db as database
+    from portal.server.uploads import Uploads
+
+    hashed_inside: list[bool] = []
+    real = Uploads._finished_sha256
+
+    def watched(self: Uploads, upload_id: str, size: int) -> str:
+        hashed_inside.append(bool(getattr(database._IN_BATCH, "on", False)))
+        return real(self, upload_id, size)
+
+    monkeypatch.setattr(Uploads, "_finished_sha256", watched)
+    blob, entry = _browser_file(_evidence(50_000, b"MARKER-hashed-first"))
+    upload = _upload(client, blob)
+    entry["upload"] = upload
+    _, body = browser_style_request(org, "report with a file", attachments=[entry])
+    body["attachments"] = [upload]
+    assert _api(client, "POST", "/api/reports", body).status_code == 201
+    assert hashed_inside == [False]
+    [stored] = _attachments(app)
+    assert stored.sha256 == hashlib.sha256(blob).hexdigest() and stored.owner is None
+
+
+def test_a_report_naming_one_upload_twice_stores_nothing(
+    app: Flask, client: FlaskClient, org: Organization
+) -> None:
+    blob, entry = _browser_file(_evidence(20_000, b"MARKER-twice"))
+    upload = _upload(client, blob)
+    entry["upload"] = upload
+    _, body = browser_style_request(org, "report", attachments=[entry])
+    body["attachments"] = [upload, upload]
+    r = _api(client, "POST", "/api/reports", body)
+    assert r.status_code == 404 and r.get_json()["error"] == "no_upload"
+    assert [a.mailbox_id for a in _attachments(app)] == [None]
+
+
 def test_a_report_naming_an_unfinished_upload_stores_nothing(
     app: Flask, client: FlaskClient, org: Organization
 ) -> None:

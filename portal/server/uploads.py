@@ -20,17 +20,43 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO
 
-from sqlalchemy import Connection, Table, case, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import ClientDisconnected
 
 from portal.common.blobs import BlobStore
-from portal.common.db import Database
+from portal.common.db import Database, Prepared, Reader
 from portal.common.errors import PortalError
-from portal.server.mailboxes import attachment_blob
+from portal.server.mailboxes import Attach, attachment_blob
 from portal.server.models import Attachment
 
 _ATTACHMENTS: Table = Attachment.__table__  # type: ignore[assignment]
+_CLAIMABLE = Prepared(
+    select(
+        _ATTACHMENTS.c.owner, _ATTACHMENTS.c.received, _ATTACHMENTS.c.parts, _ATTACHMENTS.c.size
+    ).where(_ATTACHMENTS.c.id == bindparam("id"))
+)
+
+
+def _claimable(c: Connection | Reader, upload_id: object, owner: str) -> tuple[str, int]:
+    """A finished upload of this page's (its id and size), or the reason it is not."""
+    row = _CLAIMABLE.first(c, {"id": upload_id}) if isinstance(upload_id, str) else None
+    if row is None or row[0] != owner:
+        raise UploadError(
+            "no_upload", "The report names a file that was not uploaded from this page."
+        )
+    if row[1] != row[2]:
+        raise _unfinished()
+    return str(upload_id), int(row[3])
+
+
+def _unfinished() -> UploadError:
+    return UploadError(
+        "unfinished",
+        "The report names a file whose upload has not "
+        "finished. Nothing was sent; please wait for it or remove it.",
+    )
+
 
 PIECE = 64 * 1024
 MAX_PART = 16 * 1024 * 1024
@@ -198,45 +224,34 @@ class Uploads:
             s.delete(self._owned(s, upload_id, owner))
         self.blobs.delete(attachment_blob(upload_id))
 
-    def claim(self, c: Connection, owner: str, upload_ids: Iterable[str], mailbox_id: str) -> None:
-        """Attach finished uploads to a mailbox, inside the caller's transaction."""
-        files = _ATTACHMENTS.c
-        for upload_id in upload_ids:
-            row = (
+    def claimer(self, owner: str, upload_ids: Iterable[object]) -> Attach:
+        """An ``attach`` callback that links these finished uploads to the new
+        envelope's mailbox, inside the storing transaction. Each file is checked
+        and hashed now, before that write queues for the writer's turn (a large
+        file takes seconds to hash), and checked again in the transaction."""
+        ids = list(upload_ids)
+        digests: dict[str, str] = {}
+        for upload_id in ids:
+            with self.db.reading_rows() as c:
+                upload, size = _claimable(c, upload_id, owner)
+            digests[upload] = self._finished_sha256(upload, size)
+
+        def attach(c: Connection, mailbox_id: str) -> None:
+            for upload_id in ids:
+                upload, _size = _claimable(c, upload_id, owner)  # still this page's
                 c.execute(
-                    select(files.owner, files.received, files.parts, files.size).where(
-                        files.id == upload_id
-                    )
-                ).first()
-                if isinstance(upload_id, str)
-                else None
-            )
-            if row is None or row.owner != owner:
-                raise UploadError(
-                    "no_upload", "The report names a file that was not uploaded from this page."
+                    update(_ATTACHMENTS)
+                    .where(_ATTACHMENTS.c.id == upload)
+                    .values(sha256=digests[upload], owner=None, mailbox_id=mailbox_id)
                 )
-            if row.received != row.parts:
-                raise UploadError(
-                    "unfinished",
-                    "The report names a file whose upload has not "
-                    "finished. Nothing was sent; please wait for it or remove it.",
-                )
-            sha256 = self._finished_sha256(upload_id, row.size)
-            c.execute(
-                update(_ATTACHMENTS)
-                .where(files.id == upload_id)
-                .values(sha256=sha256, owner=None, mailbox_id=mailbox_id)
-            )
+
+        return attach
 
     def _finished_sha256(self, upload_id: str, size: int) -> str:
         """The hash of a finished upload, read while no part is being written to it
         (a part still being written means the upload has not finished, whatever its
         count said a moment ago)."""
-        unfinished = UploadError(
-            "unfinished",
-            "The report names a file whose upload has not "
-            "finished. Nothing was sent; please wait for it or remove it.",
-        )
+        unfinished = _unfinished()
         with self.blobs.open(attachment_blob(upload_id)) as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)

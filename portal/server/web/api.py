@@ -153,14 +153,13 @@ def _copy(body: dict[str, Any]) -> bytes | None:
 
 
 def _claimer(ids: object) -> Attach | None:
-    """Attach this session's finished uploads inside the storing transaction."""
+    """Attach this session's finished uploads inside the storing transaction
+    (checked and hashed before it: see ``Uploads.claimer``)."""
     if not isinstance(ids, list) or len(ids) > services().config.max_files:
         raise ApiError("attachments", "The list of files is malformed.")
     if not ids:
         return None
-    owner = uploads_session.owner()
-    uploads = services().uploads
-    return lambda c, mailbox_id: uploads.claim(c, owner, ids, mailbox_id)
+    return services().uploads.claimer(uploads_session.owner(), ids)
 
 
 @bp.post("/uploads")
