@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import IntegrityError
 
-from portal.common.db import Database, on_commit, on_rollback
+from portal.common.db import Database, LogNotDurable, WritesStopped, on_commit, on_rollback
 
 WHO = contextvars.ContextVar("who", default="nobody")
 
@@ -234,7 +234,7 @@ def test_a_write_begun_inside_a_joined_one_is_refused_not_left_waiting(db: Datab
 def test_a_joined_write_returns_only_once_its_commit_is_on_disk(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The batch commits without waiting for the disk (so the next batch may write
+    """The batch commits without waiting for the disk (so another worker's batch may write
     meanwhile), then fdatasyncs the log itself before anyone in it is answered:
     the durability of ``synchronous=FULL``, with its fsync outside the turn."""
     events: list[str] = []
@@ -260,21 +260,51 @@ def test_a_joined_write_returns_only_once_its_commit_is_on_disk(
         assert s.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
 
 
-def test_a_batch_whose_log_cannot_reach_the_disk_tells_each_write_it_failed(
+def test_a_log_the_disk_cannot_sync_stops_every_later_write(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    undone: list[int] = []
+    """A failed fdatasync may leave pages marked clean that never reached the
+    disk, and a later sync would then succeed: the batch is not told it was
+    stored, no hook claims an outcome, and no later write is made at all."""
+    heard: list[str] = []
 
     def hooked(c: Connection) -> int:
-        on_rollback(c, lambda: undone.append(1))
+        on_commit(c, lambda: heard.append("stored"))
+        on_rollback(c, lambda: heard.append("undone"))
         return _insert(1)(c)
 
     def failing_disk(_fd: int) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
+    assert db.joined(_insert(9)) == 9  # the log is open and synced once
     monkeypatch.setattr(os, "fdatasync", failing_disk)
-    with pytest.raises(OSError):
+    with pytest.raises(LogNotDurable):
         db.joined(hooked)
-    assert undone == [1]  # told it failed, as a request would be
-    monkeypatch.undo()
-    assert db.joined(_insert(2)) == 2  # and the next batch goes on
+    assert heard == []  # committed, perhaps not on disk: neither outcome is claimed
+    monkeypatch.undo()  # the disk "recovers": a sync would now succeed
+    with pytest.raises(WritesStopped):
+        db.joined(_insert(2))
+    assert _stored(db) == {1, 9}  # reads go on; nothing more was written
+
+
+def test_a_symlinked_database_syncs_the_log_sqlite_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite follows a symlinked database to its target and keeps its log there;
+    the batch syncs that log, not a path beside the link."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link.sqlite").symlink_to(tmp_path / "real" / "target.sqlite")
+    linked = Database(f"sqlite:///{tmp_path / 'link.sqlite'}")
+    with linked.transaction() as s:
+        s.execute(text("CREATE TABLE cases (id INTEGER PRIMARY KEY, who TEXT)"))
+    synced: list[str] = []
+    real_fdatasync = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        real_fdatasync(fd)
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    assert linked.joined(_insert(1)) == 1
+    assert synced == [str((tmp_path / "real" / "target.sqlite-wal").resolve())]
+    linked.engine.dispose()

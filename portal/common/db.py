@@ -9,8 +9,10 @@ transaction that began by reading can fail when it tries to write. So writes
 take turns here first: a lock per process and a lock file per database, both
 waited on in the kernel and woken the moment the writer before finishes, and
 each write transaction starts with ``BEGIN IMMEDIATE``. Reads never wait (WAL).
-Durability is unchanged: ``synchronous=FULL``, one fsync per commit, paid for
-the joined writes below once their batch has given up the turn.
+Durability is unchanged: a commit is on disk before anyone hears it was stored,
+by ``synchronous=FULL`` (one fsync per commit) or, for the joined writes below,
+by one fdatasync of the log per batch, once the batch has given up the turn
+(``_Log``).
 
 The writes every request makes (a report, a message, a session, a spent form)
 go through :meth:`Database.joined`: on SQLite, the requests that wait for the
@@ -27,7 +29,9 @@ statements in it).
 from __future__ import annotations
 
 import contextvars
+import errno
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -43,12 +47,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
+BUSY_TIMEOUT = 30  # seconds SQLite waits for a lock another connection holds
+
 
 def make_engine(url: str) -> Engine:
     """An engine; SQLite gets WAL, foreign keys, full fsync and a busy timeout,
     and begins each transaction as its connection asks (``sqlite_begin``)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -285,16 +291,18 @@ class _GroupCommit:
 
     BATCH = 64
 
-    def __init__(self, turns: _WriteTurns, writers: Engine, database: Path) -> None:
+    def __init__(self, turns: _WriteTurns, writers: Engine) -> None:
         self._turns = turns
         self._writers = writers
-        self._wal = database.with_name(database.name + "-wal")
         self._kept: Connection | None = None
+        self._log: _Log | None = None  # the kept connection's write-ahead log
         self._changed = threading.Condition()
         self._waiting: list[_Joined] = []
         self._leading = False
 
     def run(self, work: Callable[[Connection], T]) -> T:
+        if self._log is not None:
+            self._log.refuse_if_failed()
         job = _Joined(work, contextvars.copy_context())
         with self._changed:
             self._waiting.append(job)
@@ -322,11 +330,15 @@ class _GroupCommit:
         try:
             with self._turns.turn():
                 batch = self._take()  # once the turn is ours: those who came meanwhile join
+                if self._log is not None:
+                    self._log.refuse_if_failed()
                 self._store(batch)
-            self._make_durable()  # outside the turn: the next batch writes meanwhile
+            self._make_durable()  # outside the turn: other processes write meanwhile
         except BaseException as exc:  # no turn, no commit, or no fsync
             batch = batch or self._take()
             for job in batch:
+                if isinstance(exc, LogNotDurable):
+                    job.hooks = _Hooks()  # committed, but maybe not on disk: neither hook
                 if job.error is None:
                     job.error = exc
         finally:
@@ -338,14 +350,8 @@ class _GroupCommit:
     def _make_durable(self) -> None:
         """Put the batch's commit on disk: fdatasync the write-ahead log, which
         holds it and everything committed before it (see ``_connect``)."""
-        try:
-            fd = os.open(self._wal, os.O_RDONLY)
-        except FileNotFoundError:  # the last connection closed: checkpointed and synced
-            return
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
+        assert self._log is not None  # set with the connection that committed
+        self._log.sync()
 
     def _connect(self) -> Connection:
         """The leaders' connection: out of the pool (it is never given back), and
@@ -357,7 +363,14 @@ class _GroupCommit:
         fdatasync is what makes each commit durable, as FULL would have."""
         c = self._writers.connect()
         c.detach()
-        c.connection.dbapi_connection.execute("PRAGMA synchronous=NORMAL")  # type: ignore[union-attr]
+        driver = c.connection.dbapi_connection
+        assert driver is not None
+        driver.execute("PRAGMA synchronous=NORMAL")
+        # The file SQLite itself opened (a symlinked path is followed to its target,
+        # and the log is kept beside the target).
+        main = next(row[2] for row in driver.execute("PRAGMA database_list") if row[1] == "main")
+        failed = None if self._log is None else self._log.failed
+        self._log = _Log(Path(main).resolve().with_name(Path(main).resolve().name + "-wal"), failed)
         return c
 
     def _take(self) -> list[_Joined]:
@@ -392,6 +405,62 @@ class _GroupCommit:
                 c.close()
             raise
         self._kept = c  # only once its transaction ended cleanly
+
+
+class _Log:
+    """A write-ahead log to fdatasync, on a descriptor kept open from the first
+    sync for as long as the connection that writes it: Linux reports a failed
+    write-back once to each descriptor open when it failed, and to one opened
+    later only if nobody saw it yet. The log file stays the same while that
+    connection is open (SQLite deletes it only when the last one closes).
+
+    A failed sync is final: the pages it could not write may be marked clean and
+    never written, and the log's later frames would be lost behind them. So from
+    then on every joined write in this process is refused (LogNotDurable), as
+    PostgreSQL stops on a failed fsync."""
+
+    def __init__(self, path: Path, failed: OSError | None) -> None:
+        self.path = path
+        self.failed = failed
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def refuse_if_failed(self) -> None:
+        if self.failed is not None:
+            raise WritesStopped("the disk failed to sync the database's log") from self.failed
+
+    def sync(self) -> None:
+        with self._lock:
+            if self.failed is not None:  # after a commit made since: may not be on disk
+                raise LogNotDurable("the disk failed to sync the database's log") from self.failed
+            try:
+                if self._fd is None:
+                    self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                self.failed = exc
+                logging.getLogger(__name__).critical(
+                    "The disk failed to sync the database's log (%s): this worker stores "
+                    "nothing more until it is restarted on a sound disk.",
+                    errno.errorcode.get(exc.errno or 0, "unknown error"),
+                )
+                raise LogNotDurable("the disk failed to sync the database's log") from exc
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            with suppress(OSError):
+                os.close(self._fd)
+
+
+class WritesStopped(Exception):
+    """A sync of the log failed earlier in this process: no joined write is made
+    (see ``_Log``). Nothing of this one was written."""
+
+
+class LogNotDurable(Exception):
+    """A batch's commit could not be put on disk: its writes were committed but may
+    not survive a power cut, so none of its requests is told it was stored (and no
+    hook runs: the outcome is unknown). Every later joined write is refused too."""
 
 
 class TransactionLost(Exception):
@@ -450,7 +519,7 @@ class Database:
             self._turns = _turns_for(Path(database))
             immediate = self.engine.execution_options(sqlite_begin="IMMEDIATE")
             self._writers = sessionmaker(immediate, expire_on_commit=False)
-            self._group = _GroupCommit(self._turns, immediate, Path(database))
+            self._group = _GroupCommit(self._turns, immediate)
             self._readers = threading.local()
         if self.engine.dialect.name == "sqlite":
             self._lone_reads = self.engine.execution_options(sqlite_begin="NONE")
@@ -510,7 +579,7 @@ class Database:
     def _new_reader(self) -> Reader:
         dialect = self.engine.dialect
         args, kwargs = dialect.create_connect_args(self.engine.url)
-        driver = dialect.connect(*args, **kwargs)
+        driver = dialect.connect(*args, **{**kwargs, "timeout": BUSY_TIMEOUT})
         driver.isolation_level = None  # each statement its own (read) transaction
         driver.execute("PRAGMA query_only=ON")  # it never writes, whatever it is given
         driver.execute("PRAGMA cache_size=-256")  # point reads: a small page cache
