@@ -182,6 +182,47 @@ def test_a_form_raced_from_two_requests_keeps_its_code_and_the_next_form_sends(
     assert _counts(app) == (2, 2)
 
 
+def test_a_form_sent_twice_keeps_its_code_when_the_loser_answers_last(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same form from two requests of one session: the one that finds its
+    token spent must not write its session after the winner stored the code
+    there (a whole-session rewrite would take the code back)."""
+    from portal.server.web import reporter
+
+    token = csrf_token(client)
+    cookie = client.get_cookie("portal_session")
+    assert cookie is not None
+    real = reporter.spend_csrf_token
+    loser_waits, loser_goes = threading.Event(), threading.Event()
+
+    def in_order() -> bool:
+        if threading.current_thread().name == "loser":
+            loser_waits.set()  # its session was read before the winner's write
+            assert loser_goes.wait(30)
+        return real()
+
+    monkeypatch.setattr(reporter, "spend_csrf_token", in_order)
+    answers: list[int] = []
+
+    def send() -> None:
+        c = app.test_client()
+        c.set_cookie("portal_session", cookie.value)
+        answers.append(
+            c.post("/report", data={"csrf_token": token, "what_happened": "twice"}).status_code
+        )
+
+    loser = threading.Thread(target=send, name="loser")
+    loser.start()
+    assert loser_waits.wait(30)
+    send()  # the winner, start to finish, while the loser waits
+    loser_goes.set()
+    loser.join(30)
+    assert answers == [303, 200]
+    assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
+    assert _counts(app) == (1, 1)
+
+
 def test_a_report_that_fails_to_store_shows_no_code(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -216,6 +216,7 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
     # raced from several requests, all but one stop here, before touching the
     # session that will hold the code.
     if not spend_csrf_token():
+        sessions.discard_changes()  # the request that spent it writes the session
         return already_received()
     svc = services()
     lang = i18n.current().code

@@ -79,6 +79,7 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         self.modified = False
         self.accessed = False
         self.replace_token = False
+        self.discarded = False  # see discard_changes
         self.cookie: str | None = None  # "set" or "clear", once its write is committed
 
     @property
@@ -250,6 +251,8 @@ class ServerSessionInterface(SessionInterface):
             else:
                 on_commit(within, outcome)
 
+        if session.discarded:
+            return
         old = session.token
         if old is not None and not session:
             self.store.delete(old, within)
@@ -278,6 +281,16 @@ def write_within(t: Tx) -> None:
     interface = current_app.session_interface
     if isinstance(current, ServerSession) and isinstance(interface, ServerSessionInterface):
         interface.write(current, t)
+
+
+def discard_changes() -> None:
+    """Store nothing of what this request changed in its session: it lost a race
+    to another request of the same session (a form sent twice at once), whose
+    write must stand. Rewriting the whole session after it would take back what
+    that request stored there (the code its reporter is about to be shown)."""
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if isinstance(current, ServerSession):
+        current.discarded = True
 
 
 LINE = "line"  # the lineage of a privileged session, kept across its new tokens
