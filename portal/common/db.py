@@ -369,8 +369,16 @@ class _GroupCommit:
         # The file SQLite itself opened (a symlinked path is followed to its target,
         # and the log is kept beside the target).
         main = next(row[2] for row in driver.execute("PRAGMA database_list") if row[1] == "main")
+        driver.execute("SELECT count(*) FROM sqlite_master").fetchall()  # the log exists now
         failed = None if self._log is None else self._log.failed
-        self._log = _Log(Path(main).resolve().with_name(Path(main).resolve().name + "-wal"), failed)
+        try:
+            # Opened before this connection writes anything: a failed write-back of
+            # its frames is then reported to this descriptor, whoever syncs first.
+            log = _Log(Path(main).resolve().with_name(Path(main).resolve().name + "-wal"), failed)
+        except OSError:
+            c.close()  # nothing written: an ordinary failure, not a failed sync
+            raise
+        self._log = log
         return c
 
     def _take(self) -> list[_Joined]:
@@ -408,21 +416,21 @@ class _GroupCommit:
 
 
 class _Log:
-    """A write-ahead log to fdatasync, on a descriptor kept open from the first
-    sync for as long as the connection that writes it: Linux reports a failed
+    """A write-ahead log to fdatasync, on a descriptor opened before the connection
+    that writes it writes anything, and kept as long as it: Linux reports a failed
     write-back once to each descriptor open when it failed, and to one opened
     later only if nobody saw it yet. The log file stays the same while that
     connection is open (SQLite deletes it only when the last one closes).
 
     A failed sync is final: the pages it could not write may be marked clean and
     never written, and the log's later frames would be lost behind them. So from
-    then on every joined write in this process is refused (LogNotDurable), as
+    then on every joined write of this Database is refused (WritesStopped), as
     PostgreSQL stops on a failed fsync."""
 
     def __init__(self, path: Path, failed: OSError | None) -> None:
         self.path = path
         self.failed = failed
-        self._fd: int | None = None
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         self._lock = threading.Lock()
 
     def refuse_if_failed(self) -> None:
@@ -434,8 +442,6 @@ class _Log:
             if self.failed is not None:  # after a commit made since: may not be on disk
                 raise LogNotDurable("the disk failed to sync the database's log") from self.failed
             try:
-                if self._fd is None:
-                    self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
                 os.fdatasync(self._fd)
             except OSError as exc:
                 self.failed = exc
@@ -447,9 +453,8 @@ class _Log:
                 raise LogNotDurable("the disk failed to sync the database's log") from exc
 
     def __del__(self) -> None:
-        if self._fd is not None:
-            with suppress(OSError):
-                os.close(self._fd)
+        with suppress(OSError, AttributeError):  # AttributeError: the open failed
+            os.close(self._fd)
 
 
 class WritesStopped(Exception):

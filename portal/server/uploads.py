@@ -239,11 +239,16 @@ class Uploads:
         def attach(c: Connection, mailbox_id: str) -> None:
             for upload_id in ids:
                 upload, _size = _claimable(c, upload_id, owner)  # still this page's
-                c.execute(
+                files = _ATTACHMENTS.c
+                claimed = c.execute(  # and taken only if still so (two reports racing)
                     update(_ATTACHMENTS)
-                    .where(_ATTACHMENTS.c.id == upload)
+                    .where(files.id == upload, files.owner == owner, files.received == files.parts)
                     .values(sha256=digests[upload], owner=None, mailbox_id=mailbox_id)
                 )
+                if claimed.rowcount != 1:
+                    raise UploadError(
+                        "no_upload", "The report names a file that was not uploaded from this page."
+                    )
 
         return attach
 
