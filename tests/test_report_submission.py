@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,21 @@ def test_a_form_raced_from_many_requests_at_once_stores_one_report(
     assert _counts(app) == (1, 1)
 
 
+def _sender(app: Flask, client: FlaskClient, token: str, answers: list[int]) -> Callable[[], None]:
+    """Sends the client's form again from another request of its session, noting
+    the status it was answered with."""
+    cookie = client.get_cookie("portal_session")
+    assert cookie is not None
+
+    def send() -> None:
+        c = app.test_client()
+        c.set_cookie("portal_session", cookie.value)
+        r = c.post("/report", data={"csrf_token": token, "what_happened": "sent twice"})
+        answers.append(r.status_code)
+
+    return send
+
+
 def test_a_form_raced_from_two_requests_keeps_its_code_and_the_next_form_sends(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -150,8 +166,6 @@ def test_a_form_raced_from_two_requests_keeps_its_code_and_the_next_form_sends(
     from portal.server.web import reporter
 
     token = csrf_token(client)
-    cookie = client.get_cookie("portal_session")
-    assert cookie is not None
     real = reporter.spend_csrf_token
     barrier = threading.Barrier(2)
 
@@ -161,14 +175,7 @@ def test_a_form_raced_from_two_requests_keeps_its_code_and_the_next_form_sends(
 
     monkeypatch.setattr(reporter, "spend_csrf_token", together)
     answers: list[int] = []
-
-    def send() -> None:
-        c = app.test_client()
-        c.set_cookie("portal_session", cookie.value)
-        answers.append(
-            c.post("/report", data={"csrf_token": token, "what_happened": "raced"}).status_code
-        )
-
+    send = _sender(app, client, token, answers)
     threads = [threading.Thread(target=send) for _ in range(2)]
     for t in threads:
         t.start()
@@ -191,8 +198,6 @@ def test_a_form_sent_twice_keeps_its_code_when_the_loser_answers_last(
     from portal.server.web import reporter
 
     token = csrf_token(client)
-    cookie = client.get_cookie("portal_session")
-    assert cookie is not None
     real = reporter.spend_csrf_token
     loser_waits, loser_goes = threading.Event(), threading.Event()
 
@@ -204,14 +209,7 @@ def test_a_form_sent_twice_keeps_its_code_when_the_loser_answers_last(
 
     monkeypatch.setattr(reporter, "spend_csrf_token", in_order)
     answers: list[int] = []
-
-    def send() -> None:
-        c = app.test_client()
-        c.set_cookie("portal_session", cookie.value)
-        answers.append(
-            c.post("/report", data={"csrf_token": token, "what_happened": "twice"}).status_code
-        )
-
+    send = _sender(app, client, token, answers)
     loser = threading.Thread(target=send, name="loser")
     loser.start()
     assert loser_waits.wait(30)

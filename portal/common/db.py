@@ -333,7 +333,10 @@ class _GroupCommit:
                 if self._log is not None:
                     self._log.refuse_if_failed()
                 self._store(batch)
-            self._make_durable()  # outside the turn: other processes write meanwhile
+            # Outside the turn (other processes write meanwhile), the batch's commit
+            # goes on disk: the write-ahead log holds it and all before it.
+            assert self._log is not None  # opened with the connection that committed
+            self._log.sync()
         except BaseException as exc:  # no turn, no commit, or no fsync
             batch = batch or self._take()
             for job in batch:
@@ -347,16 +350,10 @@ class _GroupCommit:
                     job.done = True
                 self._changed.notify_all()
 
-    def _make_durable(self) -> None:
-        """Put the batch's commit on disk: fdatasync the write-ahead log, which
-        holds it and everything committed before it (see ``_connect``)."""
-        assert self._log is not None  # set with the connection that committed
-        self._log.sync()
-
     def _connect(self) -> Connection:
         """The leaders' connection: out of the pool (it is never given back), and
         committing with ``synchronous=NORMAL``, so that SQLite's commit writes the
-        log without waiting for the disk, and the fsync (``_make_durable``) is paid
+        log without waiting for the disk, and the log's fdatasync (``_Log.sync``) is paid
         after the turn is given up, before any request in the batch is answered.
         SQLite keeps a WAL database consistent this way (it syncs the log's header
         when it starts it again, and the log before every checkpoint); the

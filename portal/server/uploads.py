@@ -42,12 +42,14 @@ def _claimable(c: Connection | Reader, upload_id: object, owner: str) -> tuple[s
     """A finished upload of this page's (its id and size), or the reason it is not."""
     row = _CLAIMABLE.first(c, {"id": upload_id}) if isinstance(upload_id, str) else None
     if row is None or row[0] != owner:
-        raise UploadError(
-            "no_upload", "The report names a file that was not uploaded from this page."
-        )
+        raise _not_this_pages()
     if row[1] != row[2]:
         raise _unfinished()
     return str(upload_id), int(row[3])
+
+
+def _not_this_pages() -> UploadError:
+    return UploadError("no_upload", "The report names a file that was not uploaded from this page.")
 
 
 def _unfinished() -> UploadError:
@@ -228,27 +230,27 @@ class Uploads:
         """An ``attach`` callback that links these finished uploads to the new
         envelope's mailbox, inside the storing transaction. Each file is checked
         and hashed now, before that write queues for the writer's turn (a large
-        file takes seconds to hash), and checked again in the transaction."""
+        file takes seconds to hash), and taken in the transaction only if still
+        this page's and finished (two reports naming one file: one gets it)."""
         ids = list(upload_ids)
         digests: dict[str, str] = {}
         for upload_id in ids:
             with self.db.reading_rows() as c:
                 upload, size = _claimable(c, upload_id, owner)
+            if upload in digests:  # one file is one attachment, once
+                raise _not_this_pages()
             digests[upload] = self._finished_sha256(upload, size)
 
         def attach(c: Connection, mailbox_id: str) -> None:
-            for upload_id in ids:
-                upload, _size = _claimable(c, upload_id, owner)  # still this page's
-                files = _ATTACHMENTS.c
-                claimed = c.execute(  # and taken only if still so (two reports racing)
+            files = _ATTACHMENTS.c
+            for upload, sha256 in digests.items():
+                claimed = c.execute(
                     update(_ATTACHMENTS)
                     .where(files.id == upload, files.owner == owner, files.received == files.parts)
-                    .values(sha256=digests[upload], owner=None, mailbox_id=mailbox_id)
+                    .values(sha256=sha256, owner=None, mailbox_id=mailbox_id)
                 )
                 if claimed.rowcount != 1:
-                    raise UploadError(
-                        "no_upload", "The report names a file that was not uploaded from this page."
-                    )
+                    raise _not_this_pages()
 
         return attach
 
