@@ -5,12 +5,14 @@ No access log: gunicorn's would record addresses and user agents (DESIGN §12).
 
 import multiprocessing
 import os
+from typing import Any
 
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("PORTAL_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
 # Threads, not sync workers: a reporter on a slow or stalled Tor link holds one
 # thread while their upload trickles in, not a whole worker (slowloris).
-worker_class = "gthread"
+# Each worker takes its share of the connections (portal/server/balance.py).
+worker_class = "portal.server.balance.BalancedThreadWorker"
 threads = int(os.environ.get("PORTAL_THREADS", "8"))
 timeout = 120
 accesslog = None
@@ -41,6 +43,18 @@ def on_starting(_server: object) -> None:
         finally:
             os._exit(code)
     os.waitpid(pid, 0)
+
+
+def pre_fork(server: Any, worker: object) -> None:
+    from portal.server import balance
+
+    balance.seat(worker, server.WORKERS.values())
+
+
+def child_exit(_server: object, worker: object) -> None:
+    from portal.server import balance
+
+    balance.unseat(worker)
 
 
 def post_fork(_server: object, _worker: object) -> None:

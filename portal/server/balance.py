@@ -1,0 +1,125 @@
+"""gunicorn's threaded worker, taking its share of connections and no more.
+
+Browsers, Tor's onion service and load tools keep each connection open for many
+requests, and a gthread worker serves a connection for as long as it lives. The
+workers race for each new one, so a burst of them often lands unevenly (24 on one
+worker and 8 on the other, measured with 32 clients): one core then runs a queue
+three times as long as the other's, and every reporter on it waits longer. Each
+worker here publishes how many connections it holds on a board the arbiter shares
+with all of them, and stops accepting while it holds more than the least-loaded
+live worker; that one accepts meanwhile, so no connection waits for a worker
+that will not take it.
+
+A worker counts as live while it says so at least every ``STALE_AFTER`` seconds
+(its main loop wakes every second at least): one that hangs, stops or dies drops
+out of the comparison, and the others take everything. Nothing here looks at who
+is connecting.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import time
+from collections.abc import Iterable
+
+from gunicorn.workers.gthread import ThreadWorker
+
+SLOTS = 64  # workers on one host, with room for the ones a reload starts
+STALE_AFTER = 2.0  # seconds without a word from a worker (it speaks every second at least)
+PARKED_POLL = 0.005  # how often a worker over its share looks at the board again
+ABSENT = -1
+
+
+class _Board:
+    """Each worker's connection count and when it last published it, in memory
+    shared by the arbiter and every worker it forks (anonymous and never on disk)."""
+
+    def __init__(self) -> None:
+        self._memory = mmap.mmap(-1, SLOTS * 16 + 8)
+        self.counts = (ctypes.c_int64 * SLOTS).from_buffer(self._memory, 0)
+        self.beats = (ctypes.c_double * SLOTS).from_buffer(self._memory, SLOTS * 8)
+        self.seated = ctypes.c_int64.from_buffer(self._memory, SLOTS * 16)  # slots ever given
+        for slot in range(SLOTS):
+            self.counts[slot] = ABSENT
+
+    def publish(self, slot: int, count: int) -> None:
+        self.beats[slot] = time.monotonic()
+        self.counts[slot] = count
+
+    def leave(self, slot: int) -> None:
+        self.counts[slot] = ABSENT
+
+    def least_other(self, slot: int) -> int | None:
+        """The fewest connections any other live worker holds (None: no other)."""
+        fresh = time.monotonic() - STALE_AFTER
+        seated = self.seated.value
+        live = [
+            count
+            for other, (count, beat) in enumerate(
+                zip(self.counts[:seated], self.beats[:seated], strict=True)
+            )
+            if other != slot and count >= 0 and beat >= fresh
+        ]
+        return min(live, default=None)
+
+
+BOARD = _Board()  # made when gunicorn loads this module in the arbiter, before any fork
+
+
+class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
+    """gthread, but accepting a connection only while at or under the least-loaded
+    live worker's count (``slot`` is given by the arbiter: ``seat``). The board is
+    read when a connection is offered, and every ``PARKED_POLL`` while parked."""
+
+    slot = ABSENT
+    _looked = 0.0
+
+    def accept(self, listener: object) -> None:
+        if self._within_share():
+            super().accept(listener)
+        else:  # leave it to the worker below its share, which is woken too
+            super().set_accept_enabled(False)
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        if enabled and not self._accepting and not self._may_accept_again():
+            return  # parked: it looks again shortly (wait_for_and_dispatch_events)
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        if self.slot != ABSENT:
+            if not self.alive:  # stopping: it accepts nothing more, so compare with it no longer
+                BOARD.leave(self.slot)
+            else:
+                BOARD.publish(self.slot, self.nr_conns)
+                if not self._accepting and self.nr_conns < self.cfg.worker_connections:
+                    timeout = min(timeout, PARKED_POLL)
+        super().wait_for_and_dispatch_events(timeout)
+
+    def _may_accept_again(self) -> bool:
+        return time.monotonic() - self._looked >= PARKED_POLL and self._within_share()
+
+    def _within_share(self) -> bool:
+        if self.slot == ABSENT:
+            return True
+        self._looked = time.monotonic()
+        least = BOARD.least_other(self.slot)
+        return least is None or self.nr_conns <= least
+
+
+def seat(worker: object, live: Iterable[object]) -> None:
+    """In the arbiter, before ``worker`` is forked: give it a slot no live worker
+    holds (gunicorn's ``pre_fork`` hook)."""
+    taken = {getattr(w, "slot", ABSENT) for w in live}
+    free = next((s for s in range(SLOTS) if s not in taken), ABSENT)
+    if free != ABSENT:
+        BOARD.leave(free)  # it counts once it has published
+        BOARD.seated.value = max(BOARD.seated.value, free + 1)
+    worker.slot = free  # type: ignore[attr-defined]
+
+
+def unseat(worker: object) -> None:
+    """In the arbiter, once ``worker`` has exited (``child_exit``)."""
+    slot = getattr(worker, "slot", ABSENT)
+    if slot != ABSENT:
+        BOARD.leave(slot)

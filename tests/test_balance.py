@@ -1,0 +1,37 @@
+"""The board the workers share their connection counts on (portal/server/balance.py);
+tests/e2e/test_balance_e2e.py runs it on a real gunicorn."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from portal.server import balance
+
+
+def test_a_worker_compares_itself_with_live_others_only() -> None:
+    board = balance._Board()
+    board.seated.value = 4
+    board.publish(0, 9)  # this worker
+    board.publish(1, 5)
+    board.publish(2, 3)
+    assert board.least_other(0) == 3
+    board.leave(2)  # stopping or exited
+    assert board.least_other(0) == 5
+    board.beats[1] = time.monotonic() - balance.STALE_AFTER - 1  # silent: hung or stopped
+    assert board.least_other(0) is None
+
+
+def test_a_new_worker_takes_a_slot_no_live_worker_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(balance, "BOARD", balance._Board())
+    first, second, third = (SimpleNamespace() for _ in range(3))
+    balance.seat(first, [])
+    balance.seat(second, [first])
+    assert (first.slot, second.slot) == (0, 1)
+    balance.BOARD.publish(0, 7)
+    balance.unseat(first)  # exited: its count no longer counts, its slot is free
+    assert balance.BOARD.least_other(1) is None
+    balance.seat(third, [second])
+    assert third.slot == 0 and balance.BOARD.seated.value == 2
