@@ -35,3 +35,18 @@ def test_a_new_worker_takes_a_slot_no_live_worker_holds(monkeypatch: pytest.Monk
     assert balance.BOARD.least_other(1) is None
     balance.seat(third, [second])
     assert third.slot == 0 and balance.BOARD.seated.value == 2
+
+
+def test_a_worker_with_a_thread_to_spare_takes_every_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clients that open a connection per request must keep every worker busy:
+    comparing counts below one connection a thread halved their rate (measured:
+    about 300 pings/s against 650 on plain gthread)."""
+    monkeypatch.setattr(balance, "BOARD", balance._Board())
+    balance.BOARD.seated.value = 2
+    balance.BOARD.publish(1, 0)  # the other worker holds nothing
+    worker = SimpleNamespace(slot=0, nr_conns=7, cfg=SimpleNamespace(threads=8), _looked=0.0)
+    assert balance.BalancedThreadWorker._within_share(worker)
+    worker.nr_conns = 8  # one a thread: now it leaves the next to the other
+    assert not balance.BalancedThreadWorker._within_share(worker)

@@ -6,9 +6,9 @@ workers race for each new one, so a burst of them often lands unevenly (24 on on
 worker and 8 on the other, measured with 32 clients): one core then runs a queue
 three times as long as the other's, and every reporter on it waits longer. Each
 worker here publishes how many connections it holds on a board the arbiter shares
-with all of them, and stops accepting while it holds more than the least-loaded
-live worker; that one accepts meanwhile, so no connection waits for a worker
-that will not take it.
+with all of them, and, once it has a connection for each of its threads, stops
+accepting while it holds more than the least-loaded live worker; that one
+accepts meanwhile, so no connection waits for a worker that will not take it.
 
 A worker counts as live while it says so at least every ``STALE_AFTER`` seconds
 (its main loop wakes every second at least): one that hangs, stops or dies drops
@@ -68,9 +68,12 @@ BOARD = _Board()  # made when gunicorn loads this module in the arbiter, before 
 
 
 class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
-    """gthread, but accepting a connection only while at or under the least-loaded
-    live worker's count (``slot`` is given by the arbiter: ``seat``). The board is
-    read when a connection is offered, and every ``PARKED_POLL`` while parked."""
+    """gthread, but once it holds a connection for each of its threads, accepting
+    another only while at or under the least-loaded live worker's count (``slot``
+    is given by the arbiter: ``seat``). Below that a thread would sit idle, so it
+    always accepts: clients that open a connection per request are served by
+    every worker at once, as by plain gthread. The board is read when a
+    connection is offered, and every ``PARKED_POLL`` while parked."""
 
     slot = ABSENT
     _looked = 0.0
@@ -97,11 +100,13 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
         super().wait_for_and_dispatch_events(timeout)
 
     def _may_accept_again(self) -> bool:
+        if self.nr_conns < self.cfg.threads:
+            return True
         return time.monotonic() - self._looked >= PARKED_POLL and self._within_share()
 
     def _within_share(self) -> bool:
-        if self.slot == ABSENT:
-            return True
+        if self.slot == ABSENT or self.nr_conns < self.cfg.threads:
+            return True  # a thread would sit idle: the connection is welcome here
         self._looked = time.monotonic()
         least = BOARD.least_other(self.slot)
         return least is None or self.nr_conns <= least
