@@ -13,7 +13,7 @@ from flask import Flask
 
 from portal.server.app import create_app
 from portal.server.config import Config
-from portal.server.web.work_gate import Busy, FileSlots, WorkGate, slots_for
+from portal.server.web.work_gate import SILENT, Busy, FileSlots, WorkGate, slots_for
 from tests.harness.web import csrf_token
 
 
@@ -182,3 +182,53 @@ def test_a_burst_over_the_rate_waits_its_turn_instead_of_being_refused(tmp_path:
             pass
     elapsed = time.monotonic() - started
     assert 5 / 50 * 0.9 <= elapsed < 1.5  # five waited about 20 ms each; none refused
+
+
+def test_a_worker_freeing_a_slot_does_not_pass_it_to_its_own_queue_first(
+    tmp_path: Path,
+) -> None:
+    """Issue 20's no-JS tail: a slot freed in a worker went at once to that worker's
+    next request, while another worker's earlier one only looked every few
+    milliseconds. Arrival order holds across the workers of a host."""
+    worker_a = WorkGate(FileSlots(tmp_path, 1), rate=1000, burst=1000, wait_seconds=5)
+    worker_b = WorkGate(FileSlots(tmp_path, 1), rate=1000, burst=1000, wait_seconds=5)
+    served: list[str] = []
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with worker_a.slot():
+            inside.set()
+            release.wait(5)
+
+    def ask(gate: WorkGate, name: str) -> None:
+        with gate.slot():
+            served.append(name)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(5)
+    earlier = threading.Thread(target=ask, args=(worker_b, "b, came first"))
+    earlier.start()
+    time.sleep(0.05)
+    later = threading.Thread(target=ask, args=(worker_a, "a, came later"))
+    later.start()
+    time.sleep(0.05)  # both wait: b's head looks every few ms, a's is woken at once
+    release.set()
+    for t in (holder, earlier, later):
+        t.join(5)
+    assert served == ["b, came first", "a, came later"]
+
+
+def test_a_head_that_stopped_looking_does_not_hold_up_the_line(tmp_path: Path) -> None:
+    """A worker that hangs or dies while its request waits must not keep every
+    other worker's reporters waiting: after SILENT seconds it is passed over."""
+    gone = FileSlots(tmp_path, 1)
+    gate = WorkGate(FileSlots(tmp_path, 1), rate=1000, burst=1000, wait_seconds=0.2)
+    now = time.monotonic()
+    assert gone.line.first(now - 5)  # came first, and looked...
+    with pytest.raises(Busy), gate.slot():  # ...recently: it keeps its place
+        pass
+    assert gone.line.entry is not None
+    gone.line.looked[gone.line.entry] = now - SILENT - 1  # ...then stopped looking
+    with gate.slot():
+        pass
