@@ -8,12 +8,18 @@ three times as long as the other's, and every reporter on it waits longer. Each
 worker here publishes how many connections it holds on a board the arbiter shares
 with all of them, and, once it has a connection for each of its threads, stops
 accepting while it holds more than the least-loaded live worker; that one
-accepts meanwhile, so no connection waits for a worker that will not take it.
+accepts meanwhile.
 
 A worker counts as live while it says so at least every ``STALE_AFTER`` seconds
-(its main loop wakes every second at least): one that hangs, stops or dies drops
-out of the comparison, and the others take everything. Nothing here looks at who
-is connecting.
+(its main loop wakes every ``BEAT`` at least): one that hangs, stops or dies
+drops out of the comparison, and the others take everything. Until then, a
+worker at or over its share waits for it: a new connection can wait up to
+``STALE_AFTER`` when the least-loaded worker hangs. Nothing here looks at who is
+connecting.
+
+Not balanced: gunicorn's ``reuse_port`` (each worker has a socket of its own, so
+a worker holding back would leave its connections waiting: it serves as plain
+gthread), and workers beyond ``SLOTS``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from collections.abc import Iterable
 from gunicorn.workers.gthread import ThreadWorker
 
 SLOTS = 64  # workers on one host, with room for the ones a reload starts
-STALE_AFTER = 2.0  # seconds without a word from a worker (it speaks every second at least)
+STALE_AFTER = 0.5  # seconds without a word from a worker: it no longer counts
+BEAT = 0.1  # a worker speaks at least this often, idle or not
 PARKED_POLL = 0.005  # how often a worker over its share looks at the board again
 ABSENT = -1
 
@@ -85,18 +92,20 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
             super().set_accept_enabled(False)
 
     def set_accept_enabled(self, enabled: bool) -> None:
+        if not self.alive and self.slot != ABSENT:
+            BOARD.leave(self.slot)  # stopping: it accepts nothing more, compare with it no longer
         if enabled and not self._accepting and not self._may_accept_again():
             return  # parked: it looks again shortly (wait_for_and_dispatch_events)
         super().set_accept_enabled(enabled)
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         if self.slot != ABSENT:
-            if not self.alive:  # stopping: it accepts nothing more, so compare with it no longer
+            if not self.alive:
                 BOARD.leave(self.slot)
             else:
                 BOARD.publish(self.slot, self.nr_conns)
-                if not self._accepting and self.nr_conns < self.cfg.worker_connections:
-                    timeout = min(timeout, PARKED_POLL)
+                parked = not self._accepting and self.nr_conns < self.cfg.worker_connections
+                timeout = min(timeout, PARKED_POLL if parked else BEAT)
         super().wait_for_and_dispatch_events(timeout)
 
     def _may_accept_again(self) -> bool:
@@ -117,6 +126,8 @@ def seat(worker: object, live: Iterable[object]) -> None:
     holds (gunicorn's ``pre_fork`` hook)."""
     taken = {getattr(w, "slot", ABSENT) for w in live}
     free = next((s for s in range(SLOTS) if s not in taken), ABSENT)
+    if getattr(getattr(worker, "cfg", None), "reuse_port", False):
+        free = ABSENT  # a socket each: the kernel chooses, so holding back would strand
     if free != ABSENT:
         BOARD.leave(free)  # it counts once it has published
         BOARD.seated.value = max(BOARD.seated.value, free + 1)

@@ -17,8 +17,9 @@ refused. A worker lets at most ``max_waiting`` requests queue; beyond that a
 flood is told "busy" at once.
 
 On one host the heads of the workers' queues also take turns by arrival: each
-notes when its request came in a small shared file (``_Line``), and only the
-one that came first may take a free slot. Without that, a slot freed in a
+notes when its request came in a small table in shared memory (``_Line``, in
+``/dev/shm``: never on disk, gone at reboot), and only the one that came first
+may take a free slot. Without that, a slot freed in a
 worker went at once to that worker's next request while the others looked
 only every few milliseconds, so a worker holding both slots kept them while
 its own queue lasted (measured: 60% of the time under load), and the other
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import hashlib
 import mmap
 import os
 import threading
@@ -50,6 +52,7 @@ MAX_POLL = 0.05  # this, so a long wait costs the database a look every 50 ms at
 FILE_POLL = 0.002  # on one host a look costs no more than reading memory and a lock file
 HEADS = 64  # workers' queues one host's line holds (more are served, unordered)
 SILENT = 0.5  # a head that has not looked for this long (hung, stopped, gone) is passed
+SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 (tmpfs: memory, not disk)
 ADVISORY_SPACE = 0x504F5254  # "PORT": the advisory lock class the portal's slots use
 
 
@@ -96,12 +99,15 @@ class Slots(Protocol):
 
 
 class _Line:
-    """The heads of one host's queues, in a file every worker maps: for each, the
+    """The heads of one host's queues, in memory every worker maps: for each, the
     process that owns the entry, when its head's request came (0: none waits) and
-    when it last looked. Only pids and monotonic times: nothing about reporters."""
+    when it last looked (both cleared when it stops waiting). It lives in
+    ``/dev/shm`` rather than the data dir: a time when someone was waiting for a
+    derivation is not for the disk. Workers in another pid namespace or container
+    have a line of their own (and so no order between them and these)."""
 
     def __init__(self, path: Path) -> None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # one new entry at a time
             if os.fstat(fd).st_size < HEADS * 24:
@@ -136,6 +142,16 @@ class _Line:
     def leave(self) -> None:
         if self.entry is not None:
             self.arrived[self.entry] = 0.0
+            self.looked[self.entry] = 0.0
+
+
+def _line_for(folder: Path) -> _Line | None:
+    """The line of the workers sharing the slots in ``folder`` (None where the
+    system has no shared memory folder: then heads are served unordered)."""
+    if not SHARED_MEMORY.is_dir():
+        return None
+    name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
+    return _Line(SHARED_MEMORY / f"portal-work-line-{name}")
 
 
 def _alive(pid: int) -> bool:
@@ -159,10 +175,10 @@ class FileSlots:
         self.folder = folder
         self.slots = slots
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.line = _Line(folder / "line")
+        self.line = _line_for(folder)
 
     def claim(self, arrived: float) -> int | None:
-        if not self.line.first(arrived):
+        if self.line is not None and not self.line.first(arrived):
             return None  # another worker's head came first: the next free slot is its
         for n in range(self.slots):
             fd = os.open(self.folder / f"slot-{n}", os.O_RDWR | os.O_CREAT, 0o600)
@@ -179,7 +195,8 @@ class FileSlots:
         os.close(held)  # closing releases the lock
 
     def leave(self) -> None:
-        self.line.leave()
+        if self.line is not None:
+            self.line.leave()
 
 
 class AdvisorySlots:
