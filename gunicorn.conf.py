@@ -7,6 +7,9 @@ import multiprocessing
 import os
 from typing import Any
 
+# The arbiter makes the workers' shared board as it loads this, before any fork.
+from portal.server import balance
+
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("PORTAL_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
 # Threads, not sync workers: a reporter on a slow or stalled Tor link holds one
@@ -46,14 +49,10 @@ def on_starting(_server: object) -> None:
 
 
 def pre_fork(server: Any, worker: object) -> None:
-    from portal.server import balance
-
     balance.seat(worker, server.WORKERS.values())
 
 
 def child_exit(_server: object, worker: object) -> None:
-    from portal.server import balance
-
     balance.unseat(worker)
 
 

@@ -13,7 +13,7 @@ from portal.server import balance
 
 def test_a_worker_compares_itself_with_live_others_only() -> None:
     board = balance._Board()
-    board.seated.value = 4
+    board.seated = 4
     board.publish(0, 9)  # this worker
     board.publish(1, 5)
     board.publish(2, 3)
@@ -34,7 +34,7 @@ def test_a_new_worker_takes_a_slot_no_live_worker_holds(monkeypatch: pytest.Monk
     balance.unseat(first)  # exited: its count no longer counts, its slot is free
     assert balance.BOARD.least_other(1) is None
     balance.seat(third, [second])
-    assert third.slot == 0 and balance.BOARD.seated.value == 2
+    assert third.slot == 0 and balance.BOARD.seated == 2
 
 
 def test_a_worker_with_a_thread_to_spare_takes_every_connection(
@@ -44,7 +44,7 @@ def test_a_worker_with_a_thread_to_spare_takes_every_connection(
     comparing counts below one connection a thread halved their rate (measured:
     about 300 pings/s against 650 on plain gthread)."""
     monkeypatch.setattr(balance, "BOARD", balance._Board())
-    balance.BOARD.seated.value = 2
+    balance.BOARD.seated = 2
     balance.BOARD.publish(1, 0)  # the other worker holds nothing
     worker = SimpleNamespace(slot=0, nr_conns=7, cfg=SimpleNamespace(threads=8), _looked=0.0)
     assert balance.BalancedThreadWorker._within_share(worker)
@@ -69,7 +69,7 @@ def test_a_stopping_worker_leaves_the_board_even_with_no_connection(
     """gunicorn's stop skips the loop that would say so when nothing is open; until
     it was reaped, the others held back against its count of zero."""
     monkeypatch.setattr(balance, "BOARD", balance._Board())
-    balance.BOARD.seated.value = 1
+    balance.BOARD.seated = 1
     balance.BOARD.publish(0, 0)
     worker = balance.BalancedThreadWorker.__new__(balance.BalancedThreadWorker)
     worker.alive, worker.slot, worker._accepting, worker.sockets = False, 0, False, []

@@ -25,11 +25,12 @@ gthread), and workers beyond ``SLOTS``.
 from __future__ import annotations
 
 import ctypes
-import mmap
 import time
 from collections.abc import Iterable
 
 from gunicorn.workers.gthread import ThreadWorker
+
+from portal.server.shared_table import SharedTable
 
 SLOTS = 64  # workers on one host, with room for the ones a reload starts
 STALE_AFTER = 0.5  # seconds without a word from a worker: it no longer counts
@@ -43,12 +44,19 @@ class _Board:
     shared by the arbiter and every worker it forks (anonymous and never on disk)."""
 
     def __init__(self) -> None:
-        self._memory = mmap.mmap(-1, SLOTS * 16 + 8)
-        self.counts = (ctypes.c_int64 * SLOTS).from_buffer(self._memory, 0)
-        self.beats = (ctypes.c_double * SLOTS).from_buffer(self._memory, SLOTS * 8)
-        self.seated = ctypes.c_int64.from_buffer(self._memory, SLOTS * 16)  # slots ever given
+        table = SharedTable.anonymous(SLOTS, (ctypes.c_int64, ctypes.c_double, ctypes.c_int64))
+        self.counts, self.beats, self._seated = table.columns  # seated: in its first row
         for slot in range(SLOTS):
             self.counts[slot] = ABSENT
+
+    @property
+    def seated(self) -> int:
+        """How many slots were ever given (the rows worth reading)."""
+        return int(self._seated[0])
+
+    @seated.setter
+    def seated(self, value: int) -> None:
+        self._seated[0] = value
 
     def publish(self, slot: int, count: int) -> None:
         self.beats[slot] = time.monotonic()
@@ -60,7 +68,7 @@ class _Board:
     def least_other(self, slot: int) -> int | None:
         """The fewest connections any other live worker holds (None: no other)."""
         fresh = time.monotonic() - STALE_AFTER
-        seated = self.seated.value
+        seated = self.seated
         live = [
             count
             for other, (count, beat) in enumerate(
@@ -130,7 +138,7 @@ def seat(worker: object, live: Iterable[object]) -> None:
         free = ABSENT  # a socket each: the kernel chooses, so holding back would strand
     if free != ABSENT:
         BOARD.leave(free)  # it counts once it has published
-        BOARD.seated.value = max(BOARD.seated.value, free + 1)
+        BOARD.seated = max(BOARD.seated, free + 1)
     worker.slot = free  # type: ignore[attr-defined]
 
 

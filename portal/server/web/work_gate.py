@@ -19,13 +19,11 @@ flood is told "busy" at once.
 On one host the heads of the workers' queues also take turns by arrival: each
 notes when its request came in a small table in shared memory (``_Line``, in
 ``/dev/shm``: never on disk, gone at reboot), and only the one that came first
-may take a free slot. Without that, a slot freed in a
-worker went at once to that worker's next request while the others looked
-only every few milliseconds, so a worker holding both slots kept them while
-its own queue lasted (measured: 60% of the time under load), and the other
-worker's reporters waited seconds. Freed elsewhere, a slot is seen within
-``FILE_POLL``. On PostgreSQL the hosts still look every ``POLL`` to
-``MAX_POLL`` seconds, and a slot freed in a worker goes to its own next request.
+may take a free slot, so a slot freed in one worker does not go to that worker's
+next request while another worker's reporter has waited longer. A slot freed
+elsewhere is seen within ``FILE_POLL``. On PostgreSQL the hosts look every
+``POLL`` to ``MAX_POLL`` seconds, and a slot freed in a worker goes to its own
+next request.
 """
 
 from __future__ import annotations
@@ -33,7 +31,6 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import hashlib
-import mmap
 import os
 import threading
 import time
@@ -46,6 +43,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, text
 
 from portal.common.errors import NamedError
+from portal.server.shared_table import SharedTable
 
 POLL = 0.005  # first wait for a slot freed by another worker or host; doubles up to
 MAX_POLL = 0.05  # this, so a long wait costs the database a look every 50 ms at most
@@ -110,12 +108,8 @@ class _Line:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # one new entry at a time
-            if os.fstat(fd).st_size < HEADS * 24:
-                os.ftruncate(fd, HEADS * 24)
-            self._memory = mmap.mmap(fd, HEADS * 24)
-            self.pids = (ctypes.c_int64 * HEADS).from_buffer(self._memory, 0)
-            self.arrived = (ctypes.c_double * HEADS).from_buffer(self._memory, HEADS * 8)
-            self.looked = (ctypes.c_double * HEADS).from_buffer(self._memory, HEADS * 16)
+            kinds = (ctypes.c_int64, ctypes.c_double, ctypes.c_double)
+            self.pids, self.arrived, self.looked = SharedTable.in_file(fd, HEADS, kinds).columns
             self.entry = next((n for n in range(HEADS) if not _alive(self.pids[n])), None)
             if self.entry is not None:
                 self.pids[self.entry] = os.getpid()
