@@ -32,6 +32,7 @@ from portal.common.db import Database, Prepared, Tx, connection_of, on_commit
 from portal.protocol.encoding import EncodingError, b64decode, b64encode
 from portal.server.models import SessionRow
 from portal.server.spent import SpentTokens
+from portal.server.web.housekeeping import Purge
 
 T = TypeVar("T")
 TOKEN_BYTES = 32
@@ -200,7 +201,7 @@ class ServerSessionInterface(SessionInterface):
         self.cookie_name = cookie_name
         self.lifetime = lifetime
         self.secure = secure
-        self._last_purge = 0.0
+        self._purge = Purge("dead sessions", lambda: self.store.purge())
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         raw = request.cookies.get(self.cookie_name, "")
@@ -234,10 +235,7 @@ class ServerSessionInterface(SessionInterface):
                 path="/",
             )
             response.vary.add("Cookie")
-            now = self.store.clock()
-            if now - self._last_purge > 60:
-                self._last_purge = now
-                self.store.purge()
+            self._purge.maybe()
 
     def write(self, session: ServerSession, within: Tx | None = None) -> None:
         """Store what this request changed of its session: delete an emptied one,

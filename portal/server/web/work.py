@@ -31,6 +31,7 @@ from portal.common.db import Tx, on_commit
 from portal.protocol.encoding import EncodingError, b64decode, b64encode
 from portal.protocol.pow import Challenge, is_solution
 from portal.server.spent import spend_within as spend_digest
+from portal.server.web.housekeeping import Purge
 from portal.server.web.services import services
 
 NONCE_BYTES = 16
@@ -140,12 +141,10 @@ def spend(proof: object) -> None:
 
 
 def _counted() -> None:
-    svc = services()
-    svc.pow_load.add()
-    global _last_purge
-    if time.monotonic() - _last_purge > 60:
-        _last_purge = time.monotonic()
-        svc.spent.purge(current_hour() - LIFETIME_HOURS)
+    services().pow_load.add()
+    _PURGE_SPENT.maybe()
 
 
-_last_purge = 0.0
+_PURGE_SPENT = Purge(
+    "spent proofs of work", lambda: services().spent.purge(current_hour() - LIFETIME_HOURS)
+)
