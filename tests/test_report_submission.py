@@ -27,6 +27,7 @@ from portal.server.models import Envelope, Mailbox
 from portal.server.web.services import services
 from tests.harness.loop import CODE_ON_PAGE, TAG
 from tests.harness.sealing import browser_style_request
+from tests.harness.web import CSRF as CSRF_VALUE
 from tests.harness.web import csrf_token, files_containing
 
 
@@ -86,11 +87,81 @@ def test_missing_description_is_refused_and_stores_nothing(app: Flask, client: F
     assert _counts(app) == (0, 0)
 
 
-def test_missing_csrf_token_is_refused(app: Flask, client: FlaskClient) -> None:
+STALE = "This page was out of date, so this report was not sent yet"
+
+
+def test_a_form_without_its_token_stores_nothing_and_comes_back_filled_in(
+    app: Flask, client: FlaskClient
+) -> None:
     client.get("/report")
     resp = client.post("/report", data={"what_happened": "no token"})
-    assert resp.status_code == 400
-    assert "expired or was already sent" in resp.get_data(as_text=True)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and STALE in page
+    assert ">no token</textarea>" in page and "already received" not in page
+    assert _counts(app) == (0, 0)
+
+
+def test_a_form_from_another_site_is_refused_and_echoed_nowhere(
+    app: Flask, client: FlaskClient
+) -> None:
+    client.get("/report")
+    resp = client.post(
+        "/report",
+        data={"what_happened": "planted words"},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "expired or was already sent" in page
+    assert "planted words" not in page and "<textarea" not in page
+    assert _counts(app) == (0, 0)
+
+
+def test_a_second_tab_sent_after_the_first_gets_its_words_back_not_a_false_receipt(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Two tabs, two different reports, one form token: the review found the
+    second told "already received" while its words were dropped unread."""
+    first_tab, second_tab = csrf_token(client), csrf_token(client)
+    sent = client.post("/report", data={"csrf_token": first_tab, "what_happened": "first"})
+    assert sent.status_code == 303 and _counts(app) == (1, 1)
+    stale = client.post("/report", data={"csrf_token": second_tab, "what_happened": "second"})
+    page = stale.get_data(as_text=True)
+    assert stale.status_code == 400 and STALE in page and ">second</textarea>" in page
+    assert "already received" not in page and _counts(app) == (1, 1)
+    # The page that came back holds a token that works: sent from it, it is stored.
+    fresh = CSRF_VALUE.search(page)
+    assert fresh is not None
+    again = client.post("/report", data={"csrf_token": fresh.group(1), "what_happened": "second"})
+    assert again.status_code == 303 and _counts(app) == (2, 2)
+    # And the first form, sent once more, is still told the truth about itself.
+    repeat = client.post("/report", data={"csrf_token": first_tab, "what_happened": "second"})
+    assert "already received" in repeat.get_data(as_text=True)
+
+
+def test_a_form_edited_after_back_is_not_told_it_was_received(
+    app: Flask, client: FlaskClient
+) -> None:
+    token = csrf_token(client)
+    assert (
+        client.post("/report", data={"csrf_token": token, "what_happened": "as sent"}).status_code
+        == 303
+    )
+    edited = client.post(
+        "/report", data={"csrf_token": token, "what_happened": "as sent, and one more thing"}
+    )
+    page = edited.get_data(as_text=True)
+    assert edited.status_code == 400 and STALE in page
+    assert ">as sent, and one more thing</textarea>" in page and _counts(app) == (1, 1)
+
+
+def test_a_form_whose_session_ended_while_it_was_written_comes_back_filled_in(
+    app: Flask, client: FlaskClient
+) -> None:
+    token = csrf_token(client)
+    client.delete_cookie("portal_session")  # ended: idled out, or its row purged
+    resp = client.post("/report", data={"csrf_token": token, "what_happened": "an hour of words"})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and STALE in page and ">an hour of words</textarea>" in page
     assert _counts(app) == (0, 0)
 
 

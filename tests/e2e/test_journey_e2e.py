@@ -302,6 +302,38 @@ def test_without_javascript_two_tabs_show_the_newest_code(live: LivePortal) -> N
 
 
 @pytest.mark.parametrize(("browser", "level"), [("chromium", "nojs"), ("firefox", "safest")])
+def test_without_javascript_a_second_report_tab_gets_its_words_back_unsent(
+    live: LivePortal, browser: str, level: str
+) -> None:
+    """Two report tabs share one form token: once the first is sent, the second is
+    neither told "already received" nor stripped of its words (the browser's own
+    Sec-Fetch-Site says the form is the portal's)."""
+    before = mailboxes(live)
+    with open_browser(browser, level) as drv:
+        drv.get(live.url + "/report")
+        one = drv.current_window_handle
+        drv.switch_to.new_window("tab")
+        drv.get(live.url + "/report")
+        drv.find_element(By.ID, "what_happened").send_keys("the second incident")
+        drv.switch_to.window(one)
+        report_button = "#report-form button[type=submit]"
+        drv.find_element(By.ID, "what_happened").send_keys("the first incident")
+        post(drv, False, drv.find_element(By.CSS_SELECTOR, report_button).click)
+        shown_code(drv, WAIT)  # type: ignore[arg-type]
+        drv.close()
+        drv.switch_to.window(drv.window_handles[0])
+        post(drv, False, drv.find_element(By.CSS_SELECTOR, report_button).click)
+        wait_shown(drv, "stale")
+        box = drv.find_element(By.ID, "what_happened")
+        assert box.get_attribute("value") == "the second incident"
+        assert not drv.find_elements(By.ID, "already-received")
+        assert mailboxes(live) == before + 1
+        post(drv, False, drv.find_element(By.CSS_SELECTOR, report_button).click)
+        shown_code(drv, WAIT)  # type: ignore[arg-type]
+    assert mailboxes(live) == before + 2
+
+
+@pytest.mark.parametrize(("browser", "level"), [("chromium", "nojs"), ("firefox", "safest")])
 def test_without_javascript_an_idle_case_gives_the_words_back_and_names_the_code(
     idle_live: LivePortal, browser: str, level: str
 ) -> None:

@@ -342,6 +342,14 @@ class _SwitchTo:
     def active_element(self) -> Element:
         return Element(_call(self._m.get_active_element))
 
+    def new_window(self, kind: str = "tab") -> None:
+        """Open a tab (or window) and work in it, as Selenium's does."""
+        opened = _call(self._m.open, type=kind, focus=True)
+        _call(self._m.switch_to_window, opened["handle"])
+
+    def window(self, handle: str) -> None:
+        _call(self._m.switch_to_window, handle)
+
 
 class Firefox:
     """The calls of Selenium's ``WebDriver`` the suite makes, over Marionette."""
@@ -383,6 +391,18 @@ class Firefox:
     @property
     def current_url(self) -> str:
         return str(_call(self._m.get_url))
+
+    @property
+    def current_window_handle(self) -> str:
+        return str(_call(lambda: self._m.current_window_handle))
+
+    @property
+    def window_handles(self) -> list[str]:
+        return [str(h) for h in _call(lambda: self._m.window_handles)]
+
+    def close(self) -> None:
+        """Close the current tab (switch to another before the next call)."""
+        _call(self._m.close)
 
     def back(self) -> None:
         _call(self._m.go_back)

@@ -3,12 +3,15 @@
 The no-JS report is POST-redirect-GET: the new code waits, sealed in the
 server-side session, for the one page that shows it (never in a URL), and is
 dropped once shown. Sending the same form again, or reloading, is answered
-truthfully: the report was already received, and its code was shown once.
+truthfully: the report was already received, and its code was shown once. A
+different form whose token no longer holds (a second tab, a form edited after
+Back, a session that ended while they wrote) comes back filled in, unsent.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 
@@ -202,7 +205,7 @@ def new_report_of(qid: str) -> ResponseReturnValue:
 def submit_report(qid: str | None) -> ResponseReturnValue:
     """The no-JavaScript path: seal in memory on arrival, store, show the code once."""
     q = _questionnaire(qid)
-    sent = {k: request.form.getlist(k) for k in request.form}
+    sent = _sent_fields()
     answers, problems = read(q.rules, sent)
     try:
         files = sealed_files.finished_uploads()
@@ -236,7 +239,7 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
         # Nothing is lost: the form comes back filled in, to send again in a moment.
         return _page(q, sent, busy=True), 503
     received_before = session.get(RECEIVED)
-    session[RECEIVED] = True
+    session[RECEIVED] = _received_mark(sent)
     session[SHOW_CODE] = sealed.code
     try:
         # The report and its session (holding the code until the one page that
@@ -251,8 +254,10 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
     except BaseException as exc:
         # Nothing was stored: no code may be shown for it, whatever went wrong.
         session.pop(SHOW_CODE)
-        if not received_before:
+        if received_before is None:
             session.pop(RECEIVED)
+        else:  # an earlier report's mark stands
+            session[RECEIVED] = received_before
         if isinstance(exc, MailboxError):
             return render_template("error.html", message="conflict"), 409
         raise
@@ -278,8 +283,46 @@ def already_received() -> ResponseReturnValue:
 
 @bp.errorhandler(CSRFError)
 def _form_sent_again(exc: CSRFError) -> ResponseReturnValue:
-    """The report form sent a second time (Back, reload, a double press): say what
-    happened to the first one, not that nothing was stored."""
-    if request.endpoint == "reporter.submit_report" and session.get(RECEIVED):
+    """A report form whose token no longer holds. The same form sent a second time
+    (Back, reload, a double press): say what happened to the first one. Another
+    form (a second tab sent a report first, or the session ended while they
+    wrote): show it again, filled in, with a token that holds, so nothing they
+    wrote is lost and nobody is told it was received when it was not. A form
+    posted from another site is echoed nowhere."""
+    if request.endpoint != "reporter.submit_report":
+        return render_template("error.html", message="csrf"), 400
+    sent = _sent_fields()
+    mark = session.get(RECEIVED)
+    if mark is True or (isinstance(mark, list) and _is_received(mark, sent)):
         return already_received()
-    return render_template("error.html", message="csrf"), 400
+    if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
+        return render_template("error.html", message="csrf"), 400
+    return _page(_questionnaire((request.view_args or {}).get("qid")), sent, stale=True), 400
+
+
+def _sent_fields() -> dict[str, list[str]]:
+    return {k: request.form.getlist(k) for k in request.form}
+
+
+def _received_mark(sent: dict[str, list[str]]) -> list[str]:
+    """What the session keeps of a form whose report was stored: a keyed hash of
+    its fields (not its words) and the key, sealed with the session, so the same
+    form sent again is told apart from another one."""
+    key = secrets.token_bytes(16)
+    return [key.hex(), _fields_digest(key, sent)]
+
+
+def _is_received(mark: list[object], sent: dict[str, list[str]]) -> bool:
+    if len(mark) != 2 or not all(isinstance(part, str) for part in mark):
+        return True  # a mark this code did not write: say what it always said
+    key, digest = str(mark[0]), str(mark[1])
+    try:
+        return hmac.compare_digest(_fields_digest(bytes.fromhex(key), sent), digest)
+    except ValueError:
+        return True
+
+
+def _fields_digest(key: bytes, sent: dict[str, list[str]]) -> str:
+    fields = sorted((k, v) for k, v in sent.items() if k != "csrf_token")
+    canonical = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.blake2b(canonical, key=key, digest_size=16).hexdigest()
