@@ -55,8 +55,7 @@ def test_a_report_is_stored_and_answered_when_the_purge_after_it_fails(
         "it runs again within 60 s."
     )
     assert code not in caplog.text and "disk I/O" not in caplog.text
-    # The hooks after the purge ran too: the session took its next form's token,
-    # so the page that follows is served and a second report goes through.
+    # The session stands: the next page is served and a second report goes through.
     monkeypatch.setattr(work._PURGE_SPENT, "_last", 0.0)
     _, again = browser_style_request(org, "and the next one")
     assert api_post(client, "/api/reports", again).status_code == 201

@@ -90,9 +90,16 @@ def test_missing_description_is_refused_and_stores_nothing(app: Flask, client: F
 STALE = "This page was out of date, so this report was not sent yet"
 
 
+def _as_a_browser(client: FlaskClient) -> FlaskClient:
+    """Send what a browser sends with a form posted from the portal's own page."""
+    client.environ_base["HTTP_SEC_FETCH_SITE"] = "same-origin"
+    return client
+
+
 def test_a_form_without_its_token_stores_nothing_and_comes_back_filled_in(
     app: Flask, client: FlaskClient
 ) -> None:
+    _as_a_browser(client)
     client.get("/report")
     resp = client.post("/report", data={"what_happened": "no token"})
     page = resp.get_data(as_text=True)
@@ -101,19 +108,49 @@ def test_a_form_without_its_token_stores_nothing_and_comes_back_filled_in(
     assert _counts(app) == (0, 0)
 
 
-def test_a_form_from_another_site_is_refused_and_echoed_nowhere(
-    app: Flask, client: FlaskClient
+@pytest.mark.parametrize("site", [None, "cross-site", "same-site"])
+def test_a_form_from_another_site_or_none_said_is_refused_and_echoed_nowhere(
+    app: Flask, client: FlaskClient, site: str | None
 ) -> None:
     client.get("/report")
-    resp = client.post(
-        "/report",
-        data={"what_happened": "planted words"},
-        headers={"Sec-Fetch-Site": "cross-site"},
-    )
+    headers = {"Origin": "https://elsewhere.example"}
+    if site is not None:
+        headers["Sec-Fetch-Site"] = site
+    resp = client.post("/report", data={"what_happened": "planted words"}, headers=headers)
     page = resp.get_data(as_text=True)
     assert resp.status_code == 400 and "expired or was already sent" in page
     assert "planted words" not in page and "<textarea" not in page
     assert _counts(app) == (0, 0)
+
+
+def test_a_stale_form_for_no_questionnaire_is_refused_not_a_fault(
+    app: Flask, client: FlaskClient
+) -> None:
+    _as_a_browser(client)
+    resp = client.post("/report/no-such-form", data={"what_happened": "x"})
+    assert resp.status_code == 400 and _counts(app) == (0, 0)
+
+
+def test_each_stored_form_sent_again_is_told_it_was_received(
+    app: Flask, client: FlaskClient
+) -> None:
+    """A stored, B given back and then stored, A sent again (Back, Send): A's
+    receipt is remembered beside B's, so A is not told "nothing was stored"."""
+    _as_a_browser(client)
+    token = csrf_token(client)
+    assert (
+        client.post("/report", data={"csrf_token": token, "what_happened": "A"}).status_code == 303
+    )
+    stale = client.post("/report", data={"csrf_token": token, "what_happened": "B"})
+    fresh = CSRF_VALUE.search(stale.get_data(as_text=True))
+    assert stale.status_code == 400 and fresh is not None
+    b = client.post("/report", data={"csrf_token": fresh.group(1), "what_happened": "B"})
+    assert b.status_code == 303 and _counts(app) == (2, 2)
+    for text in ("A", "B"):
+        again = client.post("/report", data={"csrf_token": token, "what_happened": text})
+        page = again.get_data(as_text=True)
+        assert again.status_code == 200 and "already received" in page and STALE not in page
+    assert _counts(app) == (2, 2)
 
 
 def test_a_second_tab_sent_after_the_first_gets_its_words_back_not_a_false_receipt(
@@ -121,6 +158,7 @@ def test_a_second_tab_sent_after_the_first_gets_its_words_back_not_a_false_recei
 ) -> None:
     """Two tabs, two different reports, one form token: the review found the
     second told "already received" while its words were dropped unread."""
+    _as_a_browser(client)
     first_tab, second_tab = csrf_token(client), csrf_token(client)
     sent = client.post("/report", data={"csrf_token": first_tab, "what_happened": "first"})
     assert sent.status_code == 303 and _counts(app) == (1, 1)
@@ -141,6 +179,7 @@ def test_a_second_tab_sent_after_the_first_gets_its_words_back_not_a_false_recei
 def test_a_form_edited_after_back_is_not_told_it_was_received(
     app: Flask, client: FlaskClient
 ) -> None:
+    _as_a_browser(client)
     token = csrf_token(client)
     assert (
         client.post("/report", data={"csrf_token": token, "what_happened": "as sent"}).status_code
@@ -157,6 +196,7 @@ def test_a_form_edited_after_back_is_not_told_it_was_received(
 def test_a_form_whose_session_ended_while_it_was_written_comes_back_filled_in(
     app: Flask, client: FlaskClient
 ) -> None:
+    _as_a_browser(client)
     token = csrf_token(client)
     client.delete_cookie("portal_session")  # ended: idled out, or its row purged
     resp = client.post("/report", data={"csrf_token": token, "what_happened": "an hour of words"})

@@ -239,7 +239,7 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
         # Nothing is lost: the form comes back filled in, to send again in a moment.
         return _page(q, sent, busy=True), 503
     received_before = session.get(RECEIVED)
-    session[RECEIVED] = _received_mark(sent)
+    session[RECEIVED] = _received_mark(received_before, sent)
     session[SHOW_CODE] = sealed.code
     try:
         # The report and its session (holding the code until the one page that
@@ -286,40 +286,61 @@ def _form_sent_again(exc: CSRFError) -> ResponseReturnValue:
     """A report form whose token no longer holds. The same form sent a second time
     (Back, reload, a double press): say what happened to the first one. Another
     form (a second tab sent a report first, or the session ended while they
-    wrote): show it again, filled in, with a token that holds, so nothing they
-    wrote is lost and nobody is told it was received when it was not. A form
-    posted from another site is echoed nowhere."""
+    wrote), from a browser that says it comes from this portal's own page: show
+    it again, filled in, with a token that holds, so nothing they wrote is lost
+    and nobody is told it was received when it was not. Anything else is echoed
+    nowhere."""
     if request.endpoint != "reporter.submit_report":
         return render_template("error.html", message="csrf"), 400
     sent = _sent_fields()
     mark = session.get(RECEIVED)
     if mark is True or (isinstance(mark, list) and _is_received(mark, sent)):
         return already_received()
-    if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
+    qid = (request.view_args or {}).get("qid")
+    served = services().questionnaires
+    q = served[0] if qid is None else next((q for q in served if q.id == qid), None)
+    if q is None or request.headers.get("Sec-Fetch-Site") != "same-origin":
         return render_template("error.html", message="csrf"), 400
-    return _page(_questionnaire((request.view_args or {}).get("qid")), sent, stale=True), 400
+    return _page(q, sent, stale=True), 400
 
 
 def _sent_fields() -> dict[str, list[str]]:
     return {k: request.form.getlist(k) for k in request.form}
 
 
-def _received_mark(sent: dict[str, list[str]]) -> list[str]:
-    """What the session keeps of a form whose report was stored: a keyed hash of
-    its fields (not its words) and the key, sealed with the session, so the same
-    form sent again is told apart from another one."""
-    key = secrets.token_bytes(16)
-    return [key.hex(), _fields_digest(key, sent)]
+MARKS_KEPT = 8  # forms whose reports were stored, remembered per session
+
+
+def _received_mark(earlier: object, sent: dict[str, list[str]]) -> list[str]:
+    """What the session keeps of the forms whose reports were stored (the last
+    ``MARKS_KEPT``): a keyed hash of each one's fields (not their words) and the
+    key, sealed with the session, so the same form sent again is told apart from
+    another one."""
+    parts = [str(part) for part in earlier] if isinstance(earlier, list) else []
+    if not _is_mark(earlier):
+        parts = [secrets.token_bytes(16).hex()]
+    key, digests = parts[0], parts[1:]
+    digests = [*digests, _fields_digest(bytes.fromhex(key), sent)][-MARKS_KEPT:]
+    return [key, *digests]
+
+
+def _is_mark(mark: object) -> bool:
+    if not isinstance(mark, list) or len(mark) < 2:
+        return False
+    if not all(isinstance(part, str) for part in mark):
+        return False
+    try:
+        return len(bytes.fromhex(mark[0])) == 16
+    except ValueError:
+        return False
 
 
 def _is_received(mark: list[object], sent: dict[str, list[str]]) -> bool:
-    if len(mark) != 2 or not all(isinstance(part, str) for part in mark):
+    if not _is_mark(mark):
         return True  # a mark this code did not write: say what it always said
-    key, digest = str(mark[0]), str(mark[1])
-    try:
-        return hmac.compare_digest(_fields_digest(bytes.fromhex(key), sent), digest)
-    except ValueError:
-        return True
+    key, *digests = (str(part) for part in mark)
+    mine = _fields_digest(bytes.fromhex(key), sent)
+    return any(hmac.compare_digest(mine, digest) for digest in digests)
 
 
 def _fields_digest(key: bytes, sent: dict[str, list[str]]) -> str:
