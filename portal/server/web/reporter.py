@@ -128,13 +128,16 @@ def safety() -> ResponseReturnValue:
 
 
 def _questionnaire(qid: str | None) -> Questionnaire:
-    served = services().questionnaires
-    if qid is None:
-        return served[0]
-    found = next((q for q in served if q.id == qid), None)
+    found = _served(qid)
     if found is None:
         abort(404)
     return found
+
+
+def _served(qid: str | None) -> Questionnaire | None:
+    """The questionnaire ``qid`` names (None: the first), or None if none is served."""
+    served = services().questionnaires
+    return served[0] if qid is None else next((q for q in served if q.id == qid), None)
 
 
 def _page(
@@ -294,11 +297,9 @@ def _form_sent_again(exc: CSRFError) -> ResponseReturnValue:
         return render_template("error.html", message="csrf"), 400
     sent = _sent_fields()
     mark = session.get(RECEIVED)
-    if mark is True or (isinstance(mark, list) and _is_received(mark, sent)):
+    if mark is not None and _is_received(mark, sent):
         return already_received()
-    qid = (request.view_args or {}).get("qid")
-    served = services().questionnaires
-    q = served[0] if qid is None else next((q for q in served if q.id == qid), None)
+    q = _served((request.view_args or {}).get("qid"))
     if q is None or request.headers.get("Sec-Fetch-Site") != "same-origin":
         return render_template("error.html", message="csrf"), 400
     return _page(q, sent, stale=True), 400
@@ -335,8 +336,8 @@ def _is_mark(mark: object) -> bool:
         return False
 
 
-def _is_received(mark: list[object], sent: dict[str, list[str]]) -> bool:
-    if not _is_mark(mark):
+def _is_received(mark: object, sent: dict[str, list[str]]) -> bool:
+    if not isinstance(mark, list) or not _is_mark(mark):
         return True  # a mark this code did not write: say what it always said
     key, *digests = (str(part) for part in mark)
     mine = _fields_digest(bytes.fromhex(key), sent)
