@@ -76,6 +76,21 @@ def post_fork(_server: object, _worker: object) -> None:
         ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
 
 
+def post_worker_init(_worker: object) -> None:
+    """Move what the worker holds once it is loaded (modules, the app, its
+    templates and catalogs: about 100,000 objects) out of the collector's sight.
+    Python's cyclic collector otherwise walks all of it in each full collection,
+    with the GIL held: measured at 32 browser clients, 105-160 ms in which none
+    of the worker's threads ran, every 20-30 s, and in both workers within a
+    second of each other (they allocate alike); with it frozen, 5-7 ms. These
+    objects live as long as the worker; one that dies sooner is still freed by
+    its reference count (only a cycle among them would stay)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def _without_server_header() -> None:
     """gunicorn names itself in a Server header on every response; say nothing."""
     from gunicorn.http import wsgi
