@@ -460,6 +460,75 @@ def test_api_token_cannot_be_replayed(app: Flask, client: FlaskClient, org: Orga
     assert _counts(app) == (1, 1)
 
 
+def _proof(client: FlaskClient, token: str) -> dict[str, object]:
+    offer = client.post("/api/pow", headers={"X-CSRFToken": token})
+    assert offer.status_code == 200
+    return proof_for(offer.get_json())
+
+
+def _send(client: FlaskClient, body: dict[str, Any], token: str, pow: dict[str, object]) -> Any:
+    headers = {"Content-Type": "application/json", "X-CSRFToken": token}
+    return client.post("/api/reports", data=json.dumps({**body, "pow": pow}), headers=headers)
+
+
+def test_a_second_tab_whose_token_was_spent_renews_it_and_sends_with_the_same_proof(
+    app: Flask, client: FlaskClient, org: Organization
+) -> None:
+    """What the page's script does when the portal no longer holds its token: the
+    refused send stored nothing and left its proof unspent; a token from
+    /api/form-token sends it, the second report stored beside the first."""
+    first_tab = csrf_token(client)
+    second_tab = csrf_token(client)
+    second_proof = _proof(client, second_tab)
+    assert _api(client, browser_style_request(org, "one")[1], first_tab).status_code == 201
+    _, body = browser_style_request(org, "two")
+    refused = _send(client, body, second_tab, second_proof)
+    assert refused.status_code == 400 and refused.get_json()["error"] == "csrf"
+    assert _counts(app) == (1, 1)
+    renewed = client.get("/api/form-token")
+    assert renewed.status_code == 200
+    assert renewed.headers["Cache-Control"] == "no-store"
+    assert renewed.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    assert "Access-Control-Allow-Origin" not in renewed.headers
+    assert _send(client, body, renewed.get_json()["token"], second_proof).status_code == 201
+    assert _counts(app) == (2, 2)
+    # and the renewed token is spent by what it sent, as the page's own would be
+    assert (
+        _api(
+            client, browser_style_request(org, "three")[1], renewed.get_json()["token"]
+        ).status_code
+        == 400
+    )
+
+
+def test_a_page_whose_session_ended_renews_its_token_in_a_new_session(
+    app: Flask, client: FlaskClient, org: Organization
+) -> None:
+    token = csrf_token(client)
+    proof = _proof(client, token)
+    client.delete_cookie("portal_session")  # ended, as after hours without a request
+    _, body = browser_style_request(org, "written over an afternoon")
+    assert _send(client, body, token, proof).get_json()["error"] == "csrf"
+    renewed = client.get("/api/form-token").get_json()["token"]
+    assert client.get_cookie("portal_session") is not None
+    assert _send(client, body, renewed, proof).status_code == 201
+    assert _counts(app) == (1, 1)
+
+
+def test_a_renewed_token_does_not_hold_in_another_browser(
+    app: Flask, client: FlaskClient, org: Organization
+) -> None:
+    """A token is worth only the session it was made for: another site that made a
+    reporter's browser fetch one could not read it, and one read elsewhere does
+    not send for them."""
+    mine = client.get("/api/form-token").get_json()["token"]
+    other = app.test_client()
+    other.get("/report")
+    _, body = browser_style_request(org, "not theirs")
+    assert _send(other, body, mine, _proof(client, mine)).get_json()["error"] == "csrf"
+    assert _counts(app) == (0, 0)
+
+
 def test_an_index_already_in_use_is_refused_without_change(
     app: Flask, client: FlaskClient, org: Organization
 ) -> None:

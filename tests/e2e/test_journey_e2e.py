@@ -333,6 +333,37 @@ def test_without_javascript_a_second_report_tab_gets_its_words_back_unsent(
     assert mailboxes(live) == before + 2
 
 
+@pytest.mark.parametrize(("browser", "level"), [("chromium", "jitless"), ("firefox", "safer")])
+def test_with_javascript_a_second_report_tab_takes_a_new_token_and_sends(
+    live: LivePortal, browser: str, level: str
+) -> None:
+    """The same two tabs with the script: the second's token was spent by the first
+    one's report, so its page takes a new one and sends, instead of asking for a
+    reload that could clear what was written."""
+    before = mailboxes(live)
+    report_button = "#report-form button[type=submit]"
+    with open_browser(browser, level) as drv:
+        drv.get(live.url + "/report")
+        scripted(drv)
+        one = drv.current_window_handle
+        drv.switch_to.new_window("tab")
+        drv.get(live.url + "/report")
+        scripted(drv)
+        drv.find_element(By.ID, "what_happened").send_keys("the second incident")
+        drv.switch_to.window(one)
+        drv.find_element(By.ID, "what_happened").send_keys("the first incident")
+        drv.find_element(By.CSS_SELECTOR, report_button).click()
+        first = shown_code(drv, WAIT)  # type: ignore[arg-type]
+        drv.close()
+        drv.switch_to.window(drv.window_handles[0])
+        drv.find_element(By.CSS_SELECTOR, report_button).click()
+        second = shown_code(drv, WAIT)  # type: ignore[arg-type]
+        assert not shown(drv, "js-error")
+    assert first != second
+    assert mailboxes(live) == before + 2
+    assert opens(live, first) and opens(live, second)
+
+
 @pytest.mark.parametrize(("browser", "level"), [("chromium", "nojs"), ("firefox", "safest")])
 def test_without_javascript_an_idle_case_gives_the_words_back_and_names_the_code(
     idle_live: LivePortal, browser: str, level: str

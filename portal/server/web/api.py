@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import Connection
 
 from portal.common.errors import PortalError
@@ -49,6 +50,17 @@ def json_body() -> dict[str, Any]:
 def ping() -> ResponseReturnValue:
     """A trivial answer, for health checks and as the benchmarks' baseline."""
     return jsonify(ok=True)
+
+
+@bp.get("/form-token")
+def form_token() -> ResponseReturnValue:
+    """A token for this session's next form (a new session if it has none), for a
+    page whose own token no longer holds: the session ended while the reporter
+    wrote, or a report sent from another tab spent it. The page takes it and sends
+    again, so nothing typed is lost to a reload. Only this portal's own pages can
+    read it, as they read the token in a page: the answer carries no CORS header,
+    and Cross-Origin-Resource-Policy keeps it out of other sites' pages."""
+    return jsonify(token=generate_csrf())
 
 
 @bp.post("/pow")

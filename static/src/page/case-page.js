@@ -258,7 +258,7 @@ export function enhanceCasePage(doc) {
   });
 
   const messageForm = doc.getElementById('message-form');
-  const files = new FileUploads(doc, messageForm, worker, token, work);
+  const files = new FileUploads(doc, messageForm, worker, work);
 
   // Typing is activity: the case is kept open on the server while it goes on
   // (at least three times per idle period, so it never lapses mid-sentence).

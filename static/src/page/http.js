@@ -38,3 +38,23 @@ export async function postJson(url, token, body) {
 export function csrfToken(form) {
   return form.elements.namedItem('csrf_token').value;
 }
+
+// A new form token for `form` from the portal (GET /api/form-token), written into
+// the form for whatever reads it next.
+export async function renewToken(form) {
+  const response = await fetch(form.dataset.endpointToken, {
+    credentials: 'same-origin',
+    cache: 'no-store',
+  });
+  let payload;
+  try {
+    payload = await response.json();
+  } catch (_) {
+    payload = {};
+  }
+  if (!response.ok || typeof payload.token !== 'string') {
+    throw new ApiError(response.status, payload.error || 'http', payload.message);
+  }
+  form.elements.namedItem('csrf_token').value = payload.token;
+  return payload.token;
+}

@@ -1,6 +1,6 @@
 // Progressive enhancement of /report: seal in the browser, post only ciphertext.
 import { formatCode } from '../protocol/codes.js';
-import { csrfToken, messageFor } from './http.js';
+import { csrfToken, messageFor, renewToken } from './http.js';
 import { guardUnsent } from './leaving.js';
 import { Progress, showError, templateTexts } from './progress.js';
 import {
@@ -33,11 +33,13 @@ export function enhanceReportForm(doc) {
   const errorBox = doc.getElementById('js-error');
   const button = form.querySelector('button[type=submit]');
   const worker = new CryptoWorker(form.dataset.worker, form.dataset.workerIntegrity);
+  // A token that no longer holds is renewed, not answered with "reload the page":
+  // a reload could clear everything the reporter wrote.
   const work = new Work(worker, form.dataset.endpointPow, csrfToken(form),
-    form.dataset.work ? JSON.parse(form.dataset.work) : null);
+    form.dataset.work ? JSON.parse(form.dataset.work) : null, () => renewToken(form));
   // A questionnaire may ask for no files: then there is no picker, and nothing to send.
   const files = form.querySelector('#files-field')
-    ? new FileUploads(doc, form, worker, csrfToken(form), work)
+    ? new FileUploads(doc, form, worker, work)
     : NO_FILES;
   const rules = JSON.parse(form.dataset.rules);
   let sent = false;

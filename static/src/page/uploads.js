@@ -35,12 +35,11 @@ async function request(method, url, token, body, binary) {
 }
 
 export class FileUploads {
-  constructor(doc, form, worker, token, work) {
+  constructor(doc, form, worker, work) {
     this.doc = doc;
     this.form = form;
     this.worker = worker;
-    this.token = token;
-    this.work = work;
+    this.work = work; // and its form token, which a refused send may have renewed
     this.field = form.querySelector('#files-field');
     this.input = form.querySelector('#files');
     this.list = form.querySelector('#file-list');
@@ -125,7 +124,7 @@ export class FileUploads {
   async put(entry, number, data) {
     for (let attempt = 0; ; attempt += 1) {
       try {
-        return await request('PUT', `${this.endpoint}/${entry.upload}/parts/${number}`, this.token, data, true);
+        return await request('PUT', `${this.endpoint}/${entry.upload}/parts/${number}`, this.work.token, data, true);
       } catch (error) {
         if (entry.cancelled) throw error;
         if (error instanceof ApiError && error.reason === 'part_order') {
@@ -137,7 +136,7 @@ export class FileUploads {
         this.setState(entry, 'retrying');
         await sleep(Math.min(30000, 1000 * 2 ** attempt));
         // Resume from what the server actually holds.
-        const status = await request('GET', `${this.endpoint}/${entry.upload}`, this.token).catch(() => null);
+        const status = await request('GET', `${this.endpoint}/${entry.upload}`, this.work.token).catch(() => null);
         if (status && status.received > number) return status;
         this.setState(entry, 'encrypting');
       }
@@ -185,7 +184,7 @@ export class FileUploads {
     this.refresh();
     this.worker.run('file-cancel', { id: entry.id }).catch(() => {});
     if (entry.upload && !entry.meta) {
-      await request('DELETE', `${this.endpoint}/${entry.upload}`, this.token).catch(() => {});
+      await request('DELETE', `${this.endpoint}/${entry.upload}`, this.work.token).catch(() => {});
     }
   }
 

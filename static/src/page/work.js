@@ -2,14 +2,18 @@
 // is solved in the crypto worker as soon as the page loads, while the reporter
 // writes, so pressing Send rarely waits for it; each one is used once. The first
 // challenge may come in the page itself (`first`): one round trip fewer.
+//
+// `token` is the page's form token, which every request of the page carries;
+// `renew`, if given, fetches a new one when the portal no longer holds it.
 import { ApiError, postJson } from './http.js';
 
 export class Work {
-  constructor(worker, endpoint, token, first = null) {
+  constructor(worker, endpoint, token, first = null, renew = null) {
     this.worker = worker;
     this.endpoint = endpoint;
     this.token = token;
     this.first = first;
+    this.renew = renew;
     this.ready = null;
   }
 
@@ -37,14 +41,30 @@ export class Work {
     return proof;
   }
 
-  // Send `body` with a proof; if the portal no longer holds its challenge
-  // (a new session, a long pause), solve a fresh one and send once more.
+  // Send `body` with a proof. If the portal no longer holds its challenge (a
+  // long pause), solve a fresh one; if it no longer holds the page's token (the
+  // session ended while the reporter wrote, or a report sent from another tab
+  // spent it), take a new token and send the same proof, which a refused token
+  // left unspent. Each at most once: a second refusal is shown.
   async post(url, body) {
-    try {
-      return await postJson(url, this.token, { ...body, pow: await this.take() });
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.reason !== 'work') throw error;
-      return postJson(url, this.token, { ...body, pow: await this.take() });
+    let pow = await this.take();
+    let solvedAgain = false;
+    let renewed = false;
+    for (;;) {
+      try {
+        return await postJson(url, this.token, { ...body, pow });
+      } catch (error) {
+        const reason = error instanceof ApiError ? error.reason : null;
+        if (reason === 'work' && !solvedAgain) {
+          solvedAgain = true;
+          pow = await this.take();
+        } else if (reason === 'csrf' && this.renew && !renewed) {
+          renewed = true;
+          this.token = await this.renew();
+        } else {
+          throw error;
+        }
+      }
     }
   }
 }
