@@ -23,6 +23,11 @@ export async function postJson(url, token, body) {
     headers: { 'Content-Type': 'application/json', 'X-CSRFToken': token },
     body: JSON.stringify(body || {}),
   });
+  return answerOf(response);
+}
+
+// The JSON a response carries, or the ApiError it stands for.
+export async function answerOf(response) {
   let payload;
   try {
     payload = await response.json();
@@ -30,7 +35,9 @@ export async function postJson(url, token, body) {
     payload = {};
   }
   if (!response.ok) {
-    throw new ApiError(response.status, payload.error || 'http', payload.message);
+    const error = new ApiError(response.status, payload.error || 'http', payload.message);
+    error.next = payload.next;
+    throw error;
   }
   return payload;
 }
@@ -46,15 +53,8 @@ export async function renewToken(form) {
     credentials: 'same-origin',
     cache: 'no-store',
   });
-  let payload;
-  try {
-    payload = await response.json();
-  } catch (_) {
-    payload = {};
-  }
-  if (!response.ok || typeof payload.token !== 'string') {
-    throw new ApiError(response.status, payload.error || 'http', payload.message);
-  }
+  const payload = await answerOf(response);
+  if (typeof payload.token !== 'string') throw new ApiError(response.status, 'http', '');
   form.elements.namedItem('csrf_token').value = payload.token;
   return payload.token;
 }

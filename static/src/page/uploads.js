@@ -1,6 +1,6 @@
 // Evidence files on the page: pick, encrypt in the worker part by part, upload
 // with retries and resume, show progress per file and overall, remove/cancel.
-import { ApiError, messageFor } from './http.js';
+import { ApiError, answerOf, messageFor } from './http.js';
 import { templateTexts } from './progress.js';
 import { Units } from './units.js';
 
@@ -24,14 +24,7 @@ async function request(method, url, token, body, binary) {
     },
     body: binary ? body : JSON.stringify(body || {}),
   });
-  let payload;
-  try { payload = await response.json(); } catch (_) { payload = {}; }
-  if (!response.ok) {
-    const error = new ApiError(response.status, payload.error || 'http', payload.message);
-    error.next = payload.next;
-    throw error;
-  }
-  return payload;
+  return answerOf(response);
 }
 
 export class FileUploads {
