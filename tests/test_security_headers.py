@@ -30,7 +30,7 @@ def test_every_response_carries_the_security_headers(
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp.replace(
         "'wasm-unsafe-eval'", ""
     )
-    assert "frame-ancestors 'none'" in csp
+    assert "frame-ancestors 'none'" in csp and h["X-Frame-Options"] == "DENY"
     assert h["Referrer-Policy"] == "no-referrer"
     assert h["X-Content-Type-Options"] == "nosniff"
     assert h["Cross-Origin-Opener-Policy"] == "same-origin"
