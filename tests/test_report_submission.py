@@ -487,6 +487,7 @@ def test_a_second_tab_whose_token_was_spent_renews_it_and_sends_with_the_same_pr
     assert _counts(app) == (1, 1)
     renewed = client.get("/api/form-token")
     assert renewed.status_code == 200
+    assert renewed.get_json()["new_session"] is False  # the same session: its uploads stand
     assert renewed.headers["Cache-Control"] == "no-store"
     assert renewed.headers["Cross-Origin-Resource-Policy"] == "same-origin"
     assert "Access-Control-Allow-Origin" not in renewed.headers
@@ -509,7 +510,9 @@ def test_a_page_whose_session_ended_renews_its_token_in_a_new_session(
     client.delete_cookie("portal_session")  # ended, as after hours without a request
     _, body = browser_style_request(org, "written over an afternoon")
     assert _send(client, body, token, proof).get_json()["error"] == "csrf"
-    renewed = client.get("/api/form-token").get_json()["token"]
+    answer = client.get("/api/form-token").get_json()
+    assert answer["new_session"] is True  # the page sends its files again before the report
+    renewed = answer["token"]
     assert client.get_cookie("portal_session") is not None
     assert _send(client, body, renewed, proof).status_code == 201
     assert _counts(app) == (1, 1)

@@ -194,3 +194,75 @@ def test_a_file_at_every_level_in_both_browsers(
     assert shown["items"][0]["sealed_by"] == ("server" if mode == "nojs" else "browser")
     (f,) = shown["items"][0]["files"]
     assert f["sha256"] == hashlib.sha256(data).hexdigest() and f["state"] == "verified"
+
+
+def _end_session(drv: object) -> None:
+    """The session ends under the page, as after hours of writing: the browser holds
+    no live session any more (the portal sees the same when it deletes one)."""
+    drv.delete_cookie("portal_session")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("browser", "level"), [("chromium", "jitless"), ("firefox", "safer")])
+def test_files_sent_before_the_session_ended_go_out_again_with_the_report(
+    browser: str, level: str, live: LivePortal, desk_home: Path, tmp_path: Path
+) -> None:
+    """The file was sent, then the session ended before Send, and the upload with it.
+    The page learns it from its new token, sends the file again in the new session
+    and seals the report to name it: the reporter adds nothing again, and the desk
+    gets the file byte for byte."""
+    marker = f"MARKER-again-{browser}-{secrets.token_hex(4)}"
+    data = b"MARKER-again" + os.urandom(200_000)
+    path = _write(tmp_path, "evidence.bin", data)
+    with open_browser(browser, level) as drv:
+        drv.get(live.url + "/report")
+        drv.find_element(By.ID, "what_happened").send_keys(marker)
+        drv.find_element(By.ID, "files").send_keys(path)
+        _wait_files_sent(drv, 1, 120)
+        _end_session(drv)
+        _submit_and_code(drv, 180)
+        assert not drv.find_element(By.ID, "js-error").is_displayed()
+    saved, shown = _desk_saves(live, desk_home, tmp_path, marker)
+    assert (saved / "evidence.bin").read_bytes() == data
+    (f,) = shown["items"][0]["files"]
+    assert f["state"] == "verified"
+
+
+def test_a_file_whose_session_ends_mid_upload_starts_again_by_itself(
+    live: LivePortal, desk_home: Path, tmp_path: Path
+) -> None:
+    """The session ends while a file's parts are on their way (a slow link): the next
+    part is refused for its token, the page takes a new one, finds the session
+    new, and sends the whole file again in it."""
+    marker = f"MARKER-midway-{secrets.token_hex(4)}"
+    data = b"MARKER-midway" + os.urandom(3 * 1024 * 1024)
+    path = _write(tmp_path, "video.mp4", data)
+    with chromium("js") as drv:
+        drv.get(live.url + "/report")
+        drv.find_element(By.ID, "what_happened").send_keys(marker)
+        drv.execute_cdp_cmd("Network.enable", {})
+        slow = {"latency": 20, "downloadThroughput": -1, "uploadThroughput": 500_000}
+        drv.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, **slow})
+        drv.get_log("performance")
+        drv.find_element(By.ID, "files").send_keys(path)
+        wait(drv, 60).until(
+            lambda d: (
+                float(d.find_element(By.CSS_SELECTOR, "#file-list progress").get_attribute("value"))
+                > 0
+            )
+        )
+        _end_session(drv)
+        drv.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        _wait_files_sent(drv, 1, 180)
+        starts = [
+            r
+            for r in sent_requests(drv)
+            if r["method"] == "POST" and r["url"].endswith("/api/uploads")
+        ]
+        assert len(starts) == 2, "the file did not start again in the new session"
+        _submit_and_code(drv, 60)
+        assert not drv.find_element(By.ID, "js-error").is_displayed()
+    saved, _ = _desk_saves(live, desk_home, tmp_path, marker)
+    assert (saved / "video.mp4").read_bytes() == data

@@ -416,6 +416,9 @@ class Firefox:
     def get_cookies(self) -> list[dict[str, Any]]:
         return cast(list[dict[str, Any]], _call(self._m.get_cookies))
 
+    def delete_cookie(self, name: str) -> None:
+        _call(self._m.delete_cookie, name)
+
     def set_window_size(self, width: int, height: int) -> None:
         _call(self._m.set_window_rect, width=width, height=height)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, session
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import Connection
@@ -57,10 +57,12 @@ def form_token() -> ResponseReturnValue:
     """A token for this session's next form (a new session if it has none), for a
     page whose own token no longer holds: the session ended while the reporter
     wrote, or a report sent from another tab spent it. The page takes it and sends
-    again, so nothing typed is lost to a reload. Only this portal's own pages can
-    read it, as they read the token in a page: the answer carries no CORS header,
-    and Cross-Origin-Resource-Policy keeps it out of other sites' pages."""
-    return jsonify(token=generate_csrf())
+    again, so nothing typed is lost to a reload; ``new_session`` tells it the old
+    session ended, so the files it uploaded there are gone and go out again. Only
+    this portal's own pages can read it, as they read the token in a page: the
+    answer carries no CORS header, and Cross-Origin-Resource-Policy keeps it out
+    of other sites' pages."""
+    return jsonify(token=generate_csrf(), new_session=session.new)
 
 
 @bp.post("/pow")

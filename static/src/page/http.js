@@ -47,7 +47,8 @@ export function csrfToken(form) {
 }
 
 // A new form token for `form` from the portal (GET /api/form-token), written into
-// the form for whatever reads it next.
+// the form for whatever reads it next; `newSession` says the old session had
+// ended (what was uploaded in it is gone).
 export async function renewToken(form) {
   const response = await fetch(form.dataset.endpointToken, {
     credentials: 'same-origin',
@@ -56,5 +57,5 @@ export async function renewToken(form) {
   const payload = await answerOf(response);
   if (typeof payload.token !== 'string') throw new ApiError(response.status, 'http', '');
   form.elements.namedItem('csrf_token').value = payload.token;
-  return payload.token;
+  return { token: payload.token, newSession: payload.new_session === true };
 }

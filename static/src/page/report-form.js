@@ -8,11 +8,16 @@ import {
 } from './questions.js';
 import { FileUploads, FilesNotReady } from './uploads.js';
 import { Units } from './units.js';
-import { Work } from './work.js';
+import { SessionChanged, Work } from './work.js';
 import { CryptoWorker } from './worker-client.js';
 
 const NO_FILES = {
-  hasFiles: () => false, busy: () => false, settled: async () => {}, ready: () => [], clear: () => {},
+  hasFiles: () => false,
+  busy: () => false,
+  settled: async () => {},
+  ready: () => [],
+  clear: () => {},
+  sendAgain: () => false,
 };
 
 const wantsCopy = (doc) => Boolean(doc.getElementById('keep_copy') && doc.getElementById('keep_copy').checked);
@@ -69,24 +74,37 @@ export function enhanceReportForm(doc) {
     button.disabled = true;
     progress.start();
     try {
-      if (files.busy()) { // pressing Send while files are still going out is honoured
-        progress.note('waiting');
-        await files.settled();
+      let result;
+      for (let tries = 1; ; tries += 1) {
+        // Files sent in a session that has ended since go out again first.
+        files.sendAgain();
+        if (files.busy()) { // pressing Send while files are still going out is honoured
+          progress.note('waiting');
+          await files.settled();
+        }
+        const attachments = files.ready();
+        result = await worker.run('seal-report', {
+          attachments,
+          organization: JSON.parse(form.dataset.organization),
+          form: rules.form,
+          version: rules.version,
+          formDigest: rules.digest,
+          fields: answers,
+          copyFields: wantsCopy(doc) ? copyWords(doc, rules, answers) : null,
+          lang: doc.documentElement.lang,
+        }, (n) => progress.step(n));
+        progress.step(4);
+        try {
+          await work.post(form.dataset.endpoint,
+            { ...result.request, attachments: attachments.map((a) => a.upload) },
+            attachments.length > 0);
+          break;
+        } catch (error) {
+          // The session ended while the reporter wrote, and its files with it: they
+          // are sent again in the new one, and the report sealed again to name them.
+          if (!(error instanceof SessionChanged) || tries > 1) throw error;
+        }
       }
-      const attachments = files.ready();
-      const result = await worker.run('seal-report', {
-        attachments,
-        organization: JSON.parse(form.dataset.organization),
-        form: rules.form,
-        version: rules.version,
-        formDigest: rules.digest,
-        fields: answers,
-        copyFields: wantsCopy(doc) ? copyWords(doc, rules, answers) : null,
-        lang: doc.documentElement.lang,
-      }, (n) => progress.step(n));
-      progress.step(4);
-      await work.post(form.dataset.endpoint,
-        { ...result.request, attachments: attachments.map((a) => a.upload) });
       sent = true;
       progress.stop();
       form.reset();

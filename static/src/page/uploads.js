@@ -3,6 +3,7 @@
 import { ApiError, answerOf, messageFor } from './http.js';
 import { templateTexts } from './progress.js';
 import { Units } from './units.js';
+import { SessionChanged } from './work.js';
 
 const RETRIES = 8;
 
@@ -32,7 +33,7 @@ export class FileUploads {
     this.doc = doc;
     this.form = form;
     this.worker = worker;
-    this.work = work; // and its form token, which a refused send may have renewed
+    this.work = work; // and its form token and session, which a refused send may have renewed
     this.field = form.querySelector('#files-field');
     this.input = form.querySelector('#files');
     this.list = form.querySelector('#file-list');
@@ -64,7 +65,7 @@ export class FileUploads {
     const li = this.template.cloneNode(true);
     const entry = {
       id: `f${this.nextId}`, file, li, state: 'waiting', sent: 0, total: file.size,
-      upload: null, meta: null, cancelled: false,
+      upload: null, meta: null, cancelled: false, session: null, again: false,
     };
     this.nextId += 1;
     li.querySelector('[data-field="name"]').textContent = file.name;
@@ -114,12 +115,18 @@ export class FileUploads {
     }
   }
 
+  // A request about `entry`'s upload, which lives in the session it began in.
+  about(entry, method, url, body, binary) {
+    if (entry.session !== this.work.session) return Promise.reject(new SessionChanged());
+    return this.work.withToken((token) => request(method, url, token, body, binary), true);
+  }
+
   async put(entry, number, data) {
     for (let attempt = 0; ; attempt += 1) {
       try {
-        return await request('PUT', `${this.endpoint}/${entry.upload}/parts/${number}`, this.work.token, data, true);
+        return await this.about(entry, 'PUT', `${this.endpoint}/${entry.upload}/parts/${number}`, data, true);
       } catch (error) {
-        if (entry.cancelled) throw error;
+        if (entry.cancelled || error instanceof SessionChanged) throw error;
         if (error instanceof ApiError && error.reason === 'part_order') {
           if (error.next > number) return { received: error.next }; // the server has it already
           throw error;
@@ -129,7 +136,7 @@ export class FileUploads {
         this.setState(entry, 'retrying');
         await sleep(Math.min(30000, 1000 * 2 ** attempt));
         // Resume from what the server actually holds.
-        const status = await request('GET', `${this.endpoint}/${entry.upload}`, this.work.token).catch(() => null);
+        const status = await this.about(entry, 'GET', `${this.endpoint}/${entry.upload}`).catch(() => null);
         if (status && status.received > number) return status;
         this.setState(entry, 'encrypting');
       }
@@ -139,6 +146,7 @@ export class FileUploads {
   async send(entry) {
     if (entry.cancelled) return;
     const started = Date.now();
+    entry.session = this.work.session;
     try {
       this.setState(entry, 'encrypting');
       const info = await this.worker.run('file-begin', {
@@ -166,8 +174,34 @@ export class FileUploads {
       entry.sent = entry.total;
       this.setState(entry, 'done', info.removed ? this.texts.stripped : '');
     } catch (error) {
-      if (!entry.cancelled) this.fail(entry, error.reason || 'failed', messageFor(error, ''));
+      if (entry.cancelled) return;
+      // The session ended mid-upload: the file is still here, so it starts over
+      // in the new session (once; a second loss is shown).
+      if (error instanceof SessionChanged && !entry.again) {
+        entry.again = true;
+        this.restart(entry);
+        await this.send(entry);
+        return;
+      }
+      this.fail(entry, error.reason || 'failed', messageFor(error, ''));
     }
+  }
+
+  restart(entry) {
+    Object.assign(entry, { upload: null, meta: null, sent: 0 });
+    this.setState(entry, 'waiting');
+  }
+
+  // Files sent in a session that has ended since are gone from the portal with
+  // it: send them again in this one (before a report names them). True if any.
+  sendAgain() {
+    const gone = this.entries.filter((e) => e.state === 'done' && e.session !== this.work.session);
+    for (const entry of gone) {
+      entry.again = false;
+      this.restart(entry);
+      this.queue = this.queue.then(() => this.send(entry));
+    }
+    return gone.length > 0;
   }
 
   async remove(entry) {
@@ -177,7 +211,7 @@ export class FileUploads {
     this.refresh();
     this.worker.run('file-cancel', { id: entry.id }).catch(() => {});
     if (entry.upload && !entry.meta) {
-      await request('DELETE', `${this.endpoint}/${entry.upload}`, this.work.token).catch(() => {});
+      await this.about(entry, 'DELETE', `${this.endpoint}/${entry.upload}`).catch(() => {});
     }
   }
 

@@ -4,8 +4,16 @@
 // challenge may come in the page itself (`first`): one round trip fewer.
 //
 // `token` is the page's form token, which every request of the page carries;
-// `renew`, if given, fetches a new one when the portal no longer holds it.
+// `renew`, if given, fetches a new one ({ token, newSession }) when the portal
+// no longer holds it. `session` counts the sessions the page has been in: it
+// moves on when a renewal found the old session ended, and whatever was
+// uploaded in the old one is gone with it.
 import { ApiError, postJson } from './http.js';
+
+// A request that belongs to the session it began in (a file's upload, a report
+// naming uploaded files) found that session ended: what began there must begin
+// again in the new one. Nothing of the request was stored.
+export class SessionChanged extends Error {}
 
 export class Work {
   constructor(worker, endpoint, token, first = null, renew = null) {
@@ -15,6 +23,9 @@ export class Work {
     this.first = first;
     this.renew = renew;
     this.ready = null;
+    this.unspent = null; // a proof a refused request carried back unspent
+    this.session = 0;
+    this.renewing = null;
   }
 
   solve() {
@@ -35,35 +46,60 @@ export class Work {
 
   // A proof for one submission; the next one is prepared at once.
   async take() {
+    if (this.unspent) {
+      const proof = this.unspent;
+      this.unspent = null;
+      return proof;
+    }
     const proof = await this.prepare();
     this.ready = null;
     this.prepare();
     return proof;
   }
 
+  // `send(token)` with the page's form token; if the portal refuses the token
+  // (the session ended while the reporter wrote, or a report sent from another
+  // tab spent it), once more with a new one. Requests refused at the same
+  // moment (a report and a file's part) share one renewal. A request `bound` to
+  // its session is not sent again in a new one: SessionChanged instead.
+  async withToken(send, bound = false) {
+    const { token, session } = this;
+    try {
+      return await send(token);
+    } catch (error) {
+      if (!this.renew || !(error instanceof ApiError) || error.reason !== 'csrf') throw error;
+    }
+    await this.renewedAfter(token);
+    if (bound && this.session !== session) throw new SessionChanged();
+    return send(this.token);
+  }
+
+  async renewedAfter(stale) {
+    if (this.token !== stale) return; // renewed meanwhile, for another request
+    if (!this.renewing) {
+      this.renewing = this.renew().then(({ token, newSession }) => {
+        this.token = token;
+        if (newSession) this.session += 1;
+      }).finally(() => { this.renewing = null; });
+    }
+    await this.renewing;
+  }
+
   // Send `body` with a proof. If the portal no longer holds its challenge (a
-  // long pause), solve a fresh one; if it no longer holds the page's token (the
-  // session ended while the reporter wrote, or a report sent from another tab
-  // spent it), take a new token and send the same proof, which a refused token
-  // left unspent. Each at most once: a second refusal is shown.
-  async post(url, body) {
+  // long pause), solve a fresh one, once; the token is renewed as withToken
+  // says, and a refused token leaves the proof unspent, so the same proof goes
+  // with the new token.
+  async post(url, body, bound = false) {
     let pow = await this.take();
     let solvedAgain = false;
-    let renewed = false;
     for (;;) {
       try {
-        return await postJson(url, this.token, { ...body, pow });
+        return await this.withToken((token) => postJson(url, token, { ...body, pow }), bound);
       } catch (error) {
-        const reason = error instanceof ApiError ? error.reason : null;
-        if (reason === 'work' && !solvedAgain) {
-          solvedAgain = true;
-          pow = await this.take();
-        } else if (reason === 'csrf' && this.renew && !renewed) {
-          renewed = true;
-          this.token = await this.renew();
-        } else {
-          throw error;
-        }
+        if (error instanceof SessionChanged) this.unspent = pow; // nothing was sent with it
+        if (!(error instanceof ApiError) || error.reason !== 'work' || solvedAgain) throw error;
+        solvedAgain = true;
+        pow = await this.take();
       }
     }
   }

@@ -1,0 +1,115 @@
+// The page's form-token renewal (static/src/page/work.js), against a fake portal
+// that refuses a stale token as the real one does (400, reason "csrf") and
+// answers /api/form-token with a new token, saying whether it made a new session.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { ApiError } from '../../static/src/page/http.js';
+import { SessionChanged, Work } from '../../static/src/page/work.js';
+
+function portal({ holds, newSession = false }) {
+  const seen = { sent: [], renewals: 0 };
+  let current = holds;
+  const refused = () => new ApiError(400, 'csrf', 'reload');
+  return {
+    seen,
+    // One request of the page: refused unless it carries the token the portal holds.
+    send: (what, delay = 0) => async (token) => {
+      seen.sent.push([what, token]);
+      const held = current; // what the portal holds when the request arrives
+      await new Promise((resolve) => { setTimeout(resolve, delay); });
+      if (token !== held) throw refused();
+      return { ok: what };
+    },
+    renew: async () => {
+      seen.renewals += 1;
+      await new Promise((resolve) => { setTimeout(resolve, 5); });
+      current = `token-${seen.renewals}`;
+      return { token: current, newSession };
+    },
+  };
+}
+
+test('a stale token is renewed once and the request sent again with the new one', async () => {
+  const p = portal({ holds: 'fresh' });
+  const work = new Work(null, '/api/pow', 'stale', null, p.renew);
+  assert.deepEqual(await work.withToken(p.send('report')), { ok: 'report' });
+  assert.deepEqual(p.seen.sent, [['report', 'stale'], ['report', 'token-1']]);
+  assert.equal(work.token, 'token-1');
+  assert.equal(work.session, 0);
+});
+
+test('requests refused at the same moment share one renewal', async () => {
+  const p = portal({ holds: 'fresh' });
+  const work = new Work(null, '/api/pow', 'stale', null, p.renew);
+  const answers = await Promise.all([
+    work.withToken(p.send('report')),
+    work.withToken(p.send('part 1'), true),
+    work.withToken(p.send('status'), true),
+  ]);
+  assert.deepEqual(answers.map((a) => a.ok), ['report', 'part 1', 'status']);
+  assert.equal(p.seen.renewals, 1);
+});
+
+test('a refusal that arrives after another request renewed takes that token', async () => {
+  const p = portal({ holds: 'fresh' });
+  const work = new Work(null, '/api/pow', 'stale', null, p.renew);
+  // The part was sent with the stale token too, but its answer comes late.
+  const [report, part] = await Promise.all([
+    work.withToken(p.send('report')),
+    work.withToken(p.send('part 2', 40), true),
+  ]);
+  assert.deepEqual([report.ok, part.ok], ['report', 'part 2']);
+  assert.equal(p.seen.renewals, 1);
+  assert.deepEqual(p.seen.sent.filter(([what]) => what === 'part 2').map(([, t]) => t), ['stale', 'token-1']);
+});
+
+test('a request bound to an ended session is not sent again in the new one', async () => {
+  const p = portal({ holds: 'fresh', newSession: true });
+  const work = new Work(null, '/api/pow', 'stale', null, p.renew);
+  await assert.rejects(work.withToken(p.send('report with files'), true), SessionChanged);
+  assert.deepEqual(p.seen.sent, [['report with files', 'stale']]);
+  assert.equal(work.session, 1);
+  // one that names nothing of the old session goes out in the new one
+  assert.deepEqual(await work.withToken(p.send('report')), { ok: 'report' });
+});
+
+test('a second refusal is shown, and without a way to renew the first is', async () => {
+  const p = portal({ holds: 'never sent' });
+  const work = new Work(null, '/api/pow', 'stale', null, async () => ({ token: 'also stale' }));
+  await assert.rejects(work.withToken(p.send('report')), (e) => e.reason === 'csrf');
+  assert.equal(p.seen.sent.length, 2);
+  const plain = new Work(null, '/api/pow', 'stale');
+  await assert.rejects(plain.withToken(p.send('message')), (e) => e.reason === 'csrf');
+  assert.equal(p.seen.sent.length, 3);
+});
+
+test('other refusals are not answered with a renewal', async () => {
+  const work = new Work(null, '/api/pow', 't', null, async () => assert.fail('renewed'));
+  const gone = async () => { throw new ApiError(404, 'no_upload', 'add it again'); };
+  await assert.rejects(work.withToken(gone, true), (e) => e.reason === 'no_upload');
+  await assert.rejects(work.withToken(async () => { throw new TypeError('offline'); }), TypeError);
+});
+
+test('a report refused for an ended session keeps its proof for the next request', async () => {
+  const p = portal({ holds: 'fresh', newSession: true });
+  let solved = 0;
+  const worker = { run: async () => { solved += 1; return { nonce: solved }; } };
+  const work = new Work(worker, '/api/pow', 'stale', { challenge: 'c', bits: 0, iterations: 1 }, p.renew);
+  const proofs = [];
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = async (url, init) => {
+    const { pow } = JSON.parse(init.body);
+    proofs.push(pow.nonce);
+    const ok = init.headers['X-CSRFToken'] === 'token-1';
+    const answer = ok ? { ok: true } : { error: 'csrf', message: 'reload' };
+    return new globalThis.Response(JSON.stringify(answer), { status: ok ? 201 : 400 });
+  };
+  try {
+    await assert.rejects(work.post('/api/reports', { named: 'old upload' }, true), SessionChanged);
+    assert.deepEqual(await work.post('/api/uploads', { size: 1 }), { ok: true });
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+  assert.deepEqual(proofs, [1, 1]); // the refused report's proof, then the same one again
+});
