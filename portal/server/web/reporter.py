@@ -6,6 +6,11 @@ dropped once shown. Sending the same form again, or reloading, is answered
 truthfully: the report was already received, and its code was shown once. A
 different form whose token no longer holds (a second tab, a form edited after
 Back, a session that ended while they wrote) comes back filled in, unsent.
+
+A form sent again while its first send is still at work (a double press, a
+reload while the server derives and stores) waits for that send's outcome: the
+browser shows only the last answer, so this one must carry the code, or the
+words back, and not guess before the first send is done.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
+import time
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -221,9 +229,10 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
     # Spent in a commit of its own, before paying for a derivation: of the same form
     # raced from several requests, all but one stop here, before touching the
     # session that will hold the code.
+    raw = session.get("csrf_token")
     if not spend_csrf_token():
         sessions.discard_changes()  # the request that spent it writes the session
-        return already_received()
+        return _sent_before(q, sent, raw)
     svc = services()
     lang = i18n.current().code
     try:
@@ -268,6 +277,48 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
     return redirect(url_for("reporter.report_sent"), code=303)
 
 
+# How often a form sent again looks whether its first send is done, and how many
+# may wait at once in a worker (each holds a thread; a flood of copies of one
+# form beyond this is answered at once, as before the wait existed).
+SETTLE_POLL = 0.1
+SETTLE_MARGIN = 5.0  # seconds, beyond the derivation queue's longest wait: the write
+_SETTLING = threading.BoundedSemaphore(4)
+
+
+def _sent_before(q: Questionnaire, sent: dict[str, list[str]], raw: object) -> ResponseReturnValue:
+    """The page's form, whose token another request of this session spent first:
+    its answer, once that request is done. The first stored this form: the code,
+    on the page that shows it once (the browser dropped the first answer when it
+    sent this one). It stored nothing, or it sent another form (a second tab):
+    this one again, filled in, unsent."""
+    stored = _settled(raw)
+    if stored is None:
+        return already_received()  # could not wait: what was said before waits existed
+    sessions.adopt(stored)
+    mark = stored.get(RECEIVED)
+    if mark is not None and _is_received(mark, sent):
+        return _received_before(sent)
+    return _page(q, sent, stale=True), 400
+
+
+def _settled(raw: object) -> dict[str, Any] | None:
+    """The session as the request that spent the form token ``raw`` left it: it
+    writes the session with a new token when it is done, stored or not. None if
+    this request cannot wait (others wait already), or that one never finished."""
+    if not _SETTLING.acquire(blocking=False):
+        return None
+    try:
+        deadline = time.monotonic() + services().work_gate.wait_seconds + SETTLE_MARGIN
+        while time.monotonic() < deadline:
+            stored = sessions.as_stored()
+            if stored is None or stored.get("csrf_token") != raw:
+                return stored
+            time.sleep(SETTLE_POLL)
+        return None
+    finally:
+        _SETTLING.release()
+
+
 @bp.get("/report/sent")
 def report_sent() -> ResponseReturnValue:
     """The new code, shown once; afterwards, the truth that it was."""
@@ -277,6 +328,16 @@ def report_sent() -> ResponseReturnValue:
     if session.get(RECEIVED):
         return already_received()
     return redirect(url_for("reporter.new_report"), code=303)
+
+
+def _received_before(sent: dict[str, list[str]]) -> ResponseReturnValue:
+    """This form's report was stored. If its code was never shown (the browser
+    dropped the answer that led to it when this form was sent again), the page
+    that shows it once; else the truth that it was received."""
+    mark = session.get(RECEIVED)
+    if isinstance(session.get(SHOW_CODE), str) and _is_latest(mark, sent):
+        return redirect(url_for("reporter.report_sent"), code=303)
+    return already_received()
 
 
 def already_received() -> ResponseReturnValue:
@@ -298,7 +359,7 @@ def _form_sent_again(exc: CSRFError) -> ResponseReturnValue:
     sent = _sent_fields()
     mark = session.get(RECEIVED)
     if mark is not None and _is_received(mark, sent):
-        return already_received()
+        return _received_before(sent)
     q = _served((request.view_args or {}).get("qid"))
     if q is None or request.headers.get("Sec-Fetch-Site") != "same-origin":
         return render_template("error.html", message="csrf"), 400
@@ -342,6 +403,13 @@ def _is_received(mark: object, sent: dict[str, list[str]]) -> bool:
     key, *digests = (str(part) for part in mark)
     mine = _fields_digest(bytes.fromhex(key), sent)
     return any(hmac.compare_digest(mine, digest) for digest in digests)
+
+
+def _is_latest(mark: object, sent: dict[str, list[str]]) -> bool:
+    """Whether ``sent`` is the form stored last (the one whose code waits unshown)."""
+    if not isinstance(mark, list) or not _is_mark(mark):
+        return False
+    return hmac.compare_digest(str(mark[-1]), _fields_digest(bytes.fromhex(str(mark[0])), sent))
 
 
 def _fields_digest(key: bytes, sent: dict[str, list[str]]) -> str:

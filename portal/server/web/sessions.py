@@ -291,6 +291,29 @@ def discard_changes() -> None:
         current.discarded = True
 
 
+def as_stored() -> dict[str, Any] | None:
+    """This request's session as it is stored now (another request of the same
+    session may have written it since this one read it); None if it ended or
+    was never stored."""
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    interface = current_app.session_interface
+    if not isinstance(current, ServerSession) or current.token is None:
+        return None
+    assert isinstance(interface, ServerSessionInterface)
+    found = interface.store.load(current.token)
+    return None if found is None else found[0]
+
+
+def adopt(data: dict[str, Any]) -> None:
+    """Read and show this session as another request stored it (``as_stored``),
+    and write none of it back (see ``discard_changes``)."""
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if isinstance(current, ServerSession):
+        current.clear()
+        current.update(data)
+        current.discarded = True
+
+
 LINE = "line"  # the lineage of a privileged session, kept across its new tokens
 
 
