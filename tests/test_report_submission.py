@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from nacl.public import PrivateKey
 from nacl.secret import SecretBox
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import OperationalError
 
 from portal.desk.keystore import DeskKeys
@@ -23,7 +25,7 @@ from portal.protocol.envelopes import open_envelope
 from portal.protocol.organization import Organization
 from portal.protocol.pow import proof_for
 from portal.server.config import Config
-from portal.server.models import Envelope, Mailbox
+from portal.server.models import Envelope, Mailbox, SessionRow
 from portal.server.web.services import services
 from tests.harness.loop import CODE_ON_PAGE, TAG
 from tests.harness.sealing import browser_style_request
@@ -284,14 +286,14 @@ def test_a_form_raced_from_two_requests_keeps_its_code_and_the_next_form_sends(
     from portal.server.web import reporter
 
     token = csrf_token(client)
-    real = reporter.spend_csrf_token
+    real = reporter._spend_report_form
     barrier = threading.Barrier(2)
 
     def together() -> bool:  # both requests have passed the form check
         barrier.wait(10)
         return real()
 
-    monkeypatch.setattr(reporter, "spend_csrf_token", together)
+    monkeypatch.setattr(reporter, "_spend_report_form", together)
     answers: list[int] = []
     send = _sender(app, client, token, answers)
     threads = [threading.Thread(target=send) for _ in range(2)]
@@ -299,7 +301,7 @@ def test_a_form_raced_from_two_requests_keeps_its_code_and_the_next_form_sends(
         t.start()
     for t in threads:
         t.join(30)
-    monkeypatch.setattr(reporter, "spend_csrf_token", real)
+    monkeypatch.setattr(reporter, "_spend_report_form", real)
     assert answers == [303, 303]  # the loser waited for the winner, then led to its code
     assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
     nxt = client.post("/report", data={"csrf_token": csrf_token(client), "what_happened": "next"})
@@ -316,7 +318,7 @@ def test_a_form_sent_twice_keeps_its_code_when_the_loser_answers_last(
     from portal.server.web import reporter
 
     token = csrf_token(client)
-    real = reporter.spend_csrf_token
+    real = reporter._spend_report_form
     loser_waits, loser_goes = threading.Event(), threading.Event()
 
     def in_order() -> bool:
@@ -325,7 +327,7 @@ def test_a_form_sent_twice_keeps_its_code_when_the_loser_answers_last(
             assert loser_goes.wait(30)
         return real()
 
-    monkeypatch.setattr(reporter, "spend_csrf_token", in_order)
+    monkeypatch.setattr(reporter, "_spend_report_form", in_order)
     answers: list[int] = []
     send = _sender(app, client, token, answers)
     loser = threading.Thread(target=send, name="loser")
@@ -361,32 +363,56 @@ def _first_send_held(
     return sealing, go
 
 
-def _double_press(
+def _pressed_again(
     app: Flask,
     client: FlaskClient,
-    words: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    words: list[str],
     go: threading.Event,
     sealing: threading.Event,
-) -> tuple[list[Any], Any]:
-    """Send, then send again while the first is still at work (a second press on
-    Send, or a reload): the browser drops the first answer and shows the second."""
+    until: Callable[[], None] = lambda: None,
+) -> tuple[Any, list[Any]]:
+    """Send ``words[0]``, then, while that send is still at work, the same page's
+    form again with each of the others (a second press on Send, a reload): the
+    browser drops every answer but the last. ``go`` lets the first go on once
+    every later send is waiting for it (and ``until`` has run)."""
+    from portal.server.web import sessions
+
     token = csrf_token(client)
     cookie = client.get_cookie("portal_session")
     assert cookie is not None
-    dropped: list[Any] = []
+    answers: dict[int, Any] = {}
+    waiting: set[str] = set()
+    real = sessions.as_stored
 
-    def first() -> None:
+    def looked() -> Any:  # a later send is waiting for the first one's outcome
+        waiting.add(threading.current_thread().name)
+        return real()
+
+    monkeypatch.setattr(sessions, "as_stored", looked)
+
+    def send(n: int) -> None:
         c = app.test_client()
         c.set_cookie("portal_session", cookie.value)
-        dropped.append(c.post("/report", data={"csrf_token": token, "what_happened": words[0]}))
+        answers[n] = c.post("/report", data={"csrf_token": token, "what_happened": words[n]})
 
-    t = threading.Thread(target=first, name="first")
-    t.start()
+    first = threading.Thread(target=send, args=(0,), name="first")
+    first.start()
     assert sealing.wait(30)
-    threading.Timer(0.5, go.set).start()  # the first goes on while the second waits
-    second = client.post("/report", data={"csrf_token": token, "what_happened": words[1]})
-    t.join(30)
-    return dropped, second
+    later = [
+        threading.Thread(target=send, args=(n,), name=f"press {n}") for n in range(1, len(words))
+    ]
+    for t in later:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(waiting) < len(later) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(waiting) == len(later), "a later send did not wait"
+    until()
+    go.set()
+    for t in [first, *later]:
+        t.join(60)
+    return answers[0], [answers[n] for n in range(1, len(words))]
 
 
 def test_a_form_sent_again_while_the_first_is_storing_shows_the_code(
@@ -397,8 +423,8 @@ def test_a_form_sent_again_while_the_first_is_storing_shows_the_code(
     shown" at once; the browser had dropped the page that would have shown it, so
     the reporter never saw their code. Now it waits and leads to the code."""
     sealing, go = _first_send_held(monkeypatch, lambda: None)
-    dropped, second = _double_press(app, client, ("once", "once"), go, sealing)
-    assert dropped[0].status_code == 303
+    dropped, (second,) = _pressed_again(app, client, monkeypatch, ["once", "once"], go, sealing)
+    assert dropped.status_code == 303
     assert second.status_code == 303 and second.headers["Location"].endswith("/report/sent")
     assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
     assert _counts(app) == (1, 1)
@@ -416,8 +442,10 @@ def test_a_form_sent_again_while_the_first_fails_gets_its_words_back(
         raise Busy("slots")
 
     sealing, go = _first_send_held(monkeypatch, busy)
-    dropped, second = _double_press(app, client, ("my words", "my words"), go, sealing)
-    assert dropped[0].status_code == 503
+    dropped, (second,) = _pressed_again(
+        app, client, monkeypatch, ["my words", "my words"], go, sealing
+    )
+    assert dropped.status_code == 503
     page = second.get_data(as_text=True)
     assert second.status_code == 400 and STALE in page and ">my words</textarea>" in page
     assert "already received" not in page and _counts(app) == (0, 0)
@@ -431,11 +459,84 @@ def test_another_tabs_form_sent_while_the_first_is_storing_comes_back_unsent(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sealing, go = _first_send_held(monkeypatch, lambda: None)
-    dropped, second = _double_press(app, client, ("first tab", "second tab"), go, sealing)
-    assert dropped[0].status_code == 303
+    dropped, (second,) = _pressed_again(
+        app, client, monkeypatch, ["first tab", "second tab"], go, sealing
+    )
+    assert dropped.status_code == 303
     page = second.get_data(as_text=True)
     assert second.status_code == 400 and STALE in page and ">second tab</textarea>" in page
     assert _counts(app) == (1, 1)
+
+
+def test_many_presses_while_the_first_send_fails_all_get_the_words_back(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five more presses while the first send waits and is then turned away: the
+    browser shows the last answer, so none of them may say "received"."""
+    from portal.server.web.work_gate import Busy
+
+    def busy() -> None:
+        raise Busy("slots")
+
+    sealing, go = _first_send_held(monkeypatch, busy)
+    dropped, later = _pressed_again(app, client, monkeypatch, ["mine"] * 6, go, sealing)
+    assert dropped.status_code == 503
+    for answer in later:
+        page = answer.get_data(as_text=True)
+        assert answer.status_code == 400 and STALE in page and ">mine</textarea>" in page
+    assert _counts(app) == (0, 0)
+
+
+def test_a_send_that_never_finishes_is_waited_for_no_longer_than_a_send_can_take(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first send spent the form and marked the session, then did not finish in
+    the longest a send can take (its worker stopped; here it hangs until the next
+    press has its answer). That press waits no longer, and gets the words back
+    with a token that holds."""
+    from portal.server.web import reporter
+
+    monkeypatch.setattr(reporter, "SETTLE_MARGIN", 0.0)
+    with app.app_context():
+        monkeypatch.setattr(services().work_gate, "wait_seconds", 1.0)
+    sealing, go = _first_send_held(monkeypatch, lambda: None)
+    started = time.monotonic()
+    _, (second,) = _pressed_again(
+        app, client, monkeypatch, ["stuck", "stuck"], go, sealing, lambda: time.sleep(3)
+    )
+    page = second.get_data(as_text=True)
+    assert second.status_code == 400 and ">stuck</textarea>" in page
+    assert time.monotonic() - started < 30
+    fresh = CSRF_VALUE.search(page)
+    assert fresh is not None
+    again = client.post("/report", data={"csrf_token": fresh.group(1), "what_happened": "stuck"})
+    assert again.status_code == 303
+
+
+def test_a_session_ended_while_a_press_waits_gives_the_words_back_in_a_new_one(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portal.server.web.sessions import ServerSessionInterface
+
+    def ended() -> None:
+        interface = app.session_interface
+        assert isinstance(interface, ServerSessionInterface)
+        with app.app_context():
+            interface.store.purge()
+            with interface.store.db.transaction() as s:
+                s.execute(delete(SessionRow))
+
+    sealing, go = _first_send_held(monkeypatch, lambda: None)
+    _, (second,) = _pressed_again(app, client, monkeypatch, ["gone", "gone"], go, sealing, ended)
+    page = second.get_data(as_text=True)
+    assert second.status_code == 400 and STALE in page and ">gone</textarea>" in page
+    cookie = re.search(r"portal_session=([^;]+)", second.headers.get("Set-Cookie", ""))
+    assert cookie is not None  # a new session, for the page that came back
+    client.set_cookie("portal_session", cookie.group(1))
+    fresh = CSRF_VALUE.search(page)
+    assert fresh is not None
+    again = client.post("/report", data={"csrf_token": fresh.group(1), "what_happened": "gone"})
+    assert again.status_code == 303
 
 
 def test_a_report_that_fails_to_store_shows_no_code(

@@ -266,3 +266,32 @@ def test_a_file_whose_session_ends_mid_upload_starts_again_by_itself(
         assert not drv.find_element(By.ID, "js-error").is_displayed()
     saved, _ = _desk_saves(live, desk_home, tmp_path, marker)
     assert (saved / "video.mp4").read_bytes() == data
+
+
+def test_a_file_added_after_the_session_ended_is_uploaded_once(
+    live: LivePortal, desk_home: Path, tmp_path: Path
+) -> None:
+    """The session ended before the file was chosen: its start is refused for the
+    page's token, renewed into a new session and made there. The upload belongs to
+    that session; it must not be taken for one of the old session's, started again,
+    and leave a stray upload counted against the reporter's limits."""
+    marker = f"MARKER-late-{secrets.token_hex(4)}"
+    data = b"MARKER-late" + os.urandom(300_000)
+    path = _write(tmp_path, "late.bin", data)
+    with chromium("jitless") as drv:
+        drv.get(live.url + "/report")
+        drv.find_element(By.ID, "what_happened").send_keys(marker)
+        _end_session(drv)
+        drv.get_log("performance")
+        drv.find_element(By.ID, "files").send_keys(path)
+        _wait_files_sent(drv, 1, 120)
+        starts = [
+            r
+            for r in sent_requests(drv)
+            if r["method"] == "POST" and r["url"].endswith("/api/uploads")
+        ]
+        assert len(starts) == 2  # refused for the token, then made in the new session
+        _submit_and_code(drv, 120)
+        assert not drv.find_element(By.ID, "js-error").is_displayed()
+    saved, _ = _desk_saves(live, desk_home, tmp_path, marker)
+    assert (saved / "late.bin").read_bytes() == data

@@ -8,9 +8,10 @@ different form whose token no longer holds (a second tab, a form edited after
 Back, a session that ended while they wrote) comes back filled in, unsent.
 
 A form sent again while its first send is still at work (a double press, a
-reload while the server derives and stores) waits for that send's outcome: the
-browser shows only the last answer, so this one must carry the code, or the
-words back, and not guess before the first send is done.
+reload while the server derives and stores) waits for that send's outcome, which
+the session marks (``SENDING``): the browser shows only the last answer, so it
+must lead to the code, or give the words back, and never say "received" before
+the report is stored.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from typing import Any
 
@@ -56,6 +56,7 @@ from portal.server.web.work_gate import Busy
 bp = Blueprint("reporter", __name__)
 RECEIVED = "report-received"
 SHOW_CODE = "report-code"  # sealed in the session from the POST to the one GET
+SENDING = "report-sending"  # when a no-JS send spent its form, until its outcome is written
 
 
 class FormSpent(Exception):
@@ -106,6 +107,76 @@ def spend_csrf_token() -> bool:
     except FormSpent:
         return False
     return True
+
+
+def _spend_report_form() -> bool:
+    """Spend the report form's token (as :func:`spend_csrf_token`) and, in the same
+    commit, write the session with its new token and the time this send began
+    (``SENDING``), until its outcome is written: the same form sent again
+    meanwhile, which the browser will show instead of this send's answer, waits
+    for that outcome (``_after_first_send``). False if it was spent already."""
+
+    def spend(t: Tx) -> None:
+        spend_form_within(t)
+        session[SENDING] = int(time.time())
+        on_rollback(t, lambda: session.pop(SENDING, None))
+        sessions.write_within(t)
+
+    try:
+        services().db.joined(spend)
+    except FormSpent:
+        return False
+    return True
+
+
+def _sent(
+    q: Questionnaire, sent: dict[str, list[str]], answers: Any, files: list[Any]
+) -> ResponseReturnValue:
+    """Seal and store a report whose form was just spent; its outcome, whatever it
+    is, leaves the session without the ``SENDING`` mark."""
+    svc = services()
+    lang = i18n.current().code
+    try:
+        with svc.work_gate.slot():
+            sealed = seal_on_server(
+                svc.organization,
+                q.id,
+                q.version,
+                q.digest,
+                answers,
+                [sealed_files.attachment_entry(f) for f in files],
+                copy=copy_words(q, answers, lang) if request.form.get("keep_copy") else None,
+                lang=lang,
+            )
+    except Busy:
+        # Nothing is lost: the form comes back filled in, to send again in a moment.
+        return _page(q, sent, busy=True), 503
+    received_before = session.get(RECEIVED)
+    session[RECEIVED] = _received_mark(received_before, sent)
+    session[SHOW_CODE] = sealed.code
+    session.pop(SENDING)
+    try:
+        # The report and its session (holding the code until the one page that
+        # shows it): one transaction, one commit.
+        svc.mailboxes.create(
+            sealed.mailbox,
+            sealed.envelope,
+            attach=sealed_files.register(svc.uploads, files),
+            copy=sealed.copy,
+            also=(sessions.write_within,),
+        )
+    except BaseException as exc:
+        # Nothing was stored: no code may be shown for it, whatever went wrong.
+        session.pop(SHOW_CODE)
+        if received_before is None:
+            session.pop(RECEIVED)
+        else:  # an earlier report's mark stands
+            session[RECEIVED] = received_before
+        if isinstance(exc, MailboxError):
+            return render_template("error.html", message="conflict"), 409
+        raise
+    sealed_files.keep(files)
+    return redirect(url_for("reporter.report_sent"), code=303)
 
 
 @bp.get("/")
@@ -227,73 +298,34 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
     if problems:
         return _page(q, sent, problems), 400
     # Spent in a commit of its own, before paying for a derivation: of the same form
-    # raced from several requests, all but one stop here, before touching the
-    # session that will hold the code.
-    raw = session.get("csrf_token")
-    if not spend_csrf_token():
-        sessions.discard_changes()  # the request that spent it writes the session
-        return _sent_before(q, sent, raw)
-    svc = services()
-    lang = i18n.current().code
+    # raced from several requests, all but one stop here, and wait for its outcome.
+    if not _spend_report_form():
+        return _after_first_send(q, sent)
     try:
-        with svc.work_gate.slot():
-            sealed = seal_on_server(
-                svc.organization,
-                q.id,
-                q.version,
-                q.digest,
-                answers,
-                [sealed_files.attachment_entry(f) for f in files],
-                copy=copy_words(q, answers, lang) if request.form.get("keep_copy") else None,
-                lang=lang,
-            )
-    except Busy:
-        # Nothing is lost: the form comes back filled in, to send again in a moment.
-        return _page(q, sent, busy=True), 503
-    received_before = session.get(RECEIVED)
-    session[RECEIVED] = _received_mark(received_before, sent)
-    session[SHOW_CODE] = sealed.code
-    try:
-        # The report and its session (holding the code until the one page that
-        # shows it): one transaction, one commit.
-        svc.mailboxes.create(
-            sealed.mailbox,
-            sealed.envelope,
-            attach=sealed_files.register(svc.uploads, files),
-            copy=sealed.copy,
-            also=(sessions.write_within,),
-        )
-    except BaseException as exc:
-        # Nothing was stored: no code may be shown for it, whatever went wrong.
-        session.pop(SHOW_CODE)
-        if received_before is None:
-            session.pop(RECEIVED)
-        else:  # an earlier report's mark stands
-            session[RECEIVED] = received_before
-        if isinstance(exc, MailboxError):
-            return render_template("error.html", message="conflict"), 409
-        raise
-    sealed_files.keep(files)
-    return redirect(url_for("reporter.report_sent"), code=303)
+        return _sent(q, sent, answers, files)
+    finally:
+        if SENDING in session:  # it failed before its write: the session says so now
+            session.pop(SENDING)
 
 
-# How often a form sent again looks whether its first send is done, and how many
-# may wait at once in a worker (each holds a thread; a flood of copies of one
-# form beyond this is answered at once, as before the wait existed).
+# How often a form sent again looks whether the send before it is done, and the
+# most that send can take beyond the derivation queue's longest wait (sealing and
+# the write); a SENDING mark older than both was left by a send that never
+# finished (its worker stopped), and is not waited for.
 SETTLE_POLL = 0.1
-SETTLE_MARGIN = 5.0  # seconds, beyond the derivation queue's longest wait: the write
-_SETTLING = threading.BoundedSemaphore(4)
+SETTLE_MARGIN = 5.0
 
 
-def _sent_before(q: Questionnaire, sent: dict[str, list[str]], raw: object) -> ResponseReturnValue:
-    """The page's form, whose token another request of this session spent first:
-    its answer, once that request is done. The first stored this form: the code,
-    on the page that shows it once (the browser dropped the first answer when it
-    sent this one). It stored nothing, or it sent another form (a second tab):
-    this one again, filled in, unsent."""
-    stored = _settled(raw)
-    if stored is None:
-        return already_received()  # could not wait: what was said before waits existed
+def _after_first_send(q: Questionnaire, sent: dict[str, list[str]]) -> ResponseReturnValue:
+    """This form, sent while another send of this session's form was on its way (a
+    double press, a reload while the server sealed): the browser shows only this
+    answer, so it is that send's outcome, once known. It stored this form: the
+    code, on the page that shows it once. It stored nothing, or another tab's
+    form: this one again, filled in, unsent, with a token that holds."""
+    stored = _when_sent()
+    if stored is None:  # the session ended meanwhile: a new one, and the words back
+        sessions.start_over()
+        return _page(q, sent, stale=True), 400
     sessions.adopt(stored)
     mark = stored.get(RECEIVED)
     if mark is not None and _is_received(mark, sent):
@@ -301,22 +333,15 @@ def _sent_before(q: Questionnaire, sent: dict[str, list[str]], raw: object) -> R
     return _page(q, sent, stale=True), 400
 
 
-def _settled(raw: object) -> dict[str, Any] | None:
-    """The session as the request that spent the form token ``raw`` left it: it
-    writes the session with a new token when it is done, stored or not. None if
-    this request cannot wait (others wait already), or that one never finished."""
-    if not _SETTLING.acquire(blocking=False):
-        return None
-    try:
-        deadline = time.monotonic() + services().work_gate.wait_seconds + SETTLE_MARGIN
-        while time.monotonic() < deadline:
-            stored = sessions.as_stored()
-            if stored is None or stored.get("csrf_token") != raw:
-                return stored
-            time.sleep(SETTLE_POLL)
-        return None
-    finally:
-        _SETTLING.release()
+def _when_sent() -> dict[str, Any] | None:
+    """The session as stored once no send of it is on its way (None if it ended)."""
+    longest = services().work_gate.wait_seconds + SETTLE_MARGIN
+    while True:
+        stored = sessions.as_stored()
+        began = None if stored is None else stored.get(SENDING)
+        if not isinstance(began, int) or time.time() - began > longest:
+            return stored
+        time.sleep(SETTLE_POLL)
 
 
 @bp.get("/report/sent")
@@ -357,10 +382,12 @@ def _form_sent_again(exc: CSRFError) -> ResponseReturnValue:
     if request.endpoint != "reporter.submit_report":
         return render_template("error.html", message="csrf"), 400
     sent = _sent_fields()
+    q = _served((request.view_args or {}).get("qid"))
+    if q is not None and SENDING in session:  # a send of this page is on its way
+        return _after_first_send(q, sent)
     mark = session.get(RECEIVED)
     if mark is not None and _is_received(mark, sent):
         return _received_before(sent)
-    q = _served((request.view_args or {}).get("qid"))
     if q is None or request.headers.get("Sec-Fetch-Site") != "same-origin":
         return render_template("error.html", message="csrf"), 400
     return _page(q, sent, stale=True), 400

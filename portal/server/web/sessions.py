@@ -304,6 +304,16 @@ def as_stored() -> dict[str, Any] | None:
     return None if found is None else found[0]
 
 
+def start_over() -> None:
+    """This request's session ended while it ran (another request of it left): what
+    it writes now goes into a new session, under a new cookie."""
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if isinstance(current, ServerSession):
+        current.clear()
+        current.token = None
+        current.discarded = False
+
+
 def adopt(data: dict[str, Any]) -> None:
     """Read and show this session as another request stored it (``as_stored``),
     and write none of it back (see ``discard_changes``)."""

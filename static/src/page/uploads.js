@@ -146,7 +146,6 @@ export class FileUploads {
   async send(entry) {
     if (entry.cancelled) return;
     const started = Date.now();
-    entry.session = this.work.session;
     try {
       this.setState(entry, 'encrypting');
       const info = await this.worker.run('file-begin', {
@@ -156,6 +155,7 @@ export class FileUploads {
       const made = await this.work.post(this.endpoint,
         { size: info.cipherSize, part_size: info.partSize });
       entry.upload = made.upload;
+      entry.session = this.work.session; // where it was made (its start may have renewed)
       if (made.parts !== Math.max(1, Math.ceil(info.cipherSize / info.partSize))) {
         throw new Error('the portal asked for the file in an unexpected number of parts');
       }

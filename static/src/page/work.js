@@ -31,7 +31,8 @@ export class Work {
   solve() {
     const given = this.first;
     this.first = null;
-    const offer = given ? Promise.resolve(given) : postJson(this.endpoint, this.token, {});
+    const offer = given ? Promise.resolve(given)
+      : this.withToken((token) => postJson(this.endpoint, token, {}));
     return offer.then((o) => this.worker.run('solve-work', o));
   }
 
