@@ -415,6 +415,19 @@ def _pressed_again(
     return answers[0], [answers[n] for n in range(1, len(words))]
 
 
+def _words_back(client: FlaskClient, answer: Any, words: str, send: bool = True) -> None:
+    """``answer`` is the form again, unsent, with ``words`` in it, and a token that
+    sends them (tried, unless ``send`` is False)."""
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and STALE in page and f">{words}</textarea>" in page
+    assert "already received" not in page
+    fresh = CSRF_VALUE.search(page)
+    assert fresh is not None
+    if send:
+        again = client.post("/report", data={"csrf_token": fresh.group(1), "what_happened": words})
+        assert again.status_code == 303
+
+
 def test_a_form_sent_again_while_the_first_is_storing_shows_the_code(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -445,14 +458,9 @@ def test_a_form_sent_again_while_the_first_fails_gets_its_words_back(
     dropped, (second,) = _pressed_again(
         app, client, monkeypatch, ["my words", "my words"], go, sealing
     )
-    assert dropped.status_code == 503
-    page = second.get_data(as_text=True)
-    assert second.status_code == 400 and STALE in page and ">my words</textarea>" in page
-    assert "already received" not in page and _counts(app) == (0, 0)
-    fresh = CSRF_VALUE.search(page)
-    assert fresh is not None
-    again = client.post("/report", data={"csrf_token": fresh.group(1), "what_happened": "my words"})
-    assert again.status_code == 303 and _counts(app) == (1, 1)
+    assert dropped.status_code == 503 and _counts(app) == (0, 0)
+    _words_back(client, second, "my words")
+    assert _counts(app) == (1, 1)
 
 
 def test_another_tabs_form_sent_while_the_first_is_storing_comes_back_unsent(
@@ -482,8 +490,7 @@ def test_many_presses_while_the_first_send_fails_all_get_the_words_back(
     dropped, later = _pressed_again(app, client, monkeypatch, ["mine"] * 6, go, sealing)
     assert dropped.status_code == 503
     for answer in later:
-        page = answer.get_data(as_text=True)
-        assert answer.status_code == 400 and STALE in page and ">mine</textarea>" in page
+        _words_back(client, answer, "mine", send=False)
     assert _counts(app) == (0, 0)
 
 
@@ -504,13 +511,8 @@ def test_a_send_that_never_finishes_is_waited_for_no_longer_than_a_send_can_take
     _, (second,) = _pressed_again(
         app, client, monkeypatch, ["stuck", "stuck"], go, sealing, lambda: time.sleep(3)
     )
-    page = second.get_data(as_text=True)
-    assert second.status_code == 400 and ">stuck</textarea>" in page
     assert time.monotonic() - started < 30
-    fresh = CSRF_VALUE.search(page)
-    assert fresh is not None
-    again = client.post("/report", data={"csrf_token": fresh.group(1), "what_happened": "stuck"})
-    assert again.status_code == 303
+    _words_back(client, second, "stuck")
 
 
 def test_a_session_ended_while_a_press_waits_gives_the_words_back_in_a_new_one(
@@ -528,15 +530,10 @@ def test_a_session_ended_while_a_press_waits_gives_the_words_back_in_a_new_one(
 
     sealing, go = _first_send_held(monkeypatch, lambda: None)
     _, (second,) = _pressed_again(app, client, monkeypatch, ["gone", "gone"], go, sealing, ended)
-    page = second.get_data(as_text=True)
-    assert second.status_code == 400 and STALE in page and ">gone</textarea>" in page
     cookie = re.search(r"portal_session=([^;]+)", second.headers.get("Set-Cookie", ""))
     assert cookie is not None  # a new session, for the page that came back
     client.set_cookie("portal_session", cookie.group(1))
-    fresh = CSRF_VALUE.search(page)
-    assert fresh is not None
-    again = client.post("/report", data={"csrf_token": fresh.group(1), "what_happened": "gone"})
-    assert again.status_code == 303
+    _words_back(client, second, "gone")
 
 
 def test_a_report_that_fails_to_store_shows_no_code(

@@ -50,6 +50,12 @@ def _write(folder: Path, name: str, data: bytes) -> str:
     return str(path)
 
 
+def _report_page(drv: object, live: LivePortal, words: str) -> None:
+    """The report page, with ``words`` as what happened."""
+    drv.get(live.url + "/report")  # type: ignore[attr-defined]
+    drv.find_element(By.ID, "what_happened").send_keys(words)  # type: ignore[attr-defined]
+
+
 def _wait_files_sent(drv: object, count: int, seconds: float) -> None:
     def done(d: object) -> bool:
         states = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#file-list .file-state")]  # type: ignore[attr-defined]
@@ -181,8 +187,7 @@ def test_a_file_at_every_level_in_both_browsers(
     data = b"MARKER-filebody" + os.urandom(1_500_000)
     path = _write(tmp_path, "evidence.bin", data)
     with open_browser(browser, level) as drv:
-        drv.get(live.url + "/report")
-        drv.find_element(By.ID, "what_happened").send_keys(marker)
+        _report_page(drv, live, marker)
         drv.find_element(By.ID, "files").send_keys(path)
         if mode != "nojs":
             _wait_files_sent(drv, 1, 240)
@@ -194,6 +199,12 @@ def test_a_file_at_every_level_in_both_browsers(
     assert shown["items"][0]["sealed_by"] == ("server" if mode == "nojs" else "browser")
     (f,) = shown["items"][0]["files"]
     assert f["sha256"] == hashlib.sha256(data).hexdigest() and f["state"] == "verified"
+
+
+def _upload_starts(drv: object) -> int:
+    """How many uploads the page started (asked the portal for) since the last look."""
+    sent = sent_requests(drv)  # type: ignore[arg-type]
+    return sum(r["method"] == "POST" and r["url"].endswith("/api/uploads") for r in sent)
 
 
 def _end_session(drv: object) -> None:
@@ -214,8 +225,7 @@ def test_files_sent_before_the_session_ended_go_out_again_with_the_report(
     data = b"MARKER-again" + os.urandom(200_000)
     path = _write(tmp_path, "evidence.bin", data)
     with open_browser(browser, level) as drv:
-        drv.get(live.url + "/report")
-        drv.find_element(By.ID, "what_happened").send_keys(marker)
+        _report_page(drv, live, marker)
         drv.find_element(By.ID, "files").send_keys(path)
         _wait_files_sent(drv, 1, 120)
         _end_session(drv)
@@ -237,8 +247,7 @@ def test_a_file_whose_session_ends_mid_upload_starts_again_by_itself(
     data = b"MARKER-midway" + os.urandom(3 * 1024 * 1024)
     path = _write(tmp_path, "video.mp4", data)
     with chromium("js") as drv:
-        drv.get(live.url + "/report")
-        drv.find_element(By.ID, "what_happened").send_keys(marker)
+        _report_page(drv, live, marker)
         drv.execute_cdp_cmd("Network.enable", {})
         slow = {"latency": 20, "downloadThroughput": -1, "uploadThroughput": 500_000}
         drv.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, **slow})
@@ -256,12 +265,7 @@ def test_a_file_whose_session_ends_mid_upload_starts_again_by_itself(
             {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
         )
         _wait_files_sent(drv, 1, 180)
-        starts = [
-            r
-            for r in sent_requests(drv)
-            if r["method"] == "POST" and r["url"].endswith("/api/uploads")
-        ]
-        assert len(starts) == 2, "the file did not start again in the new session"
+        assert _upload_starts(drv) == 2, "the file did not start again in the new session"
         _submit_and_code(drv, 60)
         assert not drv.find_element(By.ID, "js-error").is_displayed()
     saved, _ = _desk_saves(live, desk_home, tmp_path, marker)
@@ -279,18 +283,12 @@ def test_a_file_added_after_the_session_ended_is_uploaded_once(
     data = b"MARKER-late" + os.urandom(300_000)
     path = _write(tmp_path, "late.bin", data)
     with chromium("jitless") as drv:
-        drv.get(live.url + "/report")
-        drv.find_element(By.ID, "what_happened").send_keys(marker)
+        _report_page(drv, live, marker)
         _end_session(drv)
         drv.get_log("performance")
         drv.find_element(By.ID, "files").send_keys(path)
         _wait_files_sent(drv, 1, 120)
-        starts = [
-            r
-            for r in sent_requests(drv)
-            if r["method"] == "POST" and r["url"].endswith("/api/uploads")
-        ]
-        assert len(starts) == 2  # refused for the token, then made in the new session
+        assert _upload_starts(drv) == 2  # refused for the token, then made in the new session
         _submit_and_code(drv, 120)
         assert not drv.find_element(By.ID, "js-error").is_displayed()
     saved, _ = _desk_saves(live, desk_home, tmp_path, marker)
