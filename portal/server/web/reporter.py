@@ -109,16 +109,16 @@ def spend_csrf_token() -> bool:
     return True
 
 
-def _spend_report_form() -> bool:
+def _spend_report_form(file_bytes: int) -> bool:
     """Spend the report form's token (as :func:`spend_csrf_token`) and, in the same
-    commit, write the session with its new token and the time this send began
-    (``SENDING``), until its outcome is written: the same form sent again
+    commit, write the session with its new token and the latest this send should
+    take (``SENDING``), until its outcome is written: the same form sent again
     meanwhile, which the browser will show instead of this send's answer, waits
     for that outcome (``_after_first_send``). False if it was spent already."""
 
     def spend(t: Tx) -> None:
         spend_form_within(t)
-        session[SENDING] = int(time.time())
+        session[SENDING] = _send_deadline(file_bytes)
         on_rollback(t, lambda: session.pop(SENDING, None))
         sessions.write_within(t)
 
@@ -132,8 +132,9 @@ def _spend_report_form() -> bool:
 def _sent(
     q: Questionnaire, sent: dict[str, list[str]], answers: Any, files: list[Any]
 ) -> ResponseReturnValue:
-    """Seal and store a report whose form was just spent; its outcome, whatever it
-    is, leaves the session without the ``SENDING`` mark."""
+    """Seal and store a report whose form was just spent. Its outcome (stored,
+    refused, or an error Flask answers) leaves the session without the
+    ``SENDING`` mark; a worker that stops midway leaves it, until its deadline."""
     svc = services()
     lang = i18n.current().code
     try:
@@ -299,7 +300,7 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
         return _page(q, sent, problems), 400
     # Spent in a commit of its own, before paying for a derivation: of the same form
     # raced from several requests, all but one stop here, and wait for its outcome.
-    if not _spend_report_form():
+    if not _spend_report_form(sum(f.writer.size for f in files)):
         return _after_first_send(q, sent)
     try:
         return _sent(q, sent, answers, files)
@@ -309,11 +310,19 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
 
 
 # How often a form sent again looks whether the send before it is done, and the
-# most that send can take beyond the derivation queue's longest wait (sealing and
-# the write); a SENDING mark older than both was left by a send that never
-# finished (its worker stopped), and is not waited for.
+# latest that send should take: its turn at the derivation queue, sealing and the
+# write (SETTLE_MARGIN), and hashing its files' ciphertext (HASHED_PER_SECOND, well
+# under what one core does). A mark past its deadline is not waited for: its send
+# stopped with its worker, or is slower than any send should be (if it then
+# stores, the words given back meanwhile could be sent again: a second report).
 SETTLE_POLL = 0.1
 SETTLE_MARGIN = 5.0
+HASHED_PER_SECOND = 50 * 1024 * 1024
+
+
+def _send_deadline(file_bytes: int) -> int:
+    wait = services().work_gate.wait_seconds + SETTLE_MARGIN + file_bytes / HASHED_PER_SECOND
+    return int(time.time() + wait) + 1
 
 
 def _after_first_send(q: Questionnaire, sent: dict[str, list[str]]) -> ResponseReturnValue:
@@ -335,11 +344,10 @@ def _after_first_send(q: Questionnaire, sent: dict[str, list[str]]) -> ResponseR
 
 def _when_sent() -> dict[str, Any] | None:
     """The session as stored once no send of it is on its way (None if it ended)."""
-    longest = services().work_gate.wait_seconds + SETTLE_MARGIN
     while True:
         stored = sessions.as_stored()
-        began = None if stored is None else stored.get(SENDING)
-        if not isinstance(began, int) or time.time() - began > longest:
+        deadline = None if stored is None else stored.get(SENDING)
+        if not isinstance(deadline, int) or time.time() > deadline:
             return stored
         time.sleep(SETTLE_POLL)
 
@@ -383,12 +391,13 @@ def _form_sent_again(exc: CSRFError) -> ResponseReturnValue:
         return render_template("error.html", message="csrf"), 400
     sent = _sent_fields()
     q = _served((request.view_args or {}).get("qid"))
-    if q is not None and SENDING in session:  # a send of this page is on its way
+    ours = request.headers.get("Sec-Fetch-Site") == "same-origin"
+    if q is not None and ours and SENDING in session:  # a send of this page is on its way
         return _after_first_send(q, sent)
     mark = session.get(RECEIVED)
     if mark is not None and _is_received(mark, sent):
         return _received_before(sent)
-    if q is None or request.headers.get("Sec-Fetch-Site") != "same-origin":
+    if q is None or not ours:
         return render_template("error.html", message="csrf"), 400
     return _page(q, sent, stale=True), 400
 

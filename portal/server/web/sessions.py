@@ -49,6 +49,11 @@ _UPDATE_LIVE = Prepared(
     .where(_ROWS.c.id == bindparam("key"), _ROWS.c.expires > bindparam("now"))
     .values(sealed=bindparam("new_sealed"), expires=bindparam("deadline"))
 )
+_EXTEND_LIVE = Prepared(
+    sa_update(_ROWS)
+    .where(_ROWS.c.id == bindparam("key"), _ROWS.c.expires > bindparam("now"))
+    .values(expires=bindparam("deadline"))
+)
 _DELETE = Prepared(delete(_ROWS).where(_ROWS.c.id == bindparam("id")))
 _DELETE_LIVE = Prepared(
     delete(_ROWS).where(_ROWS.c.id == bindparam("id"), _ROWS.c.expires > bindparam("now"))
@@ -173,6 +178,18 @@ class SessionStore:
 
         return self._write(within, write)
 
+    def extend(self, token: bytes, lifetime: int, within: Tx | None = None) -> int | None:
+        """Push back a live session's deadline, leaving its data as it is stored
+        now: another request may have written it since this one read it."""
+        deadline = int(self.clock()) + lifetime
+        key = session_id(token)
+
+        def write(c: Connection) -> int | None:
+            changed = _EXTEND_LIVE.count(c, {"key": key, "now": self.clock(), "deadline": deadline})
+            return deadline if changed == 1 else None
+
+        return self._write(within, write)
+
     def alive(self, token: bytes) -> bool:
         """Whether this session still exists (Leave or log out may have ended it since
         this request began)."""
@@ -260,9 +277,12 @@ class ServerSessionInterface(SessionInterface):
             return
         if old is not None and not session.replace_token:
             stale = session.deadline - self.store.clock() < self.lifetime - REFRESH_SECONDS
-            if session.modified or stale:
-                # None: revoked while this request ran (Leave, log out): it stays dead.
+            # None: revoked while this request ran (Leave, log out): it stays dead.
+            if session.modified:
                 deadline = self.store.update(old, dict(session), self.lifetime, within)
+                then(lambda: session._kept(deadline))
+            elif stale:  # unchanged here: only its deadline, never what it read back
+                deadline = self.store.extend(old, self.lifetime, within)
                 then(lambda: session._kept(deadline))
             return
         token = secrets.token_bytes(TOKEN_BYTES)
