@@ -49,6 +49,7 @@ from portal.server.intake import PROBLEMS, copy_words, form_view
 from portal.server.mailboxes import MailboxError
 from portal.server.spent import spend_within as spend_digest
 from portal.server.web import sealed_files, sessions, work
+from portal.server.web.requests import SealedUpload
 from portal.server.web.services import services
 from portal.server.web.work import current_hour
 from portal.server.web.work_gate import Busy
@@ -130,7 +131,10 @@ def _spend_report_form(file_bytes: int) -> bool:
 
 
 def _sent(
-    q: Questionnaire, sent: dict[str, list[str]], answers: Any, files: list[Any]
+    q: Questionnaire,
+    sent: dict[str, list[str]],
+    answers: dict[str, str],
+    files: list[SealedUpload],
 ) -> ResponseReturnValue:
     """Seal and store a report whose form was just spent. Its outcome (stored,
     refused, or an error Flask answers) leaves the session without the
@@ -336,10 +340,7 @@ def _after_first_send(q: Questionnaire, sent: dict[str, list[str]]) -> ResponseR
         sessions.start_over()
         return _page(q, sent, stale=True), 400
     sessions.adopt(stored)
-    mark = stored.get(RECEIVED)
-    if mark is not None and _is_received(mark, sent):
-        return _received_before(sent)
-    return _page(q, sent, stale=True), 400
+    return _received_before(sent) or (_page(q, sent, stale=True), 400)
 
 
 def _when_sent() -> dict[str, Any] | None:
@@ -363,11 +364,14 @@ def report_sent() -> ResponseReturnValue:
     return redirect(url_for("reporter.new_report"), code=303)
 
 
-def _received_before(sent: dict[str, list[str]]) -> ResponseReturnValue:
-    """This form's report was stored. If its code was never shown (the browser
-    dropped the answer that led to it when this form was sent again), the page
-    that shows it once; else the truth that it was received."""
+def _received_before(sent: dict[str, list[str]]) -> ResponseReturnValue | None:
+    """If this form's report was stored (the session says so): its code, if it was
+    never shown (the browser dropped the answer that led to it when this form was
+    sent again), on the page that shows it once; else the truth that it was
+    received. None if it was not stored."""
     mark = session.get(RECEIVED)
+    if mark is None or not _is_received(mark, sent):
+        return None
     if isinstance(session.get(SHOW_CODE), str) and _is_latest(mark, sent):
         return redirect(url_for("reporter.report_sent"), code=303)
     return already_received()
@@ -394,9 +398,9 @@ def _form_sent_again(exc: CSRFError) -> ResponseReturnValue:
     ours = request.headers.get("Sec-Fetch-Site") == "same-origin"
     if q is not None and ours and SENDING in session:  # a send of this page is on its way
         return _after_first_send(q, sent)
-    mark = session.get(RECEIVED)
-    if mark is not None and _is_received(mark, sent):
-        return _received_before(sent)
+    received = _received_before(sent)
+    if received is not None:
+        return received
     if q is None or not ours:
         return render_template("error.html", message="csrf"), 400
     return _page(q, sent, stale=True), 400
@@ -433,19 +437,27 @@ def _is_mark(mark: object) -> bool:
         return False
 
 
-def _is_received(mark: object, sent: dict[str, list[str]]) -> bool:
+def _stored_digests(mark: object, sent: dict[str, list[str]]) -> tuple[str, list[str]] | None:
+    """``sent``'s digest under the mark's key, and the stored forms' digests (the
+    last one stored last); None for a mark this code did not write."""
     if not isinstance(mark, list) or not _is_mark(mark):
-        return True  # a mark this code did not write: say what it always said
+        return None
     key, *digests = (str(part) for part in mark)
-    mine = _fields_digest(bytes.fromhex(key), sent)
+    return _fields_digest(bytes.fromhex(key), sent), digests
+
+
+def _is_received(mark: object, sent: dict[str, list[str]]) -> bool:
+    found = _stored_digests(mark, sent)
+    if found is None:
+        return True  # a mark this code did not write: say what it always said
+    mine, digests = found
     return any(hmac.compare_digest(mine, digest) for digest in digests)
 
 
 def _is_latest(mark: object, sent: dict[str, list[str]]) -> bool:
     """Whether ``sent`` is the form stored last (the one whose code waits unshown)."""
-    if not isinstance(mark, list) or not _is_mark(mark):
-        return False
-    return hmac.compare_digest(str(mark[-1]), _fields_digest(bytes.fromhex(str(mark[0])), sent))
+    found = _stored_digests(mark, sent)
+    return found is not None and hmac.compare_digest(found[0], found[1][-1])
 
 
 def _fields_digest(key: bytes, sent: dict[str, list[str]]) -> str:

@@ -291,13 +291,19 @@ class ServerSessionInterface(SessionInterface):
             then(lambda: session._moved(token, deadline))
 
 
+def _current() -> ServerSession | None:
+    """This request's session, as this module keeps it (None under another interface)."""
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    return current if isinstance(current, ServerSession) else None
+
+
 def write_within(t: Tx) -> None:
     """Make this request's session write now, inside the caller's transaction, so
     the request commits once (a report and its spent form: one fsync). Call it
     last in that transaction; the cookie still goes out with the response."""
-    current = session._get_current_object()  # type: ignore[attr-defined]
+    current = _current()
     interface = current_app.session_interface
-    if isinstance(current, ServerSession) and isinstance(interface, ServerSessionInterface):
+    if current is not None and isinstance(interface, ServerSessionInterface):
         interface.write(current, t)
 
 
@@ -306,8 +312,8 @@ def discard_changes() -> None:
     to another request of the same session (a form sent twice at once), whose
     write must stand. Rewriting the whole session after it would take back what
     that request stored there (the code its reporter is about to be shown)."""
-    current = session._get_current_object()  # type: ignore[attr-defined]
-    if isinstance(current, ServerSession):
+    current = _current()
+    if current is not None:
         current.discarded = True
 
 
@@ -315,9 +321,9 @@ def as_stored() -> dict[str, Any] | None:
     """This request's session as it is stored now (another request of the same
     session may have written it since this one read it); None if it ended or
     was never stored."""
-    current = session._get_current_object()  # type: ignore[attr-defined]
+    current = _current()
     interface = current_app.session_interface
-    if not isinstance(current, ServerSession) or current.token is None:
+    if current is None or current.token is None:
         return None
     assert isinstance(interface, ServerSessionInterface)
     found = interface.store.load(current.token)
@@ -327,8 +333,8 @@ def as_stored() -> dict[str, Any] | None:
 def start_over() -> None:
     """This request's session ended while it ran (another request of it left): what
     it writes now goes into a new session, under a new cookie."""
-    current = session._get_current_object()  # type: ignore[attr-defined]
-    if isinstance(current, ServerSession):
+    current = _current()
+    if current is not None:
         current.clear()
         current.token = None
         current.discarded = False
@@ -337,8 +343,8 @@ def start_over() -> None:
 def adopt(data: dict[str, Any]) -> None:
     """Read and show this session as another request stored it (``as_stored``),
     and write none of it back (see ``discard_changes``)."""
-    current = session._get_current_object()  # type: ignore[attr-defined]
-    if isinstance(current, ServerSession):
+    current = _current()
+    if current is not None:
         current.clear()
         current.update(data)
         current.discarded = True
@@ -370,8 +376,8 @@ def end_line() -> None:
 
 def alive() -> bool:
     """Whether this request's session still stands (a fresh one always does)."""
-    current = session._get_current_object()  # type: ignore[attr-defined]
-    if not isinstance(current, ServerSession) or current.token is None:
+    current = _current()
+    if current is None or current.token is None:
         return True
     interface = current_app.session_interface
     assert isinstance(interface, ServerSessionInterface)
@@ -380,8 +386,8 @@ def alive() -> bool:
 
 def regenerate() -> None:
     """Move this session to a new token at the end of the request; the old one dies."""
-    current = session._get_current_object()  # type: ignore[attr-defined]
-    if isinstance(current, ServerSession):
+    current = _current()
+    if current is not None:
         current.replace_token = True
         current.modified = True
 

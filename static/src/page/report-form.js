@@ -17,7 +17,7 @@ const NO_FILES = {
   settled: async () => {},
   ready: () => [],
   clear: () => {},
-  sendAgain: () => false,
+  sendAgain: () => {},
 };
 
 const wantsCopy = (doc) => Boolean(doc.getElementById('keep_copy') && doc.getElementById('keep_copy').checked);

@@ -193,7 +193,7 @@ export class FileUploads {
   }
 
   // Files sent in a session that has ended since are gone from the portal with
-  // it: send them again in this one (before a report names them). True if any.
+  // it: send them again in this one (before a report names them).
   sendAgain() {
     const gone = this.entries.filter((e) => e.state === 'done' && e.session !== this.work.session);
     for (const entry of gone) {
@@ -201,7 +201,6 @@ export class FileUploads {
       this.restart(entry);
       this.queue = this.queue.then(() => this.send(entry));
     }
-    return gone.length > 0;
   }
 
   async remove(entry) {
