@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ApiError } from '../../static/src/page/http.js';
+import { ApiError, postJson } from '../../static/src/page/http.js';
 import { SessionChanged, Work } from '../../static/src/page/work.js';
 
 function portal({ holds, newSession = false }) {
@@ -112,4 +112,38 @@ test('a report refused for an ended session keeps its proof for the next request
     globalThis.fetch = realFetch;
   }
   assert.deepEqual(proofs, [1, 1]); // the refused report's proof, then the same one again
+});
+
+test('what a request made belongs to the session it was sent in, whatever renewal came since', async () => {
+  // An upload's start is sent and accepted in session 0; before its answer
+  // arrives, the session ends and another request's renewal opens session 1.
+  let solved = 0;
+  const worker = { run: async () => { solved += 1; return { nonce: solved }; } };
+  let renewed = null;
+  const renew = () => new Promise((resolve) => { renewed = resolve; });
+  const work = new Work(worker, '/api/pow', 'fresh', { challenge: 'c', bits: 0, iterations: 1 }, renew);
+  const realFetch = globalThis.fetch;
+  let answerStart = null;
+  globalThis.fetch = async (url, init) => {
+    if (url === '/api/uploads') {
+      await new Promise((resolve) => { answerStart = resolve; });
+      return new globalThis.Response(JSON.stringify({ upload: 'u1', parts: 1 }), { status: 201 });
+    }
+    assert.equal(init.headers['X-CSRFToken'], 'fresh');
+    return new globalThis.Response(JSON.stringify({ error: 'csrf', message: 'reload' }), { status: 400 });
+  };
+  try {
+    const start = work.postIn('/api/uploads', { size: 1 });
+    while (!answerStart) await new Promise((resolve) => { setTimeout(resolve, 1); });
+    const status = work.withToken((token) => postJson('/api/status', token, {}), true);
+    while (!renewed) await new Promise((resolve) => { setTimeout(resolve, 1); });
+    renewed({ token: 'token-1', newSession: true });
+    await assert.rejects(status, SessionChanged);
+    assert.equal(work.session, 1);
+    answerStart();
+    const { answer, session } = await start;
+    assert.deepEqual([answer.upload, session], ['u1', 0]);
+  } finally {
+    globalThis.fetch = realFetch;
+  }
 });

@@ -152,10 +152,10 @@ export class FileUploads {
         id: entry.id, file: entry.file, strip: Boolean(this.strip && this.strip.checked),
       });
       entry.total = info.size;
-      const made = await this.work.post(this.endpoint,
+      const { answer: made, session } = await this.work.postIn(this.endpoint,
         { size: info.cipherSize, part_size: info.partSize });
       entry.upload = made.upload;
-      entry.session = this.work.session; // where it was made (its start may have renewed)
+      entry.session = session; // where it was made (its start may have renewed)
       if (made.parts !== Math.max(1, Math.ceil(info.cipherSize / info.partSize))) {
         throw new Error('the portal asked for the file in an unexpected number of parts');
       }

@@ -63,16 +63,17 @@ export class Work {
   // tab spent it), once more with a new one. Requests refused at the same
   // moment (a report and a file's part) share one renewal. A request `bound` to
   // its session is not sent again in a new one: SessionChanged instead.
+  // `send` is given the session its token belongs to as well, read with it.
   async withToken(send, bound = false) {
     const { token, session } = this;
     try {
-      return await send(token);
+      return await send(token, session);
     } catch (error) {
       if (!this.renew || !(error instanceof ApiError) || error.reason !== 'csrf') throw error;
     }
     await this.renewedAfter(token);
     if (bound && this.session !== session) throw new SessionChanged();
-    return send(this.token);
+    return send(this.token, this.session);
   }
 
   async renewedAfter(stale) {
@@ -91,11 +92,19 @@ export class Work {
   // says, and a refused token leaves the proof unspent, so the same proof goes
   // with the new token.
   async post(url, body, bound = false) {
+    return (await this.postIn(url, body, bound)).answer;
+  }
+
+  // The same, answering { answer, session }: the session the request was made
+  // in, for what it made there (an upload), whatever renewal came since.
+  async postIn(url, body, bound = false) {
     let pow = await this.take();
     let solvedAgain = false;
     for (;;) {
       try {
-        return await this.withToken((token) => postJson(url, token, { ...body, pow }), bound);
+        return await this.withToken(async (token, session) => (
+          { answer: await postJson(url, token, { ...body, pow }), session }
+        ), bound);
       } catch (error) {
         if (error instanceof SessionChanged) this.unspent = pow; // nothing was sent with it
         if (!(error instanceof ApiError) || error.reason !== 'work' || solvedAgain) throw error;
