@@ -73,13 +73,16 @@ system-postgres:
 
 # Everything but the browsers runs on both cores (pytest-xdist), on SQLite and
 # then, for every test that stores through the portal, on a PostgreSQL server
-# the run starts; the browser tests run one at a time, as their servers and
-# timings expect (the two-host test on PostgreSQL among them). PYTEST_ARGS
-# (e.g. a -k filter) goes to every run.
+# the run starts. The browser tests run two files at a time (each file's
+# portal stays with one worker; the two-host test on PostgreSQL among them),
+# then those marked `alone`, which time failures or load the portal, by
+# themselves. PYTEST_ARGS (e.g. a -k filter) goes to every run; a filter that
+# leaves no test marked `alone` is not a failure (pytest's exit status 5).
 pytest: setup system-browser system-postgres
 	$(BIN)/pytest -n 2 --ignore=tests/e2e $(PYTEST_ARGS)
 	PORTAL_TEST_DATABASE=postgres $(BIN)/pytest -n 2 --ignore=tests/e2e $(PYTEST_ARGS)
-	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile -m "not alone" tests/e2e $(PYTEST_ARGS)
+	$(BIN)/pytest -m alone tests/e2e $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test: lint typecheck jstest pytest
 

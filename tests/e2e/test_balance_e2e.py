@@ -19,6 +19,9 @@ import pytest
 from portal.server.balance import STALE_AFTER
 from tests.harness.live import LivePortal, live_portal
 
+# Where connections land depends on the workers' pace: runs alone (Makefile).
+pytestmark = pytest.mark.alone
+
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, desk_home: Path) -> Iterator[LivePortal]:

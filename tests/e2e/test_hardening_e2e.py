@@ -31,6 +31,9 @@ from tests.harness.loop import new_code_and_rotation
 from tests.harness.reporters import Timings, run_load, submit
 from tests.harness.web import NO_BODY_ROUTES, PASSPHRASE, post_routes
 
+# Times failures and loads the portal: runs alone, not beside other tests (Makefile).
+pytestmark = pytest.mark.alone
+
 ADDRESS_OR_AGENT = (b"127.0.0.1", b"Mozilla", b"python-urllib", b"HeadlessChrome", b"User-Agent")
 
 
