@@ -26,6 +26,7 @@ from portal.protocol.organization import Organization
 from portal.protocol.pow import proof_for
 from portal.server.config import Config
 from portal.server.models import Envelope, Mailbox, SessionRow
+from portal.server.web.reporter import MISSES_ALLOWED
 from portal.server.web.services import services
 from tests.harness.loop import CODE_ON_PAGE, TAG
 from tests.harness.sealing import browser_style_request
@@ -197,6 +198,43 @@ def test_a_form_edited_after_back_is_not_told_it_was_received(
     page = edited.get_data(as_text=True)
     assert edited.status_code == 400 and STALE in page
     assert ">as sent, and one more thing</textarea>" in page and _counts(app) == (1, 1)
+
+
+def test_whoever_holds_the_browser_cannot_guess_what_was_sent_by_posting_guesses(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The device's holder, while the session lives, posts guesses with any token:
+    past a few wrong ones, even the right guess is not told apart from the rest."""
+    _as_a_browser(client)
+    token = csrf_token(client)
+    sent = client.post("/report", data={"csrf_token": token, "what_happened": "option 7"})
+    assert sent.status_code == 303
+    assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
+    for guess in range(1, MISSES_ALLOWED + 1):
+        wrong = {"csrf_token": "x", "what_happened": f"option {guess}"}
+        answer = client.post("/report", data=wrong)
+        assert answer.status_code == 400 and "already received" not in answer.get_data(as_text=True)
+    right = client.post("/report", data={"csrf_token": "x", "what_happened": "option 7"})
+    page = right.get_data(as_text=True)
+    assert right.status_code == 400 and STALE in page and "already received" not in page
+    # and the page that says a report was sent from here says nothing now
+    assert client.get("/report/sent").status_code == 303
+    assert _counts(app) == (1, 1)
+
+
+def test_a_reporter_who_misses_less_than_the_limit_keeps_the_receipt(
+    app: Flask, client: FlaskClient
+) -> None:
+    _as_a_browser(client)
+    token = csrf_token(client)
+    sent = client.post("/report", data={"csrf_token": token, "what_happened": "A"})
+    assert sent.status_code == 303
+    assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
+    for edit in range(1, MISSES_ALLOWED):
+        edited = client.post("/report", data={"csrf_token": token, "what_happened": f"A{edit}"})
+        assert edited.status_code == 400
+    again = client.post("/report", data={"csrf_token": token, "what_happened": "A"})
+    assert again.status_code == 200 and "already received" in again.get_data(as_text=True)
 
 
 def test_a_form_whose_session_ended_while_it_was_written_comes_back_filled_in(

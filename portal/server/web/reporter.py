@@ -368,9 +368,12 @@ def _received_before(sent: dict[str, list[str]]) -> ResponseReturnValue | None:
     """If this form's report was stored (the session says so): its code, if it was
     never shown (the browser dropped the answer that led to it when this form was
     sent again), on the page that shows it once; else the truth that it was
-    received. None if it was not stored."""
+    received. None if it was not stored (a miss: see ``MISSES_ALLOWED``)."""
     mark = session.get(RECEIVED)
-    if mark is None or not _is_received(mark, sent):
+    if mark is None:
+        return None
+    if not _is_received(mark, sent):
+        _missed()
         return None
     if isinstance(session.get(SHOW_CODE), str) and _is_latest(mark, sent):
         return redirect(url_for("reporter.report_sent"), code=303)
@@ -411,6 +414,25 @@ def _sent_fields() -> dict[str, list[str]]:
 
 
 MARKS_KEPT = 8  # forms whose reports were stored, remembered per session
+# Forms told apart from the stored ones (another tab's, an edit after Back) before
+# the session forgets what it stored. A reporter meets one or two. Whoever holds
+# the browser while its session lives could otherwise post guess after guess of
+# what was written, and read from the answer which one was sent: few guesses
+# cover a questionnaire of choices alone.
+MISSES_ALLOWED = 3
+MISSES = "report-received-misses"
+
+
+def _missed() -> None:
+    """One more form that matched no stored one; at the last allowed, the marks go
+    (and a form sent again after that is given back, as if none was stored)."""
+    misses = session.get(MISSES)
+    misses = (misses if isinstance(misses, int) else 0) + 1
+    if misses < MISSES_ALLOWED:
+        session[MISSES] = misses
+        return
+    session.pop(RECEIVED, None)
+    session.pop(MISSES, None)
 
 
 def _received_mark(earlier: object, sent: dict[str, list[str]]) -> list[str]:
