@@ -52,7 +52,7 @@ def walk_with_javascript(drv: WebDriver, live: LivePortal, audit: Audit) -> None
     audit("report form")
     drv.find_element(By.ID, "what_happened").send_keys("   ")
     drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
-    wait(drv, 10).until(visible(drv, "#js-error"))
+    wait(drv, 30).until(visible(drv, "#js-error"))
     assert active_id(drv) == "js-error", "the error summary must receive focus"
     audit("report form, blank description")
     drv.find_element(By.ID, "what_happened").send_keys("Accessibility walk")

@@ -53,7 +53,7 @@ def wait_for_heading(drv: WebDriver, text: str) -> None:
 
 def new_code(drv: WebDriver) -> str:
     el = drv.find_element(By.CSS_SELECTOR, "[data-new-code]")
-    wait(drv, 10).until(lambda d: len(el.text.replace(" ", "")) == 24)
+    wait(drv, 30).until(lambda d: len(el.text.replace(" ", "")) == 24)
     return codes.normalise(el.text)
 
 

@@ -107,7 +107,7 @@ def type_code(drv: AnyDriver, code: str, js: bool, field: str = "code") -> None:
 
 def new_code(drv: AnyDriver) -> str:
     el = drv.find_element(By.CSS_SELECTOR, "[data-new-code]")
-    wait(drv, 10).until(lambda d: len(re.sub(r"\D", "", el.text)) == 24)
+    wait(drv, 30).until(lambda d: len(re.sub(r"\D", "", el.text)) == 24)
     return codes.normalise(el.text)
 
 
@@ -160,7 +160,7 @@ def test_quick_exit_leaves_no_portal_page_in_back(
         drv.get(live.url + "/")
         scripted(drv)
         drv.find_element(By.CSS_SELECTOR, ".site-header nav li:nth-child(1) a").click()
-        wait(drv, 10).until(lambda d: d.current_url.endswith("/report"))
+        wait(drv, 30).until(lambda d: d.current_url.endswith("/report"))
         scripted(drv)
         box = drv.find_element(By.ID, "what_happened")
         box.send_keys("they are outside")
@@ -175,18 +175,18 @@ def test_quick_exit_leaves_no_portal_page_in_back(
         assert drv.current_url.endswith("/report")
         assert drv.find_element(By.ID, "what_happened").get_property("value") == "they are outside"
         drv.find_element(By.ID, "quick-exit").click()  # never asks "leave the page?"
-        wait(drv, 10).until(lambda d: d.current_url == elsewhere + "/weather")
+        wait(drv, 30).until(lambda d: d.current_url == elsewhere + "/weather")
         drv.back()
-        wait(drv, 10).until(lambda d: d.current_url == elsewhere + "/before")
+        wait(drv, 30).until(lambda d: d.current_url == elsewhere + "/before")
 
         # Esc twice in a row inside a box leaves too, and Back skips the portal again.
         drv.get(live.url + "/report")
         scripted(drv)
         box = drv.find_element(By.ID, "what_happened")
         box.send_keys("again", Keys.ESCAPE, Keys.ESCAPE)
-        wait(drv, 10).until(lambda d: d.current_url == elsewhere + "/weather")
+        wait(drv, 30).until(lambda d: d.current_url == elsewhere + "/weather")
         drv.back()
-        wait(drv, 10).until(lambda d: d.current_url == elsewhere + "/before")
+        wait(drv, 30).until(lambda d: d.current_url == elsewhere + "/before")
 
 
 @pytest.mark.parametrize(("browser", "level"), [("chromium", "nojs"), ("firefox", "safest")])
@@ -200,9 +200,9 @@ def test_without_javascript_the_safety_page_says_what_back_can_show(
         assert "the Back button can bring back the pages of this portal" in text
         assert not drv.find_element(By.CSS_SELECTOR, ".quick-exit-hint").is_displayed()
         drv.find_element(By.ID, "quick-exit").click()
-        wait(drv, 10).until(lambda d: d.current_url == elsewhere + "/weather")
+        wait(drv, 30).until(lambda d: d.current_url == elsewhere + "/weather")
         drv.back()  # exactly what the page said: the portal's page is there
-        wait(drv, 10).until(lambda d: d.current_url == live.url + "/safety")
+        wait(drv, 30).until(lambda d: d.current_url == live.url + "/safety")
 
 
 # --- 2 and 4. The no-JS case: a code that always works and is always named -----------
@@ -419,7 +419,7 @@ def test_with_javascript_a_link_mid_report_asks_and_the_words_stay(
             "a[href='/safety']",
         )
         assert replaced is True
-        wait(drv, 10).until(lambda d: d.current_url.endswith("/safety"))  # WebDriver said yes
+        wait(drv, 30).until(lambda d: d.current_url.endswith("/safety"))  # WebDriver said yes
 
 
 @pytest.mark.parametrize(("browser", "level"), [("chromium", "js"), ("firefox", "standard")])

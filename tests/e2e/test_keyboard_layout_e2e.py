@@ -132,7 +132,7 @@ def test_escape_leaves_at_once_and_back_does_not_return(live: LivePortal, elsewh
     with chromium("js") as drv:
         drv.get(elsewhere + "/before")
         drv.get(live.url + "/report")
-        wait(drv, 10).until(
+        wait(drv, 30).until(
             lambda d: d.execute_script("return document.documentElement.classList.contains('js')")
         )
         drv.find_element(By.ID, "what_happened").send_keys("someone is coming")
@@ -149,7 +149,7 @@ def test_quick_exit_is_a_plain_link_without_javascript(live: LivePortal, elsewhe
         walked: list[dict[str, Any]] = []
         tab_to(drv, "#quick-exit", walked)
         press(drv, Keys.ENTER)
-        wait(drv, 10).until(lambda d: d.current_url == elsewhere + "/weather")
+        wait(drv, 30).until(lambda d: d.current_url == elsewhere + "/weather")
 
 
 # 200% zoom on a 1280 px window lays a page out in 640 CSS pixels at twice the

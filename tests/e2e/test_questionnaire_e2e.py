@@ -79,7 +79,7 @@ def _type(drv: AnyDriver, element_id: str, text: str) -> None:
 def _check_errors_with_javascript(drv: AnyDriver) -> None:
     """Nothing answered: the page says what is missing before anything is sealed."""
     _click(drv, "#report-form button[type=submit]")
-    box = wait(drv, 10).until(ec.visibility_of_element_located((By.ID, "js-error")))
+    box = wait(drv, 30).until(ec.visibility_of_element_located((By.ID, "js-error")))
     assert drv.find_element(By.CSS_SELECTOR, "#js-error a[href='#account']")
     assert drv.find_element(By.ID, "account").get_attribute("aria-invalid") == "true"
     described = drv.find_element(By.ID, "account").get_attribute("aria-describedby") or ""
@@ -103,7 +103,7 @@ def _fill(drv: AnyDriver, mode: str, marker: str) -> None:
         assert not place.is_displayed()
         assert not drv.find_elements(By.ID, "place-condition")
     _click(drv, "#still_held-yes")
-    wait(drv, 5).until(lambda d: d.find_element(By.ID, "question-place").is_displayed())
+    wait(drv, 15).until(lambda d: d.find_element(By.ID, "question-place").is_displayed())
     _type(drv, "place", "Central prison")
     _click(drv, "#treatment-no_lawyer")
     _click(drv, "#treatment-no_care")
@@ -139,9 +139,9 @@ def test_a_questionnaire_of_every_type_reaches_the_desk(
     with open_browser(browser, level) as drv:
         drv.get(live_q.url + "/report")
         _click(drv, "a[href='/report/detention']")
-        wait(drv, 10).until(lambda d: d.find_elements(By.ID, "account"))
+        wait(drv, 30).until(lambda d: d.find_elements(By.ID, "account"))
         if mode != "nojs":
-            wait(drv, 10).until(
+            wait(drv, 30).until(
                 lambda d: d.find_element(By.ID, "seal-notice-browser").is_displayed()
             )
             _check_errors_with_javascript(drv)
@@ -150,7 +150,7 @@ def test_a_questionnaire_of_every_type_reaches_the_desk(
         code_el = wait(drv, SEAL_TIMEOUT[mode]).until(
             ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
         )
-        wait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
+        wait(drv, 30).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
         codes.normalise(code_el.text)
     item, table = _desk_reads(live_q, desk_home, tmp_path, marker)
     assert item["sealed_by"] == ("server" if mode == "nojs" else "browser")
@@ -191,12 +191,12 @@ def test_axe_finds_nothing_on_the_questionnaire_pages_in_any_language(
             drv.get(live_q.url + "/report/detention")
             _audit(drv, f"{lang} form", found)
             if mode == "js":
-                wait(drv, 10).until(
+                wait(drv, 30).until(
                     lambda d: d.find_element(By.ID, "seal-notice-browser").is_displayed()
                 )
                 _click(drv, "#still_held-yes")
                 _click(drv, "#report-form button[type=submit]")
-                wait(drv, 10).until(lambda d: d.find_element(By.ID, "js-error").is_displayed())
+                wait(drv, 30).until(lambda d: d.find_element(By.ID, "js-error").is_displayed())
             else:
                 _type(drv, "people", "many")
                 next_page(drv, lambda: _click(drv, "#report-form button[type=submit]"))
@@ -234,7 +234,7 @@ def test_burmese_and_persian_are_drawn_with_real_glyphs(
     with open_browser(browser, level) as drv:
         drv.get(live_q.url + "/")
         _click(drv, f'.language-switch a[lang="{lang}"]')
-        wait(drv, 10).until(lambda d: _page_lang(d) == lang)
+        wait(drv, 30).until(lambda d: _page_lang(d) == lang)
         drv.get(live_q.url + "/report/report")
         assert drv.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang
         drawn = drv.execute_script(GLYPHS, "h1")
@@ -256,7 +256,7 @@ def test_a_questionnaire_without_files_is_sealed_in_the_browser(
 ) -> None:
     with chromium("js") as drv:
         drv.get(live_q.url + "/report/short")
-        wait(drv, 10).until(lambda d: d.find_element(By.ID, "seal-notice-browser").is_displayed())
+        wait(drv, 30).until(lambda d: d.find_element(By.ID, "seal-notice-browser").is_displayed())
         assert not drv.find_elements(By.ID, "files")
         _type(drv, "saw", "MARKER-short two cars at night")
         _click(drv, "#again-yes")
@@ -264,7 +264,7 @@ def test_a_questionnaire_without_files_is_sealed_in_the_browser(
         code_el = wait(drv, 60).until(
             ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
         )
-        wait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
+        wait(drv, 30).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
     bundle = tmp_path / "inbox.tar"
     assert live_q.portal("export-inbox", str(bundle)).returncode == 0
     home = fresh_desk_copy(desk_home, tmp_path / "desk")

@@ -50,7 +50,7 @@ def _submit_and_read_code(drv: AnyDriver, mode: str) -> str:
     code_el = wait(drv, SEAL_TIMEOUT[mode]).until(
         ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
     )
-    wait(drv, 10).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
+    wait(drv, 30).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
     return codes.normalise(code_el.text)
 
 
@@ -125,7 +125,7 @@ def test_report_reaches_the_desk_and_nothing_readable_is_stored(
             assert server_notice.is_displayed() and not browser_notice.is_displayed()
             assert "encrypt your report when it arrives" in server_notice.text
         else:
-            wait(drv, 10).until(lambda d: browser_notice.is_displayed())
+            wait(drv, 30).until(lambda d: browser_notice.is_displayed())
             assert not server_notice.is_displayed()
             has_wasm = drv.execute_script("return typeof WebAssembly !== 'undefined'")
             assert has_wasm == (mode == "js")

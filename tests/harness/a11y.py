@@ -90,7 +90,7 @@ def choose_language(drv: WebDriver, live: LivePortal, lang: str) -> None:
     """The way a reader does it: the switcher's plain link."""
     drv.get(live.url + "/")
     drv.find_element(By.CSS_SELECTOR, f'.language-switch a[lang="{lang}"]').click()
-    wait(drv, 10).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang)
+    wait(drv, 30).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang)
 
 
 def active_id(drv: WebDriver) -> str:

@@ -18,7 +18,7 @@ def submit(drv: WebDriver, live: LivePortal, text: str) -> str:
     drv.find_element(By.ID, "what_happened").send_keys(text)
     drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
     el = wait(drv, WAIT).until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]")))
-    wait(drv, 10).until(lambda d: len(el.text.replace(" ", "")) == 24)
+    wait(drv, 30).until(lambda d: len(el.text.replace(" ", "")) == 24)
     return codes.normalise(el.text)
 
 
