@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from nacl.public import PrivateKey
 from nacl.secret import SecretBox
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import OperationalError
 
 from portal.desk.keystore import DeskKeys
@@ -26,7 +26,7 @@ from portal.protocol.organization import Organization
 from portal.protocol.pow import proof_for
 from portal.server.config import Config
 from portal.server.models import Envelope, Mailbox, SessionRow
-from portal.server.web.reporter import MISSES_ALLOWED
+from portal.server.web.reporter import COMPARISONS_ALLOWED
 from portal.server.web.services import services
 from tests.harness.loop import CODE_ON_PAGE, TAG
 from tests.harness.sealing import browser_style_request
@@ -200,40 +200,90 @@ def test_a_form_edited_after_back_is_not_told_it_was_received(
     assert ">as sent, and one more thing</textarea>" in page and _counts(app) == (1, 1)
 
 
+def _stored_then_guessed(app: Flask, client: FlaskClient, words: str) -> None:
+    """A report stored without JavaScript, its code seen; then whoever holds the
+    browser, while its session lives, posts guesses of what it said with any token."""
+    _as_a_browser(client)
+    sent = client.post("/report", data={"csrf_token": csrf_token(client), "what_happened": words})
+    assert sent.status_code == 303
+    assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
+
+
+def _guess(client: FlaskClient, words: str) -> Any:
+    return client.post("/report", data={"csrf_token": "x", "what_happened": words})
+
+
+def _told_apart(answer: Any) -> bool:
+    return answer.status_code != 400 or "already received" in answer.get_data(as_text=True)
+
+
+def _same_browser(app: Flask, client: FlaskClient) -> FlaskClient:
+    cookie = client.get_cookie("portal_session")
+    assert cookie is not None
+    other = _as_a_browser(app.test_client())
+    other.set_cookie("portal_session", cookie.value)
+    return other
+
+
 def test_whoever_holds_the_browser_cannot_guess_what_was_sent_by_posting_guesses(
     app: Flask, client: FlaskClient
 ) -> None:
-    """The device's holder, while the session lives, posts guesses with any token:
-    past a few wrong ones, even the right guess is not told apart from the rest."""
-    _as_a_browser(client)
-    token = csrf_token(client)
-    sent = client.post("/report", data={"csrf_token": token, "what_happened": "option 7"})
-    assert sent.status_code == 303
-    assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
-    for guess in range(1, MISSES_ALLOWED + 1):
-        wrong = {"csrf_token": "x", "what_happened": f"option {guess}"}
-        answer = client.post("/report", data=wrong)
-        assert answer.status_code == 400 and "already received" not in answer.get_data(as_text=True)
-    right = client.post("/report", data={"csrf_token": "x", "what_happened": "option 7"})
-    page = right.get_data(as_text=True)
-    assert right.status_code == 400 and STALE in page and "already received" not in page
-    # and the page that says a report was sent from here says nothing now
+    """Past the comparisons a session allows, even the right guess is answered as
+    every wrong one is, and the page that says a report was sent says nothing."""
+    _stored_then_guessed(app, client, "option 7")
+    for n in range(COMPARISONS_ALLOWED):
+        assert not _told_apart(_guess(client, f"option {n}"))
+    right = _guess(client, "option 7")
+    assert right.status_code == 400 and STALE in right.get_data(as_text=True)
+    assert not _told_apart(right)
     assert client.get("/report/sent").status_code == 303
     assert _counts(app) == (1, 1)
 
 
-def test_a_reporter_who_misses_less_than_the_limit_keeps_the_receipt(
+def test_a_burst_of_guesses_at_once_gets_no_more_comparisons(
     app: Flask, client: FlaskClient
 ) -> None:
-    _as_a_browser(client)
-    token = csrf_token(client)
-    sent = client.post("/report", data={"csrf_token": token, "what_happened": "A"})
-    assert sent.status_code == 303
-    assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
-    for edit in range(1, MISSES_ALLOWED):
-        edited = client.post("/report", data={"csrf_token": token, "what_happened": f"A{edit}"})
-        assert edited.status_code == 400
-    again = client.post("/report", data={"csrf_token": token, "what_happened": "A"})
+    """Forty wrong guesses at once, one cookie: each comparison is claimed in the
+    database before it is made, so the burst cannot share one count between them."""
+    _stored_then_guessed(app, client, "option 7")
+    barrier = threading.Barrier(40)
+
+    def guess(n: int) -> None:
+        other = _same_browser(app, client)
+        barrier.wait()
+        _guess(other, f"wrong {n}")
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not _told_apart(_guess(_same_browser(app, client), "option 7"))
+
+
+def test_an_older_copy_of_the_session_written_back_brings_no_comparison_back(
+    app: Flask, client: FlaskClient
+) -> None:
+    """A request that read the session before the comparisons ran out (or a send
+    that stored meanwhile) writes its copy back, marks and all: they stay forgotten."""
+    _stored_then_guessed(app, client, "option 7")
+    with app.app_context(), services().db.transaction() as s:
+        before = s.execute(select(SessionRow.id, SessionRow.sealed)).all()
+    for n in range(COMPARISONS_ALLOWED):
+        _guess(client, f"option {n}")
+    with app.app_context(), services().db.transaction() as s:
+        for key, sealed in before:
+            s.execute(update(SessionRow).where(SessionRow.id == key).values(sealed=sealed))
+    assert not _told_apart(_guess(client, "option 7"))
+
+
+def test_a_reporter_within_the_comparisons_keeps_the_receipt(
+    app: Flask, client: FlaskClient
+) -> None:
+    _stored_then_guessed(app, client, "A")
+    for edit in range(1, COMPARISONS_ALLOWED):
+        assert not _told_apart(_guess(client, f"A, edited {edit}"))
+    again = _guess(client, "A")
     assert again.status_code == 200 and "already received" in again.get_data(as_text=True)
 
 

@@ -368,12 +368,15 @@ def _received_before(sent: dict[str, list[str]]) -> ResponseReturnValue | None:
     """If this form's report was stored (the session says so): its code, if it was
     never shown (the browser dropped the answer that led to it when this form was
     sent again), on the page that shows it once; else the truth that it was
-    received. None if it was not stored (a miss: see ``MISSES_ALLOWED``)."""
+    received. None if it was not stored, or if the session's comparisons are all
+    used (see ``COMPARISONS_ALLOWED``)."""
     mark = session.get(RECEIVED)
     if mark is None:
         return None
+    if _is_mark(mark) and not _comparison_claimed(mark[0]):
+        session.pop(RECEIVED)  # forgotten: kept, they could only be guessed at
+        return None
     if not _is_received(mark, sent):
-        _missed()
         return None
     if isinstance(session.get(SHOW_CODE), str) and _is_latest(mark, sent):
         return redirect(url_for("reporter.report_sent"), code=303)
@@ -414,25 +417,32 @@ def _sent_fields() -> dict[str, list[str]]:
 
 
 MARKS_KEPT = 8  # forms whose reports were stored, remembered per session
-# Forms told apart from the stored ones (another tab's, an edit after Back) before
-# the session forgets what it stored. A reporter meets one or two. Whoever holds
-# the browser while its session lives could otherwise post guess after guess of
-# what was written, and read from the answer which one was sent: few guesses
-# cover a questionnaire of choices alone.
-MISSES_ALLOWED = 3
-MISSES = "report-received-misses"
+# Comparisons of a posted form with the forms this session stored (a double
+# press, Back and Send, another tab's form), in all, before the session forgets
+# them. A reporter needs one or two. Whoever holds the browser while its session
+# lives could otherwise post guess after guess of what was written (few cover a
+# questionnaire of choices alone) and read which was sent from the answer. Each
+# comparison is claimed first in the spent table, atomically and outside the
+# session, so neither a burst of guesses nor a request writing an older copy of
+# the session back gets one more.
+COMPARISONS_ALLOWED = 6
 
 
-def _missed() -> None:
-    """One more form that matched no stored one; at the last allowed, the marks go
-    (and a form sent again after that is given back, as if none was stored)."""
-    misses = session.get(MISSES)
-    misses = (misses if isinstance(misses, int) else 0) + 1
-    if misses < MISSES_ALLOWED:
-        session[MISSES] = misses
-        return
-    session.pop(RECEIVED, None)
-    session.pop(MISSES, None)
+def _comparison_claimed(key: str) -> bool:
+    """Claim one of the comparisons of the marks made under ``key``; False once all
+    are claimed."""
+
+    def claim(t: Tx) -> bool:
+        return any(
+            spend_digest(t, _comparison_digest(key, n), current_hour())
+            for n in range(COMPARISONS_ALLOWED)
+        )
+
+    return services().db.joined(claim)
+
+
+def _comparison_digest(key: str, n: int) -> bytes:
+    return hashlib.blake2b(f"{key}:{n}".encode(), person=b"portal-rcv-cmp", digest_size=32).digest()
 
 
 def _received_mark(earlier: object, sent: dict[str, list[str]]) -> list[str]:
