@@ -28,6 +28,7 @@ from portal.server.config import Config
 from portal.server.models import Envelope, Mailbox, SessionRow
 from portal.server.web.reporter import COMPARISONS_ALLOWED
 from portal.server.web.services import services
+from portal.server.web.work import current_hour
 from tests.harness.loop import CODE_ON_PAGE, TAG
 from tests.harness.sealing import browser_style_request
 from tests.harness.web import CSRF as CSRF_VALUE
@@ -271,9 +272,18 @@ def test_an_older_copy_of_the_session_written_back_brings_no_comparison_back(
         before = s.execute(select(SessionRow.id, SessionRow.sealed)).all()
     for n in range(COMPARISONS_ALLOWED):
         _guess(client, f"option {n}")
-    with app.app_context(), services().db.transaction() as s:
-        for key, sealed in before:
-            s.execute(update(SessionRow).where(SessionRow.id == key).values(sealed=sealed))
+
+    def written_back() -> None:
+        with app.app_context(), services().db.transaction() as s:
+            for key, sealed in before:
+                s.execute(update(SessionRow).where(SessionRow.id == key).values(sealed=sealed))
+
+    written_back()
+    assert not _told_apart(_guess(client, "option 7"))
+    # nor does the purge of spent things, as it runs hours later, give any back
+    with app.app_context():
+        services().spent.purge(current_hour() + 8 - 2)
+    written_back()
     assert not _told_apart(_guess(client, "option 7"))
 
 

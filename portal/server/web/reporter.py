@@ -426,6 +426,9 @@ MARKS_KEPT = 8  # forms whose reports were stored, remembered per session
 # session, so neither a burst of guesses nor a request writing an older copy of
 # the session back gets one more.
 COMPARISONS_ALLOWED = 6
+# The claims are kept this long past the spent table's own two hours (a session
+# lives four hours unused): one kept alive by use for a day gets six more.
+COMPARISONS_KEPT_HOURS = 24
 
 
 def _comparison_claimed(key: str) -> bool:
@@ -434,7 +437,7 @@ def _comparison_claimed(key: str) -> bool:
 
     def claim(t: Tx) -> bool:
         return any(
-            spend_digest(t, _comparison_digest(key, n), current_hour())
+            spend_digest(t, _comparison_digest(key, n), current_hour() + COMPARISONS_KEPT_HOURS)
             for n in range(COMPARISONS_ALLOWED)
         )
 
