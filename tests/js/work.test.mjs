@@ -44,8 +44,8 @@ test('requests refused at the same moment share one renewal', async () => {
   const work = new Work(null, '/api/pow', 'stale', null, p.renew);
   const answers = await Promise.all([
     work.withToken(p.send('report')),
-    work.withToken(p.send('part 1'), true),
-    work.withToken(p.send('status'), true),
+    work.withToken(p.send('part 1'), 0),
+    work.withToken(p.send('status'), 0),
   ]);
   assert.deepEqual(answers.map((a) => a.ok), ['report', 'part 1', 'status']);
   assert.equal(p.seen.renewals, 1);
@@ -57,7 +57,7 @@ test('a refusal that arrives after another request renewed takes that token', as
   // The part was sent with the stale token too, but its answer comes late.
   const [report, part] = await Promise.all([
     work.withToken(p.send('report')),
-    work.withToken(p.send('part 2', 40), true),
+    work.withToken(p.send('part 2', 40), 0),
   ]);
   assert.deepEqual([report.ok, part.ok], ['report', 'part 2']);
   assert.equal(p.seen.renewals, 1);
@@ -67,7 +67,7 @@ test('a refusal that arrives after another request renewed takes that token', as
 test('a request bound to an ended session is not sent again in the new one', async () => {
   const p = portal({ holds: 'fresh', newSession: true });
   const work = new Work(null, '/api/pow', 'stale', null, p.renew);
-  await assert.rejects(work.withToken(p.send('report with files'), true), SessionChanged);
+  await assert.rejects(work.withToken(p.send('report with files'), 0), SessionChanged);
   assert.deepEqual(p.seen.sent, [['report with files', 'stale']]);
   assert.equal(work.session, 1);
   // one that names nothing of the old session goes out in the new one
@@ -87,7 +87,7 @@ test('a second refusal is shown, and without a way to renew the first is', async
 test('other refusals are not answered with a renewal', async () => {
   const work = new Work(null, '/api/pow', 't', null, async () => assert.fail('renewed'));
   const gone = async () => { throw new ApiError(404, 'no_upload', 'add it again'); };
-  await assert.rejects(work.withToken(gone, true), (e) => e.reason === 'no_upload');
+  await assert.rejects(work.withToken(gone, 0), (e) => e.reason === 'no_upload');
   await assert.rejects(work.withToken(async () => { throw new TypeError('offline'); }), TypeError);
 });
 
@@ -106,7 +106,7 @@ test('a report refused for an ended session keeps its proof for the next request
     return new globalThis.Response(JSON.stringify(answer), { status: ok ? 201 : 400 });
   };
   try {
-    await assert.rejects(work.post('/api/reports', { named: 'old upload' }, true), SessionChanged);
+    await assert.rejects(work.post('/api/reports', { named: 'old upload' }, 0), SessionChanged);
     assert.deepEqual(await work.post('/api/uploads', { size: 1 }), { ok: true });
   } finally {
     globalThis.fetch = realFetch;
@@ -135,7 +135,7 @@ test('what a request made belongs to the session it was sent in, whatever renewa
   try {
     const start = work.postIn('/api/uploads', { size: 1 });
     while (!answerStart) await new Promise((resolve) => { setTimeout(resolve, 1); });
-    const status = work.withToken((token) => postJson('/api/status', token, {}), true);
+    const status = work.withToken((token) => postJson('/api/status', token, {}), 0);
     while (!renewed) await new Promise((resolve) => { setTimeout(resolve, 1); });
     renewed({ token: 'token-1', newSession: true });
     await assert.rejects(status, SessionChanged);
@@ -146,4 +146,39 @@ test('what a request made belongs to the session it was sent in, whatever renewa
   } finally {
     globalThis.fetch = realFetch;
   }
+});
+
+test('a request of an ended session is not sent in the new one, even as its first send', async () => {
+  const p = portal({ holds: 'fresh', newSession: true });
+  const work = new Work(null, '/api/pow', 'stale', null, p.renew);
+  await work.withToken(p.send('status')); // met the ended session: renewed into session 1
+  assert.equal(work.session, 1);
+  await assert.rejects(work.withToken(p.send('part of session 0'), 0), SessionChanged);
+  assert.deepEqual(p.seen.sent.filter(([what]) => what === 'part of session 0'), []);
+});
+
+test('a report whose fresh proof was fetched in a new session is not sent there', async () => {
+  // Its first send is refused for a stale proof; fetching the next one meets the
+  // ended session and renews: the report names uploads of the old one.
+  let live = 'T0';
+  const reports = [];
+  const json = (status, body) => new globalThis.Response(JSON.stringify(body), { status });
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = async (url, init) => {
+    const token = init.headers['X-CSRFToken'];
+    if (token !== live) return json(400, { error: 'csrf', message: 'reload' });
+    if (url === '/api/pow') return json(200, { challenge: 'c', bits: 0, iterations: 1 });
+    reports.push(token);
+    live = 'T1'; // the session ends as the first send is answered
+    return json(400, { error: 'work', message: 'solve again' });
+  };
+  const worker = { run: async () => ({ nonce: 1 }) };
+  const first = { challenge: 'c', bits: 0, iterations: 1 };
+  const work = new Work(worker, '/api/pow', 'T0', first, async () => ({ token: live, newSession: true }));
+  try {
+    await assert.rejects(work.post('/api/reports', { attachments: ['of session 0'] }, 0), SessionChanged);
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+  assert.deepEqual(reports, ['T0']);
 });

@@ -77,12 +77,7 @@ export function enhanceReportForm(doc) {
       let result;
       for (let tries = 1; ; tries += 1) {
         // Files sent in a session that has ended since go out again first.
-        files.sendAgain();
-        if (files.busy()) { // pressing Send while files are still going out is honoured
-          progress.note('waiting');
-          await files.settled();
-        }
-        const attachments = files.ready();
+        const { attachments, session } = await files.forReport(() => progress.note('waiting'));
         result = await worker.run('seal-report', {
           attachments,
           organization: JSON.parse(form.dataset.organization),
@@ -97,7 +92,7 @@ export function enhanceReportForm(doc) {
         try {
           await work.post(form.dataset.endpoint,
             { ...result.request, attachments: attachments.map((a) => a.upload) },
-            attachments.length > 0);
+            attachments.length > 0 ? session : null);
           break;
         } catch (error) {
           // The session ended while the reporter wrote, and its files with it: they

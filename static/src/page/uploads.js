@@ -117,8 +117,7 @@ export class FileUploads {
 
   // A request about `entry`'s upload, which lives in the session it began in.
   about(entry, method, url, body, binary) {
-    if (entry.session !== this.work.session) return Promise.reject(new SessionChanged());
-    return this.work.withToken((token) => request(method, url, token, body, binary), true);
+    return this.work.withToken((token) => request(method, url, token, body, binary), entry.session);
   }
 
   async put(entry, number, data) {
@@ -152,10 +151,15 @@ export class FileUploads {
         id: entry.id, file: entry.file, strip: Boolean(this.strip && this.strip.checked),
       });
       entry.total = info.size;
+      if (entry.cancelled) return; // removed while it was prepared: nothing was started
       const { answer: made, session } = await this.work.postIn(this.endpoint,
         { size: info.cipherSize, part_size: info.partSize });
       entry.upload = made.upload;
       entry.session = session; // where it was made (its start may have renewed)
+      if (entry.cancelled) { // removed while it was started: it must not count on the portal
+        await this.discard(entry);
+        return;
+      }
       if (made.parts !== Math.max(1, Math.ceil(info.cipherSize / info.partSize))) {
         throw new Error('the portal asked for the file in an unexpected number of parts');
       }
@@ -209,9 +213,11 @@ export class FileUploads {
     entry.li.remove();
     this.refresh();
     this.worker.run('file-cancel', { id: entry.id }).catch(() => {});
-    if (entry.upload && !entry.meta) {
-      await this.about(entry, 'DELETE', `${this.endpoint}/${entry.upload}`).catch(() => {});
-    }
+    if (entry.upload && !entry.meta) await this.discard(entry);
+  }
+
+  discard(entry) {
+    return this.about(entry, 'DELETE', `${this.endpoint}/${entry.upload}`).catch(() => {});
   }
 
   // Whether any file is still being encrypted or sent.
@@ -226,6 +232,20 @@ export class FileUploads {
       queue = this.queue;
       await queue;
     } while (queue !== this.queue);
+  }
+
+  // The files for a report once every one is sent in the session the page is in
+  // now: those sent in one that has ended go out again, however often it ends
+  // while others are still going out. `waiting` is called while files are still
+  // going out (Send pressed early is honoured). Answers { attachments, session }.
+  async forReport(waiting) {
+    this.sendAgain();
+    while (this.busy()) {
+      waiting();
+      await this.settled();
+      this.sendAgain();
+    }
+    return { attachments: this.ready(), session: this.work.session };
   }
 
   // The sealed descriptions of every sent file; throws while any is still

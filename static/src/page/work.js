@@ -61,18 +61,20 @@ export class Work {
   // `send(token)` with the page's form token; if the portal refuses the token
   // (the session ended while the reporter wrote, or a report sent from another
   // tab spent it), once more with a new one. Requests refused at the same
-  // moment (a report and a file's part) share one renewal. A request `bound` to
-  // its session is not sent again in a new one: SessionChanged instead.
+  // moment (a report and a file's part) share one renewal. A request that
+  // belongs `within` a session (a file's part, a report naming uploads) is not
+  // sent in another: SessionChanged instead, before or after a renewal.
   // `send` is given the session its token belongs to as well, read with it.
-  async withToken(send, bound = false) {
+  async withToken(send, within = null) {
     const { token, session } = this;
+    if (within !== null && session !== within) throw new SessionChanged();
     try {
       return await send(token, session);
     } catch (error) {
       if (!this.renew || !(error instanceof ApiError) || error.reason !== 'csrf') throw error;
     }
     await this.renewedAfter(token);
-    if (bound && this.session !== session) throw new SessionChanged();
+    if (within !== null && this.session !== within) throw new SessionChanged();
     return send(this.token, this.session);
   }
 
@@ -91,20 +93,20 @@ export class Work {
   // long pause), solve a fresh one, once; the token is renewed as withToken
   // says, and a refused token leaves the proof unspent, so the same proof goes
   // with the new token.
-  async post(url, body, bound = false) {
-    return (await this.postIn(url, body, bound)).answer;
+  async post(url, body, within = null) {
+    return (await this.postIn(url, body, within)).answer;
   }
 
   // The same, answering { answer, session }: the session the request was made
   // in, for what it made there (an upload), whatever renewal came since.
-  async postIn(url, body, bound = false) {
+  async postIn(url, body, within = null) {
     let pow = await this.take();
     let solvedAgain = false;
     for (;;) {
       try {
         return await this.withToken(async (token, session) => (
           { answer: await postJson(url, token, { ...body, pow }), session }
-        ), bound);
+        ), within);
       } catch (error) {
         if (error instanceof SessionChanged) this.unspent = pow; // nothing was sent with it
         if (!(error instanceof ApiError) || error.reason !== 'work' || solvedAgain) throw error;

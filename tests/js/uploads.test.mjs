@@ -1,0 +1,177 @@
+// The page's file uploads (static/src/page/uploads.js) against a fake portal that
+// keeps one live session at a time, as the real one does: an upload lives in the
+// session that started it, a stale token is refused (400 "csrf") and renewed
+// into a new session. The page's elements are stand-ins: only what the uploads
+// read and write, never checked here (the browser tests check the page).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { FileUploads } from '../../static/src/page/uploads.js';
+import { Work } from '../../static/src/page/work.js';
+
+globalThis.window = globalThis;
+
+class Element {
+  constructor(dataset = {}) {
+    this.dataset = dataset;
+    this.textContent = '';
+    this.hidden = false;
+    this.content = this;
+    this.children = new Map();
+    this.classList = { add() {}, remove() {}, toggle() {} };
+  }
+
+  querySelector(selector) {
+    if (!this.children.has(selector)) {
+      const limits = selector === '#files-field' ? { maxFileBytes: '1000000', maxFiles: '10' } : {};
+      this.children.set(selector, new Element(limits));
+    }
+    return this.children.get(selector);
+  }
+
+  querySelectorAll() { return []; }
+
+  cloneNode() { return new Element(); }
+
+  append() {}
+
+  remove() {}
+
+  replaceChildren() {}
+
+  addEventListener() {}
+
+  removeAttribute() {}
+
+  setAttribute() {}
+
+  getAttribute() { return null; }
+}
+
+const UNITS = ['kb', 'mb', 'gb', 'seconds_left', 'minutes_left'];
+
+function page() {
+  const found = new Map();
+  const units = new Element();
+  units.querySelectorAll = () => UNITS.map((unit) => ({ dataset: { unit }, textContent: `{n} ${unit}` }));
+  found.set('unit-texts', units);
+  const doc = {
+    documentElement: { lang: 'en' },
+    getElementById: (id) => {
+      if (!found.has(id)) found.set(id, new Element());
+      return found.get(id);
+    },
+  };
+  return { doc, form: new Element({ endpointUploads: '/api/uploads' }) };
+}
+
+// One live session at a time. `hold(url)` keeps the answer to the next request
+// for `url` back, once the portal has done what it asked: it resolves, as the
+// request arrives, to the function that lets the answer go.
+function fakePortal() {
+  const portal = { session: 0, token: 'T0', uploads: new Map(), made: [], held: new Map() };
+  const json = (status, body) => new globalThis.Response(JSON.stringify(body), { status });
+  portal.hold = (url) => new Promise((arrived) => { portal.held.set(url, arrived); });
+  portal.end = () => { portal.session += 1; portal.token = `T${portal.session}`; };
+  const answer = (url, init) => {
+    if (init.headers['X-CSRFToken'] !== portal.token) return json(400, { error: 'csrf', message: 'reload' });
+    if (url === '/api/pow') return json(200, { challenge: 'c', bits: 0, iterations: 1 });
+    if (url === '/api/uploads') {
+      const id = `u${portal.made.length + 1}`;
+      portal.uploads.set(id, portal.session);
+      portal.made.push([id, portal.session]);
+      return json(201, { upload: id, parts: 1 });
+    }
+    const [, id] = url.match(/^\/api\/uploads\/(u\d+)/);
+    if (portal.uploads.get(id) !== portal.session) return json(404, { error: 'no_upload', message: 'gone' });
+    if (init.method === 'DELETE') portal.uploads.delete(id);
+    return json(200, { upload: id, received: 1 });
+  };
+  globalThis.fetch = async (url, init) => {
+    const done = answer(url, init);
+    const arrived = portal.held.get(url);
+    if (arrived) {
+      portal.held.delete(url);
+      await new Promise((release) => { arrived(release); });
+    }
+    return done;
+  };
+  return portal;
+}
+
+function uploadsOn(portal, worker = {}) {
+  const run = async (what) => {
+    if (worker[what]) return worker[what]();
+    if (what === 'file-begin') return { size: 10, cipherSize: 10, partSize: 100, partPlain: 10 };
+    if (what === 'file-part') return { data: new Uint8Array(10) };
+    if (what === 'file-end') return { sha256: 'x' };
+    return { nonce: 1 };
+  };
+  const renew = async () => ({ token: portal.token, newSession: true });
+  const work = new Work({ run }, '/api/pow', portal.token, { challenge: 'c', bits: 0, iterations: 1 }, renew);
+  const { doc, form } = page();
+  return new FileUploads(doc, form, { run }, work);
+}
+
+const aFile = (name) => ({ name, size: 10, type: 'image/jpeg' });
+
+test('a session that ends while a file goes out: the report names only uploads of the new one', async () => {
+  const portal = fakePortal();
+  const files = uploadsOn(portal);
+  files.add(aFile('a.jpg'));
+  await files.settled(); // a.jpg sent in session 0
+  const partOfB = portal.hold('/api/uploads/u2/parts/0');
+  files.add(aFile('b.jpg'));
+  const release = await partOfB;
+  // Send is pressed while b.jpg is going out, and the session ends under the page.
+  let waited = 0;
+  const ready = files.forReport(() => { waited += 1; });
+  portal.end();
+  await files.work.renewedAfter(files.work.token); // as the next request of the page would
+  release();
+  const { attachments, session } = await ready;
+  assert.equal(session, 1);
+  assert.ok(waited >= 1);
+  const named = attachments.map((a) => a.upload);
+  assert.equal(named.length, 2);
+  for (const upload of named) assert.equal(portal.uploads.get(upload), 1, `${upload} is of session 1`);
+});
+
+test('an upload whose start was answered after a renewal belongs to the session it was made in', async () => {
+  const portal = fakePortal();
+  const files = uploadsOn(portal);
+  const start = portal.hold('/api/uploads');
+  files.add(aFile('a.jpg'));
+  const answer = await start; // made in session 0; its answer is on its way
+  portal.end();
+  await files.work.renewedAfter(files.work.token); // another request's renewal: session 1
+  answer();
+  await files.settled();
+  // Its part was not sent into session 1 under the old upload: the file started over.
+  assert.deepEqual(portal.made.map(([, made]) => made), [0, 1]);
+  assert.equal(files.entries[0].state, 'done');
+  assert.equal(files.entries[0].session, 1);
+});
+
+test('a file removed while it is prepared or started leaves no upload open on the portal', async () => {
+  for (const when of ['prepared', 'started']) {
+    const portal = fakePortal();
+    let prepared = null;
+    const gate = new Promise((resolve) => { prepared = resolve; });
+    const begin = async () => { await gate; return { size: 10, cipherSize: 10, partSize: 100, partPlain: 10 }; };
+    const files = uploadsOn(portal, when === 'prepared' ? { 'file-begin': begin } : {});
+    const start = when === 'started' ? portal.hold('/api/uploads') : null;
+    files.add(aFile('wrong.mov'));
+    if (start) {
+      const answer = await start;
+      await files.remove(files.entries[0]);
+      answer();
+    } else {
+      await new Promise((resolve) => { setTimeout(resolve, 5); });
+      await files.remove(files.entries[0]);
+      prepared();
+    }
+    await files.settled();
+    assert.deepEqual([...portal.uploads.keys()], [], `removed while ${when}`);
+  }
+});
