@@ -287,6 +287,27 @@ def test_an_older_copy_of_the_session_written_back_brings_no_comparison_back(
     assert not _told_apart(_guess(client, "option 7"))
 
 
+def test_a_report_after_the_comparisons_ran_out_is_compared_afresh(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The comparisons ran out, and an older copy of the session came back with the
+    forgotten marks: the next report does not inherit a spent count."""
+    _stored_then_guessed(app, client, "first")
+    with app.app_context(), services().db.transaction() as s:
+        before = s.execute(select(SessionRow.id, SessionRow.sealed)).all()
+    for n in range(COMPARISONS_ALLOWED):
+        _guess(client, f"guess {n}")
+    with app.app_context(), services().db.transaction() as s:
+        for key, sealed in before:
+            s.execute(update(SessionRow).where(SessionRow.id == key).values(sealed=sealed))
+    token = csrf_token(client)
+    sent = client.post("/report", data={"csrf_token": token, "what_happened": "next"})
+    assert sent.status_code == 303
+    assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
+    again = client.post("/report", data={"csrf_token": token, "what_happened": "next"})
+    assert again.status_code == 200 and "already received" in again.get_data(as_text=True)
+
+
 def test_a_reporter_within_the_comparisons_keeps_the_receipt(
     app: Flask, client: FlaskClient
 ) -> None:
@@ -537,6 +558,25 @@ def test_a_form_sent_again_while_the_first_is_storing_shows_the_code(
     assert dropped.status_code == 303
     assert second.status_code == 303 and second.headers["Location"].endswith("/report/sent")
     assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
+    assert _counts(app) == (1, 1)
+
+
+def test_many_presses_of_the_page_all_lead_to_its_code_and_spend_no_comparison(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More presses than the session's comparisons while the first send stores:
+    each is the same page's, so each leads to the code (the browser shows the
+    last), and the session keeps every comparison for a Back and Send later."""
+    sealing, go = _first_send_held(monkeypatch, lambda: None)
+    words = ["once"] * (COMPARISONS_ALLOWED + 3)
+    dropped, later = _pressed_again(app, client, monkeypatch, words, go, sealing)
+    assert dropped.status_code == 303
+    assert [a.status_code for a in later] == [303] * len(later)
+    assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
+    for n in range(1, COMPARISONS_ALLOWED):
+        _guess(_as_a_browser(client), f"another {n}")
+    back = _guess(client, "once")
+    assert back.status_code == 200 and "already received" in back.get_data(as_text=True)
     assert _counts(app) == (1, 1)
 
 

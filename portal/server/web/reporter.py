@@ -58,6 +58,9 @@ bp = Blueprint("reporter", __name__)
 RECEIVED = "report-received"
 SHOW_CODE = "report-code"  # sealed in the session from the POST to the one GET
 SENDING = "report-sending"  # when a no-JS send spent its form, until its outcome is written
+# The page (a digest of its form token as posted) whose send stored the session's
+# last report; gone from the moment another send of the session begins.
+SENT_FROM = "report-sent-from"
 
 
 class FormSpent(Exception):
@@ -120,6 +123,7 @@ def _spend_report_form(file_bytes: int) -> bool:
     def spend(t: Tx) -> None:
         spend_form_within(t)
         session[SENDING] = _send_deadline(file_bytes)
+        session.pop(SENT_FROM, None)
         on_rollback(t, lambda: session.pop(SENDING, None))
         sessions.write_within(t)
 
@@ -159,6 +163,7 @@ def _sent(
     received_before = session.get(RECEIVED)
     session[RECEIVED] = _received_mark(received_before, sent)
     session[SHOW_CODE] = sealed.code
+    session[SENT_FROM] = _posted_page()
     session.pop(SENDING)
     try:
         # The report and its session (holding the code until the one page that
@@ -173,6 +178,7 @@ def _sent(
     except BaseException as exc:
         # Nothing was stored: no code may be shown for it, whatever went wrong.
         session.pop(SHOW_CODE)
+        session.pop(SENT_FROM)
         if received_before is None:
             session.pop(RECEIVED)
         else:  # an earlier report's mark stands
@@ -340,7 +346,18 @@ def _after_first_send(q: Questionnaire, sent: dict[str, list[str]]) -> ResponseR
         sessions.start_over()
         return _page(q, sent, stale=True), 400
     sessions.adopt(stored)
-    return _received_before(sent) or (_page(q, sent, stale=True), 400)
+    if hmac.compare_digest(str(session.get(SENT_FROM, "")), _posted_page()):
+        # The same page (a double press, a reload): the send it waited for stored
+        # a report just now, and is the only one this form is compared with.
+        outcome = _stored_last(sent)
+    else:
+        outcome = _received_before(sent)
+    return outcome or (_page(q, sent, stale=True), 400)
+
+
+def _posted_page() -> str:
+    token = request.form.get("csrf_token", "")
+    return hashlib.sha256(b"report-page:" + token.encode()).hexdigest()
 
 
 def _when_sent() -> dict[str, Any] | None:
@@ -379,6 +396,16 @@ def _received_before(sent: dict[str, list[str]]) -> ResponseReturnValue | None:
     if not _is_received(mark, sent):
         return None
     if isinstance(session.get(SHOW_CODE), str) and _is_latest(mark, sent):
+        return redirect(url_for("reporter.report_sent"), code=303)
+    return already_received()
+
+
+def _stored_last(sent: dict[str, list[str]]) -> ResponseReturnValue | None:
+    """If this form is the one the session stored last: its code, if never shown,
+    else the truth that it was received. None if it is not."""
+    if not _is_latest(session.get(RECEIVED), sent):
+        return None
+    if isinstance(session.get(SHOW_CODE), str):
         return redirect(url_for("reporter.report_sent"), code=303)
     return already_received()
 
@@ -444,6 +471,11 @@ def _comparison_claimed(key: str) -> bool:
     return services().db.joined(claim)
 
 
+def _comparisons_used_up(key: str) -> bool:
+    # claimed in order, so the last one claimed means all are
+    return services().spent.is_spent(_comparison_digest(key, COMPARISONS_ALLOWED - 1))
+
+
 def _comparison_digest(key: str, n: int) -> bytes:
     return hashlib.blake2b(f"{key}:{n}".encode(), person=b"portal-rcv-cmp", digest_size=32).digest()
 
@@ -454,7 +486,8 @@ def _received_mark(earlier: object, sent: dict[str, list[str]]) -> list[str]:
     key, sealed with the session, so the same form sent again is told apart from
     another one."""
     parts = [str(part) for part in earlier] if isinstance(earlier, list) else []
-    if not _is_mark(earlier):
+    if not _is_mark(earlier) or _comparisons_used_up(parts[0]):
+        # (the forms stored before are forgotten: no comparison with them is left)
         parts = [secrets.token_bytes(16).hex()]
     key, digests = parts[0], parts[1:]
     digests = [*digests, _fields_digest(bytes.fromhex(key), sent)][-MARKS_KEPT:]
