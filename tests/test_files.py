@@ -279,6 +279,22 @@ def test_an_upload_belongs_to_its_session(app: Flask, client: FlaskClient) -> No
     assert _api(other, "DELETE", f"/api/uploads/{upload}").status_code == 404
 
 
+def test_asking_after_an_upload_of_an_ended_session_starts_no_session(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The page asks where to resume after a part failed. If the session ended
+    meanwhile, the question must not start one: the renewal that follows would
+    say the session is not new, and the page would go on naming the ended
+    session's uploads (refused, "add it again") instead of sending them again."""
+    upload = _api(client, "POST", "/api/uploads", {"size": 100, "part_size": 4096}).get_json()[
+        "upload"
+    ]
+    client.delete_cookie("portal_session")  # ended, as after hours without a request
+    assert client.get(f"/api/uploads/{upload}").status_code == 404
+    assert client.get_cookie("portal_session") is None
+    assert client.get("/api/form-token").get_json()["new_session"] is True
+
+
 def test_a_browser_report_with_files_reaches_the_desk(
     app: Flask, client: FlaskClient, org: Organization, desk_keys: DeskKeys, tmp_path: Path
 ) -> None:

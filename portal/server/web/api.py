@@ -192,7 +192,7 @@ def start_upload() -> ResponseReturnValue:
 @bp.get("/uploads/<upload_id>")
 def upload_status(upload_id: str) -> ResponseReturnValue:
     """How many parts have arrived: where to resume."""
-    row = services().uploads.status(upload_id, uploads_session.owner())
+    row = services().uploads.status(upload_id, uploads_session.existing())
     return jsonify(upload=row.id, parts=row.parts, received=row.received)
 
 
@@ -200,14 +200,14 @@ def upload_status(upload_id: str) -> ResponseReturnValue:
 def upload_part(upload_id: str, number: int) -> ResponseReturnValue:
     """One part of ciphertext, streamed to disk as it arrives."""
     received = services().uploads.write_part(
-        upload_id, uploads_session.owner(), number, request.stream, request.content_length
+        upload_id, uploads_session.existing(), number, request.stream, request.content_length
     )
     return jsonify(upload=upload_id, received=received)
 
 
 @bp.delete("/uploads/<upload_id>")
 def cancel_upload(upload_id: str) -> ResponseReturnValue:
-    services().uploads.cancel(upload_id, uploads_session.owner())
+    services().uploads.cancel(upload_id, uploads_session.existing())
     return jsonify(ok=True)
 
 

@@ -15,3 +15,12 @@ def owner() -> str:
         token = secrets.token_hex(16)
         session[KEY] = token
     return token
+
+
+def existing() -> str:
+    """This session's uploader, never made here: a question about an upload (where
+    to resume) must not start a session, or the page's renewal after it would be
+    told the session is not new and keep naming the ended one's uploads. If there
+    is none, an uploader that owns nothing."""
+    token = session.get(KEY)
+    return token if isinstance(token, str) else secrets.token_hex(16)
