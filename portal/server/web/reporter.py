@@ -391,7 +391,7 @@ def _received_before(sent: dict[str, list[str]]) -> ResponseReturnValue | None:
     if mark is None:
         return None
     if _is_mark(mark) and not _comparison_claimed(mark[0]):
-        session.pop(RECEIVED)  # forgotten: kept, they could only be guessed at
+        session.pop(RECEIVED)  # no comparison left with them: forgotten
         return None
     if not _is_received(mark, sent):
         return None
@@ -454,7 +454,7 @@ MARKS_KEPT = 8  # forms whose reports were stored, remembered per session
 # the session back gets one more.
 COMPARISONS_ALLOWED = 6
 # The claims are kept this long past the spent table's own two hours (a session
-# lives four hours unused): one kept alive by use for a day gets six more.
+# lives four hours unused): one kept alive by use gets six more each day.
 COMPARISONS_KEPT_HOURS = 24
 
 
