@@ -11,13 +11,11 @@ import { Units } from './units.js';
 import { SessionChanged, Work } from './work.js';
 import { CryptoWorker } from './worker-client.js';
 
+// What the form asks of its files (see FileUploads), when it asks for none.
 const NO_FILES = {
   hasFiles: () => false,
-  busy: () => false,
-  settled: async () => {},
-  ready: () => [],
+  forReport: async () => ({ attachments: [], session: null }),
   clear: () => {},
-  sendAgain: () => {},
 };
 
 const wantsCopy = (doc) => Boolean(doc.getElementById('keep_copy') && doc.getElementById('keep_copy').checked);
