@@ -395,17 +395,18 @@ def _received_before(sent: dict[str, list[str]]) -> ResponseReturnValue | None:
         return None
     if not _is_received(mark, sent):
         return None
-    if isinstance(session.get(SHOW_CODE), str) and _is_latest(mark, sent):
-        return redirect(url_for("reporter.report_sent"), code=303)
-    return already_received()
+    return _receipt(_is_latest(mark, sent))
 
 
 def _stored_last(sent: dict[str, list[str]]) -> ResponseReturnValue | None:
-    """If this form is the one the session stored last: its code, if never shown,
-    else the truth that it was received. None if it is not."""
-    if not _is_latest(session.get(RECEIVED), sent):
-        return None
-    if isinstance(session.get(SHOW_CODE), str):
+    """If this form is the one the session stored last: its receipt. None if not."""
+    return _receipt(latest=True) if _is_latest(session.get(RECEIVED), sent) else None
+
+
+def _receipt(latest: bool) -> ResponseReturnValue:
+    """A stored form's answer: the code, if it waits unshown and is this form's
+    (the form stored last), on the page that shows it once; else the truth."""
+    if latest and isinstance(session.get(SHOW_CODE), str):
         return redirect(url_for("reporter.report_sent"), code=303)
     return already_received()
 

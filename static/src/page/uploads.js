@@ -239,13 +239,12 @@ export class FileUploads {
   // while others are still going out. `waiting` is called while files are still
   // going out (Send pressed early is honoured). Answers { attachments, session }.
   async forReport(waiting) {
-    this.sendAgain();
-    while (this.busy()) {
+    for (;;) {
+      this.sendAgain();
+      if (!this.busy()) return { attachments: this.ready(), session: this.work.session };
       waiting();
       await this.settled();
-      this.sendAgain();
     }
-    return { attachments: this.ready(), session: this.work.session };
   }
 
   // The sealed descriptions of every sent file; throws while any is still
