@@ -67,25 +67,12 @@ def desk_round(live: LivePortal, home: Path, tmp: Path, marker: str, reply: str)
     """Carry the inbox to the desk, reply to the case holding ``marker``, carry it back."""
     cli(live, "export-inbox", str(tmp / "inbox.tar"))
     cli(live, "desk", "import", "--home", str(home), str(tmp / "inbox.tar"))
-    for case in json.loads(cli(live, "desk", "cases", "--home", str(home), "--json")):
-        shown = json.loads(cli(live, "desk", "show", case["case"], "--home", str(home), "--json"))
-        if shown["items"][0]["content"]["fields"].get("what_happened", "").startswith(marker):
-            cli(
-                live,
-                "desk",
-                "reply",
-                case["case"],
-                "--home",
-                str(home),
-                "--status",
-                "in_review",
-                "--text",
-                reply,
-            )
-            cli(live, "desk", "export", "--home", str(home), str(tmp / "outbox.tar"))
-            cli(live, "import-outbox", str(tmp / "outbox.tar"))
-            return str(case["case"])
-    raise AssertionError("case not found on the desk")
+    case, shown = live.desk_case(home, marker, DESK_ENV)
+    assert shown["items"][0]["content"]["fields"]["what_happened"].startswith(marker)
+    cli(live, "desk", "reply", case, "--home", str(home), "--status", "in_review", "--text", reply)
+    cli(live, "desk", "export", "--home", str(home), str(tmp / "outbox.tar"))
+    cli(live, "import-outbox", str(tmp / "outbox.tar"))
+    return case
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ off: a small file. JS off: the server encrypts the multipart stream on arrival.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import secrets
 import struct
@@ -81,23 +80,12 @@ def _desk_saves(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> tu
     assert live.portal("export-inbox", str(tmp / "inbox.tar")).returncode == 0
     out = live.portal("desk", "import", "--home", str(home), str(tmp / "inbox.tar"), env=DESK_ENV)
     assert out.returncode == 0, out.stderr
-    listed = json.loads(
-        live.portal("desk", "cases", "--home", str(home), "--json", env=DESK_ENV).stdout
-    )
-    for case in listed:
-        shown = json.loads(
-            live.portal(
-                "desk", "show", case["case"], "--home", str(home), "--json", env=DESK_ENV
-            ).stdout
-        )
-        if shown["items"][0]["content"]["fields"]["what_happened"] == marker:
-            saved = tmp / "saved"
-            out = live.portal(
-                "desk", "save", case["case"], "--home", str(home), "--out", str(saved), env=DESK_ENV
-            )
-            assert out.returncode == 0, out.stderr + out.stdout
-            return saved, shown
-    raise AssertionError("case not found")
+    case, shown = live.desk_case(home, marker, DESK_ENV)
+    assert shown["items"][0]["content"]["fields"]["what_happened"] == marker
+    saved = tmp / "saved"
+    out = live.portal("desk", "save", case, "--home", str(home), "--out", str(saved), env=DESK_ENV)
+    assert out.returncode == 0, out.stderr + out.stdout
+    return saved, shown
 
 
 def test_files_with_javascript_resume_strip_and_arrive_identical(

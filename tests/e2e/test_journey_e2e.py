@@ -7,7 +7,6 @@ honoured while files are still going out, and a witness shown the questions firs
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -657,20 +656,14 @@ def test_a_witness_sees_the_questions_first_and_a_reporter_rereads_their_copy(
     questions.write_text(f"WITNESS-{level}: what did you see on the bridge?", encoding="utf-8")
     printed = cli(live, "desk", "invite", "--home", str(home), "--questions", str(questions))
     witness_code = codes.normalise(printed.strip().splitlines()[-2])
+    words = f"copy{level}mark my own words"  # one word no other report in the module holds
     with chromium(level) as drv:
-        mine = report(drv, live, f"COPY-{level} my own words", js=js, keep_copy=True)
-    # The desk reads the report and answers with a status alone.
+        mine = report(drv, live, words, js=js, keep_copy=True)
+    # The desk finds the report and answers with a status alone.
     cli(live, "export-inbox", str(tmp_path / "inbox.tar"))
     cli(live, "desk", "import", "--home", str(home), str(tmp_path / "inbox.tar"))
-    for case in json.loads(cli(live, "desk", "cases", "--home", str(home), "--json")):
-        if case["witness"]:
-            continue
-        shown_case = json.loads(
-            cli(live, "desk", "show", case["case"], "--home", str(home), "--json")
-        )
-        fields = shown_case["items"][0]["content"]["fields"]
-        if fields.get("what_happened", "").startswith(f"COPY-{level}"):
-            cli(live, "desk", "reply", case["case"], "--home", str(home), "--status", "closed")
+    case, _ = live.desk_case(home, f"copy{level}mark", DESK_ENV)
+    cli(live, "desk", "reply", case, "--home", str(home), "--status", "closed")
     cli(live, "desk", "export", "--home", str(home), str(tmp_path / "outbox.tar"))
     cli(live, "import-outbox", str(tmp_path / "outbox.tar"))
 
@@ -696,7 +689,7 @@ def test_a_witness_sees_the_questions_first_and_a_reporter_rereads_their_copy(
         sent = drv.find_elements(By.CSS_SELECTOR, "#sent-list > li")
         assert len(sent) == 1
         _open_details(drv, sent[0])
-        assert f"COPY-{level} my own words" in sent[0].text
+        assert words in sent[0].text
         drv.find_element(By.ID, "message").send_keys("a follow-up I keep")
         drv.find_element(By.ID, "keep_copy").click()
         done = "message-done" if js else "message-done-nojs"

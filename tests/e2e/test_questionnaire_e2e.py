@@ -117,17 +117,14 @@ def _desk_reads(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> tu
     env = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
     out = live.portal("desk", "import", "--home", str(home), str(bundle), env=env)
     assert out.returncode == 0, out.stderr
-    listed = json.loads(live.portal("desk", "cases", "--home", str(home), "--json", env=env).stdout)
     table = tmp / "cases.csv"
     out = live.portal("desk", "export-table", "--out", str(table), "--home", str(home), env=env)
     assert out.returncode == 0, out.stderr
     rows = list(csv.reader(io.StringIO(table.read_text("utf-8-sig"))))
-    for case in listed:
-        shown = live.portal("desk", "show", case["case"], "--home", str(home), "--json", env=env)
-        item = json.loads(shown.stdout)["items"][0]
-        if item["content"]["fields"].get("account", "").startswith(marker):
-            return item, rows
-    raise AssertionError(f"the desk did not find {marker}")
+    _, shown = live.desk_case(home, marker, env)
+    item = shown["items"][0]
+    assert item["content"]["fields"]["account"].startswith(marker)
+    return item, rows
 
 
 @pytest.mark.parametrize(("browser", "level"), EVERY_LEVEL)
@@ -272,15 +269,7 @@ def test_a_questionnaire_without_files_is_sealed_in_the_browser(
     assert (
         live_q.portal("desk", "import", "--home", str(home), str(bundle), env=env).returncode == 0
     )
-    listed = json.loads(
-        live_q.portal("desk", "cases", "--home", str(home), "--json", env=env).stdout
-    )
-    found = []
-    for case in listed:
-        shown = live_q.portal("desk", "show", case["case"], "--home", str(home), "--json", env=env)
-        item = json.loads(shown.stdout)["items"][0]
-        if item["content"]["fields"].get("saw", "").startswith("MARKER-short"):
-            found.append(item)
-    (item,) = found
+    _, shown = live_q.desk_case(home, "MARKER-short", env)
+    item = shown["items"][0]
     assert item["sealed_by"] == "browser"
     assert item["content"]["fields"] == {"saw": "MARKER-short two cars at night", "again": "yes"}

@@ -94,14 +94,10 @@ def _desk_finds(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> di
     env = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
     out = live.portal("desk", "import", "--home", str(home), str(bundle), env=env)
     assert out.returncode == 0, out.stderr
-    listed = json.loads(live.portal("desk", "cases", "--home", str(home), "--json", env=env).stdout)
-    for case in listed:
-        shown = live.portal("desk", "show", case["case"], "--home", str(home), "--json", env=env)
-        assert shown.returncode == 0, shown.stderr
-        item = json.loads(shown.stdout)["items"][0]
-        if item["content"]["fields"]["what_happened"].startswith(marker):
-            return dict(item)
-    raise AssertionError(f"the desk did not find {marker}")
+    _, shown = live.desk_case(home, marker, env)
+    item = shown["items"][0]
+    assert item["content"]["fields"]["what_happened"].startswith(marker)
+    return dict(item)
 
 
 @pytest.mark.parametrize(("browser", "level"), EVERY_LEVEL)

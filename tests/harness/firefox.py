@@ -16,6 +16,7 @@ exceptions, translated from Marionette's).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -476,25 +477,25 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-@contextmanager
-def firefox(
-    mode: str,
-    *,
-    width: int = 1000,
-    height: int = 900,
-    downloads: str | None = None,
-) -> Iterator[Firefox]:
-    """A fresh headless Firefox ESR at Tor Browser level ``mode``, with an empty
-    profile; shut down and its profile removed afterwards."""
-    if mode not in LEVELS:
-        raise ValueError(f"unknown Tor Browser level {mode!r}; one of {LEVELS}")
+# What a copy of the template profile leaves behind: the prefs Firefox wrote at its
+# quit (each start's user.js sets them afresh), its session, cache and locks.
+_NOT_COPIED = shutil.ignore_patterns(
+    "prefs.js", "user.js", "sessionstore*", "sessionCheckpoints.json", "cache2", "lock",
+    ".parentlock", "crashes", "minidumps", "datareporting",
+)  # fmt: skip
+_template: Path | None = None
+
+
+def _launch(
+    profile: Path, level: str, width: int, height: int, downloads: str | None
+) -> tuple[subprocess.Popen[bytes], Any]:
+    """Firefox started headless on ``profile`` at ``level``, and a Marionette
+    session on it (the process is the caller's to stop, also when this raises)."""
     binary = shutil.which("firefox-esr") or "/usr/bin/firefox-esr"
-    home = Path(tempfile.mkdtemp(prefix="firefox-"))
-    profile, tmp, log_path = home / "profile", home / "tmp", home / "firefox.log"
-    profile.mkdir()
-    tmp.mkdir()
     port = free_port()
-    (profile / "user.js").write_text(user_js(mode, port, downloads), encoding="utf-8")
+    (profile / "user.js").write_text(user_js(level, port, downloads), encoding="utf-8")
+    tmp, log_path = profile.parent / "tmp", profile.parent / "firefox.log"
+    tmp.mkdir(exist_ok=True)
     env = {
         **os.environ,
         "TMPDIR": str(tmp),  # what Firefox keeps in temp goes with the profile
@@ -509,6 +510,59 @@ def firefox(
         proc = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
+    try:
+        _wait_for_port(proc, port, log_path, STARTUP_TIMEOUT)
+        m = Marionette(host="127.0.0.1", port=port)
+        m.start_session(timeout=STARTUP_TIMEOUT)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc, m
+
+
+def _template_profile() -> Path:
+    """A profile Firefox has once started in, shown about:blank and quit from
+    cleanly, made once per test process and removed at its exit. A first start
+    in an empty profile builds its databases, add-on registry and startup cache:
+    copying them halves what each browser costs to start (4.9 s of CPU against
+    2.4 s, measured here). It never saw a page of the portal; the copies leave
+    out its prefs, session and cache."""
+    global _template
+    if _template is None:
+        home = Path(tempfile.mkdtemp(prefix="firefox-template-"))
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        profile = home / "profile"
+        profile.mkdir()
+        proc, m = _launch(profile, "standard", 1000, 900, None)
+        try:
+            m.navigate("about:blank")
+            # A clean quit writes the startup cache (a killed browser leaves it unwritten).
+            m._request_in_app_shutdown()
+            proc.wait(timeout=STARTUP_TIMEOUT)
+        finally:
+            _stop(proc)
+        _template = profile
+    return _template
+
+
+@contextmanager
+def firefox(
+    mode: str,
+    *,
+    width: int = 1000,
+    height: int = 900,
+    downloads: str | None = None,
+) -> Iterator[Firefox]:
+    """A fresh headless Firefox ESR at Tor Browser level ``mode``, on a copy of
+    the template profile (see ``_template_profile``); shut down and its profile
+    removed afterwards."""
+    if mode not in LEVELS:
+        raise ValueError(f"unknown Tor Browser level {mode!r}; one of {LEVELS}")
+    template = _template_profile()
+    home = Path(tempfile.mkdtemp(prefix="firefox-"))
+    profile = home / "profile"
+    shutil.copytree(template, profile, ignore=_NOT_COPIED)
+    proc: subprocess.Popen[bytes] | None = None
     m: Any = None
     closed = False
 
@@ -521,12 +575,11 @@ def firefox(
             if m is not None:
                 m.cleanup()  # ends the session if there is one; never raises for a dead peer
         finally:
-            _stop(proc)
+            if proc is not None:
+                _stop(proc)
 
     try:
-        _wait_for_port(proc, port, log_path, STARTUP_TIMEOUT)
-        m = Marionette(host="127.0.0.1", port=port)
-        m.start_session(timeout=STARTUP_TIMEOUT)
+        proc, m = _launch(profile, mode, width, height, downloads)
         m.timeout.page_load = 60
         m.set_window_rect(width=width, height=height)
         yield Firefox(m, mode, shut_down)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -62,6 +64,20 @@ class LivePortal:
             timeout=timeout,
             check=False,
         )
+
+    def desk_case(self, home: Path, marker: str, env: dict[str, str]) -> tuple[str, dict[str, Any]]:
+        """The one case on the desk at ``home`` whose texts hold ``marker``, and
+        what ``desk show --json`` prints of it. Found with the desk's own search:
+        two processes, where showing every case took one per report the module's
+        portal had stored."""
+        found = self.portal("desk", "search", marker, "--home", str(home), "--json", env=env)
+        assert found.returncode == 0, found.stderr
+        cases = {hit["case"] for hit in json.loads(found.stdout)}
+        assert len(cases) == 1, f"{len(cases)} cases on the desk hold {marker!r}"
+        (case,) = cases
+        shown = self.portal("desk", "show", case, "--home", str(home), "--json", env=env)
+        assert shown.returncode == 0, shown.stderr
+        return case, dict(json.loads(shown.stdout))
 
 
 def wait_until_up(url: str, proc: subprocess.Popen[bytes] | None, deadline: float = 60) -> None:
