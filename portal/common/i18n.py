@@ -35,11 +35,22 @@ def catalog_path(code: str) -> Path:
 
 
 def load_catalog(code: str) -> NullTranslations:
-    """One language's translations, compiled from its ``.po`` in memory."""
+    """One language's translations, compiled from its ``.po`` in memory, once per
+    process for each version of the file: parsing the ten catalogs cost more
+    than the rest of making an app, which the tests do for nearly every test,
+    and a desk parsed one again for each referral. A catalog is only read from."""
     path = catalog_path(code)
-    if not path.exists():
+    try:
+        found = path.stat()
+    except FileNotFoundError:
         return NullTranslations()
-    with path.open("rb") as fh:
+    return _compiled(code, found.st_mtime_ns, found.st_size)
+
+
+@lru_cache(maxsize=32)
+def _compiled(code: str, _mtime_ns: int, _size: int) -> NullTranslations:
+    """``code``'s catalog as its file is now (the file's time and size are the key)."""
+    with catalog_path(code).open("rb") as fh:
         catalog = read_po(fh, locale=code)
     buffer = io.BytesIO()
     write_mo(buffer, catalog, use_fuzzy=False)

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import pyotp
 from argon2 import PasswordHasher
@@ -85,6 +85,14 @@ def _totp_box(totp_key: bytes) -> SecretBox:
     return SecretBox(hashlib.blake2b(totp_key, person=b"portal-totp", digest_size=32).digest())
 
 
+@cache
+def _dummy_hash() -> str:
+    """A hash of a secret nobody holds, checked for a name with no account, so that
+    the answer takes as long as for a name that has one. Made once per process,
+    when its first accounts are (before any request), not again for each app."""
+    return HASHER.hash(secrets.token_hex(16))
+
+
 class StaffAccounts:
     """Accounts in the portal database; TOTP secrets sealed with a key of their own
     (the data dir's ``totp.key``, which no other use shares)."""
@@ -95,7 +103,7 @@ class StaffAccounts:
         self.db = db
         self._box = _totp_box(totp_key)
         self.clock = clock
-        self._dummy_hash = HASHER.hash(secrets.token_hex(16))
+        self._dummy_hash = _dummy_hash()
         # Each verification takes 64 MiB: at most a few at once per worker, so a
         # burst of log-in attempts cannot run the relay out of memory.
         self._verifying = threading.BoundedSemaphore(2)
