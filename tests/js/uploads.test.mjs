@@ -175,3 +175,35 @@ test('a file removed while it is prepared or started leaves no upload open on th
     assert.deepEqual([...portal.uploads.keys()], [], `removed while ${when}`);
   }
 });
+
+test('a file removed after it was sent is deleted from the portal', async () => {
+  const portal = fakePortal();
+  const files = uploadsOn(portal);
+  files.add(aFile('a.jpg'));
+  files.add(aFile('wrong.jpg'));
+  await files.settled();
+  assert.deepEqual([...portal.uploads.keys()], ['u1', 'u2']);
+  await files.remove(files.entries[1]);
+  assert.deepEqual([...portal.uploads.keys()], ['u1']);
+  assert.deepEqual(files.ready().map((a) => a.upload), ['u1']);
+});
+
+test('while a report is sealed and sent no file can be removed, and after a failure one can', async () => {
+  const portal = fakePortal();
+  const files = uploadsOn(portal);
+  files.add(aFile('a.jpg'));
+  await files.settled();
+  const [entry] = files.entries;
+  const button = entry.li.querySelector('[data-action="remove"]');
+  files.hold(true);
+  assert.equal(button.disabled, true);
+  assert.equal(files.input.disabled, true);
+  await files.remove(entry);
+  assert.deepEqual(files.ready().map((a) => a.upload), ['u1'], 'the file still goes with the report');
+  assert.deepEqual([...portal.uploads.keys()], ['u1']);
+  files.hold(false); // the send failed: the reporter may change the files again
+  assert.equal(button.disabled, false);
+  await files.remove(entry);
+  assert.deepEqual(files.ready(), []);
+  assert.deepEqual([...portal.uploads.keys()], []);
+});

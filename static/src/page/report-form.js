@@ -15,6 +15,7 @@ import { CryptoWorker } from './worker-client.js';
 const NO_FILES = {
   hasFiles: () => false,
   forReport: async () => ({ attachments: [], session: null }),
+  hold: () => {},
   clear: () => {},
 };
 
@@ -70,6 +71,7 @@ export function enhanceReportForm(doc) {
       return;
     }
     button.disabled = true;
+    files.hold(true);
     progress.start();
     try {
       let result;
@@ -112,6 +114,7 @@ export function enhanceReportForm(doc) {
       progress.stop();
       showError(errorBox, error instanceof FilesNotReady ? error.message : messageFor(error, texts.error));
       button.disabled = false;
+      files.hold(false);
     }
   });
 }

@@ -52,6 +52,7 @@ export class FileUploads {
     this.entries = [];
     this.queue = Promise.resolve();
     this.nextId = 1;
+    this.held = false;
     this.input.removeAttribute('name'); // files travel as ciphertext parts, never in the form post
     this.input.addEventListener('change', () => this.pick());
   }
@@ -207,13 +208,24 @@ export class FileUploads {
     }
   }
 
+  // A removed file is stopped, and its upload deleted from the portal, sent or
+  // not: it no longer counts against the session's limits.
   async remove(entry) {
+    if (this.held) return;
     entry.cancelled = true;
     this.entries = this.entries.filter((e) => e !== entry);
     entry.li.remove();
     this.refresh();
     this.worker.run('file-cancel', { id: entry.id }).catch(() => {});
-    if (entry.upload && !entry.meta) await this.discard(entry);
+    if (entry.upload) await this.discard(entry);
+  }
+
+  // While a report is sealed and sent its files are fixed: one removed then
+  // would still go with it. The picker and every Remove button are off.
+  hold(held) {
+    this.held = held;
+    this.input.disabled = held;
+    for (const e of this.entries) e.li.querySelector('[data-action="remove"]').disabled = held;
   }
 
   discard(entry) {
