@@ -207,3 +207,25 @@ test('while a report is sealed and sent no file can be removed, and after a fail
   assert.deepEqual(files.ready(), []);
   assert.deepEqual([...portal.uploads.keys()], []);
 });
+
+test('a file removed while it waits its turn is never prepared or started', async () => {
+  const portal = fakePortal();
+  let prepared = null;
+  const gate = new Promise((resolve) => { prepared = resolve; });
+  const begun = [];
+  const files = uploadsOn(portal, {
+    'file-begin': async () => {
+      begun.push(files.entries.length);
+      if (begun.length === 1) await gate;
+      return { size: 10, cipherSize: 10, partSize: 100, partPlain: 10 };
+    },
+  });
+  files.add(aFile('first.jpg'));
+  files.add(aFile('wrong.mov')); // queued behind the first
+  await new Promise((resolve) => { setTimeout(resolve, 5); });
+  await files.remove(files.entries[1]);
+  prepared();
+  await files.settled();
+  assert.equal(begun.length, 1, 'only the first file was prepared');
+  assert.deepEqual(portal.made.map(([id]) => id), ['u1']);
+});
