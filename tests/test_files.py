@@ -295,6 +295,29 @@ def test_asking_after_an_upload_of_an_ended_session_starts_no_session(
     assert client.get("/api/form-token").get_json()["new_session"] is True
 
 
+def test_a_renewal_names_the_uploads_of_its_session_so_another_tabs_session_is_told_apart(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The page's session ended and another tab of the browser opened a page,
+    starting a session before the page renewed its token: to the renewal that
+    session is not new. The mark of its uploads tells the page it is not the one
+    its files went out in."""
+    started = _api(client, "POST", "/api/uploads", {"size": 100, "part_size": 4096}).get_json()
+    mine = started["uploader"]
+    assert client.get("/api/form-token").get_json()["uploader"] == mine  # same session
+    client.delete_cookie("portal_session")  # ended
+    client.get("/report")  # the other tab
+    renewed = client.get("/api/form-token").get_json()
+    assert renewed["new_session"] is False
+    assert renewed["uploader"] is None  # the new session has uploaded nothing
+    again = _api(client, "POST", "/api/uploads", {"size": 100, "part_size": 4096}).get_json()
+    assert again["uploader"] not in (None, mine)
+    assert client.get("/api/form-token").get_json()["uploader"] == again["uploader"]
+    # The mark names the uploads without handing the page what owns them.
+    with client.session_transaction() as kept:
+        assert kept["uploader"] not in (mine, again["uploader"])
+
+
 def test_a_browser_report_with_files_reaches_the_desk(
     app: Flask, client: FlaskClient, org: Organization, desk_keys: DeskKeys, tmp_path: Path
 ) -> None:

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { ApiError, postJson } from '../../static/src/page/http.js';
 import { SessionChanged, Work } from '../../static/src/page/work.js';
 
-function portal({ holds, newSession = false }) {
+function portal({ holds, newSession = false, uploader = null }) {
   const seen = { sent: [], renewals: 0 };
   let current = holds;
   const refused = () => new ApiError(400, 'csrf', 'reload');
@@ -25,7 +25,7 @@ function portal({ holds, newSession = false }) {
       seen.renewals += 1;
       await new Promise((resolve) => { setTimeout(resolve, 5); });
       current = `token-${seen.renewals}`;
-      return { token: current, newSession };
+      return { token: current, newSession, uploader };
     },
   };
 }
@@ -181,4 +181,24 @@ test('a report whose fresh proof was fetched in a new session is not sent there'
     globalThis.fetch = realFetch;
   }
   assert.deepEqual(reports, ['T0']);
+});
+
+test('a renewal into a session another tab started moves the page on, though it is not new', async () => {
+  // The page's session ended; another tab of the browser opened a page and so
+  // started one, which the portal does not call new to this page's renewal.
+  const p = portal({ holds: 'fresh', newSession: false, uploader: null });
+  const work = new Work(null, '/api/pow', 'stale', null, p.renew);
+  work.uploadedIn(0, 'U-of-session-0'); // a file of the page went out in its session
+  await assert.rejects(work.withToken(p.send('part 2'), 0), SessionChanged);
+  assert.equal(work.session, 1);
+  assert.equal(work.uploader, null);
+});
+
+test('a renewal that finds the uploads of the page keeps its session', async () => {
+  const p = portal({ holds: 'fresh', newSession: false, uploader: 'U-of-session-0' });
+  const work = new Work(null, '/api/pow', 'stale', null, p.renew);
+  work.uploadedIn(0, 'U-of-session-0');
+  work.uploadedIn(3, 'U-of-another'); // an answer for a session the page has left: ignored
+  assert.deepEqual(await work.withToken(p.send('part 2'), 0), { ok: 'part 2' });
+  assert.equal(work.session, 0);
 });

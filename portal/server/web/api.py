@@ -58,11 +58,15 @@ def form_token() -> ResponseReturnValue:
     page whose own token no longer holds: the session ended while the reporter
     wrote, or a report sent from another tab spent it. The page takes it and sends
     again, so nothing typed is lost to a reload; ``new_session`` tells it the old
-    session ended, so the files it uploaded there are gone and go out again. Only
+    session ended, so the files it uploaded there are gone and go out again, and
+    ``uploader`` names the session's uploads (as an upload's start does), so the
+    page also sees a session that another tab started meanwhile. Only
     this portal's own pages can read it, as they read the token in a page: the
     answer carries no CORS header, and Cross-Origin-Resource-Policy keeps it out
     of other sites' pages."""
-    return jsonify(token=generate_csrf(), new_session=session.new)
+    return jsonify(
+        token=generate_csrf(), new_session=session.new, uploader=uploads_session.current_mark()
+    )
 
 
 @bp.post("/pow")
@@ -181,12 +185,10 @@ def start_upload() -> ResponseReturnValue:
     """Reserve an upload: its ciphertext size and part size; answer with its id."""
     body = json_body()
     _spend_work(body)
-    row = services().uploads.start(
-        uploads_session.owner(),
-        body.get("size"),
-        body.get("part_size"),
-    )
-    return jsonify(upload=row.id, parts=row.parts, received=0), 201
+    owner = uploads_session.owner()
+    row = services().uploads.start(owner, body.get("size"), body.get("part_size"))
+    mark = uploads_session.mark(owner)
+    return jsonify(upload=row.id, parts=row.parts, received=0, uploader=mark), 201
 
 
 @bp.get("/uploads/<upload_id>")

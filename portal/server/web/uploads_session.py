@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 from flask import session
@@ -24,3 +25,16 @@ def existing() -> str:
     is none, an uploader that owns nothing."""
     token = session.get(KEY)
     return token if isinstance(token, str) else secrets.token_hex(16)
+
+
+def mark(uploader: str) -> str:
+    """A name for this uploader the page may hold, to tell whether a renewed
+    token is still of the session its uploads live in (a one-way digest: the
+    page never sees the uploader itself)."""
+    return hashlib.blake2b(uploader.encode(), digest_size=12, person=b"portal-uploader").hexdigest()
+
+
+def current_mark() -> str | None:
+    """This session's uploader's mark, if it has uploaded anything (never made here)."""
+    token = session.get(KEY)
+    return mark(token) if isinstance(token, str) else None

@@ -57,5 +57,9 @@ export async function renewToken(form) {
   const payload = await answerOf(response);
   if (typeof payload.token !== 'string') throw new ApiError(response.status, 'http', '');
   form.elements.namedItem('csrf_token').value = payload.token;
-  return { token: payload.token, newSession: payload.new_session === true };
+  return {
+    token: payload.token,
+    newSession: payload.new_session === true,
+    uploader: typeof payload.uploader === 'string' ? payload.uploader : null,
+  };
 }

@@ -157,6 +157,7 @@ export class FileUploads {
         { size: info.cipherSize, part_size: info.partSize });
       entry.upload = made.upload;
       entry.session = session; // where it was made (its start may have renewed)
+      this.work.uploadedIn(session, made.uploader);
       if (entry.cancelled) { // removed while it was started: it must not count on the portal
         await this.discard(entry);
         return;

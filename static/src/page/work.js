@@ -4,10 +4,13 @@
 // challenge may come in the page itself (`first`): one round trip fewer.
 //
 // `token` is the page's form token, which every request of the page carries;
-// `renew`, if given, fetches a new one ({ token, newSession }) when the portal
-// no longer holds it. `session` counts the sessions the page has been in: it
-// moves on when a renewal found the old session ended, and whatever was
-// uploaded in the old one is gone with it.
+// `renew`, if given, fetches a new one ({ token, newSession, uploader }) when
+// the portal no longer holds it. `session` counts the sessions the page has
+// been in: it moves on when a renewal found the old session ended, and whatever
+// was uploaded in the old one is gone with it. The portal names a session's
+// uploads (`uploader`, in an upload's start and in a renewal): a renewal into a
+// session whose uploads are not the page's also moves on, though the session
+// is not new to the portal (another tab of the browser started it).
 import { ApiError, postJson } from './http.js';
 
 // A request that belongs to the session it began in (a file's upload, a report
@@ -25,6 +28,7 @@ export class Work {
     this.ready = null;
     this.unspent = null; // a proof a refused request carried back unspent
     this.session = 0;
+    this.uploader = null; // how the portal names the uploads of the page's session
     this.renewing = null;
   }
 
@@ -78,12 +82,20 @@ export class Work {
     return send(this.token, this.session);
   }
 
+  // The portal named the uploads of `session` (an upload's start answered).
+  uploadedIn(session, uploader) {
+    if (session === this.session && typeof uploader === 'string') this.uploader = uploader;
+  }
+
   async renewedAfter(stale) {
     if (this.token !== stale) return; // renewed meanwhile, for another request
     if (!this.renewing) {
-      this.renewing = this.renew().then(({ token, newSession }) => {
+      this.renewing = this.renew().then(({ token, newSession, uploader = null }) => {
         this.token = token;
-        if (newSession) this.session += 1;
+        if (newSession || (this.uploader !== null && uploader !== this.uploader)) {
+          this.session += 1;
+          this.uploader = uploader;
+        }
       }).finally(() => { this.renewing = null; });
     }
     await this.renewing;
