@@ -295,27 +295,58 @@ def test_asking_after_an_upload_of_an_ended_session_starts_no_session(
     assert client.get("/api/form-token").get_json()["new_session"] is True
 
 
-def test_a_renewal_names_the_uploads_of_its_session_so_another_tabs_session_is_told_apart(
+def test_a_renewal_tells_a_page_its_uploads_are_not_the_sessions_without_naming_them(
     app: Flask, client: FlaskClient
 ) -> None:
     """The page's session ended and another tab of the browser opened a page,
     starting a session before the page renewed its token: to the renewal that
-    session is not new. The mark of its uploads tells the page it is not the one
-    its files went out in."""
+    session is not new. Given the mark the page's uploads were started under, the
+    renewal says the session's uploads are other ones; asked without it, it says
+    nothing of them (whoever holds the device learns no upload happened)."""
+
+    def renewal(mark: str | None) -> dict[str, object]:
+        headers = {"X-Uploads-Mark": mark} if mark else {}
+        return dict(client.get("/api/form-token", headers=headers).get_json())
+
     started = _api(client, "POST", "/api/uploads", {"size": 100, "part_size": 4096}).get_json()
     mine = started["uploader"]
-    assert client.get("/api/form-token").get_json()["uploader"] == mine  # same session
+    assert renewal(mine)["other_uploads"] is False  # the same session
+    assert renewal(None)["other_uploads"] is False
+    assert renewal("0" * 24)["other_uploads"] is True  # a guess is told only "not yours"
+    assert "uploader" not in renewal(None)
     client.delete_cookie("portal_session")  # ended
     client.get("/report")  # the other tab
-    renewed = client.get("/api/form-token").get_json()
-    assert renewed["new_session"] is False
-    assert renewed["uploader"] is None  # the new session has uploaded nothing
+    assert renewal(mine) == {**renewal(mine), "new_session": False, "other_uploads": True}
     again = _api(client, "POST", "/api/uploads", {"size": 100, "part_size": 4096}).get_json()
-    assert again["uploader"] not in (None, mine)
-    assert client.get("/api/form-token").get_json()["uploader"] == again["uploader"]
+    assert again["uploader"] != mine
+    assert renewal(again["uploader"])["other_uploads"] is False
+    assert renewal(mine)["other_uploads"] is True
     # The mark names the uploads without handing the page what owns them.
     with client.session_transaction() as kept:
         assert kept["uploader"] not in (mine, again["uploader"])
+
+
+def test_an_upload_a_report_claimed_cannot_be_deleted_by_its_page(
+    app: Flask, client: FlaskClient, org: Organization
+) -> None:
+    """Once a report has claimed a file it is the report's: the page's delete (a
+    Remove pressed late) finds nothing and the file stays. That a claim cannot
+    land between the delete's check and the delete is by construction (one
+    statement, Uploads.cancel); no test races the two."""
+    data = _evidence(20_000, b"MARKER-claimed")
+    blob, entry = _browser_file(data)
+    upload = _upload(client, blob)
+    entry["upload"] = upload
+    _, body = browser_style_request(org, "report with a file", attachments=[entry])
+    body["attachments"] = [upload]
+    assert _api(client, "POST", "/api/reports", body).status_code == 201
+    r = _api(client, "DELETE", f"/api/uploads/{upload}", None)
+    assert r.status_code == 404 and r.get_json()["error"] == "no_upload"
+    with app.app_context():
+        with services().db.reading() as s:
+            row = s.get(Attachment, upload)
+            assert row is not None and row.mailbox_id is not None
+        assert services().uploads.blobs.read(attachment_blob(upload)) == blob
 
 
 def test_a_browser_report_with_files_reaches_the_desk(

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO
 
-from sqlalchemy import Connection, Table, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import ClientDisconnected
 
@@ -222,8 +222,19 @@ class Uploads:
         return number + 1
 
     def cancel(self, upload_id: str, owner: str) -> None:
+        """Delete an upload of this page's that no report has claimed. One statement
+        checks and deletes: a claim committing between a read and a delete by id
+        (PostgreSQL's READ COMMITTED allows it) would otherwise lose a stored
+        report's file. The file goes only with its row."""
+        files = _ATTACHMENTS.c
         with self.db.transaction() as s:
-            s.delete(self._owned(s, upload_id, owner))
+            deleted = s.execute(
+                delete(_ATTACHMENTS).where(
+                    files.id == upload_id, files.owner == owner, files.mailbox_id.is_(None)
+                )
+            )
+        if deleted.rowcount != 1:  # type: ignore[attr-defined]
+            raise UploadError("no_upload", "This upload does not exist or is not yours.")
         self.blobs.delete(attachment_blob(upload_id))
 
     def claimer(self, owner: str, upload_ids: Iterable[object]) -> Attach:

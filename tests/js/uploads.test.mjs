@@ -69,10 +69,22 @@ function page() {
 // for `url` back, once the portal has done what it asked: it resolves, as the
 // request arrives, to the function that lets the answer go.
 function fakePortal() {
-  const portal = { session: 0, token: 'T0', uploads: new Map(), made: [], held: new Map() };
+  const portal = {
+    session: 0, token: 'T0', uploads: new Map(), made: [], held: new Map(), fresh: false,
+  };
   const json = (status, body) => new globalThis.Response(JSON.stringify(body), { status });
   portal.hold = (url) => new Promise((arrived) => { portal.held.set(url, arrived); });
-  portal.end = () => { portal.session += 1; portal.token = `T${portal.session}`; };
+  portal.end = () => { portal.session += 1; portal.token = `T${portal.session}`; portal.fresh = true; };
+  // The session ended and another tab of the browser opened a page, starting one:
+  // the page's renewal does not find it new.
+  portal.elsewhere = () => { portal.end(); portal.fresh = false; };
+  // The mark of the live session's uploads, once it has any.
+  portal.mark = () => (portal.made.some(([, s]) => s === portal.session) ? `U${portal.session}` : null);
+  portal.renew = async (mark) => {
+    const newSession = portal.fresh;
+    portal.fresh = false;
+    return { token: portal.token, newSession, otherUploads: Boolean(mark) && mark !== portal.mark() };
+  };
   const answer = (url, init) => {
     if (init.headers['X-CSRFToken'] !== portal.token) return json(400, { error: 'csrf', message: 'reload' });
     if (url === '/api/pow') return json(200, { challenge: 'c', bits: 0, iterations: 1 });
@@ -80,7 +92,7 @@ function fakePortal() {
       const id = `u${portal.made.length + 1}`;
       portal.uploads.set(id, portal.session);
       portal.made.push([id, portal.session]);
-      return json(201, { upload: id, parts: 1 });
+      return json(201, { upload: id, parts: 1, uploader: portal.mark() });
     }
     const [, id] = url.match(/^\/api\/uploads\/(u\d+)/);
     if (portal.uploads.get(id) !== portal.session) return json(404, { error: 'no_upload', message: 'gone' });
@@ -107,8 +119,7 @@ function uploadsOn(portal, worker = {}) {
     if (what === 'file-end') return { sha256: 'x' };
     return { nonce: 1 };
   };
-  const renew = async () => ({ token: portal.token, newSession: true });
-  const work = new Work({ run }, '/api/pow', portal.token, { challenge: 'c', bits: 0, iterations: 1 }, renew);
+  const work = new Work({ run }, '/api/pow', portal.token, { challenge: 'c', bits: 0, iterations: 1 }, portal.renew);
   const { doc, form } = page();
   return new FileUploads(doc, form, { run }, work);
 }
@@ -228,4 +239,18 @@ test('a file removed while it waits its turn is never prepared or started', asyn
   await files.settled();
   assert.equal(begun.length, 1, 'only the first file was prepared');
   assert.deepEqual(portal.made.map(([id]) => id), ['u1']);
+});
+
+test('a session another tab started after the session of the page ended: its files go out again', async () => {
+  const portal = fakePortal();
+  const files = uploadsOn(portal);
+  files.add(aFile('a.jpg'));
+  await files.settled(); // sent in session 0
+  portal.elsewhere();
+  await files.work.renewedAfter(files.work.token); // as the report's refused send would
+  const { attachments, session } = await files.forReport(() => {});
+  assert.equal(session, 1);
+  const named = attachments.map((a) => a.upload);
+  assert.equal(named.length, 1);
+  for (const upload of named) assert.equal(portal.uploads.get(upload), 1, `${upload} is of session 1`);
 });

@@ -7,8 +7,9 @@ import { test } from 'node:test';
 import { ApiError, postJson } from '../../static/src/page/http.js';
 import { SessionChanged, Work } from '../../static/src/page/work.js';
 
-function portal({ holds, newSession = false, uploader = null }) {
-  const seen = { sent: [], renewals: 0 };
+// `uploads` marks the uploads of the session a renewal finds (null: it has none).
+function portal({ holds, newSession = false, uploads = null }) {
+  const seen = { sent: [], renewals: 0, marks: [] };
   let current = holds;
   const refused = () => new ApiError(400, 'csrf', 'reload');
   return {
@@ -21,11 +22,12 @@ function portal({ holds, newSession = false, uploader = null }) {
       if (token !== held) throw refused();
       return { ok: what };
     },
-    renew: async () => {
+    renew: async (mark) => {
       seen.renewals += 1;
+      seen.marks.push(mark);
       await new Promise((resolve) => { setTimeout(resolve, 5); });
       current = `token-${seen.renewals}`;
-      return { token: current, newSession, uploader };
+      return { token: current, newSession, otherUploads: Boolean(mark) && mark !== uploads };
     },
   };
 }
@@ -186,19 +188,42 @@ test('a report whose fresh proof was fetched in a new session is not sent there'
 test('a renewal into a session another tab started moves the page on, though it is not new', async () => {
   // The page's session ended; another tab of the browser opened a page and so
   // started one, which the portal does not call new to this page's renewal.
-  const p = portal({ holds: 'fresh', newSession: false, uploader: null });
+  const p = portal({ holds: 'fresh', newSession: false, uploads: null });
   const work = new Work(null, '/api/pow', 'stale', null, p.renew);
-  work.uploadedIn(0, 'U-of-session-0'); // a file of the page went out in its session
+  assert.equal(work.uploadedIn(0, 'U0'), 0); // a file of the page went out in its session
   await assert.rejects(work.withToken(p.send('part 2'), 0), SessionChanged);
   assert.equal(work.session, 1);
-  assert.equal(work.uploader, null);
+  assert.deepEqual(p.seen.marks, ['U0']); // the renewal was told which uploads are the page's
+  // In the new session the page has uploaded nothing yet: the next renewal asks after none.
+  await work.renewedAfter(work.token);
+  assert.deepEqual(p.seen.marks, ['U0', null]);
+  assert.equal(work.session, 1);
 });
 
 test('a renewal that finds the uploads of the page keeps its session', async () => {
-  const p = portal({ holds: 'fresh', newSession: false, uploader: 'U-of-session-0' });
+  const p = portal({ holds: 'fresh', newSession: false, uploads: 'U0' });
   const work = new Work(null, '/api/pow', 'stale', null, p.renew);
-  work.uploadedIn(0, 'U-of-session-0');
-  work.uploadedIn(3, 'U-of-another'); // an answer for a session the page has left: ignored
+  work.uploadedIn(0, 'U0');
+  assert.equal(work.uploadedIn(3, 'U-of-another'), 3); // a session the page has left: ignored
   assert.deepEqual(await work.withToken(p.send('part 2'), 0), { ok: 'part 2' });
   assert.equal(work.session, 0);
+});
+
+test('a renewal before any upload asks after none and keeps the session', async () => {
+  const p = portal({ holds: 'fresh', newSession: false, uploads: 'U-of-another-tab' });
+  const work = new Work(null, '/api/pow', 'stale', null, p.renew);
+  assert.deepEqual(await work.withToken(p.send('report'), 0), { ok: 'report' });
+  assert.deepEqual(p.seen.marks, [null]);
+  assert.equal(work.session, 0);
+});
+
+test('a start answering another mark than the page had moves the page on', async () => {
+  // Two requests of the session wrote it at once and the portal lost the page's
+  // uploads: the next start made new ones under another mark.
+  const work = new Work(null, '/api/pow', 'fresh', null, null);
+  assert.equal(work.uploadedIn(0, 'U0'), 0);
+  assert.equal(work.uploadedIn(0, 'U0'), 0);
+  assert.equal(work.uploadedIn(0, 'U1'), 1); // this upload is of the session the page is in now
+  assert.equal(work.session, 1);
+  assert.equal(work.uploadedIn(1, 'U1'), 1);
 });

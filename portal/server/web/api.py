@@ -25,6 +25,7 @@ from portal.server.web.reporter import FormSpent, spend_form_within
 from portal.server.web.services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+UPLOADS_MARK_HEADER = "X-Uploads-Mark"
 
 
 class ApiError(PortalError):
@@ -58,14 +59,18 @@ def form_token() -> ResponseReturnValue:
     page whose own token no longer holds: the session ended while the reporter
     wrote, or a report sent from another tab spent it. The page takes it and sends
     again, so nothing typed is lost to a reload; ``new_session`` tells it the old
-    session ended, so the files it uploaded there are gone and go out again, and
-    ``uploader`` names the session's uploads (as an upload's start does), so the
-    page also sees a session that another tab started meanwhile. Only
+    session ended, so the files it uploaded there are gone and go out again. A
+    page that uploaded sends the mark its uploads' starts answered (a header, never
+    in the URL); ``other_uploads`` says the session's uploads are not those, so it
+    also sees a session another tab started meanwhile. The answer says nothing of
+    a session's uploads to a request that does not hold their mark. Only
     this portal's own pages can read it, as they read the token in a page: the
     answer carries no CORS header, and Cross-Origin-Resource-Policy keeps it out
     of other sites' pages."""
     return jsonify(
-        token=generate_csrf(), new_session=session.new, uploader=uploads_session.current_mark()
+        token=generate_csrf(),
+        new_session=session.new,
+        other_uploads=uploads_session.other_than(request.headers.get(UPLOADS_MARK_HEADER)),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 from flask import session
@@ -34,7 +35,13 @@ def mark(uploader: str) -> str:
     return hashlib.blake2b(uploader.encode(), digest_size=12, person=b"portal-uploader").hexdigest()
 
 
-def current_mark() -> str | None:
-    """This session's uploader's mark, if it has uploaded anything (never made here)."""
+def other_than(given: str | None) -> bool:
+    """Whether this session's uploads are not those marked ``given`` (the mark a
+    page's uploads were started under); false if none is given. Never makes an
+    uploader."""
+    if not given:
+        return False
     token = session.get(KEY)
-    return mark(token) if isinstance(token, str) else None
+    return not (
+        isinstance(token, str) and hmac.compare_digest(mark(token).encode(), given.encode())
+    )

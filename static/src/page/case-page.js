@@ -299,6 +299,7 @@ export function enhanceCasePage(doc) {
     try {
       if (files.busy()) await files.settled();
       const attachments = files.ready();
+      files.hold(true); // from here the message names these files
       const kind = followUpKind(state.kind);
       const keepCopy = messageForm.querySelector('#keep_copy').checked;
       const sealed = await worker.run('seal-follow-up', {
@@ -322,6 +323,8 @@ export function enhanceCasePage(doc) {
       if (error.status === 403) reopenHere(texts.expired);
       else if (error instanceof FilesNotReady) showError(messageError, error.message);
       else showError(messageError, messageFor(error, texts.error));
+    } finally {
+      files.hold(false);
     }
   });
 

@@ -49,10 +49,11 @@ export function csrfToken(form) {
 // A new form token for `form` from the portal (GET /api/form-token), written into
 // the form for whatever reads it next; `newSession` says the old session had
 // ended (what was uploaded in it is gone).
-export async function renewToken(form) {
+export async function renewToken(form, uploadsMark = null) {
   const response = await fetch(form.dataset.endpointToken, {
     credentials: 'same-origin',
     cache: 'no-store',
+    headers: uploadsMark ? { 'X-Uploads-Mark': uploadsMark } : {},
   });
   const payload = await answerOf(response);
   if (typeof payload.token !== 'string') throw new ApiError(response.status, 'http', '');
@@ -60,6 +61,6 @@ export async function renewToken(form) {
   return {
     token: payload.token,
     newSession: payload.new_session === true,
-    uploader: typeof payload.uploader === 'string' ? payload.uploader : null,
+    otherUploads: payload.other_uploads === true,
   };
 }

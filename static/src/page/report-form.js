@@ -40,7 +40,7 @@ export function enhanceReportForm(doc) {
   // A token that no longer holds is renewed, not answered with "reload the page":
   // a reload could clear everything the reporter wrote.
   const work = new Work(worker, form.dataset.endpointPow, csrfToken(form),
-    form.dataset.work ? JSON.parse(form.dataset.work) : null, () => renewToken(form));
+    form.dataset.work ? JSON.parse(form.dataset.work) : null, (mark) => renewToken(form, mark));
   // A questionnaire may ask for no files: then there is no picker, and nothing to send.
   const files = form.querySelector('#files-field')
     ? new FileUploads(doc, form, worker, work)
@@ -71,13 +71,15 @@ export function enhanceReportForm(doc) {
       return;
     }
     button.disabled = true;
-    files.hold(true);
     progress.start();
     try {
       let result;
       for (let tries = 1; ; tries += 1) {
-        // Files sent in a session that has ended since go out again first.
+        // Files sent in a session that has ended since go out again first; while
+        // files go out, one may still be removed.
+        files.hold(false);
         const { attachments, session } = await files.forReport(() => progress.note('waiting'));
+        files.hold(true); // from here the report names these files
         result = await worker.run('seal-report', {
           attachments,
           organization: JSON.parse(form.dataset.organization),

@@ -156,8 +156,8 @@ export class FileUploads {
       const { answer: made, session } = await this.work.postIn(this.endpoint,
         { size: info.cipherSize, part_size: info.partSize });
       entry.upload = made.upload;
-      entry.session = session; // where it was made (its start may have renewed)
-      this.work.uploadedIn(session, made.uploader);
+      // where it was made (its start may have renewed)
+      entry.session = this.work.uploadedIn(session, made.uploader);
       if (entry.cancelled) { // removed while it was started: it must not count on the portal
         await this.discard(entry);
         return;
@@ -209,8 +209,8 @@ export class FileUploads {
     }
   }
 
-  // A removed file is stopped, and its upload deleted from the portal, sent or
-  // not: it no longer counts against the session's limits.
+  // A removed file is stopped, and the portal asked to delete its upload, sent
+  // or not, so that it no longer counts against the session's limits.
   async remove(entry) {
     if (this.held) return;
     entry.cancelled = true;
@@ -221,8 +221,9 @@ export class FileUploads {
     if (entry.upload) await this.discard(entry);
   }
 
-  // While a report is sealed and sent its files are fixed: one removed then
-  // would still go with it. The picker and every Remove button are off.
+  // Once a report or message names its files (every one sent) until it is stored
+  // or refused, they are fixed: one removed then would still go with it. The
+  // picker and every Remove button are off.
   hold(held) {
     this.held = held;
     this.input.disabled = held;

@@ -4,13 +4,14 @@
 // challenge may come in the page itself (`first`): one round trip fewer.
 //
 // `token` is the page's form token, which every request of the page carries;
-// `renew`, if given, fetches a new one ({ token, newSession, uploader }) when
-// the portal no longer holds it. `session` counts the sessions the page has
-// been in: it moves on when a renewal found the old session ended, and whatever
-// was uploaded in the old one is gone with it. The portal names a session's
-// uploads (`uploader`, in an upload's start and in a renewal): a renewal into a
-// session whose uploads are not the page's also moves on, though the session
-// is not new to the portal (another tab of the browser started it).
+// `renew`, if given, fetches a new one ({ token, newSession, otherUploads }) when
+// the portal no longer holds it, given the mark of the page's uploads. `session`
+// counts the sessions the page has been in: it moves on when a renewal found the
+// old session ended, and whatever was uploaded in the old one is gone with it.
+// An upload's start answers the mark of its session's uploads (`uploader`): a
+// renewal into a session whose uploads are not those marked also moves on,
+// though the session is not new to the portal (another tab of the browser
+// started it), and so does a start answering another mark than the page's.
 import { ApiError, postJson } from './http.js';
 
 // A request that belongs to the session it began in (a file's upload, a report
@@ -82,19 +83,25 @@ export class Work {
     return send(this.token, this.session);
   }
 
-  // The portal named the uploads of `session` (an upload's start answered).
+  // An upload's start, sent in `session`, answered the mark of its session's
+  // uploads; answers the session the upload belongs to. Another mark than the
+  // page's means the portal lost the page's uploads under it (two requests of
+  // the session wrote it at once): what was sent before goes out again.
   uploadedIn(session, uploader) {
-    if (session === this.session && typeof uploader === 'string') this.uploader = uploader;
+    if (session !== this.session || typeof uploader !== 'string') return session;
+    if (this.uploader !== null && uploader !== this.uploader) this.session += 1;
+    this.uploader = uploader;
+    return this.session;
   }
 
   async renewedAfter(stale) {
     if (this.token !== stale) return; // renewed meanwhile, for another request
     if (!this.renewing) {
-      this.renewing = this.renew().then(({ token, newSession, uploader = null }) => {
+      this.renewing = this.renew(this.uploader).then(({ token, newSession, otherUploads }) => {
         this.token = token;
-        if (newSession || (this.uploader !== null && uploader !== this.uploader)) {
+        if (newSession || otherUploads) {
           this.session += 1;
-          this.uploader = uploader;
+          this.uploader = null;
         }
       }).finally(() => { this.renewing = null; });
     }
