@@ -254,3 +254,18 @@ test('a session another tab started after the session of the page ended: its fil
   assert.equal(named.length, 1);
   for (const upload of named) assert.equal(portal.uploads.get(upload), 1, `${upload} is of session 1`);
 });
+
+test('a file chosen while the files are held is not added', async () => {
+  const portal = fakePortal();
+  const files = uploadsOn(portal);
+  files.hold(true);
+  files.input.files = [aFile('late.jpg')]; // a chooser opened before, closed after
+  files.pick();
+  assert.equal(files.entries.length, 0);
+  files.hold(false);
+  files.input.files = [aFile('now.jpg')];
+  files.pick();
+  assert.equal(files.entries.length, 1);
+  await files.settled();
+  assert.deepEqual([...portal.uploads.keys()], ['u1']);
+});

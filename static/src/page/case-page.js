@@ -292,10 +292,14 @@ export function enhanceCasePage(doc) {
     }, 5000);
   };
 
+  const messageButton = messageForm.querySelector('button[type=submit]');
   messageForm.addEventListener('submit', async (event) => {
     event.preventDefault();
-    if (!state || !messageForm.reportValidity()) return;
+    if (!state || messageButton.disabled || !messageForm.reportValidity()) return;
     messageError.hidden = true;
+    // One send at a time: a second press neither stores the message twice nor
+    // lets the first's end release the files the second names.
+    messageButton.disabled = true;
     try {
       if (files.busy()) await files.settled();
       const attachments = files.ready();
@@ -325,6 +329,7 @@ export function enhanceCasePage(doc) {
       else showError(messageError, messageFor(error, texts.error));
     } finally {
       files.hold(false);
+      messageButton.disabled = false;
     }
   });
 

@@ -58,7 +58,8 @@ export class FileUploads {
   }
 
   pick() {
-    for (const file of Array.from(this.input.files)) this.add(file);
+    // A chooser opened before the files were held and closed after adds nothing.
+    if (!this.held) for (const file of Array.from(this.input.files)) this.add(file);
     this.input.value = '';
   }
 
