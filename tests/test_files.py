@@ -295,6 +295,18 @@ def test_asking_after_an_upload_of_an_ended_session_starts_no_session(
     assert client.get("/api/form-token").get_json()["new_session"] is True
 
 
+def _report_with_a_file(client: FlaskClient, org: Organization, data: bytes) -> tuple[str, bytes]:
+    """A browser report naming one uploaded file, stored; the upload's id and ciphertext."""
+    blob, entry = _browser_file(data)
+    upload = _upload(client, blob)
+    entry["upload"] = upload
+    _, body = browser_style_request(org, "report with a file", attachments=[entry])
+    body["attachments"] = [upload]
+    r = _api(client, "POST", "/api/reports", body)
+    assert r.status_code == 201, r.get_json()
+    return upload, blob
+
+
 def test_a_renewal_tells_a_page_its_uploads_are_not_the_sessions_without_naming_them(
     app: Flask, client: FlaskClient
 ) -> None:
@@ -333,13 +345,7 @@ def test_an_upload_a_report_claimed_cannot_be_deleted_by_its_page(
     Remove pressed late) finds nothing and the file stays. That a claim cannot
     land between the delete's check and the delete is by construction (one
     statement, Uploads.cancel); no test races the two."""
-    data = _evidence(20_000, b"MARKER-claimed")
-    blob, entry = _browser_file(data)
-    upload = _upload(client, blob)
-    entry["upload"] = upload
-    _, body = browser_style_request(org, "report with a file", attachments=[entry])
-    body["attachments"] = [upload]
-    assert _api(client, "POST", "/api/reports", body).status_code == 201
+    upload, blob = _report_with_a_file(client, org, _evidence(20_000, b"MARKER-claimed"))
     r = _api(client, "DELETE", f"/api/uploads/{upload}", None)
     assert r.status_code == 404 and r.get_json()["error"] == "no_upload"
     with app.app_context():
@@ -353,13 +359,7 @@ def test_a_browser_report_with_files_reaches_the_desk(
     app: Flask, client: FlaskClient, org: Organization, desk_keys: DeskKeys, tmp_path: Path
 ) -> None:
     data = _evidence(50_000, b"MARKER-api-file")
-    blob, entry = _browser_file(data)
-    upload = _upload(client, blob)
-    entry["upload"] = upload
-    _, body = browser_style_request(org, "report with a file", attachments=[entry])
-    body["attachments"] = [upload]
-    r = _api(client, "POST", "/api/reports", body)
-    assert r.status_code == 201, r.get_json()
+    _report_with_a_file(client, org, data)
     store = DeskStore(tmp_path / "desk")
     to_desk(app, store, desk_keys, tmp_path)
     shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0].case)
@@ -384,12 +384,7 @@ def test_a_reports_files_are_hashed_before_its_write_waits_for_its_turn(
         return real(self, upload_id, size)
 
     monkeypatch.setattr(Uploads, "_finished_sha256", watched)
-    blob, entry = _browser_file(_evidence(50_000, b"MARKER-hashed-first"))
-    upload = _upload(client, blob)
-    entry["upload"] = upload
-    _, body = browser_style_request(org, "report with a file", attachments=[entry])
-    body["attachments"] = [upload]
-    assert _api(client, "POST", "/api/reports", body).status_code == 201
+    _, blob = _report_with_a_file(client, org, _evidence(50_000, b"MARKER-hashed-first"))
     assert hashed_inside == [False]
     [stored] = _attachments(app)
     assert stored.sha256 == hashlib.sha256(blob).hexdigest() and stored.owner is None
