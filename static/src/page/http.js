@@ -48,7 +48,8 @@ export function csrfToken(form) {
 
 // A new form token for `form` from the portal (GET /api/form-token), written into
 // the form for whatever reads it next; `newSession` says the old session had
-// ended (what was uploaded in it is gone).
+// ended (what was uploaded in it is gone). Given the mark of the page's uploads
+// (a header, never in the URL), `otherUploads` says the session's are not those.
 export async function renewToken(form, uploadsMark = null) {
   const response = await fetch(form.dataset.endpointToken, {
     credentials: 'same-origin',
