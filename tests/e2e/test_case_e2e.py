@@ -58,7 +58,7 @@ def new_code(drv: WebDriver) -> str:
 
 
 def cli(live: LivePortal, *args: str) -> str:
-    out = live.portal(*args, env=DESK_ENV)
+    out = live.command(*args, env=DESK_ENV)
     assert out.returncode == 0, out.stderr
     return out.stdout
 

@@ -78,12 +78,12 @@ def _submit_and_code(drv: object, seconds: float) -> None:
 def _desk_saves(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> tuple[Path, dict]:  # type: ignore[type-arg]
     home = fresh_desk_copy(desk_home, tmp / "desk")
     assert live.portal("export-inbox", str(tmp / "inbox.tar")).returncode == 0
-    out = live.portal("desk", "import", "--home", str(home), str(tmp / "inbox.tar"), env=DESK_ENV)
+    out = live.command("desk", "import", "--home", str(home), str(tmp / "inbox.tar"), env=DESK_ENV)
     assert out.returncode == 0, out.stderr
     case, shown = live.desk_case(home, marker, DESK_ENV)
     assert shown["items"][0]["content"]["fields"]["what_happened"] == marker
     saved = tmp / "saved"
-    out = live.portal("desk", "save", case, "--home", str(home), "--out", str(saved), env=DESK_ENV)
+    out = live.command("desk", "save", case, "--home", str(home), "--out", str(saved), env=DESK_ENV)
     assert out.returncode == 0, out.stderr + out.stdout
     return saved, shown
 

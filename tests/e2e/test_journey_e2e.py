@@ -127,7 +127,7 @@ def opens(live: LivePortal, code: str) -> bool:
 
 
 def cli(live: LivePortal, *args: str) -> str:
-    out = live.portal(*args, env=DESK_ENV)
+    out = live.command(*args, env=DESK_ENV)
     assert out.returncode == 0, out.stderr
     return out.stdout
 

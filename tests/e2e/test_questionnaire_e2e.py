@@ -115,10 +115,10 @@ def _desk_reads(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> tu
     assert live.portal("export-inbox", str(bundle)).returncode == 0
     home = fresh_desk_copy(desk_home, tmp / "desk")
     env = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
-    out = live.portal("desk", "import", "--home", str(home), str(bundle), env=env)
+    out = live.command("desk", "import", "--home", str(home), str(bundle), env=env)
     assert out.returncode == 0, out.stderr
     table = tmp / "cases.csv"
-    out = live.portal("desk", "export-table", "--out", str(table), "--home", str(home), env=env)
+    out = live.command("desk", "export-table", "--out", str(table), "--home", str(home), env=env)
     assert out.returncode == 0, out.stderr
     rows = list(csv.reader(io.StringIO(table.read_text("utf-8-sig"))))
     _, shown = live.desk_case(home, marker, env)
@@ -267,7 +267,7 @@ def test_a_questionnaire_without_files_is_sealed_in_the_browser(
     home = fresh_desk_copy(desk_home, tmp_path / "desk")
     env = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
     assert (
-        live_q.portal("desk", "import", "--home", str(home), str(bundle), env=env).returncode == 0
+        live_q.command("desk", "import", "--home", str(home), str(bundle), env=env).returncode == 0
     )
     _, shown = live_q.desk_case(home, "MARKER-short", env)
     item = shown["items"][0]

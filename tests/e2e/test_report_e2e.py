@@ -92,7 +92,7 @@ def _desk_finds(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> di
     assert out.returncode == 0, out.stderr
     home = fresh_desk_copy(desk_home, tmp / "desk")
     env = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
-    out = live.portal("desk", "import", "--home", str(home), str(bundle), env=env)
+    out = live.command("desk", "import", "--home", str(home), str(bundle), env=env)
     assert out.returncode == 0, out.stderr
     _, shown = live.desk_case(home, marker, env)
     item = shown["items"][0]
