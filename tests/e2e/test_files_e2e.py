@@ -77,7 +77,7 @@ def _submit_and_code(drv: object, seconds: float) -> None:
 
 def _desk_saves(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> tuple[Path, dict]:  # type: ignore[type-arg]
     home = fresh_desk_copy(desk_home, tmp / "desk")
-    assert live.portal("export-inbox", str(tmp / "inbox.tar")).returncode == 0
+    assert live.command("export-inbox", str(tmp / "inbox.tar")).returncode == 0
     out = live.command("desk", "import", "--home", str(home), str(tmp / "inbox.tar"), env=DESK_ENV)
     assert out.returncode == 0, out.stderr
     case, shown = live.desk_case(home, marker, DESK_ENV)

@@ -112,7 +112,7 @@ def _fill(drv: AnyDriver, mode: str, marker: str) -> None:
 
 def _desk_reads(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> tuple[dict, list]:  # type: ignore[type-arg]
     bundle = tmp / "inbox.tar"
-    assert live.portal("export-inbox", str(bundle)).returncode == 0
+    assert live.command("export-inbox", str(bundle)).returncode == 0
     home = fresh_desk_copy(desk_home, tmp / "desk")
     env = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
     out = live.command("desk", "import", "--home", str(home), str(bundle), env=env)
@@ -263,7 +263,7 @@ def test_a_questionnaire_without_files_is_sealed_in_the_browser(
         )
         wait(drv, 30).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
     bundle = tmp_path / "inbox.tar"
-    assert live_q.portal("export-inbox", str(bundle)).returncode == 0
+    assert live_q.command("export-inbox", str(bundle)).returncode == 0
     home = fresh_desk_copy(desk_home, tmp_path / "desk")
     env = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
     assert (

@@ -88,7 +88,7 @@ def _check_browser_request(
 
 def _desk_finds(live: LivePortal, desk_home: Path, tmp: Path, marker: str) -> dict[str, object]:
     bundle = tmp / "inbox.tar"
-    out = live.portal("export-inbox", str(bundle))
+    out = live.command("export-inbox", str(bundle))
     assert out.returncode == 0, out.stderr
     home = fresh_desk_copy(desk_home, tmp / "desk")
     env = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}

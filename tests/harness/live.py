@@ -69,18 +69,16 @@ class LivePortal:
     def command(
         self, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """``portal *args`` as :meth:`portal` runs it, but a ``desk`` command runs in
-        this process, through click's runner: the same command, without a Python
-        start and the desk's imports each time (1.8 s of CPU a command here, and a
-        browser run makes over a hundred). The portal's own commands make its app
-        from the environment, so they keep a process of their own."""
-        if not args or args[0] != "desk":
-            return self.portal(*args, env=env)
+        """``portal *args`` as :meth:`portal` runs it, but in this process, through
+        click's runner: the same commands, without a Python start and the imports
+        each time (1.8 s of CPU a command here, and a browser run makes over a
+        hundred). The environment is the command's for as long as it runs, so a
+        portal command makes its app from it as in a process of its own."""
         from click.testing import CliRunner
 
-        from portal.cli.desk import desk
+        from portal.cli import main
 
-        ran = CliRunner().invoke(desk, list(args[1:]), env={**self.env, **(env or {})})
+        ran = CliRunner().invoke(main, list(args), env={**self.env, **(env or {})})
         stderr = ran.stderr
         if ran.exc_info is not None and not isinstance(ran.exception, SystemExit):
             stderr += "".join(traceback.format_exception(*ran.exc_info))
