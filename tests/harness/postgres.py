@@ -4,6 +4,10 @@ in a temp dir, listening on 127.0.0.1 only, removed afterwards.
 PostgreSQL will not run as root, so as root (CI) the cluster belongs to the
 ``postgres`` user the Debian package creates. Durability settings are relaxed
 (``fsync=off``): no test can pull the power, and a test cluster is thrown away.
+For the same reason the cluster lives in memory (``/dev/shm``) when there is room:
+every test that stores copies a database of its own, 7.5 MiB and 360 files, and on
+disk the 170th copy took 250 ms where the first took 60, and removing them at the
+end took 5 to 20 s; in memory, 60 ms each and about a second.
 """
 
 from __future__ import annotations
@@ -21,6 +25,17 @@ from pathlib import Path
 from tests.harness.live import free_port
 
 _counter = itertools.count(1)
+IN_MEMORY = Path("/dev/shm")
+IN_MEMORY_ROOM = 6 << 30  # free bytes it must have: a test process's copies fill about 1.5 GiB
+
+
+def _cluster_parent() -> str | None:
+    """Where the cluster's temp dir goes: memory if it has room, else the usual temp dir."""
+    try:
+        stats = os.statvfs(IN_MEMORY)
+    except OSError:
+        return None
+    return str(IN_MEMORY) if stats.f_bavail * stats.f_frsize >= IN_MEMORY_ROOM else None
 
 
 def server_bin() -> Path:
@@ -69,7 +84,7 @@ class Cluster:
 
 @contextmanager
 def cluster() -> Iterator[Cluster]:
-    folder = Path(tempfile.mkdtemp(prefix="portal-pg-"))
+    folder = Path(tempfile.mkdtemp(prefix="portal-pg-", dir=_cluster_parent()))
     data, log = folder / "data", folder / "server.log"
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
