@@ -79,6 +79,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = keep
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_work_lines_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every portal a test makes leaves its work gate's line in /dev/shm, one small
+    file per data dir that outlives the workers (work_gate.line_path); this test
+    process's are removed once its tests are done (a run made over a thousand)."""
+    yield
+    from portal.server.web.work_gate import line_path
+
+    base = tmp_path_factory.getbasetemp()
+    for folder in (base, *base.rglob("*")):
+        if folder.is_dir() and not folder.is_symlink():
+            line_path(folder).unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Cluster | None]:
     """The run's PostgreSQL server, when the run is on PostgreSQL."""

@@ -139,13 +139,19 @@ class _Line:
             self.looked[self.entry] = 0.0
 
 
+def line_path(folder: Path) -> Path:
+    """Where the line of the workers sharing the slots in ``folder`` lives. It
+    outlives them (none knows it is the last): one small file per data dir."""
+    name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
+    return SHARED_MEMORY / f"portal-work-line-{name}"
+
+
 def _line_for(folder: Path) -> _Line | None:
     """The line of the workers sharing the slots in ``folder`` (None where the
     system has no shared memory folder: then heads are served unordered)."""
     if not SHARED_MEMORY.is_dir():
         return None
-    name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
-    return _Line(SHARED_MEMORY / f"portal-work-line-{name}")
+    return _Line(line_path(folder))
 
 
 def _alive(pid: int) -> bool:
