@@ -66,6 +66,10 @@ def _wait_files_sent(drv: object, count: int, seconds: float) -> None:
 
 def _submit_and_code(drv: object, seconds: float) -> None:
     drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()  # type: ignore[attr-defined]
+    _code_shown(drv, seconds)
+
+
+def _code_shown(drv: object, seconds: float) -> None:
     # Found afresh on every poll: a no-JS post replaces the page under us.
     wait(drv, seconds).until(  # type: ignore[arg-type]
         lambda d: any(
@@ -138,7 +142,21 @@ def test_files_with_javascript_resume_strip_and_arrive_identical(
         for body in (r["body"] or "" for r in requests):
             assert "MARKER-big" not in body
         assert "details removed" in drv.find_element(By.ID, "file-list").text
-        _submit_and_code(drv, 60)
+        # From the moment the report names its files until it is stored, they are
+        # fixed: one removed then would still go with it. A slow link keeps the
+        # send going while a Remove is pressed.
+        drv.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 3000, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+        wait(drv, 30).until(lambda d: not d.find_element(By.ID, "files").is_enabled())
+        removes = drv.find_elements(By.CSS_SELECTOR, '#file-list [data-action="remove"]')
+        assert len(removes) == 3 and not any(b.is_enabled() for b in removes)
+        drv.execute_script("arguments[0].scrollIntoView({block: 'center'})", removes[1])
+        removes[1].click()  # the big one: a press on a button that is off does nothing
+        assert len(drv.find_elements(By.CSS_SELECTOR, '#file-list [data-action="remove"]')) == 3
+        _code_shown(drv, 90)
 
     for needle in (b"MARKER-big", marker.encode()):
         assert files_containing(live.data_dir, needle) == []
