@@ -113,6 +113,7 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = tmp_path_factory.mktemp("migrated") / "portal.sqlite"
     schema.upgrade(f"sqlite:///{path}")
+    assert not path.with_name("portal.sqlite-wal").exists(), "the copy would miss the log"
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -72,13 +74,32 @@ class LivePortal:
         """``portal *args`` as :meth:`portal` runs it, but in this process, through
         click's runner: the same commands, without a Python start and the imports
         each time (1.8 s of CPU a command here, and a browser run makes over a
-        hundred). The environment is the command's for as long as it runs, so a
-        portal command makes its app from it as in a process of its own."""
+        hundred). For as long as it runs, the command sees what :meth:`portal`
+        gives a process: this portal's environment and no other ``PORTAL_`` or
+        ``FLASK_`` variable, ``ROOT`` as its directory, the portal's temp dir; the
+        umask a portal command sets is put back after it. Unlike a process, it has
+        no timeout, and the app a portal command makes stays open until collected
+        (with an entry of the portal's work-gate line, of 64, for this process)."""
         from click.testing import CliRunner
 
         from portal.cli import main
 
-        ran = CliRunner().invoke(main, list(args), env={**self.env, **(env or {})})
+        given = {**self.env, **(env or {})}
+        unset: dict[str, str | None] = {
+            k: None for k in os.environ if k.startswith(("PORTAL_", "FLASK_"))
+        }
+        umask = os.umask(0o077)
+        os.umask(umask)
+        temp = tempfile.tempdir
+        tempfile.tempdir = given.get("TMPDIR", temp)
+        try:
+            with contextlib.chdir(ROOT):
+                ran = CliRunner().invoke(
+                    main, list(args), env={**unset, "FLASK_RUN_FROM_CLI": None, **given}
+                )
+        finally:
+            tempfile.tempdir = temp
+            os.umask(umask)
         stderr = ran.stderr
         if ran.exc_info is not None and not isinstance(ran.exception, SystemExit):
             stderr += "".join(traceback.format_exception(*ran.exc_info))
