@@ -26,7 +26,7 @@ from tests.harness.live import free_port
 
 _counter = itertools.count(1)
 IN_MEMORY = Path("/dev/shm")
-IN_MEMORY_ROOM = 6 << 30  # free bytes it must have: a test process's copies fill about 1.5 GiB
+IN_MEMORY_ROOM = 6 << 30  # free bytes it must have: a test process's copies hold 1.3 GiB of RAM
 
 
 def _cluster_parent() -> str | None:
