@@ -25,11 +25,10 @@ from tests.harness.browsers import chromium, sent_requests, wait
 from tests.harness.drivers import browser as open_browser
 from tests.harness.drivers import mode_of
 from tests.harness.journeys import open_case, submit, wait_for_case
-from tests.harness.live import LivePortal, fresh_desk_copy
-from tests.harness.web import PASSPHRASE, files_containing
+from tests.harness.live import DESK_ENV, LivePortal, cli, fresh_desk_copy
+from tests.harness.web import files_containing
 
 WAIT = 90
-DESK_ENV = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
 
 
 def wait_for_refusal(drv: WebDriver) -> str:
@@ -55,12 +54,6 @@ def new_code(drv: WebDriver) -> str:
     el = drv.find_element(By.CSS_SELECTOR, "[data-new-code]")
     wait(drv, 30).until(lambda d: len(el.text.replace(" ", "")) == 24)
     return codes.normalise(el.text)
-
-
-def cli(live: LivePortal, *args: str) -> str:
-    out = live.command(*args, env=DESK_ENV)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 def desk_round(live: LivePortal, home: Path, tmp: Path, marker: str, reply: str) -> str:

@@ -21,10 +21,8 @@ from selenium.webdriver.common.by import By
 from tests.harness.browsers import chromium, sent_requests, wait
 from tests.harness.drivers import browser as open_browser
 from tests.harness.drivers import mode_of
-from tests.harness.live import LivePortal, fresh_desk_copy
-from tests.harness.web import PASSPHRASE, files_containing
-
-DESK_ENV = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
+from tests.harness.live import DESK_ENV, LivePortal, fresh_desk_copy
+from tests.harness.web import files_containing
 
 
 def _segment(marker: int, payload: bytes) -> bytes:

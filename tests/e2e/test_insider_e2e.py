@@ -20,10 +20,7 @@ from flask.sessions import SecureCookieSessionInterface
 from portal.protocol.bundles import Item, Manifest, open_bundle, write_bundle
 from portal.protocol.organization import Organization
 from tests.harness.http import Session
-from tests.harness.live import LivePortal, fresh_desk_copy
-from tests.harness.web import PASSPHRASE
-
-DESK_ENV = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
+from tests.harness.live import DESK_ENV, LivePortal, fresh_desk_copy
 
 
 def _forged_cookies(data_dir: Path) -> list[str]:

@@ -26,12 +26,10 @@ from tests.harness.browsers import chromium, next_page, shown_code
 from tests.harness.drivers import browser as open_browser
 from tests.harness.drivers import mode_of
 from tests.harness.firefox import AnyDriver, wait
-from tests.harness.live import LivePortal, fresh_desk_copy, live_portal
-from tests.harness.web import PASSPHRASE
+from tests.harness.live import DESK_ENV, LivePortal, cli, fresh_desk_copy, live_portal
 
 WAIT = 90
 IDLE = 8  # seconds a case stays open without activity, on the portal that tests idling
-DESK_ENV = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}
 
 
 @pytest.fixture(scope="module")
@@ -124,12 +122,6 @@ def opens(live: LivePortal, code: str) -> bool:
         other.get(live.url + "/case")
         type_code(other, code, js=False)
         return bool(other.find_elements(By.ID, "case-heading")) and shown(other, "case-heading")
-
-
-def cli(live: LivePortal, *args: str) -> str:
-    out = live.command(*args, env=DESK_ENV)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 def mailboxes(live: LivePortal) -> int:

@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.harness.web import PASSPHRASE
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -118,6 +120,17 @@ class LivePortal:
         shown = self.command("desk", "show", case, "--home", str(home), "--json", env=env)
         assert shown.returncode == 0, shown.stderr
         return case, dict(json.loads(shown.stdout))
+
+
+DESK_ENV = {"PORTAL_DESK_PASSPHRASE": PASSPHRASE}  # what opens the tests' desks
+
+
+def cli(live: LivePortal, *args: str) -> str:
+    """What ``portal *args`` printed (run as :meth:`LivePortal.command` runs it,
+    with the tests' desk passphrase), once it has succeeded."""
+    out = live.command(*args, env=DESK_ENV)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 def wait_until_up(url: str, proc: subprocess.Popen[bytes] | None, deadline: float = 60) -> None:

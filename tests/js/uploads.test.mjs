@@ -126,6 +126,13 @@ function uploadsOn(portal, worker = {}) {
 
 const aFile = (name) => ({ name, size: 10, type: 'image/jpeg' });
 
+// The report names `count` uploads, every one made in the page's second session.
+function assertMadeInSessionOne(portal, attachments, count) {
+  const named = attachments.map((a) => a.upload);
+  assert.equal(named.length, count);
+  for (const upload of named) assert.equal(portal.uploads.get(upload), 1, `${upload} is of session 1`);
+}
+
 test('a session that ends while a file goes out: the report names only uploads of the new one', async () => {
   const portal = fakePortal();
   const files = uploadsOn(portal);
@@ -143,9 +150,7 @@ test('a session that ends while a file goes out: the report names only uploads o
   const { attachments, session } = await ready;
   assert.equal(session, 1);
   assert.ok(waited >= 1);
-  const named = attachments.map((a) => a.upload);
-  assert.equal(named.length, 2);
-  for (const upload of named) assert.equal(portal.uploads.get(upload), 1, `${upload} is of session 1`);
+  assertMadeInSessionOne(portal, attachments, 2);
 });
 
 test('an upload whose start was answered after a renewal belongs to the session it was made in', async () => {
@@ -250,9 +255,7 @@ test('a session another tab started after the session of the page ended: its fil
   await files.work.renewedAfter(files.work.token); // as the report's refused send would
   const { attachments, session } = await files.forReport(() => {});
   assert.equal(session, 1);
-  const named = attachments.map((a) => a.upload);
-  assert.equal(named.length, 1);
-  for (const upload of named) assert.equal(portal.uploads.get(upload), 1, `${upload} is of session 1`);
+  assertMadeInSessionOne(portal, attachments, 1);
 });
 
 test('a file chosen while the files are held is not added', async () => {
