@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 from portal.common.languages import LANGUAGES
 from portal.server.app import create_app
 from portal.server.config import Config
+from tests.harness.loop import new_code_and_rotation, open_case, submit_report
+from tests.harness.web import run_sql
 
 REPORTER_PAGES = ["/", "/report", "/case", "/safety", "/no-such-page"]
 ONION = "portalxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion"
@@ -23,8 +25,48 @@ def test_every_page_has_a_plain_quick_exit_link_first(client: FlaskClient, path:
     body = page[page.index("<body>") :]
     first_links = re.findall(r"<a [^>]*>", body)[:2]
     assert 'class="skip-link"' in first_links[0]
-    assert 'id="quick-exit" href="https://www.wikipedia.org/"' in first_links[1]
-    assert 'rel="noreferrer noopener"' in first_links[1]
+    assert 'id="quick-exit" href="/exit"' in first_links[1]
+    assert 'rel="noreferrer"' in first_links[1]
+
+
+def test_quick_exit_goes_on_to_the_outside_page_and_ends_the_session(
+    client: FlaskClient, config: Config
+) -> None:
+    client.get("/report")
+    token = client.get_cookie("portal_session")
+    assert token is not None
+    gone = client.get("/exit")
+    assert gone.status_code == 303 and gone.headers["Location"] == config.quick_exit_url
+    assert gone.headers["Clear-Site-Data"] == '"cache", "cookies", "storage"'
+    assert client.get_cookie("portal_session") is None
+    assert run_sql(config, "SELECT count(*) FROM sessions") == [(0,)]
+
+
+def test_after_quick_exit_back_finds_no_case_no_code_and_no_hint(
+    client: FlaskClient, config: Config
+) -> None:
+    """A no-JS case open with a new code not yet confirmed. After Quick exit,
+    whoever holds the device presses Back (the page is fetched again) or sends
+    the session's old cookie by hand: the portal shows the empty code form, with
+    neither the case, nor the new code, nor the last digits of the code that
+    works. The new code is dropped, so the reporter's own code still opens."""
+    code = submit_report(client, "they watch my phone")
+    assert open_case(client, code)[0] == 200
+    _, page = open_case(client, code)
+    pending, _ = new_code_and_rotation(page)
+    old_cookie = client.get_cookie("portal_session")
+    assert old_cookie is not None
+    assert client.get("/exit").status_code == 303
+
+    back = client.get("/case").text
+    client.set_cookie("portal_session", old_cookie.value)
+    replayed = client.get("/case").text
+    for shown in (back, replayed):
+        assert '<div id="case-view" hidden>' in shown and 'id="closed-notice"' not in shown
+        assert pending[-4:] not in shown and code[-4:] not in shown
+        assert "<title>Open your case" in shown
+    assert open_case(client, pending)[0] == 404  # the unconfirmed code never opens
+    assert open_case(client, code)[0] == 200  # the reporter's own code still does
 
 
 @pytest.mark.parametrize("path", REPORTER_PAGES)

@@ -184,8 +184,13 @@ def test_quick_exit_leaves_no_portal_page_in_back(
 def test_without_javascript_the_safety_page_says_what_back_can_show(
     live: LivePortal, elsewhere: str, browser: str, level: str
 ) -> None:
+    """And what Back brings is empty: the exit ended the session, so the case that
+    was open, with a new code not yet confirmed, is not there to see or take."""
     with open_browser(browser, level) as drv:
         drv.get(elsewhere + "/before")
+        code = report(drv, live, "a case left by quick exit", js=False)
+        open_case(drv, live, code, js=False)
+        pending = new_code(drv)
         drv.get(live.url + "/safety")
         text = drv.find_element(By.ID, "main").text
         assert "the Back button can bring back the pages of this portal" in text
@@ -194,6 +199,12 @@ def test_without_javascript_the_safety_page_says_what_back_can_show(
         wait(drv, 30).until(lambda d: d.current_url == elsewhere + "/weather")
         drv.back()  # exactly what the page said: the portal's page is there
         wait(drv, 30).until(lambda d: d.current_url == live.url + "/safety")
+        drv.back()  # the case's page: no case in it, from the portal or the browser's memory
+        wait(drv, 30).until(lambda d: d.current_url == live.url + "/case")
+        no_resubmission(drv)
+        assert shown(drv, "case-form") and not shown(drv, "case-view")
+        digits = re.sub(r"\D", "", drv.page_source)
+        assert pending[-8:] not in digits and code[-8:] not in digits
 
 
 # --- 2 and 4. The no-JS case: a code that always works and is always named -----------

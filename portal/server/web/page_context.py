@@ -1,14 +1,17 @@
 """What every reporter page shows around its content: who runs the portal, in
-the reader's language, and whether the reader came the safest way."""
+the reader's language, whether the reader came the safest way, and the way out
+(Quick exit)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, request, url_for
+from flask import Blueprint, Response, abort, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from portal.common import i18n
+from portal.server.web import case_session, sessions
 from portal.server.web.services import services
 
 bp = Blueprint("page_context", __name__)
@@ -84,3 +87,21 @@ def logo_image(digest: str) -> Response:
         abort(404)
     # Like every non-build response it is sent no-store: a cached logo is a trace.
     return Response(found.data, mimetype=found.mimetype)
+
+
+@bp.get("/exit")
+def quick_exit() -> ResponseReturnValue:
+    """Quick exit, with or without JavaScript: the session ends here (an open case
+    closes as Leave closes it, with no hint left behind, and any other token of
+    it dies), the browser is told to drop the portal's cookies, storage and
+    cache (Chromium keeps even no-store pages for Back until then), and it goes
+    on to the outside page. Without JavaScript, Back can bring the portal's
+    pages again; they hold no case and no code. A GET, as a link must be: the
+    session cookie is
+    SameSite=Strict, so a link from another site ends nothing."""
+    case_session.quick_exit()
+    sessions.end_line()
+    session.clear()
+    response = redirect(services().config.quick_exit_url, code=303)
+    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return response
