@@ -108,9 +108,9 @@ def test_a_report_without_javascript_is_one_commit_after_its_form_is_spent(
 def test_a_report_refused_halfway_stores_nothing_and_its_form_still_sends(
     app: Flask, client: FlaskClient, org: Organization
 ) -> None:
-    """A report whose mailbox clashes fails inside its transaction: no case, no
-    spent form, the session as it was, so the same page can send again; its proof
-    is used up all the same."""
+    """A report whose code's index clashes with another case's fails inside its
+    transaction: no case, no spent form, the session as it was, so the same page
+    can send again; its proof is used up all the same."""
     first = browser_style_request(org, "first")[1]
     other = app.test_client()
     headers, proof = _paid_headers(other)
@@ -121,14 +121,15 @@ def test_a_report_refused_halfway_stores_nothing_and_its_form_still_sends(
         == 201
     )
     headers, proof = _paid_headers(client)
-    clash = {**browser_style_request(org, "second")[1], "mailbox": first["mailbox"]}
+    second = browser_style_request(org, "second")[1]
+    clash = {**second, "mailbox": {**second["mailbox"], "index": first["mailbox"]["index"]}}
     before = _counts(app)
     resp = client.post("/api/reports", data=json.dumps({**clash, "pow": proof}), headers=headers)
     assert resp.status_code == 409
     after = _counts(app)
     assert after[:2] == before[:2] and after[3] == before[3]
     assert after[2] == before[2] + 1  # the proof, and only the proof, is spent
-    again = {**browser_style_request(org, "second")[1], "pow": proof}
+    again = {**second, "pow": proof}
     resp = client.post("/api/reports", data=json.dumps(again), headers=headers)
     assert resp.get_json()["error"] == "work"  # that proof bought one try
     fresh = proof_for(client.post("/api/pow", headers=headers).get_json())
@@ -144,3 +145,45 @@ def test_a_report_is_committed_as_sqlite_promises_to_keep_through_a_power_cut(
     with app.app_context(), services().db.transaction() as s:
         assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert s.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+
+
+def test_a_report_sent_again_after_its_answer_was_lost_is_stored_once_and_says_so(
+    app: Flask, client: FlaskClient, org: Organization
+) -> None:
+    """The answer to a report is lost on the way (a Tor circuit breaks): the page
+    cannot tell whether it arrived, so it sends the same sealed report again,
+    with a new proof and a new form token. The portal stores nothing more and
+    says the case is there, so the page shows the code it made; a report sealed
+    again after a change, for the same case, is told the first one arrived. A
+    case's mailbox with another report, or another mailbox at its index, is
+    refused as before, and each answer costs a proof."""
+    sent = browser_style_request(org, "they took him at night")[1]
+    headers, proof = _paid_headers(client)
+    first = client.post("/api/reports", data=json.dumps({**sent, "pow": proof}), headers=headers)
+    assert first.status_code == 201
+    before = _counts(app)
+
+    headers, proof = _paid_headers(client)  # the page renews its token, solves again
+    again = client.post("/api/reports", data=json.dumps({**sent, "pow": proof}), headers=headers)
+    assert again.status_code == 200
+    assert again.get_json() == {"ok": True, "stored_before": True, "changed": False}
+    replayed = client.post("/api/reports", data=json.dumps({**sent, "pow": proof}), headers=headers)
+    assert replayed.get_json()["error"] == "work"  # one proof, one answer
+
+    changed = {**browser_style_request(org, "they took him at dawn")[1]}
+    changed["mailbox"] = sent["mailbox"]
+    headers, proof = _paid_headers(client)
+    resp = client.post("/api/reports", data=json.dumps({**changed, "pow": proof}), headers=headers)
+    assert resp.status_code == 200 and resp.get_json()["changed"] is True
+    after = _counts(app)
+    assert after[:2] == before[:2], "no second case, no second envelope"
+    with app.app_context(), services().db.reading() as s:
+        stored = s.scalar(select(Envelope.document))
+    assert stored is not None and json.loads(stored) == sent["envelope"]
+
+    # Another case's keys with this case's index: still a clash, still refused.
+    stranger = browser_style_request(org, "someone else")[1]
+    stranger["mailbox"]["index"] = sent["mailbox"]["index"]
+    headers, proof = _paid_headers(client)
+    resp = client.post("/api/reports", data=json.dumps({**stranger, "pow": proof}), headers=headers)
+    assert resp.status_code == 409 and _counts(app)[:2] == before[:2]

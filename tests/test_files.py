@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.cli import main
 from portal.desk import cases
@@ -26,7 +26,7 @@ from portal.protocol.organization import Organization
 from portal.server.app import create_app
 from portal.server.config import Config
 from portal.server.mailboxes import attachment_blob
-from portal.server.models import Attachment
+from portal.server.models import Attachment, Mailbox
 from portal.server.web.services import services
 from tests.harness.live import fresh_desk_copy
 from tests.harness.loop import CODE_ON_PAGE, to_desk
@@ -305,6 +305,26 @@ def _report_with_a_file(client: FlaskClient, org: Organization, data: bytes) -> 
     r = _api(client, "POST", "/api/reports", body)
     assert r.status_code == 201, r.get_json()
     return upload, blob
+
+
+def test_a_report_with_a_file_sent_again_after_a_lost_answer_is_told_it_arrived(
+    app: Flask, client: FlaskClient, org: Organization
+) -> None:
+    """The report and its file were stored, and the answer was lost: the same
+    sealed report sent again names a file its case already holds. It is told
+    the case is there (not "add the file again", which would make a second
+    report), and the file stays with the one case."""
+    blob, entry = _browser_file(b"a photo of the checkpoint" * 100)
+    upload = _upload(client, blob)
+    entry["upload"] = upload
+    _, body = browser_style_request(org, "report with a file", attachments=[entry])
+    body["attachments"] = [upload]
+    assert _api(client, "POST", "/api/reports", body).status_code == 201
+    again = _api(client, "POST", "/api/reports", body)
+    assert again.status_code == 200 and again.get_json()["stored_before"] is True
+    with app.app_context(), services().db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Mailbox)) == 1
+        assert s.scalar(select(func.count()).select_from(Attachment)) == 1
 
 
 def test_a_renewal_tells_a_page_its_uploads_are_not_the_sessions_without_naming_them(

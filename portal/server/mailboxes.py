@@ -333,6 +333,22 @@ class Mailboxes:
             raise MailboxError("conflict", "that mailbox cannot be created") from exc
         return mailbox_id
 
+    def arrived_before(self, new: NewMailbox, envelope: SealedEnvelope) -> bool | None:
+        """Whether this very case was stored already (a report sent again because its
+        answer was lost on the way): None if no case has this mailbox, with this
+        code's index and wrapped key; else whether its report is this envelope,
+        byte for byte (False: the page sealed it again after a change). Only the
+        browser that made the mailbox holds all three."""
+        with self.db.reading() as s:
+            found = s.execute(
+                select(Mailbox.index, Mailbox.wrapped_key, Envelope.document)
+                .join(Envelope, Envelope.mailbox_id == Mailbox.id)
+                .where(Mailbox.id == new.id, Envelope.seq == 1)
+            ).one_or_none()
+        if found is None or (found[0], found[1]) != (new.key.index, new.key.wrapped_key):
+            return None
+        return found[2] is not None and bytes(found[2]) == envelope.document
+
     def document(self, envelope_id: str) -> bytes:
         """An envelope's ciphertext: in its row, or in the blob store for one stored
         before envelopes kept theirs (FileNotFoundError once purged)."""

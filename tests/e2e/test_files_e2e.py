@@ -18,10 +18,15 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 
+from portal.protocol.organization import Organization
 from tests.harness.browsers import chromium, sent_requests, wait
 from tests.harness.drivers import browser as open_browser
 from tests.harness.drivers import mode_of
+from tests.harness.http import Session
 from tests.harness.live import DESK_ENV, LivePortal, fresh_desk_copy
+from tests.harness.proxy import Proxy, through
+from tests.harness.proxy import proxy as proxy_server
+from tests.harness.reporters import Timings, open_case
 from tests.harness.web import files_containing
 
 
@@ -297,3 +302,38 @@ def test_a_file_added_after_the_session_ended_is_uploaded_once(
         assert not drv.find_element(By.ID, "js-error").is_displayed()
     saved, _ = _desk_saves(live, desk_home, tmp_path, marker)
     assert (saved / "late.bin").read_bytes() == data
+
+
+def test_a_report_whose_answer_is_lost_is_sent_again_and_stored_once(
+    live: LivePortal, desk_home: Path, org: Organization, tmp_path: Path
+) -> None:
+    """The portal stores the report and its file, and the answer is lost on the
+    way back (the proxy drops it, as a broken Tor circuit would). The page says
+    it cannot tell whether the report arrived, never that nothing was stored;
+    pressed again, it sends the same sealed report, is told the case is there,
+    and shows the code it made. The desk finds one case, with its file, and that
+    code opens it."""
+    marker = f"MARKER-lost-{secrets.token_hex(4)}"
+    data = b"MARKER-lost" + os.urandom(100_000)
+    path = _write(tmp_path, "evidence.bin", data)
+    with proxy_server() as proxy, chromium("js", extra_args=through(proxy)) as drv:
+        _report_page(drv, live, marker)
+        drv.find_element(By.ID, "files").send_keys(path)
+        _wait_files_sent(drv, 1, 120)
+        Proxy.lose_answers["/api/reports"] = 1
+        drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+        error = wait(drv, 90).until(
+            lambda d: (
+                d.find_element(By.ID, "js-error").is_displayed()
+                and d.find_element(By.ID, "js-error").text
+            )
+        )
+        assert Proxy.lost == ["/api/reports"]
+        assert "cannot tell whether your report arrived" in error
+        assert "Nothing" not in error
+        _submit_and_code(drv, 90)
+        code = drv.find_element(By.CSS_SELECTOR, "#code-panel [data-code]").text.replace(" ", "")
+        assert not drv.find_element(By.ID, "arrived-before").is_displayed()
+    saved, _ = _desk_saves(live, desk_home, tmp_path, marker)  # one case holds the marker
+    assert (saved / "evidence.bin").read_bytes() == data
+    assert open_case(Session(live.url), org, Timings(), code)

@@ -7,66 +7,27 @@ same proxy, untouched, the report goes through, so the proxy is not the cause.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
 
 from tests.harness.browsers import chromium, sent_requests, shown_code, wait
-from tests.harness.live import LivePortal, loopback_server
-
-HOP_BY_HOP = {"connection", "proxy-connection", "keep-alive", "transfer-encoding", "host"}
-
-
-class _Proxy(BaseHTTPRequestHandler):
-    tamper: ClassVar[bool] = False
-
-    def _forward(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        headers = {
-            k: v
-            for k, v in self.headers.items()
-            if k.lower() not in HOP_BY_HOP | {"accept-encoding"}
-        }
-        request = urllib.request.Request(  # noqa: S310 - loopback only
-            self.path, data=body, method=self.command, headers=headers
-        )
-        try:
-            upstream = urllib.request.urlopen(request, timeout=60)  # noqa: S310
-        except urllib.error.HTTPError as refused:
-            upstream = refused
-        data = upstream.read()
-        if self.tamper and "/crypto-worker-" in self.path:
-            data += b"\n;self.postMessage('tampered');\n"
-        self.send_response(upstream.status)
-        for key, value in upstream.headers.items():
-            if key.lower() not in HOP_BY_HOP | {"content-length", "content-encoding"}:
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _forward
-
-    def log_message(self, *_args: Any) -> None:
-        pass
+from tests.harness.live import LivePortal
+from tests.harness.proxy import Proxy, through
+from tests.harness.proxy import proxy as proxy_server
 
 
 @pytest.fixture(scope="module")
 def proxy() -> Iterator[str]:
-    with loopback_server(_Proxy) as url:
+    with proxy_server() as url:
         yield url
 
 
 def _report_through(proxy: str, live: LivePortal, tamper: bool) -> tuple[Any, list[Any]]:
-    _Proxy.tamper = tamper
-    args = (f"--proxy-server={proxy}", "--proxy-bypass-list=<-loopback>")
-    with chromium("js", extra_args=args) as drv:
+    Proxy.tamper = tamper
+    with chromium("js", extra_args=through(proxy)) as drv:
         drv.get(live.url + "/report")
         drv.find_element(By.ID, "what_happened").send_keys("Integrity check")
         drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()

@@ -19,6 +19,7 @@ from portal.protocol.envelopes import check, follow_up_kind
 from portal.protocol.mailbox import MailboxKey, NewMailbox
 from portal.protocol.reports import check_copy
 from portal.server.mailboxes import Attach, MailboxError, Within
+from portal.server.uploads import UploadError
 from portal.server.web import case_session, sessions, uploads_session, work
 from portal.server.web.errors import STATUS, public_message
 from portal.server.web.reporter import FormSpent, spend_form_within
@@ -110,9 +111,14 @@ def _paying(paid: work.Paid) -> Iterator[None]:
     except work.WorkMissing as exc:  # spent meanwhile, by a request racing this one
         raise _no_work() from exc
     except PortalError:
-        with contextlib.suppress(work.WorkMissing), svc.db.transaction() as s:
-            work.spend_within(s, paid)
+        _spend_alone(paid)
         raise
+
+
+def _spend_alone(paid: work.Paid) -> None:
+    """Spend a proof in a commit of its own (its request stored nothing)."""
+    with contextlib.suppress(work.WorkMissing), services().db.transaction() as s:
+        work.spend_within(s, paid)
 
 
 def _no_work() -> ApiError:
@@ -154,13 +160,22 @@ def create_report() -> ResponseReturnValue:
             max_bytes=svc.config.max_envelope_bytes,
         )
         new = NewMailbox.from_json(body["mailbox"])
-        svc.mailboxes.create(
-            new,
-            envelope,
-            attach=_claimer(body.get("attachments", [])),
-            copy=_copy(body),
-            also=_stored_with(paid, form_done=True),
-        )
+        try:
+            svc.mailboxes.create(
+                new,
+                envelope,
+                attach=_claimer(body.get("attachments", [])),
+                copy=_copy(body),
+                also=_stored_with(paid, form_done=True),
+            )
+        except (MailboxError, UploadError):
+            # Its files or its case already taken: by this very report, sent again
+            # because the answer to its first send was lost on the way?
+            same = svc.mailboxes.arrived_before(new, envelope)
+            if same is None:
+                raise
+            _spend_alone(paid)  # one proof, one answer
+            return jsonify(ok=True, stored_before=True, changed=not same), 200
     return jsonify(ok=True), 201
 
 

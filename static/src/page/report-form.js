@@ -1,6 +1,8 @@
 // Progressive enhancement of /report: seal in the browser, post only ciphertext.
 import { formatCode } from '../protocol/codes.js';
-import { csrfToken, messageFor, renewToken } from './http.js';
+import {
+  ApiError, csrfToken, messageFor, renewToken,
+} from './http.js';
 import { guardUnsent } from './leaving.js';
 import { Progress, showError, templateTexts } from './progress.js';
 import {
@@ -29,6 +31,13 @@ export function showCode(panel, code) {
   halves[1].textContent = groups.slice(3).join(' ');
 }
 
+// A failure after which the report may still have been stored: no answer came
+// (the network), or not the portal's own (a proxy's page, a server fault). A
+// refusal the portal explains stored nothing.
+function answerLost(error) {
+  return !(error instanceof ApiError) || error.reason === 'http' || error.status >= 500;
+}
+
 export function enhanceReportForm(doc) {
   const form = doc.getElementById('report-form');
   if (!form || typeof Worker === 'undefined' || typeof fetch === 'undefined') return;
@@ -47,6 +56,10 @@ export function enhanceReportForm(doc) {
     : NO_FILES;
   const rules = JSON.parse(form.dataset.rules);
   let sent = false;
+  // A send whose answer never came (the link broke): the report may have arrived.
+  // The next send is sealed for the same case, and the very same bytes if
+  // nothing changed, so the portal stores it once and says it has it.
+  let unsure = null;
   // Load libsodium and solve the proof of work now, while the reporter writes;
   // a failure shows on use.
   worker.start().catch(() => {});
@@ -74,13 +87,14 @@ export function enhanceReportForm(doc) {
     progress.start();
     try {
       let result;
+      let answer;
       for (let tries = 1; ; tries += 1) {
         // Files sent in a session that has ended since go out again first; while
         // files go out, one may still be removed.
         files.hold(false);
         const { attachments, session } = await files.forReport(() => progress.note('waiting'));
         files.hold(true); // from here the report names these files
-        result = await worker.run('seal-report', {
+        const what = {
           attachments,
           organization: JSON.parse(form.dataset.organization),
           form: rules.form,
@@ -89,19 +103,26 @@ export function enhanceReportForm(doc) {
           fields: answers,
           copyFields: wantsCopy(doc) ? copyWords(doc, rules, answers) : null,
           lang: doc.documentElement.lang,
-        }, (n) => progress.step(n));
+        };
+        const sealedFrom = JSON.stringify(what);
+        result = unsure && unsure.sealedFrom === sealedFrom ? unsure.result
+          : await worker.run('seal-report', {
+            ...what, again: unsure && { code: unsure.result.code, mailbox: unsure.result.request.mailbox },
+          }, (n) => progress.step(n));
         progress.step(4);
         try {
-          await work.post(form.dataset.endpoint,
+          answer = await work.post(form.dataset.endpoint,
             { ...result.request, attachments: attachments.map((a) => a.upload) },
             attachments.length > 0 ? session : null);
           break;
         } catch (error) {
+          if (!unsure && answerLost(error)) unsure = { result, sealedFrom };
           // The session ended while the reporter wrote, and its files with it: they
           // are sent again in the new one, and the report sealed again to name them.
           if (!(error instanceof SessionChanged) || tries > 1) throw error;
         }
       }
+      unsure = null;
       sent = true;
       progress.stop();
       form.reset();
@@ -109,12 +130,18 @@ export function enhanceReportForm(doc) {
       doc.getElementById('report-page').hidden = true;
       const codePanel = doc.getElementById('code-panel');
       showCode(codePanel, result.code);
+      // Sealed again after a change, but the first send had arrived: say what
+      // the case holds, and where the rest can go.
+      doc.getElementById('arrived-before').hidden = !(answer && answer.changed);
       codePanel.hidden = false;
       doc.title = `${doc.getElementById('code-heading').textContent} · ${doc.title.split(' · ').pop()}`;
       doc.getElementById('code-heading').focus();
     } catch (error) {
       progress.stop();
-      showError(errorBox, error instanceof FilesNotReady ? error.message : messageFor(error, texts.error));
+      let shown = messageFor(error, texts.error);
+      if (error instanceof FilesNotReady) shown = error.message;
+      else if (unsure) shown = texts.unsure;
+      showError(errorBox, shown);
       button.disabled = false;
       files.hold(false);
     }

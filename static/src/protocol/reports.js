@@ -34,22 +34,33 @@ export function openCopy(sodium, sealed, keyPair) {
   }
 }
 
-// Everything that leaves the browser is in `request`; the code stays here.
-export async function sealReport(sodium, {
-  organization, form, version, formDigest = '', fields, attachments = [], copyFields = null, lang = '',
-}, progress) {
+// A new case's code and mailbox; the reporter's secret key is wrapped under the
+// code and forgotten.
+async function newCase(sodium, organization) {
   const reporter = sodium.crypto_box_keypair();
   const code = generateCode(sodium);
-  progress(2);
   const mailbox = {
     ...(await newMailboxKey(sodium, reporter.privateKey, code, organization)),
     public_key: b64(sodium, reporter.publicKey),
   };
   sodium.memzero(reporter.privateKey);
+  return { code, mailbox };
+}
+
+// Everything that leaves the browser is in `request`; the code stays here. Given
+// `again` (the code and mailbox of a send whose answer never came), the report is
+// sealed for that same case, so the portal can tell it arrived already.
+export async function sealReport(sodium, {
+  organization, form, version, formDigest = '', fields, attachments = [], copyFields = null, lang = '',
+  again = null,
+}, progress) {
+  progress(2);
+  const { code, mailbox } = again || await newCase(sodium, organization);
+  const replyPk = unb64(sodium, mailbox.public_key);
   progress(3);
-  const copy = copyFields ? sealCopy(sodium, reporter.publicKey, 'report', copyFields) : null;
+  const copy = copyFields ? sealCopy(sodium, replyPk, 'report', copyFields) : null;
   const plaintext = reportPlaintext(sodium, 'report', form, version, fields,
-    { replyPk: reporter.publicKey, attachments, lang, formDigest });
+    { replyPk, attachments, lang, formDigest });
   const envelope = sealEnvelope(sodium, 'report', plaintext, organization.encrypt, 'browser');
   sodium.memzero(plaintext);
   return { request: { envelope, mailbox, ...(copy ? { copy } : {}) }, code };
