@@ -452,13 +452,45 @@ def test_with_javascript_typing_keeps_the_case_open_and_idling_keeps_the_words(
             .get_property("value")
             .endswith("the words I must not lose")
         )
+        # What the case holds leaves the screen with it: the new code (dead now) too.
+        assert not shown(drv, "new-code-section") and not shown(drv, "replies-section")
+        # Send, while it is closed, says what to do instead of doing nothing.
+        drv.find_element(By.CSS_SELECTOR, "#message-form [type=submit]").click()
+        assert "open your case again above" in wait_shown(drv, "message-error").text
         type_code(drv, first, js=True)
         wait(drv, WAIT).until(lambda d: not shown(d, "case-entry") and shown(d, "case-heading"))
+        assert shown(drv, "new-code-section") and shown(drv, "confirm-form")
+        assert names(drv, "code-status", first)
+        assert drv.find_element(By.ID, "code").get_property("value") == ""
         assert (
             drv.find_element(By.ID, "message")
             .get_property("value")
             .endswith("the words I must not lose")
         )
+        drv.find_element(By.CSS_SELECTOR, "#message-form [type=submit]").click()
+        wait_shown(drv, "message-done")
+
+
+def test_with_javascript_a_file_going_out_keeps_the_case_open(
+    idle_live: LivePortal, tmp_path: Path
+) -> None:
+    """On a slow link a file takes longer than the idle limit to go out, while the
+    reporter, waiting, touches nothing: the upload is activity, so the case stays
+    open, the file arrives, and the message goes with it."""
+    path = tmp_path / "video.mp4"
+    path.write_bytes(os.urandom(1_200_000))
+    with chromium("js") as drv:
+        first = report(drv, idle_live, "a file on a slow link", js=True)
+        open_case(drv, idle_live, first, js=True)
+        drv.find_element(By.ID, "message").send_keys("the video")
+        drv.execute_cdp_cmd("Network.enable", {})
+        slow = {"offline": False, "latency": 20, "downloadThroughput": -1}
+        link = "Network.emulateNetworkConditions"
+        drv.execute_cdp_cmd(link, {**slow, "uploadThroughput": 60_000})
+        drv.find_element(By.ID, "files").send_keys(str(path))
+        time.sleep(IDLE * 2)  # no key, no click: only the file going out
+        assert not shown(drv, "js-error"), "the case closed under a file going out"
+        drv.execute_cdp_cmd(link, {**slow, "uploadThroughput": -1})
         drv.find_element(By.CSS_SELECTOR, "#message-form [type=submit]").click()
         wait_shown(drv, "message-done")
 

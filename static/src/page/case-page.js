@@ -173,10 +173,13 @@ export function enhanceCasePage(doc) {
   let state = null; // { kind, code, rotation, confirmed } while the case is open
   guardUnsent(() => textarea.value.trim() !== '' || Boolean(state && !state.confirmed));
 
+  const caseView = doc.getElementById('case-view');
   const reopenHere = (why) => {
     // The case closed while the reporter was here: their words stay in the box,
-    // and they open the case again right above it.
+    // and they open the case again right above it. What the case holds (its new
+    // code, which no longer works, its replies) leaves the screen with it.
     state = null;
+    caseView.classList.add('closed');
     worker.run('close-case', {}).catch(() => {});
     doc.getElementById('case-entry').hidden = false;
     button.disabled = false;
@@ -199,7 +202,6 @@ export function enhanceCasePage(doc) {
     progress.start();
     try {
       const derived = await worker.run('derive-code', { code: digits, organization }, (n) => progress.step(n));
-      input.value = '';
       const record = await postJson(form.dataset.endpointOpen, token, { lookup: derived.lookup });
       const opened = await worker.run('open-case', { wrap: derived.wrap, record, organization },
         (n) => progress.step(Math.max(n, 2)));
@@ -208,8 +210,16 @@ export function enhanceCasePage(doc) {
       state = { kind: record.kind, code: opened.next.code, rotation, confirmed: false };
       work.prepare().catch(() => {}); // for a follow-up, while the reporter reads
       progress.stop();
+      input.value = ''; // only now: a failed opening keeps the digits to try again
       view.render(record, opened);
-      sayDigits(doc.getElementById('code-status'), texts.until, digits.slice(-4));
+      caseView.classList.remove('closed');
+      // A new code to confirm, whatever was confirmed before the case last closed.
+      doc.getElementById('confirm-form').hidden = false;
+      doc.getElementById('confirm-done').hidden = true;
+      doc.getElementById('last_group').value = '';
+      const status = doc.getElementById('code-status');
+      sayDigits(status, texts.until, digits.slice(-4));
+      status.hidden = false;
       watchIdle();
     } catch (error) {
       progress.stop();
@@ -234,6 +244,7 @@ export function enhanceCasePage(doc) {
       await postJson(form.dataset.endpointConfirm, token, { rotation: state.rotation });
       state.confirmed = true;
       confirmForm.hidden = true;
+      doc.getElementById('code-status').hidden = true; // "until you confirm" is over
       const done = doc.getElementById('confirm-done');
       sayDigits(done, texts.confirmed, state.code.slice(-4));
       done.hidden = false;
@@ -265,14 +276,15 @@ export function enhanceCasePage(doc) {
   const keepAliveMs = Math.min(KEEP_ALIVE_MS, (Number(form.dataset.idleSeconds) * 1000) / 3);
   let lastAlive = Date.now();
   let lastActivity = Date.now();
-  textarea.addEventListener('input', () => {
+  const active = () => {
     lastActivity = Date.now();
     if (!state || Date.now() - lastAlive < keepAliveMs) return;
     lastAlive = Date.now();
     postJson(form.dataset.endpointAlive, token, {}).catch((error) => {
       if (error.status === 403) reopenHere(texts.expired);
     });
-  });
+  };
+  textarea.addEventListener('input', active);
 
   let idleTimer = null;
   const watchIdle = () => {
@@ -282,6 +294,7 @@ export function enhanceCasePage(doc) {
     }
     const seconds = Number(form.dataset.idleSeconds);
     idleTimer = window.setInterval(() => {
+      if (files.busy()) active(); // a file going out is the reporter at work
       if (!state || Date.now() - lastActivity < seconds * 1000) return;
       window.clearInterval(idleTimer);
       if (textarea.value.trim() !== '') {
@@ -295,7 +308,12 @@ export function enhanceCasePage(doc) {
   const messageButton = messageForm.querySelector('button[type=submit]');
   messageForm.addEventListener('submit', async (event) => {
     event.preventDefault();
-    if (!state || messageButton.disabled || !messageForm.reportValidity()) return;
+    if (messageButton.disabled) return;
+    if (!state) { // closed: it opens again above, and then this sends
+      showError(messageError, texts.expired);
+      return;
+    }
+    if (!messageForm.reportValidity()) return;
     messageError.hidden = true;
     // One send at a time: a second press neither stores the message twice nor
     // lets the first's end release the files the second names.
