@@ -539,3 +539,22 @@ def test_two_tabs_of_one_browser_show_the_newest_code(app: Flask, client: FlaskC
     assert new_code_and_rotation(page) == (second, second_rotation)  # the newest, shown
     assert confirm_page(client, second_rotation, second[-4:])[0] == 200
     assert _opens(app, second) and not _opens(app, code) and not _opens(app, first)
+
+
+def test_a_message_sent_without_javascript_says_who_can_read_it(
+    app: Flask, client: FlaskClient
+) -> None:
+    """ "Only the organization can read it" is said only when no copy was kept:
+    a kept copy opens with the case's code, as the form itself warns."""
+    code = submit_report(client, "report")
+    assert open_case(client, code)[0] == 200
+
+    def send(**extra: str) -> str:
+        fields = {"csrf_token": csrf_token(client, "/case"), **extra}
+        return client.post("/case/message", data=fields, follow_redirects=True).text
+
+    plain = send(message="no copy of this")
+    assert "only the organization can read it" in plain
+    kept = send(message="a copy of this", keep_copy="1")
+    assert "anyone with your case code" in kept
+    assert "only the organization can read it" not in kept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
@@ -89,6 +90,30 @@ def test_missing_description_is_refused_and_stores_nothing(app: Flask, client: F
     assert resp.status_code == 400
     assert "Please answer this question." in resp.get_data(as_text=True)
     assert _counts(app) == (0, 0)
+
+
+def test_a_form_sent_back_for_a_missing_answer_keeps_the_copy_and_says_the_files_went(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Without JavaScript, a form refused for a missing answer comes back filled in:
+    the words, the choice of a copy, and, since a file input cannot be filled in
+    again, a line saying the files must be chosen again (not a silent loss)."""
+    data = {
+        "csrf_token": csrf_token(client),
+        "what_happened": "",
+        "where": "by the river",
+        "keep_copy": "yes",
+        "files": [(io.BytesIO(b"a photo" * 100), "photo.jpg")],
+    }
+    resp = client.post("/report", data=data, content_type="multipart/form-data")
+    assert resp.status_code == 400 and _counts(app) == (0, 0)
+    page = resp.get_data(as_text=True)
+    assert re.search(r'<input type="checkbox" id="keep_copy"[^>]* checked>', page)
+    assert "Your files were not kept: please choose them again." in page
+    assert "by the river" in page
+    plain = _post_form(client, what_happened="", where="by the river").get_data(as_text=True)
+    assert "Your files were not kept" not in plain
+    assert not re.search(r'<input type="checkbox" id="keep_copy"[^>]* checked>', plain)
 
 
 STALE = "This page was out of date, so this report was not sent yet"
@@ -940,7 +965,7 @@ def test_an_index_already_in_use_is_refused_without_change(
     _, body = browser_style_request(org, "first")
     assert _api(client, body).status_code == 201
     _, second = browser_style_request(org, "second")
-    second["mailbox"] = body["mailbox"]
+    second["mailbox"]["index"] = body["mailbox"]["index"]  # another case, the same index
     resp = _api(client, second)
     assert resp.status_code == 409
     assert _counts(app) == (1, 1)
@@ -961,7 +986,7 @@ def test_a_refused_report_leaves_nothing_behind(
     _, good = browser_style_request(org, "kept")
     assert _api(client, good).status_code == 201
     _, dup = browser_style_request(org, "dropped")
-    dup["mailbox"] = good["mailbox"]
+    dup["mailbox"]["index"] = good["mailbox"]["index"]
     assert _api(app.test_client(), dup).status_code == 409
     with app.app_context(), services().db.reading() as s:
         documents = list(s.scalars(select(Envelope.document)))

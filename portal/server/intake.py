@@ -108,6 +108,7 @@ class FormView:
     sections: tuple[SectionView, ...]
     errors: tuple[tuple[str, str, str], ...]  # input id, question label, what is wrong
     rules: str  # JSON for the script
+    keep_copy: bool = False  # the reporter asked for a copy of their words
 
     @property
     def has_files(self) -> bool:
@@ -215,6 +216,7 @@ def form_view(
         sections=sections,
         errors=errors,
         rules=json.dumps(q.rules.to_json(), separators=(",", ":")),
+        keep_copy=bool(_values(form, "keep_copy")),
     )
 
 

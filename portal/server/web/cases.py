@@ -197,6 +197,8 @@ def send_message() -> ResponseReturnValue:
         return _unsent("expired", text, 403)
     sealed_files.keep(files)
     flash("sent")
+    if own is not None:
+        flash("copy-kept")  # then not only the organization can read it
     return _to_case()
 
 

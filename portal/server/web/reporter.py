@@ -35,6 +35,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError, generate_csrf
 from markupsafe import escape
 
@@ -158,8 +159,8 @@ def _sent(
                 lang=lang,
             )
     except Busy:
-        # Nothing is lost: the form comes back filled in, to send again in a moment.
-        return _page(q, sent, busy=True), 503
+        # The form comes back filled in, to send again in a moment (files chosen again).
+        return _page(q, sent, None, busy=True, **_files_not_kept(files)), 503
     received_before = session.get(RECEIVED)
     session[RECEIVED] = _received_mark(received_before, sent)
     session[SHOW_CODE] = sealed.code
@@ -242,6 +243,14 @@ def _page(
     )
 
 
+def _files_not_kept(files: list[SealedUpload]) -> dict[str, str]:
+    """A form that comes back unsent keeps its words, but a file input cannot be
+    filled in again: the files sent with it are gone, and the page says so."""
+    if not files:
+        return {}
+    return {"file_problem": gettext("Your files were not kept: please choose them again.")}
+
+
 def _first_work() -> str:
     """A proof-of-work challenge in the page itself, so the browser starts solving
     at once, without a round trip over Tor for it (it asks for the next ones)."""
@@ -307,7 +316,7 @@ def submit_report(qid: str | None) -> ResponseReturnValue:
     if q.files_question is None:
         files = []  # nothing asked for them: discarded unread with the request
     if problems:
-        return _page(q, sent, problems), 400
+        return _page(q, sent, problems, **_files_not_kept(files)), 400
     # Spent in a commit of its own, before paying for a derivation: of the same form
     # raced from several requests, all but one stop here, and wait for its outcome.
     if not _spend_report_form(sum(f.writer.size for f in files)):
