@@ -66,6 +66,8 @@ def test_no_js_report_is_sealed_on_arrival_and_shows_a_code(
     assert match, page
     code = codes.normalise(TAG.sub("", match.group(1)))
     assert marker not in page
+    # Its language links would leave the one page that shows the code: it says so.
+    assert "Write your code down before you change the language" in page
 
     with app.app_context(), services().db.reading() as s:
         mailbox = s.scalars(select(Mailbox)).one()

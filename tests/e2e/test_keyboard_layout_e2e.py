@@ -177,6 +177,12 @@ def test_every_page_reflows_without_sideways_scrolling(
                 problems[path] = found
         drv.get(live.url + "/report")
         drv.find_element(By.ID, "what_happened").send_keys("Reflow check")
+        # A checkbox beside a long label keeps its size: a thin sliver is hard to hit.
+        width, height = drv.execute_script(
+            "const r = document.getElementById('keep_copy').getBoundingClientRect();"
+            "return [r.width, r.height];"
+        )
+        assert width >= 0.9 * height, f"the copy checkbox is squashed to {width} x {height}"
         drv.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
         wait(drv, WAIT).until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]")))
         if found := horizontal_overflow(drv):

@@ -51,6 +51,9 @@ def _submit_and_read_code(drv: AnyDriver, mode: str) -> str:
         ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-code]"))
     )
     wait(drv, 30).until(lambda d: len(code_el.text.replace(" ", "")) == 24)
+    # Shown once, on the page or the next one: changing the language would lose it.
+    hint = drv.find_element(By.CSS_SELECTOR, ".language-hint").text
+    assert hint.startswith("Write your code down before you change the language"), hint
     return codes.normalise(code_el.text)
 
 

@@ -130,6 +130,9 @@ export function enhanceReportForm(doc) {
       doc.getElementById('report-page').hidden = true;
       const codePanel = doc.getElementById('code-panel');
       showCode(codePanel, result.code);
+      // The code is shown once: changing the language now would lose it.
+      const hint = doc.getElementById('language-hint');
+      if (hint) hint.textContent = hint.dataset.codeShown;
       // Sealed again after a change, but the first send had arrived: say what
       // the case holds, and where the rest can go.
       doc.getElementById('arrived-before').hidden = !(answer && answer.changed);
