@@ -119,6 +119,8 @@ def test_a_form_sent_back_for_a_missing_answer_keeps_the_copy_and_says_the_files
 
 
 STALE = "This page was out of date, so this report was not sent yet"
+# The same, after a report from this browser was stored since the page was shown.
+STALE_AFTER_ONE = "This page was out of date, so nothing from it was stored. After it, a report"
 
 
 def _as_a_browser(client: FlaskClient) -> FlaskClient:
@@ -137,6 +139,30 @@ def test_a_form_without_its_token_stores_nothing_and_comes_back_filled_in(
     assert resp.status_code == 400 and STALE in page
     assert ">no token</textarea>" in page and "already received" not in page
     assert _counts(app) == (0, 0)
+
+
+def test_back_to_a_corrected_form_after_its_report_went_says_that_report_arrived(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Without JavaScript: a form sent with an answer missing, corrected and sent
+    (its code shown), then Back to the first, sent again by the browser. Nothing
+    of it is stored, and the page does not tell the reporter, who holds a code,
+    that their report was never sent: it says one from this browser arrived."""
+    _as_a_browser(client)
+    token = csrf_token(client)
+    first = {"csrf_token": token, "what_happened": "", "where": "the market"}
+    assert client.post("/report", data=first).status_code == 400
+    fixed = {**first, "what_happened": "they burned the market"}
+    assert CODE_ON_PAGE.search(client.post("/report", data=fixed, follow_redirects=True).text)
+    again = client.post("/report", data=first)  # Back, and "send again"
+    page = again.get_data(as_text=True)
+    assert again.status_code == 400 and _counts(app) == (1, 1)
+    assert STALE_AFTER_ONE in page and STALE not in page
+    # With no report stored in the session, the usual words.
+    other = _as_a_browser(app.test_client())
+    csrf_token(other)
+    alone = other.post("/report", data={"what_happened": "no token"}).get_data(as_text=True)
+    assert STALE in alone and "sent and received" not in alone
 
 
 @pytest.mark.parametrize("site", [None, "cross-site", "same-site"])
@@ -198,7 +224,7 @@ def test_a_second_tab_sent_after_the_first_gets_its_words_back_not_a_false_recei
     assert CODE_ON_PAGE.search(client.get("/report/sent").get_data(as_text=True))
     stale = client.post("/report", data={"csrf_token": second_tab, "what_happened": "second"})
     page = stale.get_data(as_text=True)
-    assert stale.status_code == 400 and STALE in page and ">second</textarea>" in page
+    assert stale.status_code == 400 and STALE_AFTER_ONE in page and ">second</textarea>" in page
     assert "already received" not in page and _counts(app) == (1, 1)
     # The page that came back holds a token that works: sent from it, it is stored.
     fresh = CSRF_VALUE.search(page)
@@ -224,7 +250,7 @@ def test_a_form_edited_after_back_is_not_told_it_was_received(
         "/report", data={"csrf_token": token, "what_happened": "as sent, and one more thing"}
     )
     page = edited.get_data(as_text=True)
-    assert edited.status_code == 400 and STALE in page
+    assert edited.status_code == 400 and STALE_AFTER_ONE in page
     assert ">as sent, and one more thing</textarea>" in page and _counts(app) == (1, 1)
 
 

@@ -446,7 +446,9 @@ def _form_sent_again(exc: CSRFError) -> ResponseReturnValue:
         return received
     if q is None or not ours:
         return render_template("error.html", message="csrf"), 400
-    return _page(q, sent, stale=True), 400
+    # Back to a page the reporter corrected and sent since: "not sent yet" alone
+    # would tell someone holding a code that their report never arrived.
+    return _page(q, sent, stale=True, received_earlier=bool(session.get(RECEIVED))), 400
 
 
 def _sent_fields() -> dict[str, list[str]]:
