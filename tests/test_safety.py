@@ -3,6 +3,7 @@ the onion notice, and nothing that lingers in the browser."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import replace
 
@@ -11,9 +12,9 @@ from flask.testing import FlaskClient
 
 from portal.common.languages import LANGUAGES
 from portal.server.app import create_app
-from portal.server.config import Config
+from portal.server.config import Config, ConfigError, load_config
 from tests.harness.loop import new_code_and_rotation, open_case, submit_report
-from tests.harness.web import run_sql
+from tests.harness.web import csrf_token, run_sql
 
 REPORTER_PAGES = ["/", "/report", "/case", "/safety", "/no-such-page"]
 ONION = "portalxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion"
@@ -42,6 +43,65 @@ def test_quick_exit_goes_on_to_the_outside_page_and_ends_the_session(
     assert run_sql(config, "SELECT count(*) FROM sessions") == [(0,)]
 
 
+def _with_a_case_pending_a_new_code(client: FlaskClient) -> str:
+    """A no-JS case open, its new code shown and not confirmed; the reporter's code."""
+    code = submit_report(client, "they watch my phone")
+    assert open_case(client, code)[0] == 200
+    return code
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Sec-Purpose": "prefetch"},
+    ],
+)
+def test_a_quick_exit_another_site_or_a_prefetch_asks_for_ends_and_clears_nothing(
+    client: FlaskClient, config: Config, headers: dict[str, str]
+) -> None:
+    """A link on another site (the session cookie is SameSite=Strict, but a browser
+    that ignored it would send it) or a prefetch must not log the reporter out
+    or wipe their portal data: it is only sent on."""
+    _with_a_case_pending_a_new_code(client)
+    gone = client.get("/exit", headers=headers)
+    assert gone.status_code == 303 and gone.headers["Location"] == config.quick_exit_url
+    assert "Clear-Site-Data" not in gone.headers and "Set-Cookie" not in gone.headers
+    assert 'id="case-heading"' in client.get("/case").text.split('<div id="case-view"')[1][:200]
+
+
+def test_quick_exit_without_a_session_cookie_clears_nothing(client: FlaskClient) -> None:
+    gone = client.get("/exit")
+    assert gone.status_code == 303 and "Clear-Site-Data" not in gone.headers
+
+
+def test_quick_exit_leaves_even_when_ending_the_session_fails(
+    client: FlaskClient, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The way out never fails: the browser still goes, told to drop its cookies."""
+    from portal.server.web import case_session
+
+    _with_a_case_pending_a_new_code(client)
+    client.set_cookie("portal_lang", "ar")
+
+    def broken() -> None:
+        raise RuntimeError("the database is locked")
+
+    monkeypatch.setattr(case_session, "quick_exit", broken)
+    gone = client.get("/exit")
+    assert gone.status_code == 303 and gone.headers["Location"] == config.quick_exit_url
+    assert gone.headers["Clear-Site-Data"] == '"cache", "cookies", "storage"'
+    assert client.get_cookie("portal_session") is None
+    assert client.get_cookie("portal_lang") is None
+
+
+def test_a_quick_exit_address_that_could_break_its_redirect_is_refused_at_start() -> None:
+    for bad in ("https://www.wikipedia.org/\n", "javascript:alert(1)", "https://a b/"):
+        with pytest.raises(ConfigError):
+            load_config({"PORTAL_QUICK_EXIT_URL": bad})
+
+
 def test_after_quick_exit_back_finds_no_case_no_code_and_no_hint(
     client: FlaskClient, config: Config
 ) -> None:
@@ -50,13 +110,24 @@ def test_after_quick_exit_back_finds_no_case_no_code_and_no_hint(
     the session's old cookie by hand: the portal shows the empty code form, with
     neither the case, nor the new code, nor the last digits of the code that
     works. The new code is dropped, so the reporter's own code still opens."""
-    code = submit_report(client, "they watch my phone")
-    assert open_case(client, code)[0] == 200
+    code = _with_a_case_pending_a_new_code(client)
     _, page = open_case(client, code)
     pending, _ = new_code_and_rotation(page)
     old_cookie = client.get_cookie("portal_session")
     assert old_cookie is not None
+    with client.session_transaction() as stored:
+        line = stored["line"]
+    assert run_sql(config, "SELECT count(*) FROM mailboxes WHERE pending_index IS NOT NULL") == [
+        (1,)
+    ]
     assert client.get("/exit").status_code == 303
+    # The new code is dropped, and the session's lineage spent: any token a request
+    # racing the exit moved the session to is dead too.
+    assert run_sql(config, "SELECT count(*) FROM mailboxes WHERE pending_index IS NOT NULL") == [
+        (0,)
+    ]
+    spent = hashlib.sha256(b"session-line:" + line.encode()).digest()
+    assert run_sql(config, "SELECT count(*) FROM spent_tokens WHERE digest = :d", d=spent) == [(1,)]
 
     back = client.get("/case").text
     client.set_cookie("portal_session", old_cookie.value)
@@ -132,3 +203,17 @@ def test_onion_notice_is_off_unless_configured(config: Config) -> None:
     page = client.get("/", headers={"Host": "reports.example.org"}).text
     assert 'id="onion-notice"' not in page
     assert ONION in client.get("/safety").text, "the safety page still gives the address"
+
+
+def test_quick_exit_after_leave_spends_the_sessions_new_lineage_too(
+    client: FlaskClient, config: Config
+) -> None:
+    """Leave gives the session a lineage of its own; Quick exit spends that one,
+    so no token of the session outlives the exit, case open or not."""
+    _with_a_case_pending_a_new_code(client)
+    client.post("/case/leave", data={"csrf_token": csrf_token(client, "/case")})
+    with client.session_transaction() as stored:
+        line = stored["line"]
+    assert client.get("/exit").status_code == 303
+    spent = hashlib.sha256(b"session-line:" + line.encode()).digest()
+    assert run_sql(config, "SELECT count(*) FROM spent_tokens WHERE digest = :d", d=spent) == [(1,)]

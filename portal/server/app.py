@@ -98,6 +98,7 @@ def _base_app(config: Config, cookie_name: str, error_template: str) -> Flask:
     app.jinja_env.globals.update(
         organization=org,
         fingerprint=fingerprint(org.encrypt[0].kid),
+        quick_exit_url=config.quick_exit_url,
         assets=app.extensions["portal"].assets,
         limits=config,
     )

@@ -104,6 +104,15 @@ def _count(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _outside_url(environ: Mapping[str, str], name: str, default: str) -> str:
+    """An http(s) address with nothing a header could not carry (Quick exit's
+    redirect must never fail on a stray newline from an env file)."""
+    raw = environ.get(name) or default
+    if not raw.startswith(("https://", "http://")) or any(c <= " " or c == "\x7f" for c in raw):
+        raise ConfigError(f"{name} must be an http(s) address without spaces, not {raw!r}")
+    return raw
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Read ``PORTAL_*`` variables, with safe defaults for everything."""
     env = os.environ if environ is None else environ
@@ -127,7 +136,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         branding_dir=Path(env.get("PORTAL_BRANDING") or "keys/branding").resolve(),
         max_envelope_bytes=max_envelope,
         max_request_bytes=_size(env, "PORTAL_MAX_REQUEST_BYTES", max_envelope + MiB),
-        quick_exit_url=env.get("PORTAL_QUICK_EXIT_URL") or "https://www.wikipedia.org/",
+        quick_exit_url=_outside_url(env, "PORTAL_QUICK_EXIT_URL", "https://www.wikipedia.org/"),
         ack_grace_days=_size(env, "PORTAL_ACK_GRACE_DAYS", 7),
         case_idle_seconds=_size(env, "PORTAL_CASE_IDLE_SECONDS", 600),
         max_outbox_bytes=_size(env, "PORTAL_MAX_OUTBOX_BYTES", 256 * MiB),

@@ -21,6 +21,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 
 from portal.protocol import codes
+from portal.protocol.encoding import b64decode
+from portal.server.web.sessions import session_id
 from tests.harness.a11y import choose_language
 from tests.harness.browsers import chromium, next_page, shown_code
 from tests.harness.drivers import browser as open_browser
@@ -124,6 +126,15 @@ def opens(live: LivePortal, code: str) -> bool:
         return bool(other.find_elements(By.ID, "case-heading")) and shown(other, "case-heading")
 
 
+def session_stored(live: LivePortal, cookie: str) -> bool:
+    """Whether the portal still holds the session this cookie names."""
+    with sqlite3.connect(live.data_dir / "portal.sqlite") as db:
+        found = db.execute(
+            "SELECT count(*) FROM sessions WHERE id = ?", (session_id(b64decode(cookie)),)
+        ).fetchone()
+    return bool(found[0])
+
+
 def mailboxes(live: LivePortal) -> int:
     with sqlite3.connect(live.data_dir / "portal.sqlite") as db:
         return int(db.execute("SELECT count(*) FROM mailboxes").fetchone()[0])
@@ -165,8 +176,12 @@ def test_quick_exit_leaves_no_portal_page_in_back(
         time.sleep(0.5)
         assert drv.current_url.endswith("/report")
         assert drv.find_element(By.ID, "what_happened").get_property("value") == "they are outside"
+        (cookie,) = [c for c in drv.get_cookies() if c["name"] == "portal_session"]
+        assert session_stored(live, cookie["value"])
         drv.find_element(By.ID, "quick-exit").click()  # never asks "leave the page?"
         wait(drv, 30).until(lambda d: d.current_url == elsewhere + "/weather")
+        # Gone at once, and /exit asked on the way: the session is ended on the portal.
+        wait(drv, 30).until(lambda _d: not session_stored(live, cookie["value"]))
         drv.back()
         wait(drv, 30).until(lambda d: d.current_url == elsewhere + "/before")
 

@@ -4,6 +4,7 @@ the reader's language, whether the reader came the safest way, and the way out
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, redirect, request, session, url_for
@@ -11,10 +12,12 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from portal.common import i18n
+from portal.common.languages import COOKIE
 from portal.server.web import case_session, sessions
 from portal.server.web.services import services
 
 bp = Blueprint("page_context", __name__)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,31 @@ def quick_exit() -> ResponseReturnValue:
     it dies), the browser is told to drop the portal's cookies, storage and
     cache (Chromium keeps even no-store pages for Back until then), and it goes
     on to the outside page. Without JavaScript, Back can bring the portal's
-    pages again; they hold no case and no code. A GET, as a link must be: the
-    session cookie is
-    SameSite=Strict, so a link from another site ends nothing."""
-    case_session.quick_exit()
-    sessions.end_line()
-    session.clear()
+    pages again; they hold no case and no code.
+
+    A GET, as a link must be, so only the reader's own exit acts: a request from
+    another site (it carries no session cookie: SameSite=Strict) or a prefetch
+    is sent on, and ends and clears nothing. The way out never fails: if ending
+    the session does, the browser still leaves, told to drop the cookie that
+    names it."""
     response = redirect(services().config.quick_exit_url, code=303)
+    if _not_the_readers_own() or not sessions.cookie_sent():
+        return response
+    try:
+        case_session.quick_exit()
+        sessions.end_line()
+        session.clear()
+    except Exception:  # the exit must happen whatever failed here
+        sessions.discard_changes()
+        log.warning("Quick exit could not end a session; its browser was told to drop it")
     response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    sessions.forget_cookie(response)  # even if ending the session failed
+    response.delete_cookie(COOKIE, path="/")  # the language chosen: a trace too
     return response
+
+
+def _not_the_readers_own() -> bool:
+    """A prefetch, or a request another site made (as the browser says)."""
+    purpose = request.headers.get("Sec-Purpose", "") + request.headers.get("Purpose", "")
+    site = request.headers.get("Sec-Fetch-Site", "none")
+    return "prefetch" in purpose or "prerender" in purpose or site not in ("same-origin", "none")

@@ -21,12 +21,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import nacl.exceptions
-from flask import Flask, Request, Response, current_app, session
+from flask import Flask, Request, Response, current_app, request, session
 from flask.sessions import SessionInterface, SessionMixin
 from nacl.secret import SecretBox
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select
 from sqlalchemy import update as sa_update
 from werkzeug.datastructures import CallbackDict
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.common.db import Database, Prepared, Tx, connection_of, on_commit
 from portal.protocol.encoding import EncodingError, b64decode, b64encode
@@ -390,6 +391,22 @@ def regenerate() -> None:
     if current is not None:
         current.replace_token = True
         current.modified = True
+
+
+def _interface() -> ServerSessionInterface:
+    interface = current_app.session_interface
+    assert isinstance(interface, ServerSessionInterface)
+    return interface
+
+
+def cookie_sent() -> bool:
+    """Whether this request came with a session cookie (live or not)."""
+    return request.cookies.get(_interface().cookie_name) is not None
+
+
+def forget_cookie(response: BaseResponse) -> None:
+    """Tell the browser to drop its session cookie, whatever this request stored."""
+    response.delete_cookie(_interface().cookie_name, path="/")
 
 
 def install(app: Flask, store: SessionStore, cookie_name: str, lifetime: int, secure: bool) -> None:

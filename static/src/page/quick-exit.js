@@ -1,4 +1,8 @@
-// Quick exit: a plain link without JavaScript. With it, three more things:
+// Quick exit: a plain link to the portal's /exit without JavaScript (it ends the
+// session, then sends the browser on). With it, four more things:
+// - the browser goes to the outside page at once, and /exit is asked on the way
+//   out (a request that outlives the page): a slow or unreachable portal never
+//   holds the reader back;
 // - the exit replaces this page in history, and every move within the portal
 //   replaces too, so the portal never holds more than one entry in the Back
 //   list and Back after Quick exit goes where the reader was before;
@@ -19,7 +23,8 @@ export function installQuickExit(doc) {
     if (event) event.preventDefault();
     exiting();
     doc.body.hidden = true;
-    window.location.replace(link.href);
+    fetch(link.href, { credentials: 'same-origin', keepalive: true, redirect: 'manual' }).catch(() => {});
+    window.location.replace(link.dataset.outside || link.href);
   };
   link.addEventListener('click', leave);
   let lastEscape = 0;
