@@ -156,7 +156,9 @@ def test_a_report_sent_again_after_its_answer_was_lost_is_stored_once_and_says_s
     says the case is there, so the page shows the code it made; a report sealed
     again after a change, for the same case, is told the first one arrived. A
     case's mailbox with another report, or another mailbox at its index, is
-    refused as before, and each answer costs a proof."""
+    refused as before, and each answer costs a proof. The same request replayed
+    from another session (a copy of it seen on the way) is refused as a clash:
+    it learns nothing of what became of the case."""
     sent = browser_style_request(org, "they took him at night")[1]
     headers, proof = _paid_headers(client)
     first = client.post("/api/reports", data=json.dumps({**sent, "pow": proof}), headers=headers)
@@ -180,6 +182,12 @@ def test_a_report_sent_again_after_its_answer_was_lost_is_stored_once_and_says_s
     with app.app_context(), services().db.reading() as s:
         stored = s.scalar(select(Envelope.document))
     assert stored is not None and json.loads(stored) == sent["envelope"]
+
+    elsewhere = app.test_client()
+    headers, proof = _paid_headers(elsewhere)
+    replayed_body = json.dumps({**sent, "pow": proof})
+    replay = elsewhere.post("/api/reports", data=replayed_body, headers=headers)
+    assert replay.status_code == 409 and "stored_before" not in replay.get_json()
 
     # Another case's keys with this case's index: still a clash, still refused.
     stranger = browser_style_request(org, "someone else")[1]

@@ -120,7 +120,7 @@ def test_a_form_sent_back_for_a_missing_answer_keeps_the_copy_and_says_the_files
 
 STALE = "This page was out of date, so this report was not sent yet"
 # The same, after a report from this browser was stored since the page was shown.
-STALE_AFTER_ONE = "This page was out of date, so nothing from it was stored. After it, a report"
+STALE_AFTER_ONE = "nothing from it was stored. Since it was shown, a report from this browser"
 
 
 def _as_a_browser(client: FlaskClient) -> FlaskClient:

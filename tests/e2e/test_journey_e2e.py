@@ -490,10 +490,11 @@ def test_with_javascript_a_file_going_out_keeps_the_case_open(
     idle_live: LivePortal, tmp_path: Path
 ) -> None:
     """On a slow link a file takes longer than the idle limit to go out, while the
-    reporter, waiting, touches nothing: the upload is activity, so the case stays
-    open, the file arrives, and the message goes with it."""
+    reporter, waiting, touches nothing: the upload is activity while its parts
+    move (one every few seconds here), so the case stays open, the file
+    arrives, and the message goes with it."""
     path = tmp_path / "video.mp4"
-    path.write_bytes(os.urandom(1_200_000))
+    path.write_bytes(os.urandom(4_500_000))
     with chromium("js") as drv:
         first = report(drv, idle_live, "a file on a slow link", js=True)
         open_case(drv, idle_live, first, js=True)
@@ -501,7 +502,7 @@ def test_with_javascript_a_file_going_out_keeps_the_case_open(
         drv.execute_cdp_cmd("Network.enable", {})
         slow = {"offline": False, "latency": 20, "downloadThroughput": -1}
         link = "Network.emulateNetworkConditions"
-        drv.execute_cdp_cmd(link, {**slow, "uploadThroughput": 60_000})
+        drv.execute_cdp_cmd(link, {**slow, "uploadThroughput": 250_000})
         drv.find_element(By.ID, "files").send_keys(str(path))
         time.sleep(IDLE * 2)  # no key, no click: only the file going out
         assert not shown(drv, "js-error"), "the case closed under a file going out"

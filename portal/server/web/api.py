@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import Connection
 
+from portal.common.db import on_rollback
 from portal.common.errors import PortalError
 from portal.protocol import codes
 from portal.protocol.encoding import EncodingError, b64decode, b64encode
@@ -125,10 +126,11 @@ def _no_work() -> ApiError:
     return ApiError("work", "No valid proof of work for this session.")
 
 
-def _stored_with(paid: work.Paid, form_done: bool) -> Within:
+def _stored_with(paid: work.Paid, report: str | None = None) -> Within:
     """What a report or message writes besides itself, in its transaction (one
-    commit): the proof of work spent, the session's own write, and, for a report
-    (its form is done; a case page sends many messages), the form spent."""
+    commit): the proof of work spent, the session's own write, and, for a
+    ``report`` (its form is done; a case page sends many messages), the form
+    spent and the case named in the session, for a send of it again."""
 
     def spend_work(c: Connection) -> None:
         work.spend_within(c, paid)
@@ -137,7 +139,20 @@ def _stored_with(paid: work.Paid, form_done: bool) -> Within:
         with contextlib.suppress(FormSpent):  # the proof of work is what refuses a replay
             spend_form_within(c)
 
-    return (spend_work, *([spend_form] if form_done else []), sessions.write_within)
+    def name_case(c: Connection) -> None:
+        before = session.get(REPORTS_SENT)
+        sent = before if isinstance(before, list) else []
+        session[REPORTS_SENT] = [*sent, report][-REPORTS_KEPT:]
+        on_rollback(c, lambda: session.__setitem__(REPORTS_SENT, sent))
+
+    return (spend_work, *((spend_form, name_case) if report else ()), sessions.write_within)
+
+
+# The cases of the reports this session stored (the last few): only from the
+# session that stored a case may a report sent again be told the case is there,
+# so a copy of the request replayed elsewhere learns nothing of the case since.
+REPORTS_SENT = "reports-sent"
+REPORTS_KEPT = 4
 
 
 _REPORT_KEYS = {"envelope", "mailbox", "attachments", "copy"}
@@ -160,18 +175,19 @@ def create_report() -> ResponseReturnValue:
             max_bytes=svc.config.max_envelope_bytes,
         )
         new = NewMailbox.from_json(body["mailbox"])
+        sent_here = new.id in (session.get(REPORTS_SENT) or ())
         try:
             svc.mailboxes.create(
                 new,
                 envelope,
                 attach=_claimer(body.get("attachments", [])),
                 copy=_copy(body),
-                also=_stored_with(paid, form_done=True),
+                also=_stored_with(paid, report=new.id),
             )
         except (MailboxError, UploadError):
             # Its files or its case already taken: by this very report, sent again
             # because the answer to its first send was lost on the way?
-            same = svc.mailboxes.arrived_before(new, envelope)
+            same = svc.mailboxes.arrived_before(new, envelope) if sent_here else None
             if same is None:
                 raise
             _spend_alone(paid)  # one proof, one answer
@@ -325,7 +341,7 @@ def send_message() -> ResponseReturnValue:
                 envelope,
                 attach=_claimer(body.get("attachments", [])),
                 copy=_copy(body),
-                also=_stored_with(paid, form_done=False),
+                also=_stored_with(paid),
             )
     except MailboxError as exc:
         if exc.reason == "case_full":

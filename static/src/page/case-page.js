@@ -294,7 +294,8 @@ export function enhanceCasePage(doc) {
     }
     const seconds = Number(form.dataset.idleSeconds);
     idleTimer = window.setInterval(() => {
-      if (files.busy()) active(); // a file going out is the reporter at work
+      // A file going out is the reporter at work, while it moves.
+      if (files.movingWithin(seconds * 1000)) active();
       if (!state || Date.now() - lastActivity < seconds * 1000) return;
       window.clearInterval(idleTimer);
       if (textarea.value.trim() !== '') {

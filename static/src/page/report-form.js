@@ -32,10 +32,22 @@ export function showCode(panel, code) {
 }
 
 // A failure after which the report may still have been stored: no answer came
-// (the network), or not the portal's own (a proxy's page, a server fault). A
-// refusal the portal explains stored nothing.
+// (fetch fails with a TypeError), or not the portal's own (a proxy's page, a
+// server fault). A refusal the portal explains stored nothing.
 function answerLost(error) {
-  return !(error instanceof ApiError) || error.reason === 'http' || error.status >= 500;
+  return error instanceof TypeError
+    || (error instanceof ApiError && (error.reason === 'http' || error.status >= 500));
+}
+
+// After a lost answer, a send refused because its case or files are taken
+// (from another session, which may not know): the first may still have arrived.
+const TAKEN = new Set(['conflict', 'no_upload']);
+
+// What the reporter wrote and chose, without how its files were sent: a report
+// sealed again only because its files went out again has not changed.
+function wordsOf(what) {
+  return JSON.stringify([what.fields, what.copyFields,
+    what.attachments.map((a) => [a.name, a.type, a.size])]);
 }
 
 export function enhanceReportForm(doc) {
@@ -114,9 +126,15 @@ export function enhanceReportForm(doc) {
           answer = await work.post(form.dataset.endpoint,
             { ...result.request, attachments: attachments.map((a) => a.upload) },
             attachments.length > 0 ? session : null);
+          // Only the portal's own answer says it is stored (not a page in between).
+          if (!answer || answer.ok !== true) throw new ApiError(200, 'http', '');
+          if (answer.changed && unsure && wordsOf(what) === unsure.words) answer.changed = false;
           break;
         } catch (error) {
-          if (!unsure && answerLost(error)) unsure = { result, sealedFrom };
+          // The latest send whose answer was lost: the one the next is compared with.
+          if (answerLost(error)) {
+            unsure = { result, sealedFrom, words: unsure ? unsure.words : wordsOf(what) };
+          }
           // The session ended while the reporter wrote, and its files with it: they
           // are sent again in the new one, and the report sealed again to name them.
           if (!(error instanceof SessionChanged) || tries > 1) throw error;
@@ -143,7 +161,7 @@ export function enhanceReportForm(doc) {
       progress.stop();
       let shown = messageFor(error, texts.error);
       if (error instanceof FilesNotReady) shown = error.message;
-      else if (unsure) shown = texts.unsure;
+      else if (unsure && (answerLost(error) || TAKEN.has(error.reason))) shown = texts.unsure;
       showError(errorBox, shown);
       button.disabled = false;
       files.hold(false);

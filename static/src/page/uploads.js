@@ -53,6 +53,7 @@ export class FileUploads {
     this.queue = Promise.resolve();
     this.nextId = 1;
     this.held = false;
+    this.progressed = 0; // when a part last went out (or a file began)
     this.input.removeAttribute('name'); // files travel as ciphertext parts, never in the form post
     this.input.addEventListener('change', () => this.pick());
   }
@@ -157,6 +158,7 @@ export class FileUploads {
       const { answer: made, session } = await this.work.postIn(this.endpoint,
         { size: info.cipherSize, part_size: info.partSize });
       entry.upload = made.upload;
+      this.progressed = Date.now();
       // where it was made (its start may have renewed)
       entry.session = this.work.uploadedIn(session, made.uploader);
       if (entry.cancelled) { // removed while it was started: it must not count on the portal
@@ -171,6 +173,7 @@ export class FileUploads {
         const part = await this.worker.run('file-part', { id: entry.id });
         await this.put(entry, n, part.data);
         entry.sent = Math.min(entry.total, (n + 1) * info.partPlain);
+        this.progressed = Date.now();
         this.rate = entry.sent / Math.max(0.5, (Date.now() - started) / 1000);
         this.refresh();
       }
@@ -233,6 +236,12 @@ export class FileUploads {
 
   discard(entry) {
     return this.about(entry, 'DELETE', `${this.endpoint}/${entry.upload}`).catch(() => {});
+  }
+
+  // Whether a file is going out and one went a part further within `ms`: a
+  // stalled upload is no sign of anyone at the device.
+  movingWithin(ms) {
+    return this.busy() && Date.now() - this.progressed < ms;
   }
 
   // Whether any file is still being encrypted or sent.
