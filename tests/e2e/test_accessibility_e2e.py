@@ -63,11 +63,16 @@ def walk_with_javascript(drv: WebDriver, live: LivePortal, audit: Audit) -> None
 
     drv.get(live.url + "/case")
     audit("case code form")
-    drv.find_element(By.ID, "code").send_keys(unknown_code())
+    unknown = unknown_code()
+    drv.find_element(By.ID, "code").send_keys(unknown)
     drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
     wait(drv, WAIT).until(visible(drv, "#js-error"))
     assert active_id(drv) == "js-error"
     audit("case code form, no such case")
+    # The digits stay, to be corrected rather than typed again from paper.
+    typed = drv.find_element(By.ID, "code").get_property("value")
+    assert codes.normalise(typed) == codes.normalise(unknown)
+    drv.find_element(By.ID, "code").clear()
     drv.find_element(By.ID, "code").send_keys(codes.format_code(code))
     drv.find_element(By.CSS_SELECTOR, "#case-form button[type=submit]").click()
     wait(drv, WAIT).until(visible(drv, "#case-heading"))
