@@ -88,7 +88,7 @@ def test_quick_exit_leaves_even_when_ending_the_session_fails(
     def broken() -> None:
         raise RuntimeError("the database is locked")
 
-    monkeypatch.setattr(case_session, "quick_exit", broken)
+    monkeypatch.setattr(case_session, "leave", broken)
     gone = client.get("/exit")
     assert gone.status_code == 303 and gone.headers["Location"] == config.quick_exit_url
     assert gone.headers["Clear-Site-Data"] == '"cache", "cookies", "storage"'

@@ -134,14 +134,6 @@ def leave() -> None:
     idle_session.end(KEY)
 
 
-def quick_exit() -> None:
-    """Quick exit: close the case as Leave does (an unconfirmed new code is dropped,
-    so the code that opened it keeps working), and keep no hint that it exists."""
-    _closed(session.get(KEY))
-    session.pop(CLOSED, None)
-    idle_session.end(KEY)
-
-
 def closed_hint() -> str | None:
     """After a no-JS case closed: the last group of the code that still works."""
     hint = session.get(CLOSED)

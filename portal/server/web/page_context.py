@@ -110,14 +110,14 @@ def quick_exit() -> ResponseReturnValue:
     if _not_the_readers_own() or not sessions.cookie_sent():
         return response
     try:
-        case_session.quick_exit()
+        case_session.leave()  # its hint of the working code goes with the session
         sessions.end_line()
-        session.clear()
+        session.clear()  # deleted, and its cookie with it, once the response goes
     except Exception:  # the exit must happen whatever failed here
         sessions.discard_changes()
+        sessions.forget_cookie(response)
         log.warning("Quick exit could not end a session; its browser was told to drop it")
     response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
-    sessions.forget_cookie(response)  # even if ending the session failed
     response.delete_cookie(COOKIE, path="/")  # the language chosen: a trace too
     return response
 

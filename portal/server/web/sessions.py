@@ -298,6 +298,13 @@ def _current() -> ServerSession | None:
     return current if isinstance(current, ServerSession) else None
 
 
+def _interface() -> ServerSessionInterface:
+    """The app's session interface, which this module installs."""
+    interface = current_app.session_interface
+    assert isinstance(interface, ServerSessionInterface)
+    return interface
+
+
 def write_within(t: Tx) -> None:
     """Make this request's session write now, inside the caller's transaction, so
     the request commits once (a report and its spent form: one fsync). Call it
@@ -323,11 +330,9 @@ def as_stored() -> dict[str, Any] | None:
     session may have written it since this one read it); None if it ended or
     was never stored."""
     current = _current()
-    interface = current_app.session_interface
     if current is None or current.token is None:
         return None
-    assert isinstance(interface, ServerSessionInterface)
-    found = interface.store.load(current.token)
+    found = _interface().store.load(current.token)
     return None if found is None else found[0]
 
 
@@ -368,8 +373,7 @@ def end_line() -> None:
     request running at the same moment moves it to, and a new one begins."""
     line = session.get(LINE)
     if isinstance(line, str):
-        interface = current_app.session_interface
-        assert isinstance(interface, ServerSessionInterface)
+        interface = _interface()
         hours = interface.lifetime // 3600 + 2  # kept for as long as a session can live
         interface.store.spent.spend(_line_digest(line), int(time.time() // 3600) + hours)
     new_line()
@@ -380,9 +384,7 @@ def alive() -> bool:
     current = _current()
     if current is None or current.token is None:
         return True
-    interface = current_app.session_interface
-    assert isinstance(interface, ServerSessionInterface)
-    return interface.store.alive(current.token)
+    return _interface().store.alive(current.token)
 
 
 def regenerate() -> None:
@@ -391,12 +393,6 @@ def regenerate() -> None:
     if current is not None:
         current.replace_token = True
         current.modified = True
-
-
-def _interface() -> ServerSessionInterface:
-    interface = current_app.session_interface
-    assert isinstance(interface, ServerSessionInterface)
-    return interface
 
 
 def cookie_sent() -> bool:
