@@ -10,6 +10,7 @@ const browser = Object.fromEntries([
   'Intl', 'HTMLElement', 'KeyboardEvent', 'AbortController', 'DOMException', 'btoa', 'atob',
   'require', 'globalThis', 'queueMicrotask', 'structuredClone', 'Response', 'Headers',
   'Element', 'Node', 'RadioNodeList', 'HTMLFormElement', 'URLSearchParams', 'addEventListener',
+  'XMLHttpRequest',
 ].map((name) => [name, 'readonly']));
 const node = Object.fromEntries(['process', 'Buffer', 'Blob', 'require', 'console', 'globalThis',
   'TextEncoder', 'TextDecoder', 'crypto', 'URL', 'setTimeout'].map((n) => [n, 'readonly']));

@@ -281,6 +281,41 @@ def test_a_file_whose_session_ends_mid_upload_starts_again_by_itself(
     assert (saved / "video.mp4").read_bytes() == data
 
 
+def _throttle(drv: object, upload: int) -> None:
+    """Limit what the page sends to ``upload`` bytes a second (-1: no limit)."""
+    drv.execute_cdp_cmd("Network.enable", {})  # type: ignore[attr-defined]
+    drv.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": upload},
+    )
+
+
+def test_on_a_slow_link_progress_moves_within_a_part_and_remove_frees_the_line(
+    live: LivePortal, tmp_path: Path
+) -> None:
+    """At 100 kB/s a file's first 1 MiB part takes ten seconds: the bar must move
+    before it has gone (a reporter watching a frozen bar thinks it stuck). The
+    reporter then removes it for a small file: the part still on its way is
+    stopped, so the small file goes out at once rather than after it."""
+    big = _write(tmp_path, "big.mov", os.urandom(2_500_000))
+    small = _write(tmp_path, "small.jpg", os.urandom(5_000))
+    with chromium("js") as drv:
+        _report_page(drv, live, "a file on a slow link")
+        _throttle(drv, 100_000)
+        drv.find_element(By.ID, "files").send_keys(big)
+        bar = "#file-list progress"
+        wait(drv, 8).until(  # the first part needs 10 s
+            lambda d: float(d.find_element(By.CSS_SELECTOR, bar).get_attribute("value")) > 0
+        )
+        states = [e.text for e in drv.find_elements(By.CSS_SELECTOR, "#file-list .file-state")]
+        assert not states[0].startswith("sent"), states
+        drv.find_element(By.ID, "files").send_keys(small)  # waits its turn behind big.mov
+        drv.find_element(By.CSS_SELECTOR, "#file-list [data-action=remove]").click()
+        _wait_files_sent(drv, 1, 5)  # not the 5+ s big.mov's part still needed
+        names = [e.text for e in drv.find_elements(By.CSS_SELECTOR, "#file-list .file-name")]
+        assert names == ["small.jpg"], names
+
+
 def test_a_file_added_after_the_session_ended_is_uploaded_once(
     live: LivePortal, desk_home: Path, tmp_path: Path
 ) -> None:

@@ -100,6 +100,9 @@ function fakePortal() {
     return json(200, { upload: id, received: 1 });
   };
   globalThis.fetch = async (url, init) => {
+    if (['GET', 'HEAD', undefined].includes(init.method) && init.body !== undefined) {
+      throw new TypeError('a GET cannot have a body'); // as a browser's fetch refuses it
+    }
     const done = answer(url, init);
     const arrived = portal.held.get(url);
     if (arrived) {
@@ -108,6 +111,38 @@ function fakePortal() {
     }
     return done;
   };
+  // A file's parts go by XMLHttpRequest: through the same portal, telling how much
+  // of the body went (all of it, once the portal has it), and stoppable.
+  globalThis.XMLHttpRequest = class {
+    constructor() { this.upload = {}; this.headers = {}; this.stopped = false; }
+
+    open(method, url) { Object.assign(this, { method, url }); }
+
+    setRequestHeader(name, value) { this.headers[name] = value; }
+
+    abort() {
+      this.stopped = true;
+      portal.stopped.push(this.url);
+      this.onabort();
+    }
+
+    async send(body) {
+      portal.sending = this;
+      let response;
+      try {
+        response = await globalThis.fetch(this.url, { method: this.method, headers: this.headers, body });
+      } catch (_) {
+        this.onerror();
+        return;
+      }
+      if (this.stopped) return;
+      this.upload.onprogress({ loaded: body.length });
+      this.status = response.status;
+      this.response = await response.json();
+      this.onload();
+    }
+  };
+  portal.stopped = [];
   return portal;
 }
 
@@ -271,4 +306,43 @@ test('a file chosen while the files are held is not added', async () => {
   assert.equal(files.entries.length, 1);
   await files.settled();
   assert.deepEqual([...portal.uploads.keys()], ['u1']);
+});
+
+test('a part shows its progress before its answer comes, and a removed file stops its part', async () => {
+  const portal = fakePortal();
+  const files = uploadsOn(portal);
+  const part = portal.hold('/api/uploads/u1/parts/0');
+  files.add(aFile('big.mov'));
+  files.add(aFile('small.jpg')); // waits its turn behind the first
+  const release = await part;
+  const [big] = files.entries;
+  portal.sending.upload.onprogress({ loaded: 40 }); // 40 of the part's 100 bytes went
+  assert.equal(big.sent, 4, 'four tenths of the 10-byte file');
+  assert.ok(Date.now() - files.progressed < 1000, 'a part moving is activity');
+  await files.remove(big);
+  assert.deepEqual(portal.stopped, ['/api/uploads/u1/parts/0']);
+  await files.settled(); // the next file went out without the stopped part's answer
+  assert.deepEqual(files.entries.map((e) => e.state), ['done']);
+  assert.deepEqual([...portal.uploads.keys()], ['u2']);
+  release();
+});
+
+test('a part whose answer was lost is not sent again once the portal says it has it', async () => {
+  const portal = fakePortal();
+  const files = uploadsOn(portal);
+  let parts = 0;
+  const answer = globalThis.fetch;
+  globalThis.fetch = async (url, init) => {
+    if (url.endsWith('/parts/0')) {
+      parts += 1;
+      await answer(url, init); // stored on the portal, but the answer never comes
+      throw new TypeError('network');
+    }
+    return answer(url, init);
+  };
+  files.add(aFile('a.jpg'));
+  await files.settled(); // after one back-off of a second
+  globalThis.fetch = answer;
+  assert.equal(parts, 1, 'the status said the part had arrived');
+  assert.equal(files.entries[0].state, 'done');
 });

@@ -34,8 +34,14 @@ export async function answerOf(response) {
   } catch (_) {
     payload = {};
   }
-  if (!response.ok) {
-    const error = new ApiError(response.status, payload.error || 'http', payload.message);
+  return answerFrom(response.status, payload);
+}
+
+// `payload` (the answer's JSON, {} if it had none) if `status` is a success,
+// else the ApiError it stands for: the same for a fetch and an XMLHttpRequest.
+export function answerFrom(status, payload) {
+  if (status < 200 || status > 299) {
+    const error = new ApiError(status, payload.error || 'http', payload.message);
     error.next = payload.next;
     throw error;
   }

@@ -1,6 +1,6 @@
 // Evidence files on the page: pick, encrypt in the worker part by part, upload
 // with retries and resume, show progress per file and overall, remove/cancel.
-import { ApiError, answerOf, messageFor } from './http.js';
+import { ApiError, answerFrom, answerOf, messageFor } from './http.js';
 import { templateTexts } from './progress.js';
 import { Units } from './units.js';
 import { SessionChanged } from './work.js';
@@ -14,18 +14,47 @@ function sleep(ms) {
   return new Promise((resolve) => { window.setTimeout(resolve, ms); });
 }
 
-async function request(method, url, token, body, binary) {
+async function request(method, url, token, body) {
   const response = await fetch(url, {
     method,
     credentials: 'same-origin',
     cache: 'no-store',
-    headers: {
-      'Content-Type': binary ? 'application/octet-stream' : 'application/json',
-      'X-CSRFToken': token,
-    },
-    body: binary ? body : JSON.stringify(body || {}),
+    headers: { 'Content-Type': 'application/json', 'X-CSRFToken': token },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   return answerOf(response);
+}
+
+// The file was removed while one of its parts was going out.
+class PartStopped extends Error {}
+
+// A part goes out by XMLHttpRequest rather than fetch, which says nothing until
+// the answer comes: `sent(bytes)` hears how much of it has gone, so progress
+// moves within a part on a slow link (and counts as activity on the case page);
+// and `entry.sending` can stop it when the file is removed, so the next file
+// need not wait for a part nobody wants. Answers as `request` does: the JSON,
+// an ApiError, or a TypeError for a network failure.
+function sendPart(url, token, body, sent, entry) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('PUT', url);
+    xhr.responseType = 'json';
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.setRequestHeader('X-CSRFToken', token);
+    xhr.upload.onprogress = (event) => sent(event.loaded);
+    xhr.onload = () => {
+      try {
+        resolve(answerFrom(xhr.status, xhr.response || {}));
+      } catch (error) {
+        reject(error);
+      }
+    };
+    xhr.onerror = () => reject(new TypeError('the part could not be sent'));
+    xhr.ontimeout = xhr.onerror;
+    xhr.onabort = () => reject(new PartStopped());
+    entry.sending = xhr;
+    xhr.send(body);
+  }).finally(() => { entry.sending = null; });
 }
 
 export class FileUploads {
@@ -68,7 +97,7 @@ export class FileUploads {
     const li = this.template.cloneNode(true);
     const entry = {
       id: `f${this.nextId}`, file, li, state: 'waiting', sent: 0, total: file.size,
-      upload: null, meta: null, cancelled: false, session: null, again: false,
+      upload: null, meta: null, cancelled: false, session: null, again: false, sending: null,
     };
     this.nextId += 1;
     li.querySelector('[data-field="name"]').textContent = file.name;
@@ -119,14 +148,18 @@ export class FileUploads {
   }
 
   // A request about `entry`'s upload, which lives in the session it began in.
-  about(entry, method, url, body, binary) {
-    return this.work.withToken((token) => request(method, url, token, body, binary), entry.session);
+  about(entry, method, url, body) {
+    return this.work.withToken((token) => request(method, url, token, body), entry.session);
   }
 
-  async put(entry, number, data) {
+  // Part `number` of `entry`'s upload; `sent(bytes)` hears how far it has gone.
+  async put(entry, number, data, sent) {
+    const url = `${this.endpoint}/${entry.upload}/parts/${number}`;
     for (let attempt = 0; ; attempt += 1) {
       try {
-        return await this.about(entry, 'PUT', `${this.endpoint}/${entry.upload}/parts/${number}`, data, true);
+        return await this.work.withToken(
+          (token) => sendPart(url, token, data, sent, entry), entry.session,
+        );
       } catch (error) {
         if (entry.cancelled || error instanceof SessionChanged) throw error;
         if (error instanceof ApiError && error.reason === 'part_order') {
@@ -168,14 +201,19 @@ export class FileUploads {
       if (made.parts !== Math.max(1, Math.ceil(info.cipherSize / info.partSize))) {
         throw new Error('the portal asked for the file in an unexpected number of parts');
       }
-      for (let n = 0; n < made.parts; n += 1) {
-        if (entry.cancelled) return;
-        const part = await this.worker.run('file-part', { id: entry.id });
-        await this.put(entry, n, part.data);
-        entry.sent = Math.min(entry.total, (n + 1) * info.partPlain);
+      // How much of the file has gone: `n` whole parts and `bytes` of the next.
+      const moved = (n, bytes) => {
+        const within = bytes * (info.partPlain / info.partSize); // ciphertext to plaintext
+        entry.sent = Math.min(entry.total, Math.floor(n * info.partPlain + within));
         this.progressed = Date.now();
         this.rate = entry.sent / Math.max(0.5, (Date.now() - started) / 1000);
         this.refresh();
+      };
+      for (let n = 0; n < made.parts; n += 1) {
+        if (entry.cancelled) return;
+        const part = await this.worker.run('file-part', { id: entry.id });
+        await this.put(entry, n, part.data, (bytes) => moved(n, bytes));
+        moved(n + 1, 0);
       }
       const meta = await this.worker.run('file-end', { id: entry.id });
       entry.meta = {
@@ -218,6 +256,7 @@ export class FileUploads {
   async remove(entry) {
     if (this.held) return;
     entry.cancelled = true;
+    if (entry.sending) entry.sending.abort();
     this.entries = this.entries.filter((e) => e !== entry);
     entry.li.remove();
     this.refresh();
