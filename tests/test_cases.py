@@ -227,6 +227,44 @@ def test_follow_up_after_expiry_is_refused_and_echoed_back(app: Flask, client: F
         assert [e.kind for e in s.scalars(select(Envelope))] == ["report"]
 
 
+@pytest.mark.parametrize("site", ["same-origin", "cross-site", None])
+def test_a_message_written_while_the_session_ended_comes_back_only_to_its_own_page(
+    app: Flask, client: FlaskClient, site: str | None
+) -> None:
+    """Without JavaScript, the session ends while the reporter writes (hours, or Leave
+    in another tab): the form's token no longer holds. From the portal's own page
+    the words come back with the form that opens the case again; a post another
+    site made, or one whose browser does not say, echoes nothing."""
+    code = submit_report(client, "report")
+    open_case(client, code)
+    token = csrf_token(client, "/case")
+    client.delete_cookie("portal_session")  # ended
+    headers = {"Sec-Fetch-Site": site} if site else {}
+    resp = client.post(
+        "/case/message", data={"csrf_token": token, "message": "MARKER words"}, headers=headers
+    )
+    page = resp.get_data(as_text=True)
+    if site == "same-origin":
+        assert resp.status_code == 403
+        assert 'id="unsent"' in page and "MARKER words" in page
+        assert 'action="/case"' in page  # opens the case again, right there
+    else:
+        assert resp.status_code == 400 and "MARKER" not in page
+    with app.app_context(), services().db.reading() as s:
+        assert [e.kind for e in s.scalars(select(Envelope))] == ["report"]
+
+
+def test_a_forged_message_form_in_an_open_case_echoes_nothing(client: FlaskClient) -> None:
+    code = submit_report(client, "report")
+    open_case(client, code)
+    resp = client.post(
+        "/case/message",
+        data={"csrf_token": "forged", "message": "MARKER words"},
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
+    assert resp.status_code == 400 and "MARKER" not in resp.get_data(as_text=True)
+
+
 def test_witness_invitation_answers(
     app: Flask, client: FlaskClient, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
 ) -> None:

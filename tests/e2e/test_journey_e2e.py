@@ -402,6 +402,26 @@ def test_without_javascript_an_idle_case_gives_the_words_back_and_names_the_code
         wait_shown(drv, "case-heading")
 
 
+def test_without_javascript_a_message_outliving_its_session_comes_back(
+    live: LivePortal,
+) -> None:
+    """Tor Browser at Safest: the session ends while the reporter writes (as after
+    hours, or Leave in another tab). Send gives the words back, with the form
+    that opens the case again, rather than a page saying the form expired."""
+    with open_browser("firefox", "safest") as drv:
+        first = report(drv, live, "outlived", js=False)
+        open_case(drv, live, first, js=False)
+        drv.find_element(By.ID, "message").send_keys("written over an afternoon")
+        drv.delete_cookie("portal_session")
+        post(drv, False, drv.find_element(By.CSS_SELECTOR, "#message-form [type=submit]").click)
+        wait_shown(drv, "unsent-heading")
+        assert drv.find_element(By.ID, "unsent").get_property("value") == (
+            "written over an afternoon"
+        )
+        type_code(drv, first, js=False)
+        wait_shown(drv, "case-heading")
+
+
 # --- 3. With JavaScript: no words lost -------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
 
 from portal.common import i18n
 from portal.protocol import codes
@@ -29,7 +30,7 @@ from portal.protocol.reports import seal_copy, seal_follow_up
 from portal.server import casework
 from portal.server.mailboxes import MailboxError
 from portal.server.web import case_session, sealed_files
-from portal.server.web.reporter import spend_csrf_token
+from portal.server.web.reporter import from_own_page, spend_csrf_token
 from portal.server.web.services import services
 from portal.server.web.work_gate import Busy
 
@@ -200,6 +201,20 @@ def send_message() -> ResponseReturnValue:
     if own is not None:
         flash("copy-kept")  # then not only the organization can read it
     return _to_case()
+
+
+@bp.errorhandler(CSRFError)
+def _form_token_gone(_exc: CSRFError) -> ResponseReturnValue:
+    """A case's form whose token no longer holds. For a message written while the
+    session ended (hours of writing, or a case left in another tab), the words
+    come back with the form that opens the case again, as when the case idles
+    out: nothing written is lost. Only from the portal's own page, and only when
+    no case is open in the session, which then says truly that it closed;
+    anything else gets the plain answer and is echoed nowhere."""
+    current = case_session.current()
+    if request.endpoint != "cases.send_message" or not from_own_page() or current is not None:
+        return render_template("error.html", message="csrf"), 400
+    return _unsent("expired", without_controls(request.form.get("message", "")), 403)
 
 
 def _unsent(

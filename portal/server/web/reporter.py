@@ -438,7 +438,7 @@ def _form_sent_again(exc: CSRFError) -> ResponseReturnValue:
         return render_template("error.html", message="csrf"), 400
     sent = _sent_fields()
     q = _served((request.view_args or {}).get("qid"))
-    ours = request.headers.get("Sec-Fetch-Site") == "same-origin"
+    ours = from_own_page()
     if q is not None and ours and SENDING in session:  # a send of this page is on its way
         return _after_first_send(q, sent)
     received = _received_before(sent)
@@ -449,6 +449,12 @@ def _form_sent_again(exc: CSRFError) -> ResponseReturnValue:
     # Back to a page the reporter corrected and sent since: "not sent yet" alone
     # would tell someone holding a code that their report never arrived.
     return _page(q, sent, stale=True, received_earlier=bool(session.get(RECEIVED))), 400
+
+
+def from_own_page() -> bool:
+    """Whether the browser says this request came from one of the portal's own
+    pages: only then may a refused form's words be echoed back."""
+    return request.headers.get("Sec-Fetch-Site") == "same-origin"
 
 
 def _sent_fields() -> dict[str, list[str]]:
