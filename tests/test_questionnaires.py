@@ -31,6 +31,7 @@ from portal.desk.store import DeskStore, utc_today
 from portal.protocol.bundles import Item, Manifest, write_bundle
 from portal.server.app import create_app
 from portal.server.config import Config
+from portal.server.intake import lead_in
 from tests.harness.loop import CODE_ON_PAGE, to_desk
 from tests.harness.web import csrf_token
 
@@ -297,6 +298,8 @@ def test_problems_are_shown_on_their_questions_and_nothing_is_stored(
     summary = page[page.index('id="error-summary"') :]
     for target in ("#account", "#people", "#detained_on-year"):
         assert f'href="{target}"' in summary
+    said = re.sub(r"<[^>]+>", "", summary[: summary.index("</div>")])
+    assert "? " in said and "?:" not in said  # "What happened? ...", not "What happened?: ..."
     assert re.search(r'<textarea[^>]*id="account"[^>]*aria-describedby="[^"]*account-error', page)
     assert 'id="account-error"' in page and 'aria-invalid="true"' in page
     # What was typed stays on the page, to correct and send again.
@@ -525,3 +528,19 @@ def test_digits_of_other_kinds_are_no_date_and_no_server_error(detention_app: Fl
     form = {**EVERYTHING, "detained_on.year": "20²4"}
     status, page = _send(client, "/report/detention", form)
     assert status == 400 and 'href="#detained_on-year"' in page
+
+
+@pytest.mark.parametrize(
+    ("label", "lead"),
+    [
+        ("Where were you held", "Where were you held:"),
+        ("What happened?", "What happened?"),
+        ("ماذا حدث؟", "ماذا حدث؟"),
+        ("发生了什么？", "发生了什么？"),
+        ("Date (optional)", "Date (optional):"),
+    ],
+)
+def test_a_question_leads_into_its_problem_without_doubled_punctuation(
+    label: str, lead: str
+) -> None:
+    assert lead_in(label) == lead

@@ -106,7 +106,7 @@ class FormView:
     title: str
     intro: str | Markup
     sections: tuple[SectionView, ...]
-    errors: tuple[tuple[str, str, str], ...]  # input id, question label, what is wrong
+    errors: tuple[tuple[str, str, str], ...]  # input id, question label as a lead-in, what is wrong
     rules: str  # JSON for the script
     keep_copy: bool = False  # the reporter asked for a copy of their words
 
@@ -208,7 +208,9 @@ def form_view(
         )
         for s in q.sections
     )
-    errors = tuple((v.input_id, v.label, v.error) for s in sections for v in s.questions if v.error)
+    errors = tuple(
+        (v.input_id, lead_in(v.label), v.error) for s in sections for v in s.questions if v.error
+    )
     return FormView(
         questionnaire=q,
         title=str(q.title.text(lang)),
@@ -218,6 +220,16 @@ def form_view(
         rules=json.dumps(q.rules.to_json(), separators=(",", ":")),
         keep_copy=bool(_values(form, "keep_copy")),
     )
+
+
+# A question that already ends in one of these takes no colon before what is wrong
+# ("What happened?" rather than "What happened?:"), in any of the portal's scripts.
+_ENDS_A_LEAD_IN = frozenset("?!:;.…؟؛。？！：；")
+
+
+def lead_in(label: str) -> str:
+    """A question's label before what is wrong with its answer, in the error summary."""
+    return label if label.rstrip()[-1:] in _ENDS_A_LEAD_IN else f"{label}:"
 
 
 def copy_words(q: Questionnaire, answers: Mapping[str, str], lang: str) -> dict[str, str]:
