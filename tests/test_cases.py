@@ -265,6 +265,15 @@ def test_a_forged_message_form_in_an_open_case_echoes_nothing(client: FlaskClien
     assert resp.status_code == 400 and "MARKER" not in resp.get_data(as_text=True)
 
 
+def test_the_file_hint_names_what_the_files_go_with(client: FlaskClient) -> None:
+    """Without JavaScript, files go out with the form's own button: on the case page
+    that sends a message, not a report."""
+    report_page = client.get("/report").get_data(as_text=True)
+    assert "together with your report" in report_page
+    _, page = open_case(client, submit_report(client, "report"))
+    assert "together with your message" in page and "together with your report" not in page
+
+
 def test_witness_invitation_answers(
     app: Flask, client: FlaskClient, store: DeskStore, desk_keys: DeskKeys, tmp_path: Path
 ) -> None:
