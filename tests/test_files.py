@@ -29,7 +29,7 @@ from portal.server.mailboxes import attachment_blob
 from portal.server.models import Attachment, Mailbox
 from portal.server.web.services import services
 from tests.harness.live import fresh_desk_copy
-from tests.harness.loop import CODE_ON_PAGE, to_desk
+from tests.harness.loop import CODE_ON_PAGE, open_case, submit_report, to_desk
 from tests.harness.sealing import browser_style_request
 from tests.harness.web import PASSPHRASE, api_post, csrf_token, files_containing
 
@@ -97,6 +97,33 @@ def test_no_js_files_are_encrypted_on_arrival_and_saved_identical_on_the_desk(
     sums = (out / "SHA256SUMS").read_text().splitlines()
     assert f"{hashlib.sha256(photo).hexdigest()}  photo.jpg" in sums
     assert store.custody.entries()[-1]["event"] == "save"
+
+
+def test_a_message_may_be_a_file_alone_but_not_nothing(
+    app: Flask, client: FlaskClient, desk_keys: DeskKeys, tmp_path: Path
+) -> None:
+    """A photo found after the report goes to the case without words; a message
+    with neither words nor files is refused, and says it wants one or the other."""
+    open_case(client, submit_report(client, "report"))
+
+    def send(files: list[tuple[bytes, str]]) -> Any:
+        data: dict[str, Any] = {
+            "csrf_token": csrf_token(client, "/case"),
+            "message": "  ",
+            "files": [(io.BytesIO(b), name) for b, name in files],
+        }
+        return client.post("/case/message", data=data, content_type="multipart/form-data")
+
+    refused = send([])
+    assert refused.status_code == 400
+    assert "Please write a message or add a file first." in refused.get_data(as_text=True)
+    photo = _evidence(50_000, b"MARKER-later")
+    assert send([(photo, "later.jpg")]).status_code == 303
+    store = DeskStore(tmp_path / "desk")
+    assert to_desk(app, store, desk_keys, tmp_path).files == 1
+    shown = cases.show_case(store, desk_keys, cases.list_cases(store)[0].case)
+    assert [i.kind for i in shown.items] == ["report", "message"]
+    assert [(f["name"], f["state"]) for f in shown.items[1].files] == [("later.jpg", "verified")]
 
 
 def test_a_tampered_blob_is_reported_damaged_and_never_written(

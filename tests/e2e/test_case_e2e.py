@@ -151,6 +151,26 @@ def test_full_case_loop_in_the_browser(
         assert files_containing(live.tmp_dir, secret.encode()) == []
 
 
+def test_with_javascript_a_file_alone_is_a_message(live: LivePortal, tmp_path: Path) -> None:
+    """A photo found after the report goes to the case without words; Send with
+    neither words nor a file says it wants one or the other, and sends nothing."""
+    photo = tmp_path / "later.jpg"
+    photo.write_bytes(b"MARKER-later" + secrets.token_bytes(20_000))
+    with chromium("js") as drv:
+        code = submit(drv, live, f"MARKER-{secrets.token_hex(4)}")
+        open_case(drv, live, code)
+        wait_for_case(drv)
+        send = "#message-form button[type=submit]"
+        drv.find_element(By.CSS_SELECTOR, send).click()
+        error = drv.find_element(By.ID, "message-error")
+        wait(drv, WAIT).until(lambda _d: error.is_displayed())
+        assert "write a message or add a file" in error.text
+        drv.find_element(By.ID, "files").send_keys(str(photo))
+        drv.find_element(By.CSS_SELECTOR, send).click()  # honoured once the file is sent
+        wait(drv, WAIT).until(lambda d: d.find_element(By.ID, "message-done").is_displayed())
+        assert len(drv.find_elements(By.CSS_SELECTOR, "#sent-list li")) == 2
+
+
 def test_a_reply_signed_by_another_key_is_shown_as_invalid(
     live: LivePortal, desk_home: Path, tmp_path: Path
 ) -> None:

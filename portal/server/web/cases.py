@@ -156,17 +156,19 @@ def confirm_code() -> ResponseReturnValue:
 
 @bp.post("/case/message")
 def send_message() -> ResponseReturnValue:
-    """A follow-up message (or a witness's answer), sealed on arrival."""
+    """A follow-up message (or a witness's answer), sealed on arrival: words, files
+    or both."""
     text = without_controls(request.form.get("message", ""))
     current = case_session.current()
     if current is None:
         return _unsent("expired", text, 403)
-    if not text.strip() or len(text) > MAX_MESSAGE:
-        return _unsent("empty_message", text, 400, current)
     try:
         files = sealed_files.finished_uploads()
     except sealed_files.FileProblem as exc:
         return _unsent("file_problem", text, 400, current, problem=str(exc))
+    # Words, files, or both: a file alone (a photo found later) is a message too.
+    if (not text.strip() and not files) or len(text) > MAX_MESSAGE:
+        return _unsent("empty_message", text, 400, current)
     svc = services()
     kind = follow_up_kind(current.kind)
     if current.reporter is None:  # opened in the browser: only the browser can seal for it

@@ -171,7 +171,6 @@ export function enhanceCasePage(doc) {
   // Load libsodium now, while the reporter types the code; a failure shows on use.
   worker.start().catch(() => {});
   let state = null; // { kind, code, rotation, confirmed } while the case is open
-  guardUnsent(() => textarea.value.trim() !== '' || Boolean(state && !state.confirmed));
 
   const caseView = doc.getElementById('case-view');
   const reopenHere = (why) => {
@@ -270,6 +269,8 @@ export function enhanceCasePage(doc) {
 
   const messageForm = doc.getElementById('message-form');
   const files = new FileUploads(doc, messageForm, worker, work);
+  guardUnsent(() => textarea.value.trim() !== '' || files.hasFiles()
+    || Boolean(state && !state.confirmed));
 
   // Typing is activity: the case is kept open on the server while it goes on
   // (at least three times per idle period, so it never lapses mid-sentence).
@@ -315,6 +316,10 @@ export function enhanceCasePage(doc) {
       return;
     }
     if (!messageForm.reportValidity()) return;
+    if (textarea.value.trim() === '' && !files.hasFiles()) { // words, files or both
+      showError(messageError, texts.empty);
+      return;
+    }
     messageError.hidden = true;
     // One send at a time: a second press neither stores the message twice nor
     // lets the first's end release the files the second names.
