@@ -91,6 +91,9 @@ def test_full_loop_reply_rotation_and_follow_up(
     assert confirm(client, new_code, rotation, new_code[-4:]) == 200  # double submit is harmless
 
     assert open_case(client, code)[0] == 404  # rotated away: dead
+    underlined = re.search(r'data-new-code>.*?class="code-last">([0-9]{4})<', page, re.S)
+    assert underlined and underlined.group(1) == new_code[-4:]
+    assert "underlined above" in page  # the label says which group to type
     status, page = open_case(client, new_code)
     assert status == 200
 

@@ -108,6 +108,8 @@ def test_full_case_loop_in_the_browser(
         assert "Your report" in drv.find_element(By.ID, "sent-list").text
         fresh = new_code(drv)
         assert fresh != code
+        last = drv.find_element(By.CSS_SELECTOR, "[data-new-code] .code-last")
+        assert last.text == fresh[-4:]  # the group to type, underlined
 
         wrong = "0000" if fresh[-4:] != "0000" else "1111"
         drv.find_element(By.ID, "last_group").send_keys(wrong)

@@ -252,6 +252,20 @@ def test_without_javascript_every_order_keeps_a_working_code_named(
         wait_shown(drv, "case-heading")
         second = new_code(drv)
         assert names(drv, "code-status", first)  # until confirmed, the old one works
+        # The group to type is underlined, and comes last to the eye in a right-to-left
+        # page too: on the last line the code takes, rightmost.
+        groups = drv.execute_script(
+            "return [...document.querySelectorAll('[data-new-code] .code-half')]"
+            ".flatMap((h) => [...h.childNodes]).map((n) => {"
+            " const r = document.createRange(); r.selectNodeContents(n);"
+            " const box = r.getBoundingClientRect();"
+            " return [n.textContent.trim(), box.right, box.bottom,"
+            " n.nodeType === 1 && n.classList.contains('code-last')]; })"
+        )
+        (last,) = [g for g in groups if g[3]]
+        assert last[0] == second[-4:], groups
+        assert last[2] >= max(g[2] for g in groups) - 1, groups
+        assert last[1] >= max(g[1] for g in groups if abs(g[2] - last[2]) < 1) - 1, groups
 
         # A message before confirming: the case and the new code stay, still named.
         drv.find_element(By.ID, "message").send_keys("before confirming")

@@ -20,8 +20,13 @@ from portal.server.outbox import OutboxResult, import_outbox
 from portal.server.web.services import services
 from tests.harness.web import csrf_token
 
-CODE_ON_PAGE = re.compile(r"data-code>((?:<span[^>]*>[0-9 ]*</span> ?){2})")
-NEW_CODE_ON_PAGE = re.compile(r"data-new-code>((?:<span[^>]*>[0-9 ]*</span> ?){2})")
+# A code shown (page_context.code_halves): two halves, the last group underlined.
+_SHOWN = (
+    r'>(<span class="code-half">[0-9 ]+</span> '
+    r'<span class="code-half">[0-9 ]+<span class="code-last">[0-9]{4}</span></span>)'
+)
+CODE_ON_PAGE = re.compile("data-code" + _SHOWN)
+NEW_CODE_ON_PAGE = re.compile("data-new-code" + _SHOWN)
 TAG = re.compile(r"<[^>]+>")
 ROTATION = re.compile(r'name="rotation" value="([0-9a-f]*)"')
 

@@ -58,10 +58,17 @@ def onion_notice() -> str | None:
 
 def code_halves(code: str | None) -> Markup:
     """A code as two halves of three groups, each kept on one line: on a narrow
-    screen it breaks 3 + 3, never 5 + 1. Empty halves for the browser to fill."""
+    screen it breaks 3 + 3, never 5 + 1. The last group, the one a confirmation
+    asks for and "your code ending in" names, is underlined: read right to left,
+    "the last four digits" could be taken for the leftmost group. Empty halves
+    for the browser to fill (static/src/page/report-form.js, showCode)."""
     groups = (code or "").split()
-    halves = (" ".join(groups[:3]), " ".join(groups[3:]))
-    return Markup(" ").join(Markup('<span class="code-half">{}</span>').format(h) for h in halves)
+    middle, last = (groups[3:-1], groups[-1]) if len(groups) > 3 else ([], "")
+    first = Markup('<span class="code-half">{}</span>').format(" ".join(groups[:3]))
+    second = Markup('<span class="code-half">{}<span class="code-last">{}</span></span>').format(
+        " ".join(middle) + " " if middle else "", last
+    )
+    return Markup(" ").join((first, second))
 
 
 def code_end(digits: str) -> Markup:

@@ -23,12 +23,15 @@ const NO_FILES = {
 
 const wantsCopy = (doc) => Boolean(doc.getElementById('keep_copy') && doc.getElementById('keep_copy').checked);
 
-// The code, in two halves of three groups that each stay on one line.
+// The code, in two halves of three groups that each stay on one line, the last
+// group underlined (the page's markup: page_context.code_halves).
 export function showCode(panel, code) {
   const groups = formatCode(code).split(' ');
   const halves = panel.querySelectorAll('.code-half');
   halves[0].textContent = groups.slice(0, 3).join(' ');
-  halves[1].textContent = groups.slice(3).join(' ');
+  const last = halves[1].querySelector('.code-last');
+  last.textContent = groups[5];
+  halves[1].replaceChildren(`${groups.slice(3, 5).join(' ')} `, last);
 }
 
 // A failure after which the report may still have been stored: no answer came
