@@ -28,6 +28,7 @@ from tests.harness.browsers import chromium, next_page, shown_code
 from tests.harness.drivers import browser as open_browser
 from tests.harness.drivers import mode_of
 from tests.harness.firefox import AnyDriver, wait
+from tests.harness.journeys import asks_before_leaving
 from tests.harness.live import DESK_ENV, LivePortal, cli, fresh_desk_copy, live_portal
 
 WAIT = 90
@@ -437,18 +438,6 @@ def test_without_javascript_a_message_outliving_its_session_comes_back(
 
 
 # --- 3. With JavaScript: no words lost -------------------------------------------------
-
-
-def asks_before_leaving(drv: AnyDriver) -> bool:
-    """Whether leaving the page now would ask first. WebDriver accepts the browser's
-    own "leave this page?" prompt by itself (in both browsers), so what is checked
-    is the page's answer to the event, which is what makes a browser ask."""
-    return bool(
-        drv.execute_script(
-            "const e = new Event('beforeunload', {cancelable: true});"
-            "window.dispatchEvent(e); return e.defaultPrevented;"
-        )
-    )
 
 
 @pytest.mark.parametrize(("browser", "level"), [("chromium", "js"), ("firefox", "standard")])

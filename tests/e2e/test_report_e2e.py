@@ -29,6 +29,7 @@ from tests.harness.browsers import sent_requests
 from tests.harness.drivers import EVERY_LEVEL, mode_of
 from tests.harness.drivers import browser as open_browser
 from tests.harness.firefox import AnyDriver, wait
+from tests.harness.journeys import asks_before_leaving
 from tests.harness.live import LivePortal, fresh_desk_copy
 from tests.harness.web import PASSPHRASE, files_containing
 
@@ -54,6 +55,9 @@ def _submit_and_read_code(drv: AnyDriver, mode: str) -> str:
     # Shown once, on the page or the next one: changing the language would lose it.
     hint = drv.find_element(By.CSS_SELECTOR, ".language-hint").text
     assert hint.startswith("Write your code down before you change the language"), hint
+    # With JavaScript the code is on the page that sent the report: leaving it by a
+    # link, Back or a language asks first (without it, reloading is harmless).
+    assert asks_before_leaving(drv) is (mode != "nojs")
     return codes.normalise(code_el.text)
 
 

@@ -8,6 +8,7 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from portal.protocol import codes
 from tests.harness.browsers import wait
+from tests.harness.firefox import AnyDriver
 from tests.harness.live import LivePortal
 
 WAIT = 90
@@ -30,3 +31,15 @@ def open_case(drv: WebDriver, live: LivePortal, typed: str) -> None:
 
 def wait_for_case(drv: WebDriver) -> None:
     wait(drv, WAIT).until(ec.visibility_of_element_located((By.ID, "case-heading")))
+
+
+def asks_before_leaving(drv: AnyDriver) -> bool:
+    """Whether leaving the page now would ask first. WebDriver accepts the browser's
+    own "leave this page?" prompt by itself (in both browsers), so what is checked
+    is the page's answer to the event, which is what makes a browser ask."""
+    return bool(
+        drv.execute_script(
+            "const e = new Event('beforeunload', {cancelable: true});"
+            "window.dispatchEvent(e); return e.defaultPrevented;"
+        )
+    )

@@ -71,6 +71,7 @@ export function enhanceReportForm(doc) {
     : NO_FILES;
   const rules = JSON.parse(form.dataset.rules);
   let sent = false;
+  let codeOnScreen = false; // shown once: leaving, or changing the language, loses it
   // A send whose answer never came (the link broke): the report may have arrived.
   // The next send is sealed for the same case, and the very same bytes if
   // nothing changed, so the portal stores it once and says it has it.
@@ -79,9 +80,10 @@ export function enhanceReportForm(doc) {
   // a failure shows on use.
   worker.start().catch(() => {});
   work.prepare().catch(() => {});
-  // Leaving with words not sent asks first (Quick exit never does).
-  guardUnsent(() => !sent && (files.hasFiles()
-    || Object.keys(currentAnswers(form, rules).answers).length > 0));
+  // Leaving with words not sent, or with the new code on screen, asks first (Quick
+  // exit never does).
+  guardUnsent(() => codeOnScreen || (!sent && (files.hasFiles()
+    || Object.keys(currentAnswers(form, rules).answers).length > 0)));
   enhanceConditions(form, rules);
 
   doc.getElementById('seal-notice-server').hidden = true;
@@ -158,6 +160,7 @@ export function enhanceReportForm(doc) {
       // the case holds, and where the rest can go.
       doc.getElementById('arrived-before').hidden = !(answer && answer.changed);
       codePanel.hidden = false;
+      codeOnScreen = true;
       doc.title = `${doc.getElementById('code-heading').textContent} · ${doc.title.split(' · ').pop()}`;
       doc.getElementById('code-heading').focus();
     } catch (error) {
