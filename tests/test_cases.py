@@ -257,15 +257,25 @@ def test_a_message_written_while_the_session_ended_comes_back_only_to_its_own_pa
         assert [e.kind for e in s.scalars(select(Envelope))] == ["report"]
 
 
-def test_a_forged_message_form_in_an_open_case_echoes_nothing(client: FlaskClient) -> None:
+def test_a_refused_form_in_an_open_case_echoes_nothing_and_keeps_it_open_no_longer(
+    client: FlaskClient,
+) -> None:
+    """A post whose token does not hold, while the case is open: the plain answer,
+    no words back, and it is not activity: the case closes when it would have."""
     code = submit_report(client, "report")
     open_case(client, code)
-    resp = client.post(
-        "/case/message",
-        data={"csrf_token": "forged", "message": "MARKER words"},
-        headers={"Sec-Fetch-Site": "same-origin"},
-    )
-    assert resp.status_code == 400 and "MARKER" not in resp.get_data(as_text=True)
+    with client.session_transaction() as sess:
+        sess["case"] = {**sess["case"], "seen": sess["case"]["seen"] - 60}
+        seen = sess["case"]["seen"]
+    for path in ("/case/message", "/case/leave", "/case/confirm"):
+        resp = client.post(
+            path,
+            data={"csrf_token": "forged", "message": "MARKER words"},
+            headers={"Sec-Fetch-Site": "same-origin"},
+        )
+        assert resp.status_code == 400 and "MARKER" not in resp.get_data(as_text=True)
+    with client.session_transaction() as sess:
+        assert sess["case"]["seen"] == seen
 
 
 def test_the_file_hint_names_what_the_files_go_with(client: FlaskClient) -> None:

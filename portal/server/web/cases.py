@@ -212,10 +212,11 @@ def _form_token_gone(_exc: CSRFError) -> ResponseReturnValue:
     come back with the form that opens the case again, as when the case idles
     out: nothing written is lost. Only from the portal's own page, and only when
     no case is open in the session, which then says truly that it closed;
-    anything else gets the plain answer and is echoed nowhere."""
-    current = case_session.current()
-    if request.endpoint != "cases.send_message" or not from_own_page() or current is not None:
+    anything else gets the plain answer and is echoed nowhere. A refused form is
+    nobody at work: it keeps no case open."""
+    if request.endpoint != "cases.send_message" or not from_own_page() or case_session.is_open():
         return render_template("error.html", message="csrf"), 400
+    case_session.current()  # one that idled out closes, and names the code that opens it
     return _unsent("expired", without_controls(request.form.get("message", "")), 403)
 
 

@@ -27,11 +27,22 @@ def fresh(key: str, idle_seconds: int) -> dict[str, Any] | None:
     data = session.get(key)
     if not isinstance(data, dict):
         return None
-    if time.time() - float(data.get("seen", 0)) > idle_seconds:
+    if not _within(data, idle_seconds):
         end(key)
         return None
     session[key] = {**data, "seen": int(time.time())}
     return data
+
+
+def standing(key: str, idle_seconds: int) -> bool:
+    """Whether the entry is there and was used within ``idle_seconds``, without
+    counting this request as use (a refused request is nobody at work)."""
+    data = session.get(key)
+    return isinstance(data, dict) and _within(data, idle_seconds)
+
+
+def _within(data: dict[str, Any], idle_seconds: int) -> bool:
+    return time.time() - float(data.get("seen", 0)) <= idle_seconds
 
 
 def end(key: str) -> None:
