@@ -296,6 +296,31 @@ def test_a_dropped_connection_mid_part_loses_nothing(app: Flask, client: FlaskCl
         assert services().uploads.blobs.read(attachment_blob(upload)) == blob
 
 
+def test_a_part_racing_its_removal_leaves_no_file_behind(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Remove stops a part on its way and deletes the upload at once: the DELETE may
+    land after the part's first check and before it opens the file. The part is
+    refused, and no empty file is left that nothing would ever delete."""
+    upload = _api(client, "POST", "/api/uploads", {"size": 4096, "part_size": 4096}).get_json()[
+        "upload"
+    ]
+    with app.app_context(), services().db.reading() as s:
+        owner = s.get(Attachment, upload).owner  # type: ignore[union-attr]
+    uploads_class = type(app.extensions["portal"].uploads)
+    room = uploads_class.room
+
+    def removed_meanwhile(self: Any) -> int:
+        self.cancel(upload, owner)
+        return room(self)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(uploads_class, "room", removed_meanwhile)
+    r = _api(client, "PUT", f"/api/uploads/{upload}/parts/0", raw=os.urandom(4096))
+    assert r.status_code == 404 and r.get_json()["error"] == "no_upload"
+    with app.app_context():
+        assert not services().uploads.blobs.path(attachment_blob(upload)).exists()
+
+
 def test_an_upload_belongs_to_its_session(app: Flask, client: FlaskClient) -> None:
     upload = _api(client, "POST", "/api/uploads", {"size": 100, "part_size": 4096}).get_json()[
         "upload"

@@ -181,7 +181,16 @@ class Uploads:
             fcntl.flock(blob, fcntl.LOCK_EX)
             # Checked again under the lock: another request may have sent this part,
             # or the file may have been attached to a report, while this one waited.
-            now = self.status(upload_id, owner)
+            try:
+                now = self.status(upload_id, owner)
+            except UploadError:
+                # Deleted meanwhile (Remove): the open above may have made the file
+                # again, and nothing else would ever delete it. A row that is only
+                # someone else's now keeps its file.
+                with self.db.reading() as s:
+                    if s.get(Attachment, upload_id) is None:
+                        path.unlink(missing_ok=True)
+                raise
             if number < now.received:
                 return now.received
             if number != now.received:
