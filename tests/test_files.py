@@ -126,6 +126,27 @@ def test_a_message_may_be_a_file_alone_but_not_nothing(
     assert [(f["name"], f["state"]) for f in shown.items[1].files] == [("later.jpg", "verified")]
 
 
+@pytest.mark.parametrize("case_open", [True, False])
+def test_a_refused_message_says_its_files_must_be_chosen_again(
+    client: FlaskClient, case_open: bool
+) -> None:
+    """A no-JS message refused (left empty with the case open, or after the case
+    closed) gives its words back; its files cannot be, and the page says so."""
+    open_case(client, submit_report(client, "report"))
+    token = csrf_token(client, "/case")
+    if not case_open:
+        with client.session_transaction() as sess:
+            sess["case"] = {**sess["case"], "seen": sess["case"]["seen"] - 3600}
+    data: dict[str, Any] = {
+        "csrf_token": token,
+        "message": "x" * 50_001 if case_open else "the words",
+        "files": [(io.BytesIO(b"MARKER-photo"), "photo.jpg")],
+    }
+    resp = client.post("/case/message", data=data, content_type="multipart/form-data")
+    assert resp.status_code == (400 if case_open else 403)
+    assert "Your files were not kept: please choose them again." in resp.get_data(as_text=True)
+
+
 def test_a_tampered_blob_is_reported_damaged_and_never_written(
     app: Flask, client: FlaskClient, desk_keys: DeskKeys, tmp_path: Path, desk_home: Path
 ) -> None:

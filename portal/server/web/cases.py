@@ -229,8 +229,10 @@ def _unsent(
 ) -> ResponseReturnValue:
     """A message that was not sent, said plainly, its words given back: on the open
     case's page, in the box, ready to send again; or, once the case has closed,
-    with the code that still opens it."""
+    with the code that still opens it. Files cannot be given back: the page says
+    to choose them again."""
     svc = services()
+    files_lost = sealed_files.chosen()
     if current is not None and current.reporter is not None:
         view = casework.reopen(
             svc.mailboxes, svc.organization, current.mailbox_id, current.reporter
@@ -246,10 +248,15 @@ def _unsent(
                 unsent=text,
                 message_error=outcome,
                 problem=problem,
+                files_lost=files_lost,
             )
             return page, status
     page = render_template(
-        "case_done.html", outcome=outcome, unsent=text, closed_hint=case_session.closed_hint()
+        "case_done.html",
+        outcome=outcome,
+        unsent=text,
+        closed_hint=case_session.closed_hint(),
+        files_lost=files_lost,
     )
     return page, status
 

@@ -22,6 +22,12 @@ class FileProblem(NamedError, ValueError):
     REASON = "file"
 
 
+def chosen() -> bool:
+    """Whether this request carried any file (an empty "no file chosen" part aside)."""
+    uploads = cast(PortalRequest, request).sealed_uploads
+    return any(u.filename or u.writer.size for u in uploads)
+
+
 def finished_uploads() -> list[SealedUpload]:
     """Finish every file of this request; drop the empty part of "no file chosen"."""
     config = services().config
