@@ -299,8 +299,8 @@ export function enhanceCasePage(doc) {
       if (files.movingWithin(seconds * 1000)) active();
       if (!state || Date.now() - lastActivity < seconds * 1000) return;
       window.clearInterval(idleTimer);
-      if (textarea.value.trim() !== '') {
-        reopenHere(texts.expired); // never wipe words that were not sent
+      if (textarea.value.trim() !== '' || files.hasFiles()) {
+        reopenHere(texts.expired); // never wipe words or files that were not sent
         return;
       }
       leave();
@@ -327,6 +327,10 @@ export function enhanceCasePage(doc) {
     try {
       if (files.busy()) await files.settled();
       const attachments = files.ready();
+      if (textarea.value.trim() === '' && attachments.length === 0) { // removed meanwhile
+        showError(messageError, texts.empty);
+        return;
+      }
       files.hold(true); // from here the message names these files
       const kind = followUpKind(state.kind);
       const keepCopy = messageForm.querySelector('#keep_copy').checked;
