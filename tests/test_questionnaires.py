@@ -537,6 +537,7 @@ def test_digits_of_other_kinds_are_no_date_and_no_server_error(detention_app: Fl
         ("What happened?", "What happened?"),
         ("ماذا حدث؟", "ماذا حدث؟"),
         ("发生了什么？", "发生了什么？"),
+        ("ဘာဖြစ်ခဲ့သလဲ။", "ဘာဖြစ်ခဲ့သလဲ။"),
         ("Date (optional)", "Date (optional):"),
     ],
 )

@@ -76,6 +76,12 @@ class QuestionView:
         return f"{self.input_id}-hint"
 
     @property
+    def lead_in(self) -> str:
+        """The label before what is wrong with the answer, in an error summary (the
+        server's and the page's alike)."""
+        return lead_in(self.label)
+
+    @property
     def error_id(self) -> str:
         return f"{self.input_id}-error"
 
@@ -209,7 +215,7 @@ def form_view(
         for s in q.sections
     )
     errors = tuple(
-        (v.input_id, lead_in(v.label), v.error) for s in sections for v in s.questions if v.error
+        (v.input_id, v.lead_in, v.error) for s in sections for v in s.questions if v.error
     )
     return FormView(
         questionnaire=q,
@@ -224,7 +230,7 @@ def form_view(
 
 # A question that already ends in one of these takes no colon before what is wrong
 # ("What happened?" rather than "What happened?:"), in any of the portal's scripts.
-_ENDS_A_LEAD_IN = frozenset("?!:;.…؟؛。？！：；")
+_ENDS_A_LEAD_IN = frozenset("?!:;.…؟؛。？！：；။၊")
 
 
 def lead_in(label: str) -> str:

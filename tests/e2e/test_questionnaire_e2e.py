@@ -86,6 +86,11 @@ def _check_errors_with_javascript(drv: AnyDriver) -> None:
     assert "account-error" in described.split()
     assert drv.find_element(By.ID, "account-error").is_displayed()
     assert "Please answer this question." in box.text
+    # Each link says the question as the server's summary does ("… happened? Please
+    # answer …", never "?:"), from the lead-in the server gave the page.
+    lead = drv.find_element(By.ID, "question-account").get_attribute("data-lead-in")
+    link = drv.find_element(By.CSS_SELECTOR, "#js-error a[href='#account']").text
+    assert lead and link.startswith(lead + " ") and "?:" not in box.text
 
 
 def _fill(drv: AnyDriver, mode: str, marker: str) -> None:

@@ -47,7 +47,8 @@ function errorElement(doc, box, id) {
   return el;
 }
 
-// Marks every question with a problem; returns [inputId, label, text] for the summary.
+// Marks every question with a problem; returns [inputId, lead-in, text] for the summary
+// (the lead-in is the label as the server puts it before a problem: intake.lead_in).
 export function markProblems(doc, form, rules, problems, texts) {
   const listed = [];
   for (const rule of rules.rules) {
@@ -71,7 +72,7 @@ export function markProblems(doc, form, rules, problems, texts) {
     errorElement(doc, box, errorId).textContent = texts[`problem-${problem}`];
     const ids = (described.getAttribute('aria-describedby') || '').split(' ').filter(Boolean);
     if (!ids.includes(errorId)) described.setAttribute('aria-describedby', [...ids, errorId].join(' '));
-    listed.push([input.id, labelWords(box.querySelector('legend, label')), texts[`problem-${problem}`]]);
+    listed.push([input.id, box.dataset.leadIn, texts[`problem-${problem}`]]);
   }
   return listed;
 }
@@ -81,11 +82,11 @@ export function showSummary(doc, box, heading, listed) {
   const h = doc.createElement('h2');
   h.textContent = heading;
   const list = doc.createElement('ul');
-  for (const [inputId, label, text] of listed) {
+  for (const [inputId, leadIn, text] of listed) {
     const item = doc.createElement('li');
     const link = doc.createElement('a');
     link.href = `#${inputId}`;
-    link.textContent = `${label}: ${text}`;
+    link.textContent = `${leadIn} ${text}`;
     item.append(link);
     list.append(item);
   }
