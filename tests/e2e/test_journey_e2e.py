@@ -509,6 +509,41 @@ def test_with_javascript_typing_keeps_the_case_open_and_idling_keeps_the_words(
         wait_shown(drv, "message-done")
 
 
+def test_with_javascript_a_file_alone_is_kept_and_a_removed_one_sends_nothing(
+    idle_live: LivePortal, tmp_path: Path
+) -> None:
+    """Send pressed while the only file goes out, then the file removed: nothing is
+    sealed, and the page asks for words or a file. A file alone, then nothing
+    happens: the case closes but the file stays listed, and goes once the case
+    is open again."""
+    big, photo = tmp_path / "big.mov", tmp_path / "later.jpg"
+    big.write_bytes(os.urandom(2_500_000))
+    photo.write_bytes(os.urandom(20_000))
+    link = "Network.emulateNetworkConditions"
+    fast = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    with chromium("js") as drv:
+        first = report(drv, idle_live, "a file alone", js=True)
+        open_case(drv, idle_live, first, js=True)
+        drv.execute_cdp_cmd("Network.enable", {})
+        drv.execute_cdp_cmd(link, {**fast, "uploadThroughput": 100_000})
+        drv.find_element(By.ID, "files").send_keys(str(big))
+        drv.find_element(By.CSS_SELECTOR, "#message-form [type=submit]").click()
+        drv.find_element(By.CSS_SELECTOR, "#file-list [data-action=remove]").click()
+        assert "write a message or add a file" in wait_shown(drv, "message-error").text
+        assert len(drv.find_elements(By.CSS_SELECTOR, "#sent-list > li")) == 1
+        drv.execute_cdp_cmd(link, fast)
+
+        drv.find_element(By.ID, "files").send_keys(str(photo))
+        wait_shown(drv, "js-error", IDLE + 20)  # closed, for nothing happened
+        names = [e.text for e in drv.find_elements(By.CSS_SELECTOR, "#file-list .file-name")]
+        assert names == ["later.jpg"]
+        type_code(drv, first, js=True)
+        wait(drv, WAIT).until(lambda d: not shown(d, "case-entry") and shown(d, "case-heading"))
+        drv.find_element(By.CSS_SELECTOR, "#message-form [type=submit]").click()
+        wait_shown(drv, "message-done")
+        assert len(drv.find_elements(By.CSS_SELECTOR, "#sent-list > li")) == 2
+
+
 def test_with_javascript_a_file_going_out_keeps_the_case_open(
     idle_live: LivePortal, tmp_path: Path
 ) -> None:
