@@ -77,10 +77,12 @@ def current() -> OpenCase | None:
     return _case(data)
 
 
-def is_open() -> bool:
-    """Whether a case is open in this session, without counting this request as
-    activity (it neither keeps the case open nor closes it)."""
-    return idle_session.standing(KEY, services().config.case_idle_seconds) and sessions.alive()
+def peek() -> OpenCase | None:
+    """The open case, without counting this request as activity (it neither keeps
+    the case open nor closes it)."""
+    if not idle_session.standing(KEY, services().config.case_idle_seconds):
+        return None
+    return _case(session[KEY]) if sessions.alive() else None
 
 
 def _case(data: dict[str, Any]) -> OpenCase:

@@ -207,17 +207,21 @@ def send_message() -> ResponseReturnValue:
 
 @bp.errorhandler(CSRFError)
 def _form_token_gone(_exc: CSRFError) -> ResponseReturnValue:
-    """A case's form whose token no longer holds. For a message written while the
-    session ended (hours of writing, or a case left in another tab), the words
-    come back with the form that opens the case again, as when the case idles
-    out: nothing written is lost. Only from the portal's own page, and only when
-    no case is open in the session, which then says truly that it closed;
+    """A case's form whose token no longer holds. A message written in a page
+    whose session ended (hours of writing, a case left or opened again in
+    another tab) is given back: in the case open in the session now, in its box,
+    or, when none is open, with the form that opens the case again, as when the
+    case idles out. Nothing written is lost. Only to the portal's own page;
     anything else gets the plain answer and is echoed nowhere. A refused form is
     nobody at work: it keeps no case open."""
-    if request.endpoint != "cases.send_message" or not from_own_page() or case_session.is_open():
+    if request.endpoint != "cases.send_message" or not from_own_page():
         return render_template("error.html", message="csrf"), 400
+    text = without_controls(request.form.get("message", ""))
+    open_now = case_session.peek()
+    if open_now is not None:
+        return _unsent("stale", text, 400, open_now)
     case_session.current()  # one that idled out closes, and names the code that opens it
-    return _unsent("expired", without_controls(request.form.get("message", "")), 403)
+    return _unsent("expired", text, 403)
 
 
 def _unsent(
