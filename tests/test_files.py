@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from portal.server.app import create_app
 from portal.server.config import Config
 from portal.server.mailboxes import attachment_blob
 from portal.server.models import Attachment, Mailbox
+from portal.server.uploads import STALLED_SECONDS
 from portal.server.web.services import services
 from tests.harness.live import fresh_desk_copy
 from tests.harness.loop import CODE_ON_PAGE, open_case, submit_report, to_desk
@@ -532,6 +534,40 @@ def test_limits_and_quota_are_clear(app: Flask, config: Config) -> None:
     other = small.test_client()
     r = _api(other, "POST", "/api/uploads", {"size": 9_000, "part_size": 4096})
     assert r.status_code == 507 and r.get_json()["error"] == "full"
+
+
+def test_an_upload_whose_page_is_gone_stops_counting_once_it_stalls(config: Config) -> None:
+    """A reporter reloads mid-upload (or the phone discards the tab): the page that
+    was sending is gone, and its unfinished upload still counts against the
+    session's limits. Chosen again, the same file is refused while the old upload
+    may still be moving; once it has not moved for STALLED_SECONDS, the session's
+    next upload drops it, file and all. A finished upload, waiting for Send in
+    another tab, is never dropped."""
+    app = create_app(replace(config, max_file_bytes=10_000, max_report_bytes=12_000))
+    c = app.test_client()
+    start = {"size": 9_000, "part_size": 4096}
+    first = _api(c, "POST", "/api/uploads", start).get_json()["upload"]
+    assert _api(c, "PUT", f"/api/uploads/{first}/parts/0", raw=os.urandom(4096)).status_code == 200
+    r = _api(c, "POST", "/api/uploads", start)  # the page reloaded: the same file again
+    assert r.status_code == 413 and r.get_json()["error"] == "too_large"
+    with app.app_context():
+        blob = services().uploads.blobs.path(attachment_blob(first))
+    old = time.time() - STALLED_SECONDS - 5
+    os.utime(blob, (old, old))
+    r = _api(c, "POST", "/api/uploads", start)
+    assert r.status_code == 201, r.get_json()
+    assert not blob.exists()
+    with app.app_context(), services().db.reading() as s:
+        assert s.get(Attachment, first) is None
+    # A finished upload is another page's, waiting to be named: kept, however old.
+    second = r.get_json()["upload"]
+    for n, size in enumerate((4096, 4096, 808)):
+        _api(c, "PUT", f"/api/uploads/{second}/parts/{n}", raw=os.urandom(size))
+    with app.app_context():
+        done = services().uploads.blobs.path(attachment_blob(second))
+    os.utime(done, (old, old))
+    assert _api(c, "POST", "/api/uploads", {"size": 1_000, "part_size": 4096}).status_code == 201
+    assert done.exists()
 
 
 def test_announced_sizes_take_no_room(app: Flask, config: Config) -> None:

@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO
@@ -62,6 +63,14 @@ def _unfinished() -> UploadError:
 
 PIECE = 64 * 1024
 MAX_PART = 16 * 1024 * 1024
+# An unfinished upload whose page is gone (reloaded mid-upload, or a tab a phone
+# discarded) would count against its session's limits until it expires, days
+# later, and refuse the same file chosen again. One whose file has not grown for
+# this long is dropped when its session starts another upload. A part writes as
+# its bytes arrive, on the slowest link too, and a page waits at most 30 s
+# between retries; a page sends one file at a time, so only another page of the
+# session (the reloaded one, another tab) starts an upload while one is stalled.
+STALLED_SECONDS = 3 * 60
 
 
 class UploadError(PortalError):
@@ -126,6 +135,10 @@ class Uploads:
             raise UploadError("part_size", "The part size is not acceptable.")
         with self.db.transaction() as s:
             open_rows = list(s.scalars(select(Attachment).where(Attachment.owner == owner)))
+            stalled = [r for r in open_rows if self._stalled(r)]
+            for r in stalled:
+                s.delete(r)
+            open_rows = [r for r in open_rows if r not in stalled]
             if len(open_rows) >= self.limits.max_files:
                 raise UploadError(
                     "too_many", "You have added as many files as one report can hold."
@@ -146,8 +159,24 @@ class Uploads:
                 created_on=self.today(),
             )
             s.add(row)
-        self.blobs.path(attachment_blob(row.id)).parent.mkdir(parents=True, exist_ok=True)
+        for r in stalled:
+            with contextlib.suppress(FileNotFoundError):
+                self.blobs.delete(attachment_blob(r.id))
+        path = self.blobs.path(attachment_blob(row.id))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()  # its time is when the upload last moved (``_stalled``)
         return row
+
+    def _stalled(self, row: Attachment) -> bool:
+        """Unfinished, and its file unchanged for ``STALLED_SECONDS`` (an upload made
+        before files were created with their row has no time: never stalled)."""
+        if row.received >= row.parts:
+            return False
+        try:
+            moved = self.blobs.path(attachment_blob(row.id)).stat().st_mtime
+        except FileNotFoundError:
+            return False
+        return time.time() - moved > STALLED_SECONDS
 
     def _owned(self, s: Session, upload_id: str, owner: str) -> Attachment:
         row = s.get(Attachment, upload_id)
