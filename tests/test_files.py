@@ -119,6 +119,7 @@ def test_a_message_may_be_a_file_alone_but_not_nothing(
     refused = send([])
     assert refused.status_code == 400
     assert "Please write a message or add a file first." in refused.get_data(as_text=True)
+    assert "Your words are still in the box below." not in refused.get_data(as_text=True)
     photo = _evidence(50_000, b"MARKER-later")
     assert send([(photo, "later.jpg")]).status_code == 303
     store = DeskStore(tmp_path / "desk")

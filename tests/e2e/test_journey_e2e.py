@@ -524,13 +524,21 @@ def test_with_javascript_a_file_alone_is_kept_and_a_removed_one_sends_nothing(
     with chromium("js") as drv:
         first = report(drv, idle_live, "a file alone", js=True)
         open_case(drv, idle_live, first, js=True)
+        drv.find_element(By.ID, "message").send_keys("first words")
+        drv.find_element(By.CSS_SELECTOR, "#message-form [type=submit]").click()
+        wait_shown(drv, "message-done")
         drv.execute_cdp_cmd("Network.enable", {})
         drv.execute_cdp_cmd(link, {**fast, "uploadThroughput": 100_000})
         drv.find_element(By.ID, "files").send_keys(str(big))
         drv.find_element(By.CSS_SELECTOR, "#message-form [type=submit]").click()
+        # Send pressed while the file goes out: it says it waits, and the last
+        # message's "sent" is gone, so nobody takes it for this one's.
+        wait_shown(drv, "message-waiting")
+        assert not shown(drv, "message-done")
         drv.find_element(By.CSS_SELECTOR, "#file-list [data-action=remove]").click()
         assert "write a message or add a file" in wait_shown(drv, "message-error").text
-        assert len(drv.find_elements(By.CSS_SELECTOR, "#sent-list > li")) == 1
+        assert not shown(drv, "message-done") and not shown(drv, "message-waiting")
+        assert len(drv.find_elements(By.CSS_SELECTOR, "#sent-list > li")) == 2
         drv.execute_cdp_cmd(link, fast)
 
         drv.find_element(By.ID, "files").send_keys(str(photo))
@@ -541,7 +549,7 @@ def test_with_javascript_a_file_alone_is_kept_and_a_removed_one_sends_nothing(
         wait(drv, WAIT).until(lambda d: not shown(d, "case-entry") and shown(d, "case-heading"))
         drv.find_element(By.CSS_SELECTOR, "#message-form [type=submit]").click()
         wait_shown(drv, "message-done")
-        assert len(drv.find_elements(By.CSS_SELECTOR, "#sent-list > li")) == 2
+        assert len(drv.find_elements(By.CSS_SELECTOR, "#sent-list > li")) == 3
 
 
 def test_with_javascript_a_file_going_out_keeps_the_case_open(

@@ -41,6 +41,8 @@ class Element {
 
   addEventListener() {}
 
+  focus() {}
+
   removeAttribute() {}
 
   setAttribute() {}

@@ -308,6 +308,7 @@ export function enhanceCasePage(doc) {
   };
 
   const messageButton = messageForm.querySelector('button[type=submit]');
+  const waitingNote = doc.getElementById('message-waiting');
   messageForm.addEventListener('submit', async (event) => {
     event.preventDefault();
     if (messageButton.disabled) return;
@@ -316,6 +317,8 @@ export function enhanceCasePage(doc) {
       return;
     }
     if (!messageForm.reportValidity()) return;
+    const done = doc.getElementById('message-done');
+    done.hidden = true; // the last message's notice is not this one's
     if (textarea.value.trim() === '' && !files.hasFiles()) { // words, files or both
       showError(messageError, texts.empty);
       return;
@@ -325,7 +328,10 @@ export function enhanceCasePage(doc) {
     // lets the first's end release the files the second names.
     messageButton.disabled = true;
     try {
-      if (files.busy()) await files.settled();
+      if (files.busy()) { // Send pressed early is honoured, and says so
+        waitingNote.hidden = false;
+        await files.settled();
+      }
       const attachments = files.ready();
       if (textarea.value.trim() === '' && attachments.length === 0) { // removed meanwhile
         showError(messageError, texts.empty);
@@ -347,7 +353,6 @@ export function enhanceCasePage(doc) {
         keepCopy ? { [kind]: textarea.value } : null);
       textarea.value = '';
       files.clear();
-      const done = doc.getElementById('message-done');
       done.hidden = false;
       done.focus();
     } catch (error) {
@@ -356,6 +361,7 @@ export function enhanceCasePage(doc) {
       else if (error instanceof FilesNotReady) showError(messageError, error.message);
       else showError(messageError, messageFor(error, texts.error));
     } finally {
+      waitingNote.hidden = true;
       files.hold(false);
       messageButton.disabled = false;
     }

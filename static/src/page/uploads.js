@@ -258,7 +258,8 @@ export class FileUploads {
     entry.cancelled = true;
     if (entry.sending) entry.sending.abort();
     this.entries = this.entries.filter((e) => e !== entry);
-    entry.li.remove();
+    entry.li.remove(); // its button with it: the focus goes to the picker, not the page's top
+    this.input.focus();
     this.refresh();
     this.worker.run('file-cancel', { id: entry.id }).catch(() => {});
     if (entry.upload) await this.discard(entry);
