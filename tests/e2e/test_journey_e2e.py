@@ -462,6 +462,26 @@ def test_with_javascript_a_link_mid_report_asks_and_the_words_stay(
         wait(drv, 30).until(lambda d: d.current_url.endswith("/safety"))  # WebDriver said yes
 
 
+def test_with_javascript_a_link_from_the_code_page_asks_in_the_pages_words(
+    live: LivePortal,
+) -> None:
+    """The code is shown once, on the page that sent the report. A language link
+    there asks whether it was written down, in the portal's words, before the
+    page goes; No keeps the code on screen, Yes leaves without a second question."""
+    with chromium("js") as drv:
+        code = report(drv, live, "a code to keep", js=True)
+        french = "a[hreflang=fr]"
+        drv.find_element(By.CSS_SELECTOR, french).click()
+        alert = wait(drv, 10).until(lambda d: d.switch_to.alert)
+        assert alert.text.startswith("Have you written your code down?")
+        alert.dismiss()
+        assert codes.normalise(drv.find_element(By.CSS_SELECTOR, "[data-code]").text) == code
+        drv.find_element(By.CSS_SELECTOR, french).click()
+        wait(drv, 10).until(lambda d: d.switch_to.alert).accept()
+        lang = "return document.documentElement.lang"
+        wait(drv, 30).until(lambda d: d.execute_script(lang) == "fr")
+
+
 @pytest.mark.parametrize(("browser", "level"), [("chromium", "js"), ("firefox", "standard")])
 def test_with_javascript_typing_keeps_the_case_open_and_idling_keeps_the_words(
     idle_live: LivePortal, browser: str, level: str

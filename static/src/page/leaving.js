@@ -18,3 +18,24 @@ export function guardUnsent(hasUnsent) {
 export function exiting() {
   leavingOnPurpose = true;
 }
+
+// A link within the portal, while `when()` holds, asks `question` in the page's
+// own words first (the browser's "leave this page?" names nothing): on the page
+// showing a code that is shown once. Asked before the link's other handlers
+// (capture), and not for Quick exit or a link within the page; once answered
+// yes, the browser does not ask again.
+export function askBeforeLinks(doc, question, when) {
+  doc.addEventListener('click', (event) => {
+    const anchor = event.target instanceof Element && event.target.closest('a[href]');
+    if (!anchor || anchor.id === 'quick-exit' || !when()) return;
+    const url = new URL(anchor.href, window.location.href);
+    if (url.origin !== window.location.origin) return;
+    if (url.pathname === window.location.pathname && url.hash) return;
+    if (window.confirm(question)) {
+      exiting();
+      return;
+    }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }, true);
+}

@@ -3,7 +3,7 @@ import { formatCode } from '../protocol/codes.js';
 import {
   ApiError, csrfToken, messageFor, renewToken,
 } from './http.js';
-import { guardUnsent } from './leaving.js';
+import { askBeforeLinks, guardUnsent } from './leaving.js';
 import { Progress, showError, templateTexts } from './progress.js';
 import {
   copyWords, currentAnswers, enhanceConditions, markProblems, showSummary,
@@ -84,6 +84,7 @@ export function enhanceReportForm(doc) {
   // exit never does).
   guardUnsent(() => codeOnScreen || (!sent && (files.hasFiles()
     || Object.keys(currentAnswers(form, rules).answers).length > 0)));
+  askBeforeLinks(doc, texts['leave-code'], () => codeOnScreen);
   enhanceConditions(form, rules);
 
   doc.getElementById('seal-notice-server').hidden = true;
