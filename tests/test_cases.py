@@ -84,7 +84,10 @@ def test_full_loop_reply_rotation_and_follow_up(
     assert new_code != code
 
     # A wrong group is refused and the code shown again; nothing changes.
-    assert confirm(client, new_code, rotation, "0000" if new_code[-4:] != "0000" else "1111") == 400
+    wrong = "0000" if new_code[-4:] != "0000" else "1111"
+    assert confirm(client, new_code, rotation, wrong) == 400
+    refused = confirm_page(client, rotation, wrong)[1]  # the case again, saying which group
+    assert 'id="confirm-error">These digits do not match the underlined group' in refused
     assert confirm(client, new_code, rotation, "٠١٢٣") == 400  # Arabic-Indic digits, wrong ones
     arabic_group = "".join(chr(0x660 + int(d)) for d in new_code[-4:])
     assert confirm(client, new_code, rotation, arabic_group) == 200

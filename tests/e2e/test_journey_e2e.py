@@ -562,6 +562,7 @@ def test_with_javascript_a_file_alone_is_kept_and_a_removed_one_sends_nothing(
         drv.execute_cdp_cmd(link, fast)
 
         drv.find_element(By.ID, "files").send_keys(str(photo))
+        assert not shown(drv, "message-error")  # a file chosen: the refusal is over
         wait_shown(drv, "js-error", IDLE + 20)  # closed, for nothing happened
         names = [e.text for e in drv.find_elements(By.CSS_SELECTOR, "#file-list .file-name")]
         assert names == ["later.jpg"]

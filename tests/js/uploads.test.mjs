@@ -348,3 +348,17 @@ test('a part whose answer was lost is not sent again once the portal says it has
   assert.equal(parts, 1, 'the status said the part had arrived');
   assert.equal(files.entries[0].state, 'done');
 });
+
+test('the time left is the file going out now, not the speed of the one before', async () => {
+  const portal = fakePortal();
+  const files = uploadsOn(portal);
+  files.add(aFile('first.jpg'));
+  await files.settled();
+  assert.ok(files.rate > 0, 'the first file set a speed');
+  const part = portal.hold('/api/uploads/u2/parts/0');
+  files.add(aFile('second.jpg'));
+  const release = await part;
+  assert.equal(files.rate, 0, 'no time left is said for the second file before it moves');
+  release();
+  await files.settled();
+});

@@ -269,6 +269,8 @@ export function enhanceCasePage(doc) {
 
   const messageForm = doc.getElementById('message-form');
   const files = new FileUploads(doc, messageForm, worker, work);
+  // A file chosen after a refused send: the refusal is over.
+  doc.getElementById('files').addEventListener('change', () => { messageError.hidden = true; });
   guardUnsent(() => textarea.value.trim() !== '' || files.hasFiles()
     || Boolean(state && !state.confirmed));
 

@@ -181,6 +181,7 @@ export class FileUploads {
   async send(entry) {
     if (entry.cancelled) return;
     const started = Date.now();
+    this.rate = 0; // time left is this file's, once a part of it moves
     try {
       this.setState(entry, 'encrypting');
       const info = await this.worker.run('file-begin', {
