@@ -9,7 +9,7 @@
 // - Esc leaves: at once outside a text box, twice in a row inside one (so an
 //   Esc meant for the box, or an input method's cancel, throws nothing away);
 // - leaving this way never asks "leave the page?".
-import { exiting } from './leaving.js';
+import { exiting, portalLinkOf } from './leaving.js';
 
 const TEXT_BOX = 'textarea, select, [contenteditable=""], [contenteditable="true"], '
   + 'input:not([type=checkbox]):not([type=radio]):not([type=button]):not([type=submit])'
@@ -41,15 +41,9 @@ export function installQuickExit(doc) {
 // Links to another page of the portal replace the current history entry.
 function replaceWithinThePortal(doc) {
   doc.addEventListener('click', (event) => {
-    if (event.defaultPrevented || event.button !== 0
-        || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-    const anchor = event.target instanceof Element && event.target.closest('a[href]');
-    if (!anchor || anchor.target || anchor.hasAttribute('download')) return;
-    const url = new URL(anchor.href, window.location.href);
-    if (url.origin !== window.location.origin) return;
-    if (url.pathname === window.location.pathname && url.search === window.location.search
-        && url.hash) return; // a link within this page (skip link, error summary)
+    const link = portalLinkOf(event);
+    if (!link) return;
     event.preventDefault();
-    window.location.replace(url.href);
+    window.location.replace(link.url.href);
   });
 }
